@@ -1,0 +1,433 @@
+"""BaseMLP: parameters, validation and fitted attributes shared by both estimators.
+
+The estimator owns the state; the numeric work is delegated to ``_training``
+(compiled TensorFlow functions) and ``_lbfgs`` (SciPy's L-BFGS-B).
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import ABC, abstractmethod
+
+import numpy as np
+import tensorflow as tf
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, shuffle
+from sklearn.utils.validation import check_is_fitted
+
+from tfmlp._compat import _check_sample_weight, validate_data
+from tfmlp._data import csr_tensors, input_tensors, is_sparse, row_chunks
+from tfmlp._lbfgs import fit_lbfgs
+from tfmlp._network import Network, init_params
+from tfmlp._optimizers import SGD, Adam
+from tfmlp._params import (
+    BASE_CONSTRAINTS,
+    STOCHASTIC_SOLVERS,
+    NetSpec,
+    hidden_sizes,
+    resolve_batch_size,
+)
+from tfmlp._training import epoch_function, predict_function
+
+_PREDICT_CHUNK = 65536
+
+
+def _weights_property(name: str, doc: str):
+    def get(self):
+        if name not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name[1:]!r}_"
+            )
+        self._sync_weights()
+        return self.__dict__[name]
+
+    def set_(self, value):
+        self.__dict__[name] = value
+
+    return property(get, set_, doc=doc)
+
+
+class BaseMLP(BaseEstimator, ABC):
+    """Base class of :class:`MLPClassifier` and :class:`MLPRegressor`."""
+
+    _parameter_constraints: dict = dict(BASE_CONSTRAINTS)
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        loss,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+    ):
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    # ------------------------------------------------------------------ weights
+    coefs_ = _weights_property("_coefs", "Weight matrices, one per layer.")
+    intercepts_ = _weights_property("_intercepts", "Bias vectors, one per layer.")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return "_coefs" in self.__dict__ and hasattr(self, "n_outputs_")
+
+    def _sync_weights(self) -> None:
+        """Reconcile the NumPy weight lists with the TensorFlow variables.
+
+        Whichever side changed since the last synchronisation wins (NumPy
+        first): so ``coefs_`` edited in place and weights changed through
+        ``model_`` (Keras) are both seen by the estimator.
+        """
+        net = self.__dict__.get("_net")
+        if net is None:
+            return
+        arrays = list(self.__dict__["_coefs"]) + list(self.__dict__["_intercepts"])
+        snap = net.snapshot()
+        if len(arrays) != len(snap) or any(
+            np.shape(a) != s.shape for a, s in zip(arrays, snap)
+        ):
+            self.__dict__["_net"] = None  # replaced by hand: rebuild on demand
+            return
+        if not all(np.array_equal(a, s, equal_nan=True) for a, s in zip(arrays, snap)):
+            net.assign(arrays)
+            return
+        current = net.read()
+        if not all(
+            np.array_equal(c, s, equal_nan=True) for c, s in zip(current, snap)
+        ):
+            self._store_weights(net.mark_synced())
+
+    def _store_weights(self, arrays: list[np.ndarray]) -> None:
+        n = len(arrays) // 2
+        self.__dict__["_coefs"] = [a.copy() for a in arrays[:n]]
+        self.__dict__["_intercepts"] = [a.copy() for a in arrays[n:]]
+
+    def _network(self) -> Network:
+        """The TensorFlow variables for the current weights (built on demand)."""
+        self._sync_weights()
+        net = self.__dict__.get("_net")
+        if net is None:
+            coefs = [np.asarray(c) for c in self.__dict__["_coefs"]]
+            intercepts = [np.asarray(b) for b in self.__dict__["_intercepts"]]
+            dtype = coefs[0].dtype
+            if dtype not in (np.float32, np.float64):
+                dtype = np.float64
+            net = Network(
+                [c.astype(dtype) for c in coefs], [b.astype(dtype) for b in intercepts]
+            )
+            self.__dict__["_net"] = net
+        return net
+
+    def _set_trained_weights(self, arrays: list[np.ndarray]) -> None:
+        """Store weights produced by training into both NumPy and the network."""
+        net = self.__dict__.get("_net")
+        if net is not None and net.dtype == arrays[0].dtype and net.shapes() == [
+            a.shape for a in arrays
+        ]:
+            net.assign(arrays)
+        else:
+            self.__dict__["_net"] = None
+        self._store_weights(arrays)
+
+    def _params_from_network(self) -> None:
+        self._store_weights(self._network().mark_synced())
+
+    def __getstate__(self):
+        self._sync_weights()
+        state = super().__getstate__()
+        state.pop("_net", None)
+        return state
+
+    # --------------------------------------------------------------- the model
+    def _spec(self) -> NetSpec:
+        return NetSpec.create(self.n_layers_, self.activation, self.out_activation_)
+
+    def _forward(self, X) -> np.ndarray:
+        """Output activations for validated X (dense or sparse), in chunks."""
+        net = self._network()
+        sparse = is_sparse(X)
+        if sparse:
+            X = X.tocsr()
+        fn = predict_function(self._spec(), sparse)
+        outputs = []
+        for rows in row_chunks(X.shape[0], _PREDICT_CHUNK):
+            x = input_tensors(X[rows], net.dtype)
+            n_rows = tf.constant(rows.stop - rows.start, tf.int64)
+            outputs.append(fn(net.variables, x, n_rows).numpy())
+        return np.concatenate(outputs, axis=0)
+
+    def _forward_pass_fast(self, X, check_input: bool = True) -> np.ndarray:
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        return self._forward(X)
+
+    # --------------------------------------------------------------- training
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden = hidden_sizes(self.hidden_layer_sizes)
+        first_pass = "_coefs" not in self.__dict__ or (
+            not self.warm_start and not incremental
+        )
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        n_features = X.shape[1]
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        self.n_outputs_ = y.shape[1]
+        layer_units = [n_features, *hidden, self.n_outputs_]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, X.dtype)
+        if self.solver in STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, y, sample_weight, incremental)
+        else:
+            self._fit_lbfgs(X, y, sample_weight)
+        weights = self.__dict__["_coefs"] + self.__dict__["_intercepts"]
+        if not all(np.isfinite(w).all() for w in weights):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
+        return self
+
+    def _initialize(self, y, layer_units: list[int], dtype) -> None:
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._output_activation()
+        coefs, intercepts = init_params(
+            self._random_state, layer_units, self.activation, dtype
+        )
+        self.__dict__["_net"] = None
+        self._store_weights(coefs + intercepts)
+        self._best_params = [a.copy() for a in coefs + intercepts]
+        if self.solver in STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _make_optimizer(self, params: list[np.ndarray]):
+        if self.solver == "sgd":
+            return SGD(
+                params,
+                self.learning_rate_init,
+                self.learning_rate,
+                self.momentum,
+                self.nesterovs_momentum,
+                self.power_t,
+            )
+        return Adam(
+            params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
+        )
+
+    def _fit_lbfgs(self, X, y, sample_weight) -> None:
+        params = [
+            np.asarray(a, dtype=np.float64)
+            for a in self.__dict__["_coefs"] + self.__dict__["_intercepts"]
+        ]
+        sparse = is_sparse(X)
+        x = csr_tensors(X, np.float64) if sparse else input_tensors(X, np.float64)
+        if sample_weight is None:
+            sample_weight = np.ones(X.shape[0])
+        arrays, loss, n_iter = fit_lbfgs(
+            params,
+            x,
+            tf.constant(np.asarray(y, dtype=np.float64)),
+            tf.constant(np.asarray(sample_weight, dtype=np.float64)),
+            self._spec(),
+            alpha=float(self.alpha),
+            max_iter=self.max_iter,
+            max_fun=self.max_fun,
+            tol=self.tol,
+            sparse=sparse,
+        )
+        self.n_iter_ = n_iter
+        self.loss_ = loss
+        self._set_trained_weights(arrays)
+
+    def _fit_stochastic(self, X, y, sample_weight, incremental: bool) -> None:
+        net = self._network()
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_optimizer(net.snapshot())
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        split = self._train_validation_split(X, y, sample_weight)
+        X_train, y_train, sw_train, validation = split
+        from tfmlp._loop import EpochRunner
+
+        runner = EpochRunner(self, net, X_train, y_train, sw_train)
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                self._run_epoch(runner)
+                self._update_no_improvement_count(net, validation)
+                self._optimizer.iteration_ends(self.t_)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if self._optimizer.trigger_stopping(
+                        self._stop_message(validation), self.verbose
+                    ):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) "
+                        "reached and the optimization hasn't converged yet."
+                        % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if validation is not None:
+            if self._best_params is not None:
+                net.assign(self._best_params)
+            self._best_params = None  # the best weights are now the current ones
+        self._params_from_network()
+
+    def _run_epoch(self, runner) -> None:
+        total = runner.run_epoch(self._random_state if self.shuffle else None)
+        n = runner.n_samples
+        self.n_iter_ += 1
+        self.loss_ = total / n
+        self.t_ += n
+        self.loss_curve_.append(self.loss_)
+        if self.verbose:
+            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+    def _train_validation_split(self, X, y, sample_weight):
+        if not self.early_stopping:
+            return X, y, sample_weight, None
+        stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
+        arrays = [X, y] if sample_weight is None else [X, y, sample_weight]
+        parts = train_test_split(
+            *arrays,
+            random_state=self._random_state,
+            test_size=self.validation_fraction,
+            stratify=stratify,
+        )
+        X_train, X_val, y_train, y_val = parts[:4]
+        sw_train, sw_val = (None, None) if sample_weight is None else parts[4:]
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        if is_classifier(self):
+            y_val = self._label_binarizer.inverse_transform(y_val)
+        return X_train, y_train, sw_train, (X_val, y_val, sw_val)
+
+    def _update_no_improvement_count(self, net: Network, validation) -> None:
+        if validation is not None:
+            score = self._score(*validation)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print("Validation score: %f" % self.validation_scores_[-1])
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = net.read()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _stop_message(self, validation) -> str:
+        what = "Validation score" if validation is not None else "Training loss"
+        return "%s did not improve more than tol=%f for %d consecutive epochs." % (
+            what,
+            self.tol,
+            self.n_iter_no_change,
+        )
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def _check_solver(self) -> bool:
+        if self.solver not in STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic"
+                " optimizers. %s is not stochastic." % self.solver
+            )
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    @abstractmethod
+    def _output_activation(self) -> str: ...
+
+    @abstractmethod
+    def _validate_input(self, X, y, incremental, reset): ...
+
+    @abstractmethod
+    def _predict(self, X, check_input=True): ...
+
+    @abstractmethod
+    def _score(self, X, y, sample_weight=None): ...
+
+    def _checked_forward(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return self._forward_pass_fast(X)

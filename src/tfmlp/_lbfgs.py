@@ -1,0 +1,75 @@
+"""L-BFGS through SciPy's L-BFGS-B, with loss and gradient computed by TensorFlow.
+
+Parameters are packed like scikit-learn does: every coefficient matrix (C
+order) first, then every intercept vector. SciPy works in float64, so the
+fitted weights are float64 whatever the input dtype.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.optimize
+import tensorflow as tf
+from sklearn.exceptions import ConvergenceWarning
+
+from tfmlp._training import loss_grad_function
+
+
+def pack(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.hstack([a.ravel() for a in arrays])
+
+
+def unpack(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    out, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        out.append(flat[start : start + size].reshape(shape))
+        start += size
+    return out
+
+
+def fit_lbfgs(params, x, y, sw, spec, *, alpha, max_iter, max_fun, tol, sparse):
+    """Minimise the objective from ``params`` (float64 arrays).
+
+    Returns ``(arrays, loss, n_iter)`` and warns like scikit-learn when SciPy
+    reports that it did not converge.
+    """
+    shapes = [p.shape for p in params]
+    fn = loss_grad_function(spec, sparse)
+    alpha_t = tf.constant(alpha, tf.float64)
+
+    def fun(flat):
+        tensors = [tf.constant(a) for a in unpack(flat, shapes)]
+        loss, grads = fn(tensors, x, y, sw, alpha_t)
+        return float(loss.numpy()), pack([g.numpy() for g in grads])
+
+    res = scipy.optimize.minimize(
+        fun,
+        pack(params),
+        method="L-BFGS-B",
+        jac=True,
+        options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
+    )
+    n_iter = min(res.nit, max_iter)
+    if res.status != 0:
+        _warn_not_converged(res, n_iter, max_iter)
+    return unpack(res.x, shapes), np.float64(res.fun), n_iter
+
+
+def _warn_not_converged(res, n_iter: int, max_iter: int) -> None:
+    msg = (
+        f"lbfgs failed to converge after {n_iter} iteration(s) "
+        f"(status={res.status}):\n{res.message}\n"
+    )
+    if n_iter == max_iter:
+        msg += (
+            "\nIncrease the number of iterations to improve the "
+            f"convergence (max_iter={max_iter})."
+        )
+    msg += (
+        "\nYou might also want to scale the data as shown in:\n"
+        "    https://scikit-learn.org/stable/modules/preprocessing.html"
+    )
+    warnings.warn(msg, ConvergenceWarning, stacklevel=4)

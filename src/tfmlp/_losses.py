@@ -1,0 +1,69 @@
+"""scikit-learn's MLP objectives as TensorFlow functions.
+
+``reported_loss`` is the value scikit-learn reports (``loss_``, ``loss_curve_``);
+``gradient_surrogate`` has the gradient scikit-learn uses. The two differ on
+purpose: scikit-learn clips probabilities in the reported log-loss only, and
+its multi-output squared-error gradient is that of the *sum* over outputs while
+the reported loss is the mean (scikit-learn issue #8349).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def _weighted_average(values, sw, sw_sum):
+    """np.average(values, weights=sw, axis=0): per-output weighted mean."""
+    return tf.reduce_sum(values * sw[:, None], axis=0) / sw_sum
+
+
+def data_loss(name: str, y, p, sw, sw_sum):
+    """The data term of the objective for one batch (no penalty)."""
+    if name == "squared_error":
+        return 0.5 * tf.reduce_mean(_weighted_average(tf.square(y - p), sw, sw_sum))
+    if name == "poisson":
+        terms = tf.math.xlogy(y, y / p) - y + p
+        return tf.reduce_sum(_weighted_average(terms, sw, sw_sum))
+    eps = tf.constant(_machine_eps(p.dtype), p.dtype)
+    p = tf.clip_by_value(p, eps, 1 - eps)
+    if name == "log_loss":
+        terms = tf.math.xlogy(y, p)
+    else:
+        terms = tf.math.xlogy(y, p) + tf.math.xlogy(1 - y, 1 - p)
+    return -tf.reduce_sum(_weighted_average(terms, sw, sw_sum))
+
+
+def _machine_eps(dtype) -> float:
+    import numpy as np
+
+    return float(np.finfo(dtype.as_numpy_dtype).eps)
+
+
+def l2_penalty(coefs, alpha, sw_sum):
+    """(alpha / 2) * sum_l ||W_l||^2 / sw_sum; intercepts are not penalised."""
+    values = tf.add_n([tf.reduce_sum(tf.square(w)) for w in coefs])
+    return (0.5 * alpha) * values / sw_sum
+
+
+def gradient_surrogate(z, p, y, sw, sw_sum):
+    """A scalar whose gradient w.r.t. z is (p - y) * sw / sw_sum (canonical link).
+
+    This is the output-layer delta scikit-learn backpropagates for every
+    output activation (identity, exp, logistic, softmax).
+    """
+    delta = tf.stop_gradient((p - y) * sw[:, None])
+    return tf.reduce_sum(delta * z) / sw_sum
+
+
+def loss_and_grads(params, x, y, sw, spec, alpha, forward):
+    """Reported batch objective and scikit-learn's gradients for ``params``."""
+    n = spec.n_layers - 1
+    with tf.GradientTape() as tape:
+        tape.watch(params)
+        z, p = forward(params, x, spec)
+        sw_sum = tf.reduce_sum(sw)
+        penalty = l2_penalty(params[:n], alpha, sw_sum)
+        surrogate = gradient_surrogate(z, p, y, sw, sw_sum) + penalty
+    grads = tape.gradient(surrogate, params)
+    loss = data_loss(spec.loss, y, p, sw, sw_sum) + penalty
+    return loss, grads

@@ -1,0 +1,140 @@
+"""The network: scikit-learn's weight initialisation, the TensorFlow forward pass,
+and the holder of the weight variables (with its Keras model, built on request).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+HIDDEN_ACTIVATIONS = {
+    "identity": tf.identity,
+    "logistic": tf.math.sigmoid,
+    "tanh": tf.math.tanh,
+    "relu": tf.nn.relu,
+}
+
+OUTPUT_ACTIVATIONS = {
+    "identity": tf.identity,
+    "logistic": tf.math.sigmoid,
+    "softmax": tf.nn.softmax,
+    "exp": tf.math.exp,
+}
+
+KERAS_ACTIVATIONS = {
+    "identity": "linear",
+    "logistic": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "softmax": "softmax",
+    "exp": "exponential",
+}
+
+
+def init_params(
+    rs: np.random.RandomState, layer_units: list[int], activation: str, dtype
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Draw initial weights exactly as scikit-learn does (W1, b1, W2, b2, ...)."""
+    factor = 2.0 if activation == "logistic" else 6.0
+    coefs, intercepts = [], []
+    for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coef = rs.uniform(-bound, bound, (fan_in, fan_out))
+        intercept = rs.uniform(-bound, bound, fan_out)
+        coefs.append(coef.astype(dtype, copy=False))
+        intercepts.append(intercept.astype(dtype, copy=False))
+    return coefs, intercepts
+
+
+def matmul(x, w):
+    """x @ w for a dense tensor or a tf.SparseTensor x."""
+    if isinstance(x, tf.SparseTensor):
+        return tf.sparse.sparse_dense_matmul(x, w)
+    return tf.matmul(x, w)
+
+
+def forward(params, x, spec):
+    """Return (z, p): the output layer's pre-activation and its activation.
+
+    ``params`` is ``coefs + intercepts`` (scikit-learn's order).
+    """
+    n = spec.n_layers - 1
+    hidden = HIDDEN_ACTIVATIONS[spec.activation]
+    a = x
+    for i in range(n):
+        z = matmul(a, params[i]) + params[n + i]
+        a = hidden(z) if i < n - 1 else z
+    return a, OUTPUT_ACTIVATIONS[spec.out_activation](a)
+
+
+class Network:
+    """Weight variables of one fitted network, in scikit-learn's order.
+
+    The variables are plain ``tf.Variable`` objects until :meth:`keras_model` is
+    called; from then on they are the Keras model's own variables, so training
+    through the estimator and through Keras changes the same weights.
+    """
+
+    def __init__(self, coefs: list[np.ndarray], intercepts: list[np.ndarray]):
+        self.variables = [tf.Variable(a, trainable=True) for a in coefs + intercepts]
+        self._keras = None
+        self._snapshot = self.read()
+
+    @property
+    def n_weights(self) -> int:
+        return len(self.variables) // 2
+
+    @property
+    def dtype(self):
+        return self.variables[0].dtype.as_numpy_dtype
+
+    def shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(v.shape) for v in self.variables]
+
+    def read(self) -> list[np.ndarray]:
+        return [v.numpy() for v in self.variables]
+
+    def assign(self, arrays: list[np.ndarray]) -> None:
+        for v, a in zip(self.variables, arrays):
+            v.assign(np.asarray(a, dtype=self.dtype))
+        self._snapshot = self.read()
+
+    def snapshot(self) -> list[np.ndarray]:
+        """The values at the last synchronisation with the estimator's arrays."""
+        return self._snapshot
+
+    def mark_synced(self) -> list[np.ndarray]:
+        self._snapshot = self.read()
+        return self._snapshot
+
+    def keras_model(self, activation: str, out_activation: str, n_features: int):
+        """A functional ``keras.Model`` (Dense layers only) over these weights."""
+        if self._keras is not None:
+            return self._keras
+        import keras
+
+        n = self.n_weights
+        dtype = tf.as_dtype(self.dtype).name
+        inputs = keras.Input(shape=(n_features,), dtype=dtype, name="features")
+        x = inputs
+        layers = []
+        for i in range(n):
+            last = i == n - 1
+            layer = keras.layers.Dense(
+                self.variables[i].shape[1],
+                activation=KERAS_ACTIVATIONS[out_activation if last else activation],
+                dtype=dtype,
+                name="output" if last else f"hidden_{i + 1}",
+            )
+            x = layer(x)
+            layers.append(layer)
+        model = keras.Model(inputs, x, name="tfmlp_network")
+        values = self.read()
+        for i, layer in enumerate(layers):
+            layer.kernel.assign(values[i])
+            layer.bias.assign(values[n + i])
+        self.variables = [ly.kernel.value for ly in layers] + [
+            ly.bias.value for ly in layers
+        ]
+        self._keras = model
+        return model

@@ -1,0 +1,132 @@
+"""scikit-learn's SGD and Adam as explicit state plus TensorFlow update rules.
+
+The Python objects keep the schedule (learning rate, Adam's step count) and the
+slot variables (velocities, moments); ``apply_sgd``/``apply_adam`` are the
+per-batch updates that run inside the compiled epoch. Hyperparameters enter
+the graph as float64 tensors, never as Python floats (Keras and TensorFlow
+would round those through float32).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+
+class _Optimizer:
+    """Base: slot variables that pickle as NumPy arrays."""
+
+    n_slots_per_param = 1
+
+    def __init__(self, params: list[np.ndarray], learning_rate_init: float):
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self._slot_arrays = [
+            np.zeros_like(p) for _ in range(self.n_slots_per_param) for p in params
+        ]
+        self._slot_vars = None
+
+    def slots(self) -> list[tf.Variable]:
+        if self._slot_vars is None:
+            self._slot_vars = [tf.Variable(a) for a in self._slot_arrays]
+            self._slot_arrays = None
+        return self._slot_vars
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if self._slot_vars is not None:
+            state["_slot_arrays"] = [v.numpy() for v in self._slot_vars]
+        state["_slot_vars"] = None
+        return state
+
+    def iteration_ends(self, time_step: int) -> None:
+        """Called at the end of every epoch with the number of samples seen."""
+
+    def trigger_stopping(self, msg: str, verbose) -> bool:
+        if verbose:
+            print(msg + " Stopping.")
+        return True
+
+
+class SGD(_Optimizer):
+    """scikit-learn's SGD with momentum / Nesterov and its three schedules."""
+
+    def __init__(
+        self, params, learning_rate_init, lr_schedule, momentum, nesterov, power_t
+    ):
+        super().__init__(params, learning_rate_init)
+        self.lr_schedule = lr_schedule
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.power_t = power_t
+
+    def hyper(self) -> np.ndarray:
+        return np.array([self.learning_rate, self.momentum], dtype=np.float64)
+
+    def iteration_ends(self, time_step: int) -> None:
+        if self.lr_schedule == "invscaling":
+            self.learning_rate = (
+                float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+            )
+
+    def trigger_stopping(self, msg: str, verbose) -> bool:
+        if self.lr_schedule != "adaptive":
+            return super().trigger_stopping(msg, verbose)
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+
+class Adam(_Optimizer):
+    """scikit-learn's Adam (epsilon added to the uncorrected sqrt(v))."""
+
+    n_slots_per_param = 2
+
+    def __init__(self, params, learning_rate_init, beta_1, beta_2, epsilon):
+        super().__init__(params, learning_rate_init)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.t = 0
+
+    def hyper(self) -> np.ndarray:
+        b1, b2 = float(self.beta_1), float(self.beta_2)
+        values = [self.learning_rate_init, b1, 1 - b1, b2, 1 - b2, self.epsilon]
+        return np.array(values, dtype=np.float64)
+
+
+def apply_sgd(params, grads, slots, hyper, nesterov: bool):
+    """One SGD step; ``hyper`` = [learning_rate, momentum] (float64)."""
+    for param, grad, velocity in zip(params, grads, slots):
+        lr = tf.cast(hyper[0], param.dtype)
+        momentum = tf.cast(hyper[1], param.dtype)
+        new_velocity = momentum * velocity - lr * grad
+        velocity.assign(new_velocity)
+        update = momentum * new_velocity - lr * grad if nesterov else new_velocity
+        param.assign_add(update)
+
+
+def apply_adam(params, grads, slots, hyper, step):
+    """One Adam step at (1-based, float64) ``step``; returns the step's rate."""
+    lr0, b1, one_b1, b2, one_b2, eps = (hyper[i] for i in range(6))
+    learning_rate = lr0 * tf.sqrt(1 - tf.pow(b2, step)) / (1 - tf.pow(b1, step))
+    n = len(params)
+    for param, grad, m, v in zip(params, grads, slots[:n], slots[n:]):
+        dtype = param.dtype
+        new_m = tf.cast(b1, dtype) * m + tf.cast(one_b1, dtype) * grad
+        new_v = tf.cast(b2, dtype) * v + tf.cast(one_b2, dtype) * tf.square(grad)
+        m.assign(new_m)
+        v.assign(new_v)
+        denom = tf.sqrt(new_v) + tf.cast(eps, dtype)
+        if dtype == tf.float64:
+            param.assign_add(-learning_rate * new_m / denom)
+        else:  # scikit-learn computes this update in float64 and rounds once
+            update = -learning_rate * tf.cast(new_m, tf.float64)
+            update = update / tf.cast(denom, tf.float64)
+            param.assign(tf.cast(tf.cast(param, tf.float64) + update, dtype))
+    return learning_rate

@@ -1,0 +1,92 @@
+"""Parameter constraints (scikit-learn's, verbatim in meaning) and their resolution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+
+from tfmlp._compat import Interval, Options, StrOptions
+
+STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+BASE_CONSTRAINTS: dict = {
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+    "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+    "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "power_t": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "shuffle": ["boolean"],
+    "random_state": ["random_state"],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "verbose": ["verbose"],
+    "warm_start": ["boolean"],
+    "momentum": [Interval(Real, 0, 1, closed="both")],
+    "nesterovs_momentum": ["boolean"],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "beta_1": [Interval(Real, 0, 1, closed="left")],
+    "beta_2": [Interval(Real, 0, 1, closed="left")],
+    "epsilon": [Interval(Real, 0, None, closed="neither")],
+    "n_iter_no_change": [
+        Interval(Integral, 1, None, closed="left"),
+        Options(Real, {np.inf}),
+    ],
+    "max_fun": [Interval(Integral, 1, None, closed="left")],
+}
+
+REGRESSOR_CONSTRAINTS: dict = {
+    **BASE_CONSTRAINTS,
+    "loss": [StrOptions({"squared_error", "poisson"})],
+}
+
+
+def hidden_sizes(hidden_layer_sizes) -> list[int]:
+    """Return the hidden layer sizes as a list, checked like scikit-learn does."""
+    sizes = hidden_layer_sizes
+    if not hasattr(sizes, "__iter__"):
+        sizes = [sizes]
+    sizes = list(sizes)
+    if np.any(np.array(sizes) <= 0):
+        raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+    return [int(s) for s in sizes]
+
+
+def resolve_batch_size(batch_size, n_samples: int) -> int:
+    """scikit-learn's batch size rule: 'auto' is min(200, n); larger values clip."""
+    import warnings
+
+    if batch_size == "auto":
+        return min(200, n_samples)
+    if batch_size > n_samples:
+        warnings.warn(
+            "Got `batch_size` less than 1 or larger than "
+            "sample size. It is going to be clipped",
+            stacklevel=4,
+        )
+    return int(np.clip(batch_size, 1, n_samples))
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """What the compiled functions need to know about the network."""
+
+    n_layers: int
+    activation: str
+    out_activation: str
+    loss: str  # squared_error | poisson | log_loss | binary_log_loss
+
+    @classmethod
+    def create(cls, n_layers: int, activation: str, out_activation: str) -> NetSpec:
+        loss = {
+            "identity": "squared_error",
+            "exp": "poisson",
+            "softmax": "log_loss",
+            "logistic": "binary_log_loss",
+        }[out_activation]
+        return cls(n_layers, activation, out_activation, loss)

@@ -1,0 +1,89 @@
+"""Compiled TensorFlow functions: one whole training epoch, the full-batch loss
+and gradient (for L-BFGS), and the forward pass for prediction.
+
+Every function takes the weight and optimizer variables as arguments instead of
+capturing them, and is cached per network kind (``NetSpec``, solver, input
+kind). Estimators, clones and cross-validation folds that share a kind reuse
+one trace; ``reduce_retracing`` keeps sample counts and layer widths dynamic.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tfmlp._data import sparse_rows
+from tfmlp._losses import loss_and_grads
+from tfmlp._network import forward
+from tfmlp._optimizers import apply_adam, apply_sgd
+from tfmlp._params import NetSpec
+
+_CACHE: dict = {}
+
+
+def _cached(key, build):
+    fn = _CACHE.get(key)
+    if fn is None:
+        fn = _CACHE[key] = build()
+    return fn
+
+
+def epoch_function(spec: NetSpec, solver: str, nesterov: bool, sparse: bool):
+    """A compiled function that trains one epoch.
+
+    Signature: ``fn(params, slots, x, y, sw, order, batch_size, hyper, alpha,
+    step0) -> (summed_batch_loss, last_learning_rate)``. ``order`` gives the
+    rows of ``y``/``sw`` (and of dense ``x``) in training order; sparse ``x``
+    must already be in that order.
+    """
+    key = ("epoch", spec, solver, bool(nesterov), bool(sparse))
+    return _cached(key, lambda: _make_epoch(spec, solver, bool(nesterov), sparse))
+
+
+def _make_epoch(spec, solver, nesterov, sparse):
+    def epoch(params, slots, x, y, sw, order, batch_size, hyper, alpha, step0):
+        dtype = y.dtype
+        alpha = tf.cast(alpha, dtype)
+        n = tf.shape(order, out_type=tf.int64)[0]
+        n_batches = (n + batch_size - 1) // batch_size
+        total = tf.zeros([], dtype)
+        rate = hyper[0]
+        for i in tf.range(n_batches):
+            start = i * batch_size
+            size = tf.minimum(batch_size, n - start)
+            idx = tf.slice(order, [start], [size])
+            xb = sparse_rows(x, start, size) if sparse else tf.gather(x, idx)
+            yb, swb = tf.gather(y, idx), tf.gather(sw, idx)
+            loss, grads = loss_and_grads(params, xb, yb, swb, spec, alpha, forward)
+            if solver == "adam":
+                step = step0 + tf.cast(i + 1, tf.float64)
+                rate = apply_adam(params, grads, slots, hyper, step)
+            else:
+                apply_sgd(params, grads, slots, hyper, nesterov)
+            total += loss * tf.cast(size, dtype)
+        return total, rate
+
+    return tf.function(epoch, reduce_retracing=True)
+
+
+def loss_grad_function(spec: NetSpec, sparse: bool):
+    """Compiled full-batch ``fn(params, x, y, sw, alpha) -> (loss, grads)``."""
+
+    def loss_grad(params, x, y, sw, alpha):
+        if sparse:
+            x = sparse_rows(x, 0, tf.shape(y, out_type=tf.int64)[0])
+        return loss_and_grads(params, x, y, sw, spec, tf.cast(alpha, y.dtype), forward)
+
+    key = ("loss_grad", spec, bool(sparse))
+    return _cached(key, lambda: tf.function(loss_grad, reduce_retracing=True))
+
+
+def predict_function(spec: NetSpec, sparse: bool):
+    """Compiled ``fn(params, x, n_rows) -> output activations``."""
+
+    def predict(params, x, n_rows):
+        if sparse:
+            x = sparse_rows(x, 0, n_rows)
+        return forward(params, x, spec)[1]
+
+    key = ("predict", spec, bool(sparse))
+    return _cached(key, lambda: tf.function(predict, reduce_retracing=True))

@@ -1,0 +1,152 @@
+"""Public API: parameters, errors, input kinds, dtypes and the backend check."""
+
+import inspect
+import os
+import re
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_iris, make_regression
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.neural_network import MLPClassifier as SkClassifier
+from sklearn.neural_network import MLPRegressor as SkRegressor
+
+from tfmlp import MLPClassifier, MLPRegressor
+
+X_IRIS, Y_IRIS = load_iris(return_X_y=True)
+PAIRS = [(MLPClassifier, SkClassifier), (MLPRegressor, SkRegressor)]
+
+
+@pytest.mark.parametrize("ours, theirs", PAIRS)
+def test_signature_matches_sklearn(ours, theirs):
+    a = inspect.signature(ours.__init__).parameters
+    b = inspect.signature(theirs.__init__).parameters
+    assert list(a) == list(b)
+    for name in b:
+        assert a[name].default == b[name].default, name
+        assert a[name].kind == b[name].kind, name
+    assert ours().get_params() == theirs().get_params()
+
+
+@pytest.mark.parametrize(
+    "params, pattern",
+    [
+        ({"alpha": -1.0}, r"The 'alpha' parameter of MLP\w+ must be a float"),
+        ({"batch_size": 0}, r"'batch_size' parameter .* Got 0 instead"),
+        ({"shuffle": 1}, r"'shuffle' parameter .* Got 1 instead"),
+        ({"solver": "newton"}, r"'solver' parameter"),
+        ({"n_iter_no_change": 2.5}, r"'n_iter_no_change' parameter"),
+        ({"random_state": "x"}, r"'random_state' parameter"),
+    ],
+)
+@pytest.mark.parametrize("ours, theirs", PAIRS)
+def test_invalid_parameters_same_error(ours, theirs, params, pattern):
+    y = Y_IRIS if ours is MLPClassifier else Y_IRIS.astype(float)
+    with pytest.raises(ValueError, match=pattern) as ours_err:
+        ours(**params).fit(X_IRIS, y)
+    with pytest.raises(ValueError) as their_err:
+        theirs(**params).fit(X_IRIS, y)
+    assert type(ours_err.value) is type(their_err.value)
+    # set orderings inside {...} are not stable; compare the text around them
+    strip = lambda m: re.sub(r"\{.*?\}", "{}", str(m))  # noqa: E731
+    assert strip(ours_err.value) == strip(their_err.value)
+
+
+def test_hidden_layer_sizes_error():
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes must be > 0, got \[3, 0\]"):
+        MLPClassifier(hidden_layer_sizes=[3, 0]).fit(X_IRIS, Y_IRIS)
+
+
+def test_not_fitted():
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict(X_IRIS)
+    assert not hasattr(MLPClassifier(), "coefs_")
+
+
+def test_lbfgs_has_no_partial_fit():
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+    # scikit-learn's regressor quirk: partial_fit exists for lbfgs
+    assert hasattr(MLPRegressor(solver="lbfgs"), "partial_fit")
+
+
+def _fit_quiet(est, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(*args, **kwargs)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_sparse_equals_dense(solver):
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 12)
+    X[X < 0.7] = 0.0
+    y = (X.sum(axis=1) > X.sum(axis=1).mean()).astype(int)
+    kw = dict(hidden_layer_sizes=(5,), solver=solver, max_iter=5, random_state=1)
+    dense = _fit_quiet(MLPClassifier(**kw), X, y)
+    for fmt in (sp.csr_matrix, sp.csc_matrix):
+        sparse = _fit_quiet(MLPClassifier(**kw), fmt(X), y)
+        for a, b in zip(dense.coefs_, sparse.coefs_):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            dense.predict_proba(X), sparse.predict_proba(fmt(X)), rtol=1e-10
+        )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_preserved(dtype):
+    X, y = make_regression(50, 4, random_state=0)
+    reg = _fit_quiet(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X.astype(dtype), y)
+    assert reg.coefs_[0].dtype == dtype
+    assert reg.predict(X.astype(dtype)).dtype == dtype
+    lb = _fit_quiet(MLPRegressor(solver="lbfgs", max_iter=3), X.astype(dtype), y)
+    assert lb.coefs_[0].dtype == np.float64
+
+
+def test_pandas_feature_names():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(X_IRIS, columns=["a", "b", "c", "d"])
+    clf = _fit_quiet(MLPClassifier(hidden_layer_sizes=(3,), max_iter=3), df, Y_IRIS)
+    assert list(clf.feature_names_in_) == ["a", "b", "c", "d"]
+    with pytest.warns(UserWarning, match="feature names"):
+        clf.predict(X_IRIS)
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(df[["b", "a", "c", "d"]])
+
+
+def test_coefs_edits_are_seen_by_predict():
+    clf = _fit_quiet(MLPClassifier(hidden_layer_sizes=(4,), max_iter=3), X_IRIS, Y_IRIS)
+    clf.coefs_[-1][:] = 0.0
+    clf.intercepts_[-1][:] = 0.0
+    np.testing.assert_allclose(clf.predict_proba(X_IRIS), 1 / 3)
+
+
+def test_training_runs_in_tensorflow_variables():
+    import tensorflow as tf
+
+    clf = _fit_quiet(MLPClassifier(hidden_layer_sizes=(4,), max_iter=2), X_IRIS, Y_IRIS)
+    net = clf._network()
+    assert all(isinstance(v, tf.Variable) for v in net.variables)
+    np.testing.assert_array_equal(net.variables[0].numpy(), clf.coefs_[0])
+
+
+def test_other_keras_backend_fails_clearly():
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    proc = subprocess.run(
+        [sys.executable, "-c", "import tfmlp"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode != 0
+    assert "KERAS_BACKEND=tensorflow" in proc.stderr
+    assert "'jax' backend" in proc.stderr
+
+
+def test_demo_runs(capsys):
+    from tfmlp._cli import main
+
+    assert main(["demo", "--max-iter", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "scikit-learn" in out and "tfmlp" in out
+    assert "max |weight difference|" in out

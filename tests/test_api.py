@@ -57,7 +57,9 @@ def test_invalid_parameters_same_error(ours, theirs, params, pattern):
 
 
 def test_hidden_layer_sizes_error():
-    with pytest.raises(ValueError, match=r"hidden_layer_sizes must be > 0, got \[3, 0\]"):
+    with pytest.raises(
+        ValueError, match=r"hidden_layer_sizes must be > 0, got \[3, 0\]"
+    ):
         MLPClassifier(hidden_layer_sizes=[3, 0]).fit(X_IRIS, Y_IRIS)
 
 
@@ -99,7 +101,9 @@ def test_sparse_equals_dense(solver):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dtype_preserved(dtype):
     X, y = make_regression(50, 4, random_state=0)
-    reg = _fit_quiet(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X.astype(dtype), y)
+    reg = _fit_quiet(
+        MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X.astype(dtype), y
+    )
     assert reg.coefs_[0].dtype == dtype
     assert reg.predict(X.astype(dtype)).dtype == dtype
     lb = _fit_quiet(MLPRegressor(solver="lbfgs", max_iter=3), X.astype(dtype), y)

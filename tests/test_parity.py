@@ -17,6 +17,7 @@ must then pass (sklearn agrees with itself bit for bit) and the run must stay
 fast; use it after editing this file to tell harness bugs from tfmlp bugs.
 """
 
+import itertools
 import math
 import os
 import warnings
@@ -98,7 +99,11 @@ def _make_datasets():
     d["diabetes"] = ("MLPRegressor", _scale(X), (y - y.mean()) / y.std())
     # multi-output regression (3 targets)
     X, Y = make_regression(
-        n_samples=150, n_features=6, n_informative=4, n_targets=3, noise=0.5,
+        n_samples=150,
+        n_features=6,
+        n_informative=4,
+        n_targets=3,
+        noise=0.5,
         random_state=0,
     )
     d["multiout"] = ("MLPRegressor", _scale(X), Y / Y.std(axis=0))
@@ -127,28 +132,49 @@ def weights_for(X, seed=0):
 SOLVERS = {
     "adam": dict(solver="adam", learning_rate_init=0.01),
     "sgd-constant-nesterov": dict(
-        solver="sgd", learning_rate="constant", learning_rate_init=0.05,
-        momentum=0.9, nesterovs_momentum=True,
+        solver="sgd",
+        learning_rate="constant",
+        learning_rate_init=0.05,
+        momentum=0.9,
+        nesterovs_momentum=True,
     ),
     "sgd-constant-classic": dict(
-        solver="sgd", learning_rate="constant", learning_rate_init=0.05,
-        momentum=0.9, nesterovs_momentum=False,
+        solver="sgd",
+        learning_rate="constant",
+        learning_rate_init=0.05,
+        momentum=0.9,
+        nesterovs_momentum=False,
     ),
     "sgd-constant-nomomentum": dict(
-        solver="sgd", learning_rate="constant", learning_rate_init=0.1, momentum=0.0,
+        solver="sgd",
+        learning_rate="constant",
+        learning_rate_init=0.1,
+        momentum=0.0,
     ),
     "sgd-invscaling-nesterov": dict(
-        solver="sgd", learning_rate="invscaling", learning_rate_init=0.5,
-        power_t=0.25, momentum=0.9, nesterovs_momentum=True,
+        solver="sgd",
+        learning_rate="invscaling",
+        learning_rate_init=0.5,
+        power_t=0.25,
+        momentum=0.9,
+        nesterovs_momentum=True,
     ),
     "sgd-invscaling-classic": dict(
-        solver="sgd", learning_rate="invscaling", learning_rate_init=0.5,
-        power_t=0.25, momentum=0.5, nesterovs_momentum=False,
+        solver="sgd",
+        learning_rate="invscaling",
+        learning_rate_init=0.5,
+        power_t=0.25,
+        momentum=0.5,
+        nesterovs_momentum=False,
     ),
     # tol and patience chosen so that the /5 learning-rate decay actually fires
     "sgd-adaptive": dict(
-        solver="sgd", learning_rate="adaptive", learning_rate_init=0.05,
-        momentum=0.9, tol=0.05, n_iter_no_change=2,
+        solver="sgd",
+        learning_rate="adaptive",
+        learning_rate_init=0.05,
+        momentum=0.9,
+        tol=0.05,
+        n_iter_no_change=2,
     ),
     "lbfgs": dict(solver="lbfgs"),
 }
@@ -158,7 +184,13 @@ ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
 
 # ---------------------------------------------------------------------- harness
 
-_FOREIGN_WARNING_SOURCES = ("/tensorflow/", "/keras/", "/absl/", "/google/", "/tf_keras/")
+_FOREIGN_WARNING_SOURCES = (
+    "/tensorflow/",
+    "/keras/",
+    "/absl/",
+    "/google/",
+    "/tf_keras/",
+)
 
 
 def _relevant_warnings(records):
@@ -195,11 +227,15 @@ def call_both(sk, tf, method, *args, compare_messages=True, **kwargs):
     w_sk = _call(sk, method, *args, **kwargs)
     w_tf = _call(tf, method, *args, **kwargs)
     if compare_messages:
-        assert w_tf == w_sk, f"{method}: warnings differ\n sklearn: {w_sk}\n tfmlp:   {w_tf}"
+        assert w_tf == w_sk, (
+            f"{method}: warnings differ\n sklearn: {w_sk}\n tfmlp:   {w_tf}"
+        )
     else:
         cats_sk = {c for c, _ in w_sk}
         cats_tf = {c for c, _ in w_tf}
-        assert cats_tf == cats_sk, f"{method}: warning categories differ: {cats_sk} vs {cats_tf}"
+        assert cats_tf == cats_sk, (
+            f"{method}: warning categories differ: {cats_sk} vs {cats_tf}"
+        )
     return w_sk
 
 
@@ -209,38 +245,95 @@ def fit_both(estimator, params, X, y, **fit_kwargs):
     return sk, tf
 
 
-def _max_rel(a, b):
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
+def _describe(tf_val, sk_val, rtol, atol):
+    """One line saying how far tfmlp's value is from sklearn's."""
+    a = np.asarray(sk_val, dtype=np.float64)
+    b = np.asarray(tf_val, dtype=np.float64)
     if a.shape != b.shape:
         return f"shape {b.shape} vs sklearn {a.shape}"
     with np.errstate(all="ignore"):
-        d = np.abs(a - b) / np.maximum(np.abs(a), 1e-300)
-    d = d[np.isfinite(d)]
-    return f"max rel diff {d.max() if d.size else 0.0:.3e}"
+        diff = np.abs(a - b)
+        rel = diff / np.maximum(np.abs(a), 1e-300)
+        bad = ~((diff <= atol + rtol * np.abs(a)) | (np.isnan(a) & np.isnan(b)))
+    fin_rel, fin_abs = rel[np.isfinite(rel)], diff[np.isfinite(diff)]
+    line = (
+        f"max rel diff {fin_rel.max() if fin_rel.size else 0.0:.3e}, "
+        f"max abs diff {fin_abs.max() if fin_abs.size else 0.0:.3e}, "
+        f"{int(bad.sum())}/{bad.size} elements off"
+    )
+    if a.ndim == 1 and bad.any():
+        i = int(np.argmax(bad))
+        line += f"; first at index {i}: tfmlp {b[i]!r}, sklearn {a[i]!r}"
+    return line
 
 
 def _close(tf_val, sk_val, what, rtol=RTOL, atol=ATOL):
     np.testing.assert_allclose(
-        np.asarray(tf_val, dtype=np.float64), np.asarray(sk_val, dtype=np.float64),
-        rtol=rtol, atol=atol, equal_nan=True,
-        err_msg=f"{what}: tfmlp != sklearn ({_max_rel(sk_val, tf_val)})",
+        np.asarray(tf_val, dtype=np.float64),
+        np.asarray(sk_val, dtype=np.float64),
+        rtol=rtol,
+        atol=atol,
+        equal_nan=True,
+        err_msg=f"{what}: tfmlp != sklearn ({_describe(tf_val, sk_val, rtol, atol)})",
     )
 
 
+class _Mismatches:
+    """Collects every difference, so one failure reports all of them."""
+
+    def __init__(self):
+        self.items = []
+
+    def check(self, ok, msg):
+        if not ok:
+            self.items.append(msg)
+
+    def equal(self, tf_val, sk_val, what):
+        self.check(tf_val == sk_val, f"{what}: tfmlp {tf_val!r}, sklearn {sk_val!r}")
+
+    def close(self, tf_val, sk_val, what, rtol=RTOL, atol=ATOL):
+        try:
+            np.testing.assert_allclose(
+                np.asarray(tf_val, dtype=np.float64),
+                np.asarray(sk_val, dtype=np.float64),
+                rtol=rtol,
+                atol=atol,
+                equal_nan=True,
+            )
+        except (AssertionError, ValueError, TypeError):
+            self.items.append(f"{what}: {_describe(tf_val, sk_val, rtol, atol)}")
+
+    def optional_close(self, tf_val, sk_val, what):
+        if sk_val is None or tf_val is None:
+            self.check(
+                tf_val is None and sk_val is None,
+                f"{what}: tfmlp {tf_val!r}, sklearn {sk_val!r}",
+            )
+        else:
+            self.close(tf_val, sk_val, what)
+
+    def raise_if_any(self, header="tfmlp differs from sklearn"):
+        if self.items:
+            raise AssertionError(header + ":\n  " + "\n  ".join(self.items))
+
+
 ATTRIBUTES = (
-    "coefs_", "intercepts_", "n_iter_", "t_", "loss_", "loss_curve_", "best_loss_",
-    "validation_scores_", "best_validation_score_", "n_outputs_", "n_layers_",
-    "out_activation_", "classes_", "n_features_in_", "feature_names_in_",
+    "coefs_",
+    "intercepts_",
+    "n_iter_",
+    "t_",
+    "loss_",
+    "loss_curve_",
+    "best_loss_",
+    "validation_scores_",
+    "best_validation_score_",
+    "n_outputs_",
+    "n_layers_",
+    "out_activation_",
+    "classes_",
+    "n_features_in_",
+    "feature_names_in_",
 )
-
-
-def _optional_close(tf_val, sk_val, what):
-    if sk_val is None:
-        assert tf_val is None, f"{what}: sklearn has None, tfmlp has {tf_val!r}"
-    else:
-        assert tf_val is not None, f"{what}: tfmlp has None, sklearn has {sk_val!r}"
-        _close(tf_val, sk_val, what)
 
 
 def assert_same_fit(sk, tf, X=None):
@@ -249,69 +342,99 @@ def assert_same_fit(sk, tf, X=None):
     Floating attributes: ``assert_allclose(rtol=1e-8, atol=1e-10)``; ``n_iter_``,
     ``t_`` and the other integers/strings: exact; attribute presence: ``hasattr``.
     With ``X``, also compares predict / predict_proba / predict_log_proba on it.
+    All differences are collected and reported together.
     """
+    m = _Mismatches()
     for name in ATTRIBUTES:
-        assert hasattr(tf, name) == hasattr(sk, name), (
-            f"hasattr({name}): tfmlp {hasattr(tf, name)}, sklearn {hasattr(sk, name)}"
-        )
+        m.equal(hasattr(tf, name), hasattr(sk, name), f"hasattr({name})")
     if sk.solver == "lbfgs":
-        assert not hasattr(tf, "loss_curve_") and not hasattr(tf, "best_loss_")
+        m.check(
+            not hasattr(tf, "loss_curve_") and not hasattr(tf, "best_loss_"),
+            "lbfgs: tfmlp has loss_curve_/best_loss_, sklearn has neither",
+        )
+    for name in (
+        "n_iter_",
+        "t_",
+        "n_outputs_",
+        "n_layers_",
+        "out_activation_",
+        "n_features_in_",
+    ):
+        if hasattr(sk, name) and hasattr(tf, name):
+            m.equal(getattr(tf, name), getattr(sk, name), name)
+    if hasattr(sk, "classes_") and hasattr(tf, "classes_"):
+        m.equal(np.asarray(tf.classes_).dtype, sk.classes_.dtype, "classes_.dtype")
+        m.check(
+            np.array_equal(np.asarray(tf.classes_), sk.classes_),
+            f"classes_: tfmlp {tf.classes_!r}, sklearn {sk.classes_!r}",
+        )
 
-    assert tf.n_iter_ == sk.n_iter_, f"n_iter_: tfmlp {tf.n_iter_}, sklearn {sk.n_iter_}"
-    assert tf.t_ == sk.t_, f"t_: tfmlp {tf.t_}, sklearn {sk.t_}"
-    assert tf.n_outputs_ == sk.n_outputs_
-    assert tf.n_layers_ == sk.n_layers_
-    assert tf.out_activation_ == sk.out_activation_
-    assert tf.n_features_in_ == sk.n_features_in_
-    if hasattr(sk, "classes_"):
-        assert tf.classes_.dtype == sk.classes_.dtype
-        np.testing.assert_array_equal(tf.classes_, sk.classes_)
+    # training trajectories first: they show the first epoch that diverged
+    if hasattr(sk, "loss_curve_") and hasattr(tf, "loss_curve_"):
+        m.check(
+            isinstance(tf.loss_curve_, list),
+            f"loss_curve_ is {type(tf.loss_curve_).__name__}, not list",
+        )
+        m.close(tf.loss_curve_, sk.loss_curve_, "loss_curve_")
+    if hasattr(sk, "validation_scores_") and hasattr(tf, "validation_scores_"):
+        if sk.validation_scores_ is not None:
+            m.check(
+                isinstance(tf.validation_scores_, list),
+                f"validation_scores_ is {type(tf.validation_scores_).__name__}",
+            )
+        m.optional_close(
+            tf.validation_scores_, sk.validation_scores_, "validation_scores_"
+        )
+        m.optional_close(
+            tf.best_validation_score_,
+            sk.best_validation_score_,
+            "best_validation_score_",
+        )
+    if hasattr(sk, "best_loss_") and hasattr(tf, "best_loss_"):
+        m.optional_close(tf.best_loss_, sk.best_loss_, "best_loss_")
+    if hasattr(tf, "loss_"):
+        m.close(tf.loss_, sk.loss_, "loss_")
 
     for kind in ("coefs_", "intercepts_"):
-        sk_list, tf_list = getattr(sk, kind), getattr(tf, kind)
-        assert len(tf_list) == len(sk_list), f"len({kind})"
-        for i, (a, b) in enumerate(zip(sk_list, tf_list)):
+        sk_list, tf_list = getattr(sk, kind), list(getattr(tf, kind, []))
+        m.equal(len(tf_list), len(sk_list), f"len({kind})")
+        for i, (a, b) in enumerate(zip(sk_list, tf_list, strict=False)):
             b = np.asarray(b)
-            assert b.shape == a.shape, f"{kind}[{i}] shape {b.shape} vs {a.shape}"
-            assert b.dtype == a.dtype, f"{kind}[{i}] dtype {b.dtype} vs {a.dtype}"
-            _close(b, a, f"{kind}[{i}]")
-
-    _close(tf.loss_, sk.loss_, "loss_")
-    if hasattr(sk, "loss_curve_"):
-        assert isinstance(tf.loss_curve_, list)
-        assert len(tf.loss_curve_) == len(sk.loss_curve_), (
-            f"len(loss_curve_): tfmlp {len(tf.loss_curve_)}, sklearn {len(sk.loss_curve_)}"
-        )
-        _close(tf.loss_curve_, sk.loss_curve_, "loss_curve_")
-    if hasattr(sk, "best_loss_"):
-        _optional_close(tf.best_loss_, sk.best_loss_, "best_loss_")
-    if hasattr(sk, "validation_scores_"):
-        if sk.validation_scores_ is not None:
-            assert isinstance(tf.validation_scores_, list)
-            assert len(tf.validation_scores_) == len(sk.validation_scores_)
-        _optional_close(tf.validation_scores_, sk.validation_scores_, "validation_scores_")
-        _optional_close(
-            tf.best_validation_score_, sk.best_validation_score_, "best_validation_score_"
-        )
+            m.equal(b.dtype, a.dtype, f"{kind}[{i}].dtype")
+            m.close(b, a, f"{kind}[{i}]")
 
     if X is not None:
-        assert_same_predictions(sk, tf, X)
+        _compare_predictions(m, sk, tf, X)
+    m.raise_if_any()
+
+
+def _compare_predictions(m, sk, tf, X, rtol=RTOL, atol=ATOL):
+    p_sk, p_tf = sk.predict(X), np.asarray(tf.predict(X))
+    m.equal(p_tf.shape, p_sk.shape, "predict shape")
+    m.equal(p_tf.dtype, p_sk.dtype, "predict dtype")
+    if hasattr(sk, "predict_proba"):
+        if p_tf.shape == p_sk.shape:
+            n_bad = int(np.sum(np.asarray(p_tf != p_sk)))
+            m.check(n_bad == 0, f"predict: {n_bad} of {p_sk.size} labels differ")
+        m.close(tf.predict_proba(X), sk.predict_proba(X), "predict_proba", rtol, atol)
+        # log only where proba is not tiny: for the binary/logistic case the
+        # first column is 1 - p, whose cancellation error (~1e-16 absolute) the
+        # log turns into a large relative error when p is within 1e-12 of 1.
+        with np.errstate(divide="ignore"):
+            lp_sk, lp_tf = sk.predict_log_proba(X), np.asarray(tf.predict_log_proba(X))
+        if lp_tf.shape == lp_sk.shape:
+            big = np.exp(lp_sk) > 1e-6
+            m.close(lp_tf[big], lp_sk[big], "predict_log_proba", rtol, max(atol, 1e-8))
+        else:
+            m.equal(lp_tf.shape, lp_sk.shape, "predict_log_proba shape")
+    else:
+        m.close(p_tf, p_sk, "predict", rtol, atol)
 
 
 def assert_same_predictions(sk, tf, X, rtol=RTOL, atol=ATOL):
-    p_sk, p_tf = sk.predict(X), tf.predict(X)
-    assert np.shape(p_tf) == np.shape(p_sk)
-    assert np.asarray(p_tf).dtype == np.asarray(p_sk).dtype, "predict dtype"
-    if hasattr(sk, "predict_proba"):
-        np.testing.assert_array_equal(p_tf, p_sk, err_msg="predict")
-        _close(tf.predict_proba(X), sk.predict_proba(X), "predict_proba", rtol, atol)
-        with np.errstate(divide="ignore"):
-            _close(
-                tf.predict_log_proba(X), sk.predict_log_proba(X), "predict_log_proba",
-                rtol, max(atol, 1e-8),
-            )
-    else:
-        _close(p_tf, p_sk, "predict", rtol, atol)
+    m = _Mismatches()
+    _compare_predictions(m, sk, tf, X, rtol, atol)
+    m.raise_if_any()
 
 
 def _case_id(value):
@@ -337,8 +460,13 @@ def _params(solver_key, **extra):
 def test_activation_solver_cross_classifier(activation, solver_key):
     """Full activation x solver cross on iris (multiclass, softmax)."""
     est, X, y = data("iris")
-    params = _params(solver_key, hidden_layer_sizes=(7,), activation=activation,
-                     max_iter=15, random_state=0)
+    params = _params(
+        solver_key,
+        hidden_layer_sizes=(7,),
+        activation=activation,
+        max_iter=15,
+        random_state=0,
+    )
     sk, tf = fit_both(est, params, X, y)
     assert_same_fit(sk, tf, X)
 
@@ -348,8 +476,14 @@ def test_activation_solver_cross_classifier(activation, solver_key):
 def test_activation_solver_cross_regressor(activation, solver_key):
     est, X, y = data("diabetes")
     lr = {"sgd-constant-nesterov": dict(learning_rate_init=0.01)}.get(solver_key, {})
-    params = _params(solver_key, hidden_layer_sizes=(7,), activation=activation,
-                     max_iter=15, random_state=1, **lr)
+    params = _params(
+        solver_key,
+        hidden_layer_sizes=(7,),
+        activation=activation,
+        max_iter=15,
+        random_state=1,
+        **lr,
+    )
     sk, tf = fit_both(est, params, X, y)
     assert_same_fit(sk, tf, X)
 
@@ -369,7 +503,9 @@ TARGET_CASES = {
     "poisson": dict(activation="tanh", loss="poisson"),
 }
 TARGET_SOLVER_LR = {  # smaller sgd steps for the regressors
-    "diabetes": 0.01, "multiout": 0.01, "poisson": 0.005,
+    "diabetes": 0.01,
+    "multiout": 0.01,
+    "poisson": 0.005,
 }
 
 
@@ -404,8 +540,9 @@ SAMPLE_WEIGHT_CASES = [
 def test_sample_weight(dataset, solver_key, extra):
     est, X, y = data(dataset)
     sw = weights_for(X)
-    params = _params(solver_key, hidden_layer_sizes=(7,), max_iter=12,
-                     random_state=4, **extra)
+    params = _params(
+        solver_key, hidden_layer_sizes=(7,), max_iter=12, random_state=4, **extra
+    )
     sk, tf = fit_both(est, params, X, y, sample_weight=sw)
     assert_same_fit(sk, tf, X)
 
@@ -425,11 +562,19 @@ EARLY_STOPPING_CASES = [
 ]
 
 
-@pytest.mark.parametrize("dataset,solver_key,extra,use_sw", EARLY_STOPPING_CASES, ids=_case_id)
+@pytest.mark.parametrize(
+    "dataset,solver_key,extra,use_sw", EARLY_STOPPING_CASES, ids=_case_id
+)
 def test_early_stopping(dataset, solver_key, extra, use_sw):
     est, X, y = data(dataset)
-    params = _params(solver_key, hidden_layer_sizes=(7,), max_iter=30,
-                     early_stopping=True, random_state=5, **extra)
+    params = _params(
+        solver_key,
+        hidden_layer_sizes=(7,),
+        max_iter=30,
+        early_stopping=True,
+        random_state=5,
+        **extra,
+    )
     fit_kw = dict(sample_weight=weights_for(X, 1)) if use_sw else {}
     sk, tf = fit_both(est, params, X, y, **fit_kw)
     assert isinstance(sk.validation_scores_, list)  # the case does exercise it
@@ -437,14 +582,24 @@ def test_early_stopping(dataset, solver_key, extra, use_sw):
     assert_same_fit(sk, tf, X)
 
 
-def test_early_stopping_actually_stops_and_restores():
-    """An early-stopping fit that stops before max_iter (best weights restored)."""
-    est, X, y = data("binary_bc")
-    params = _params("adam", hidden_layer_sizes=(7,), max_iter=100,
-                     early_stopping=True, n_iter_no_change=2, tol=1e-3,
-                     learning_rate_init=0.05, random_state=6)
+@pytest.mark.parametrize("dataset", ["binary_bc", "iris", "diabetes", "multiout"])
+def test_early_stopping_stops_and_restores_best(dataset):
+    """Early stopping that stops before max_iter, with the best epoch not the
+    last one, so the restored ``_best_coefs`` differ from the last weights."""
+    est, X, y = data(dataset)
+    params = _params(
+        "adam",
+        hidden_layer_sizes=(7,),
+        max_iter=100,
+        early_stopping=True,
+        n_iter_no_change=2,
+        tol=1e-3,
+        learning_rate_init=0.05,
+        random_state=6,
+    )
     sk, tf = fit_both(est, params, X, y)
     assert sk.n_iter_ < 100
+    assert int(np.argmax(sk.validation_scores_)) < sk.n_iter_ - 1
     assert_same_fit(sk, tf, X)
 
 
@@ -452,22 +607,43 @@ WARM_START_CASES = {
     "iris-adam-newdata": ("iris", "adam", {}, dict(max_iter=5), True),
     "iris-sgd-adaptive": ("iris", "sgd-adaptive", {}, dict(max_iter=6), False),
     "diabetes-sgd-invscaling": (
-        "diabetes", "sgd-invscaling-nesterov", dict(learning_rate_init=0.05),
-        dict(max_iter=7), False,
+        "diabetes",
+        "sgd-invscaling-nesterov",
+        dict(learning_rate_init=0.05),
+        dict(max_iter=7),
+        False,
     ),
-    "binary-sgd-classic": ("binary_bc", "sgd-constant-classic", {}, dict(max_iter=4), False),
+    "binary-sgd-classic": (
+        "binary_bc",
+        "sgd-constant-classic",
+        {},
+        dict(max_iter=4),
+        False,
+    ),
     "iris-lbfgs": ("iris", "lbfgs", dict(max_iter=10), dict(max_iter=20), False),
-    "multiout-lbfgs": ("multiout", "lbfgs", dict(max_iter=10), dict(max_iter=15), False),
+    "multiout-lbfgs": (
+        "multiout",
+        "lbfgs",
+        dict(max_iter=10),
+        dict(max_iter=15),
+        False,
+    ),
     # first fit stops on the tol criterion; the counter persists, so the warm
     # fit stops after one epoch (spec P9)
     "bc-adam-stopped": (
-        "binary_bc", "adam", dict(tol=1e-2, n_iter_no_change=2, max_iter=200),
-        dict(max_iter=50), False,
+        "binary_bc",
+        "adam",
+        dict(tol=1e-2, n_iter_no_change=2, max_iter=200),
+        dict(max_iter=50),
+        False,
     ),
     # early stopping across warm starts: validation_scores_ accumulate (P10)
     "iris-adam-early-stopping": (
-        "iris", "adam", dict(early_stopping=True, n_iter_no_change=2),
-        dict(max_iter=10), False,
+        "iris",
+        "adam",
+        dict(early_stopping=True, n_iter_no_change=2),
+        dict(max_iter=10),
+        False,
     ),
     "multilabel-adam": ("multilabel", "adam", {}, dict(max_iter=5), False),
 }
@@ -477,8 +653,13 @@ WARM_START_CASES = {
 def test_warm_start(case):
     dataset, solver_key, extra, second, new_data = WARM_START_CASES[case]
     est, X, y = data(dataset)
-    params = _params(solver_key, hidden_layer_sizes=(7,), warm_start=True,
-                     random_state=7, **{"max_iter": 8, **extra})
+    params = _params(
+        solver_key,
+        hidden_layer_sizes=(7,),
+        warm_start=True,
+        random_state=7,
+        **{"max_iter": 8, **extra},
+    )
     sk, tf = fit_both(est, params, X, y)
     assert_same_fit(sk, tf, X)
     sk.set_params(**second)
@@ -491,8 +672,12 @@ def test_warm_start(case):
 @pytest.mark.parametrize("solver_key", ["adam", "lbfgs"])
 def test_refit_without_warm_start_reinitialises(solver_key):
     est, X, y = data("wine")
-    sk, tf = fit_both(est, _params(solver_key, hidden_layer_sizes=(7,), max_iter=6,
-                                   random_state=8), X, y)
+    sk, tf = fit_both(
+        est,
+        _params(solver_key, hidden_layer_sizes=(7,), max_iter=6, random_state=8),
+        X,
+        y,
+    )
     sk.set_params(max_iter=9)
     tf.set_params(max_iter=9)
     call_both(sk, tf, "fit", X[:120], y[:120])
@@ -501,24 +686,46 @@ def test_refit_without_warm_start_reinitialises(solver_key):
 
 def _chunks(n, bounds):
     edges = [0, *bounds, n]
-    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    return [slice(a, b) for a, b in itertools.pairwise(edges)]
 
 
 PARTIAL_FIT_CASES = {
     # dataset, solver, extra, chunk bounds, pass classes on every call, sw
     "iris-adam": ("iris", "adam", {}, (50, 110), False, False),
-    "binary-str-sgd": ("binary_str", "sgd-constant-nesterov", {}, (40, 100), True, False),
-    "digits-sgd-invscaling": ("digits", "sgd-invscaling-classic", {}, (150,), False, False),
+    "binary-str-sgd": (
+        "binary_str",
+        "sgd-constant-nesterov",
+        {},
+        (40, 100),
+        True,
+        False,
+    ),
+    "digits-sgd-invscaling": (
+        "digits",
+        "sgd-invscaling-classic",
+        {},
+        (150,),
+        False,
+        False,
+    ),
     "multilabel-adam": ("multilabel", "adam", {}, (60,), False, False),
     "iris-adam-sample-weight": ("iris", "adam", {}, (70,), False, True),
     "diabetes-sgd-invscaling": (
-        "diabetes", "sgd-invscaling-nesterov", dict(learning_rate_init=0.05),
-        (80, 150), False, False,
+        "diabetes",
+        "sgd-invscaling-nesterov",
+        dict(learning_rate_init=0.05),
+        (80, 150),
+        False,
+        False,
     ),
     "multiout-adam": ("multiout", "adam", {}, (75,), False, False),
     "poisson-sgd": (
-        "poisson", "sgd-constant-nomomentum",
-        dict(loss="poisson", learning_rate_init=0.01), (100,), False, False,
+        "poisson",
+        "sgd-constant-nomomentum",
+        dict(loss="poisson", learning_rate_init=0.01),
+        (100,),
+        False,
+        False,
     ),
 }
 
@@ -531,7 +738,9 @@ def test_partial_fit(case):
     sk, tf = make_pair(est, **params)
     sw = weights_for(X, 2) if use_sw else None
     is_clf = est == "MLPClassifier"
-    classes = (np.arange(y.shape[1]) if y.ndim == 2 else np.unique(y)) if is_clf else None
+    classes = (
+        (np.arange(y.shape[1]) if y.ndim == 2 else np.unique(y)) if is_clf else None
+    )
     # the chunks, then the whole data set twice more
     for i, sl in enumerate([*_chunks(len(X), bounds), slice(None), slice(None)]):
         kw = {}
@@ -559,21 +768,28 @@ def test_partial_fit_availability():
     for est in ("MLPClassifier", "MLPRegressor"):
         for solver in ("adam", "sgd", "lbfgs"):
             sk, tf = make_pair(est, solver=solver)
-            assert hasattr(tf, "partial_fit") == hasattr(sk, "partial_fit"), (est, solver)
+            assert hasattr(tf, "partial_fit") == hasattr(sk, "partial_fit"), (
+                est,
+                solver,
+            )
 
 
 def test_regressor_lbfgs_partial_fit_runs_full_lbfgs():
     est, X, y = data("diabetes")
-    sk, tf = make_pair(est, solver="lbfgs", hidden_layer_sizes=(5,), max_iter=15,
-                       random_state=11)
+    sk, tf = make_pair(
+        est, solver="lbfgs", hidden_layer_sizes=(5,), max_iter=15, random_state=11
+    )
     call_both(sk, tf, "partial_fit", X, y)
     assert_same_fit(sk, tf, X)
 
 
 BATCH_CASES = [
     ("iris", "adam", dict(shuffle=False)),
-    ("diabetes", "sgd-constant-nesterov",
-     dict(shuffle=False, batch_size=32, learning_rate_init=0.01)),
+    (
+        "diabetes",
+        "sgd-constant-nesterov",
+        dict(shuffle=False, batch_size=32, learning_rate_init=0.01),
+    ),
     ("iris", "adam", dict(batch_size=7)),  # 150 = 21*7 + 3
     ("iris", "sgd-constant-classic", dict(batch_size=50)),  # divides n
     ("binary_bc", "adam", dict(batch_size=1000)),  # > n: UserWarning + clip
@@ -587,8 +803,12 @@ BATCH_CASES = [
 @pytest.mark.parametrize("dataset,solver_key,extra", BATCH_CASES, ids=_case_id)
 def test_batch_size_and_shuffle(dataset, solver_key, extra):
     est, X, y = data(dataset)
-    params = _params(solver_key, hidden_layer_sizes=(7,), random_state=12,
-                     **{"max_iter": 10, **extra})
+    params = _params(
+        solver_key,
+        hidden_layer_sizes=(7,),
+        random_state=12,
+        **{"max_iter": 10, **extra},
+    )
     sk, tf = fit_both(est, params, X, y)
     assert_same_fit(sk, tf, X)
 
@@ -607,14 +827,22 @@ HIDDEN_CASES = [
 ]
 
 
-@pytest.mark.parametrize("dataset,solver_key,hidden,activation", HIDDEN_CASES, ids=_case_id)
+@pytest.mark.parametrize(
+    "dataset,solver_key,hidden,activation", HIDDEN_CASES, ids=_case_id
+)
 def test_hidden_layer_sizes(dataset, solver_key, hidden, activation):
     est, X, y = data(dataset)
     extra = {"loss": "poisson"} if dataset == "poisson" else {}
     if dataset in TARGET_SOLVER_LR and solver_key.startswith("sgd"):
         extra["learning_rate_init"] = TARGET_SOLVER_LR[dataset]
-    params = _params(solver_key, hidden_layer_sizes=hidden, activation=activation,
-                     max_iter=12, random_state=13, **extra)
+    params = _params(
+        solver_key,
+        hidden_layer_sizes=hidden,
+        activation=activation,
+        max_iter=12,
+        random_state=13,
+        **extra,
+    )
     sk, tf = fit_both(est, params, X, y)
     assert sk.n_layers_ == len(hidden) + 2
     assert_same_fit(sk, tf, X)
@@ -623,22 +851,43 @@ def test_hidden_layer_sizes(dataset, solver_key, hidden, activation):
 STOPPING_CASES = {
     # dataset, solver, extra, sklearn stops before max_iter?
     "adam-tol": ("binary_bc", "adam", dict(tol=3e-3, n_iter_no_change=2), True),
-    "sgd-constant-tol": ("iris", "sgd-constant-nesterov",
-                         dict(tol=1e-2, n_iter_no_change=3), True),
+    "sgd-constant-tol": (
+        "iris",
+        "sgd-constant-nesterov",
+        dict(tol=1e-2, n_iter_no_change=3),
+        True,
+    ),
     # adaptive: lr /5 on every trigger until it is <= 1e-6, then stop
-    "sgd-adaptive-lr-too-small": ("iris", "sgd-adaptive",
-                                  dict(learning_rate_init=1e-4, tol=10.0,
-                                       n_iter_no_change=1), True),
-    "sgd-adaptive-decays": ("wine", "sgd-adaptive",
-                            dict(learning_rate_init=0.05, tol=0.02,
-                                 n_iter_no_change=1), None),
-    "never-stop-inf-patience": ("iris", "adam",
-                                dict(tol=10.0, n_iter_no_change=math.inf, max_iter=12),
-                                False),
-    "regressor-adam-tol": ("diabetes", "adam", dict(tol=1e-3, n_iter_no_change=2), True),
-    "regressor-sgd-invscaling-tol": ("multiout", "sgd-invscaling-classic",
-                                     dict(learning_rate_init=0.05, tol=1e-2,
-                                          n_iter_no_change=2), True),
+    "sgd-adaptive-lr-too-small": (
+        "iris",
+        "sgd-adaptive",
+        dict(learning_rate_init=1e-4, tol=10.0, n_iter_no_change=1),
+        True,
+    ),
+    "sgd-adaptive-decays": (
+        "wine",
+        "sgd-adaptive",
+        dict(learning_rate_init=0.05, tol=0.02, n_iter_no_change=1),
+        None,
+    ),
+    "never-stop-inf-patience": (
+        "iris",
+        "adam",
+        dict(tol=10.0, n_iter_no_change=math.inf, max_iter=12),
+        False,
+    ),
+    "regressor-adam-tol": (
+        "diabetes",
+        "adam",
+        dict(tol=1e-3, n_iter_no_change=2),
+        True,
+    ),
+    "regressor-sgd-invscaling-tol": (
+        "multiout",
+        "sgd-invscaling-classic",
+        dict(learning_rate_init=0.05, tol=1e-2, n_iter_no_change=2),
+        True,
+    ),
     "lbfgs-gtol": ("iris", "lbfgs", dict(tol=1e-2, max_iter=200), True),
 }
 
@@ -647,11 +896,18 @@ STOPPING_CASES = {
 def test_tol_and_n_iter_no_change(case):
     dataset, solver_key, extra, expect_stop = STOPPING_CASES[case]
     est, X, y = data(dataset)
-    params = _params(solver_key, hidden_layer_sizes=(7,), random_state=14,
-                     **{"max_iter": 60, **extra})
-    sk, tf = fit_both(est, params, X, y)
-    if expect_stop is not None:
+    params = _params(
+        solver_key,
+        hidden_layer_sizes=(7,),
+        random_state=14,
+        **{"max_iter": 60, **extra},
+    )
+    sk, tf = make_pair(est, **params)
+    w_sk = call_both(sk, tf, "fit", X, y)
+    if expect_stop is not None:  # the case exercises what it claims to
         assert (sk.n_iter_ < params["max_iter"]) == expect_stop, sk.n_iter_
+        warned = ConvergenceWarning.__name__ in {c for c, _ in w_sk}
+        assert warned == (not expect_stop)
     assert_same_fit(sk, tf, X)
 
 
@@ -676,15 +932,22 @@ def test_float32_input(dataset, solver_key):
     if dataset in TARGET_SOLVER_LR and solver_key.startswith("sgd"):
         extra["learning_rate_init"] = TARGET_SOLVER_LR[dataset]
     # patience disabled so both sides run the same number of epochs
-    params = _params(solver_key, hidden_layer_sizes=(7,), max_iter=10,
-                     random_state=15, **{"n_iter_no_change": 1000, **extra})
+    params = _params(
+        solver_key,
+        hidden_layer_sizes=(7,),
+        max_iter=10,
+        random_state=15,
+        **{"n_iter_no_change": 1000, **extra},
+    )
     sk, tf = make_pair(est, **params)
     call_both(sk, tf, "fit", X32, y, compare_messages=False)
     expected = np.float64 if solver_key == "lbfgs" else np.float32
     for kind in ("coefs_", "intercepts_"):
-        for a, b in zip(getattr(sk, kind), getattr(tf, kind)):
+        for a, b in zip(getattr(sk, kind), getattr(tf, kind), strict=True):
             assert a.dtype == expected
-            assert np.asarray(b).dtype == a.dtype, f"{kind} dtype {b.dtype} vs {a.dtype}"
+            assert np.asarray(b).dtype == a.dtype, (
+                f"{kind} dtype {b.dtype} vs {a.dtype}"
+            )
     p_sk, p_tf = sk.predict(X32), tf.predict(X32)
     assert np.asarray(p_tf).dtype == np.asarray(p_sk).dtype
     if hasattr(sk, "predict_proba"):

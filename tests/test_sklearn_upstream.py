@@ -58,7 +58,7 @@ DESELECTED = {
 
 # Written next to the copied module. Reproduces sklearn/conftest.py's
 # `pytest_generate_tests` parametrisation of `global_random_seed`.
-CONFTEST = '''\
+CONFTEST = """\
 from os import environ
 
 
@@ -84,16 +84,14 @@ def pytest_generate_tests(metafunc):
             )
     if "global_random_seed" in metafunc.fixturenames:
         metafunc.parametrize("global_random_seed", random_seeds)
-'''
+"""
 
 # Makes the temporary directory the rootdir / config file of the subprocess.
 PYTEST_INI = "[pytest]\n"
 
 
 def _upstream_path() -> Path:
-    path = (
-        Path(sklearn.__file__).parent / "neural_network" / "tests" / UPSTREAM_MODULE
-    )
+    path = Path(sklearn.__file__).parent / "neural_network" / "tests" / UPSTREAM_MODULE
     if not path.is_file():
         pytest.fail(f"scikit-learn's MLP test module not found at {path}")
     return path
@@ -195,7 +193,6 @@ def test_sklearn_upstream_mlp_suite(tmp_path):
         timeout=1800,
     )
     output = proc.stdout + proc.stderr
-    print(output)  # shown with `pytest -rP` / `-s`
     target = "scikit-learn (SELFTEST)" if SELFTEST else "tfmlp"
     if proc.returncode != 0:
         pytest.fail(
@@ -206,3 +203,4 @@ def test_sklearn_upstream_mlp_suite(tmp_path):
     # Guard against a run that silently collected / ran nothing.
     if " passed" not in output or f"{len(DESELECTED)} deselected" not in output:
         pytest.fail(f"unexpected pytest summary:\n{output}", pytrace=False)
+    print(output)  # the inner run's summary, shown with `pytest -rP` / `-s`

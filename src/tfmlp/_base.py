@@ -14,7 +14,7 @@ import tensorflow as tf
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, shuffle
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from tfmlp._compat import _check_sample_weight, validate_data
@@ -27,9 +27,8 @@ from tfmlp._params import (
     STOCHASTIC_SOLVERS,
     NetSpec,
     hidden_sizes,
-    resolve_batch_size,
 )
-from tfmlp._training import epoch_function, predict_function
+from tfmlp._training import predict_function
 
 _PREDICT_CHUNK = 65536
 
@@ -135,9 +134,7 @@ class BaseMLP(BaseEstimator, ABC):
             net.assign(arrays)
             return
         current = net.read()
-        if not all(
-            np.array_equal(c, s, equal_nan=True) for c, s in zip(current, snap)
-        ):
+        if not all(np.array_equal(c, s, equal_nan=True) for c, s in zip(current, snap)):
             self._store_weights(net.mark_synced())
 
     def _store_weights(self, arrays: list[np.ndarray]) -> None:
@@ -164,16 +161,19 @@ class BaseMLP(BaseEstimator, ABC):
     def _set_trained_weights(self, arrays: list[np.ndarray]) -> None:
         """Store weights produced by training into both NumPy and the network."""
         net = self.__dict__.get("_net")
-        if net is not None and net.dtype == arrays[0].dtype and net.shapes() == [
-            a.shape for a in arrays
-        ]:
+        if (
+            net is not None
+            and net.dtype == arrays[0].dtype
+            and net.shapes() == [a.shape for a in arrays]
+        ):
             net.assign(arrays)
         else:
             self.__dict__["_net"] = None
         self._store_weights(arrays)
 
-    def _params_from_network(self) -> None:
-        self._store_weights(self._network().mark_synced())
+    def _params_from_network(self, net: Network) -> None:
+        """Copy the trained variables into the NumPy lists (no reconciliation)."""
+        self._store_weights(net.mark_synced())
 
     def __getstate__(self):
         self._sync_weights()
@@ -327,14 +327,15 @@ class BaseMLP(BaseEstimator, ABC):
                         "reached and the optimization hasn't converged yet."
                         % self.max_iter,
                         ConvergenceWarning,
+                        stacklevel=3,
                     )
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            warnings.warn("Training interrupted by user.", stacklevel=3)
         if validation is not None:
             if self._best_params is not None:
                 net.assign(self._best_params)
             self._best_params = None  # the best weights are now the current ones
-        self._params_from_network()
+        self._params_from_network(net)
 
     def _run_epoch(self, runner) -> None:
         total = runner.run_epoch(self._random_state if self.shuffle else None)

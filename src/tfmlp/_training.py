@@ -4,7 +4,7 @@ and gradient (for L-BFGS), and the forward pass for prediction.
 Every function takes the weight and optimizer variables as arguments instead of
 capturing them, and is cached per network kind (``NetSpec``, solver, input
 kind). Estimators, clones and cross-validation folds that share a kind reuse
-one trace; ``reduce_retracing`` keeps sample counts and layer widths dynamic.
+one trace per set of weight shapes; sample counts are dynamic.
 """
 
 from __future__ import annotations
@@ -20,10 +20,40 @@ from tfmlp._params import NetSpec
 _CACHE: dict = {}
 
 
+class _Compiled:
+    """A ``tf.function`` whose tensor arguments are traced with unknown shapes.
+
+    The first call traces a concrete function in which every tensor argument
+    has all dimensions unknown, so later calls with other sample counts (folds,
+    validation sets, prediction chunks) reuse it. Variables keep their exact
+    shapes: TensorFlow traces once per distinct set of weight shapes.
+    """
+
+    def __init__(self, python_function):
+        self._fn = tf.function(python_function)
+        self._primed: set = set()
+
+    def __call__(self, *args):
+        key = tuple(
+            (tuple(v.shape), v.dtype) if isinstance(v, tf.Variable) else None
+            for v in tf.nest.flatten(args)
+        )
+        if key not in self._primed:
+            self._fn.get_concrete_function(*tf.nest.map_structure(_relaxed, args))
+            self._primed.add(key)
+        return self._fn(*args)
+
+
+def _relaxed(value):
+    if isinstance(value, tf.Variable) or not isinstance(value, tf.Tensor):
+        return value
+    return tf.TensorSpec([None] * value.shape.rank, value.dtype)
+
+
 def _cached(key, build):
     fn = _CACHE.get(key)
     if fn is None:
-        fn = _CACHE[key] = build()
+        fn = _CACHE[key] = _Compiled(build())
     return fn
 
 
@@ -62,7 +92,7 @@ def _make_epoch(spec, solver, nesterov, sparse):
             total += loss * tf.cast(size, dtype)
         return total, rate
 
-    return tf.function(epoch, reduce_retracing=True)
+    return epoch
 
 
 def loss_grad_function(spec: NetSpec, sparse: bool):
@@ -74,7 +104,7 @@ def loss_grad_function(spec: NetSpec, sparse: bool):
         return loss_and_grads(params, x, y, sw, spec, tf.cast(alpha, y.dtype), forward)
 
     key = ("loss_grad", spec, bool(sparse))
-    return _cached(key, lambda: tf.function(loss_grad, reduce_retracing=True))
+    return _cached(key, lambda: loss_grad)
 
 
 def predict_function(spec: NetSpec, sparse: bool):
@@ -86,4 +116,4 @@ def predict_function(spec: NetSpec, sparse: bool):
         return forward(params, x, spec)[1]
 
     key = ("predict", spec, bool(sparse))
-    return _cached(key, lambda: tf.function(predict, reduce_retracing=True))
+    return _cached(key, lambda: predict)

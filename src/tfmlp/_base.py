@@ -182,6 +182,21 @@ class BaseMLP(BaseEstimator, ABC):
         return state
 
     # --------------------------------------------------------------- the model
+    @property
+    def model_(self):
+        """The fitted network as a functional ``keras.Model``.
+
+        It maps raw features to what ``predict_proba`` returns (classifier) or
+        ``predict`` returns (regressor). It holds the very variables the
+        estimator trains and predicts with: weights changed through Keras
+        (``model_.fit``, ``layer.set_weights``) are seen by the estimator, and
+        later ``fit``/``partial_fit`` calls train this same model.
+        """
+        check_is_fitted(self)
+        return self._network().keras_model(
+            self.activation, self.out_activation_, self.n_features_in_
+        )
+
     def _spec(self) -> NetSpec:
         return NetSpec.create(self.n_layers_, self.activation, self.out_activation_)
 

@@ -25,11 +25,15 @@ PAIRS = [(MLPClassifier, SkClassifier), (MLPRegressor, SkRegressor)]
 def test_signature_matches_sklearn(ours, theirs):
     a = inspect.signature(ours.__init__).parameters
     b = inspect.signature(theirs.__init__).parameters
-    assert list(a) == list(b)
+    # scikit-learn's parameters first, in its order; tfmlp's extras after them
+    assert list(a)[: len(b)] == list(b)
     for name in b:
         assert a[name].default == b[name].default, name
         assert a[name].kind == b[name].kind, name
-    assert ours().get_params() == theirs().get_params()
+    ours_params = ours().get_params()
+    assert {k: ours_params[k] for k in b if k != "self"} == theirs().get_params()
+    for name in list(a)[len(b) :]:
+        assert a[name].default is None, name  # extras default to "off"
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ The estimator owns the state; the numeric work is delegated to ``_training``
 
 from __future__ import annotations
 
+import copy
 import warnings
 from abc import ABC, abstractmethod
 
@@ -17,9 +18,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from tfmlp._callbacks import CallbackRunner, check_callbacks
 from tfmlp._compat import _check_sample_weight, validate_data
 from tfmlp._data import csr_tensors, input_tensors, is_sparse, row_chunks
 from tfmlp._lbfgs import fit_lbfgs
+from tfmlp._loop import EpochRunner
 from tfmlp._network import Network, init_params
 from tfmlp._optimizers import SGD, Adam
 from tfmlp._params import (
@@ -80,6 +83,7 @@ class BaseMLP(BaseEstimator, ABC):
         epsilon,
         n_iter_no_change,
         max_fun,
+        callbacks=None,
     ):
         self.activation = activation
         self.solver = solver
@@ -105,6 +109,7 @@ class BaseMLP(BaseEstimator, ABC):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.callbacks = callbacks
 
     # ------------------------------------------------------------------ weights
     coefs_ = _weights_property("_coefs", "Weight matrices, one per layer.")
@@ -221,6 +226,39 @@ class BaseMLP(BaseEstimator, ABC):
 
     # --------------------------------------------------------------- training
     def _fit(self, X, y, sample_weight=None, incremental=False):
+        """Train; on any error the estimator is left exactly as it was."""
+        backup = self._backup_state()
+        try:
+            return self._fit_unguarded(X, y, sample_weight, incremental)
+        except BaseException:
+            self._restore_state(backup)
+            raise
+
+    def _backup_state(self) -> dict:
+        """Copies of every fitted (non-parameter) attribute."""
+        self._sync_weights()
+        params = self.get_params(deep=False)
+        keep = ("_net", "_random_state")
+        return {
+            k: (v if k in keep else copy.deepcopy(v))
+            for k, v in self.__dict__.items()
+            if k not in params
+        }
+
+    def _restore_state(self, backup: dict) -> None:
+        params = self.get_params(deep=False)
+        for key in [k for k in self.__dict__ if k not in params]:
+            del self.__dict__[key]
+        self.__dict__.update(backup)
+        net = backup.get("_net")
+        if net is not None:  # training changed the variables in place: undo
+            arrays = list(backup["_coefs"]) + list(backup["_intercepts"])
+            if net.shapes() == [np.shape(a) for a in arrays]:
+                net.assign(arrays)
+            else:
+                self.__dict__["_net"] = None
+
+    def _fit_unguarded(self, X, y, sample_weight, incremental):
         hidden = hidden_sizes(self.hidden_layer_sizes)
         first_pass = "_coefs" not in self.__dict__ or (
             not self.warm_start and not incremental
@@ -262,6 +300,7 @@ class BaseMLP(BaseEstimator, ABC):
         self._best_params = [a.copy() for a in coefs + intercepts]
         if self.solver in STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
+            self.history_ = {}
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
@@ -317,17 +356,28 @@ class BaseMLP(BaseEstimator, ABC):
             self._optimizer = self._make_optimizer(net.snapshot())
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        split = self._train_validation_split(X, y, sample_weight)
-        X_train, y_train, sw_train, validation = split
-        from tfmlp._loop import EpochRunner
-
+        X_train, y_train, sw_train, validation = self._train_validation_split(
+            X, y, sample_weight
+        )
         runner = EpochRunner(self, net, X_train, y_train, sw_train)
+        callbacks = CallbackRunner(
+            check_callbacks(getattr(self, "callbacks", None)),
+            lambda: self.model_,
+            epochs=1 if incremental else self.max_iter,
+            steps=runner.n_batches,
+        )
+        callbacks.train_begin()
+        logs: dict = {}
         try:
             self.n_iter_ = 0
-            for _ in range(self.max_iter):
+            for epoch in range(self.max_iter):
+                callbacks.epoch_begin(epoch)
                 self._run_epoch(runner)
                 self._update_no_improvement_count(net, validation)
                 self._optimizer.iteration_ends(self.t_)
+                logs = self._epoch_logs(validation)
+                if callbacks.epoch_end(epoch, logs):
+                    break
                 if self._no_improvement_count > self.n_iter_no_change:
                     if self._optimizer.trigger_stopping(
                         self._stop_message(validation), self.verbose
@@ -351,6 +401,16 @@ class BaseMLP(BaseEstimator, ABC):
                 net.assign(self._best_params)
             self._best_params = None  # the best weights are now the current ones
         self._params_from_network(net)
+        callbacks.train_end(logs)
+
+    def _epoch_logs(self, validation) -> dict:
+        logs = {"loss": float(self.loss_)}
+        if validation is not None:
+            logs["val_score"] = float(self.validation_scores_[-1])
+        history = self.__dict__.setdefault("history_", {})
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+        return logs
 
     def _run_epoch(self, runner) -> None:
         total = runner.run_epoch(self._random_state if self.shuffle else None)

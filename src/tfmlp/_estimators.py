@@ -93,6 +93,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Epochs without ``tol`` improvement before stopping.
     max_fun : int, default=15000
         Maximum number of loss evaluations for 'lbfgs'.
+    callbacks : list of keras.callbacks.Callback, default=None
+        Keras callbacks for the stochastic solvers (not a scikit-learn
+        parameter). They get ``on_train_begin``, ``on_epoch_begin``,
+        ``on_epoch_end`` with ``logs={"loss": ..., "val_score": ...}``
+        (``val_score`` with early stopping) and ``on_train_end``; their
+        ``model`` is :attr:`model_`. Setting ``model.stop_training = True``
+        ends the fit after the current epoch.
 
     Attributes
     ----------
@@ -120,6 +127,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Feature names, when X had string column names.
     n_iter_ : int
         Epochs (or lbfgs iterations) run by the last call.
+    history_ : dict of list
+        Per-epoch logs passed to callbacks (``"loss"``, and ``"val_score"``
+        with early stopping), accumulated like ``loss_curve_``.
+    model_ : keras.Model
+        The network as a functional Keras model sharing the estimator's
+        weights (see :attr:`BaseMLP.model_`).
     n_layers_ : int
         Number of layers, input and output included.
     n_outputs_ : int
@@ -169,6 +182,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        callbacks=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -195,6 +209,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            callbacks=callbacks,
         )
 
     def _output_activation(self) -> str:
@@ -410,6 +425,13 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Epochs without ``tol`` improvement before stopping.
     max_fun : int, default=15000
         Maximum number of loss evaluations for 'lbfgs'.
+    callbacks : list of keras.callbacks.Callback, default=None
+        Keras callbacks for the stochastic solvers (not a scikit-learn
+        parameter). They get ``on_train_begin``, ``on_epoch_begin``,
+        ``on_epoch_end`` with ``logs={"loss": ..., "val_score": ...}``
+        (``val_score`` with early stopping) and ``on_train_end``; their
+        ``model`` is :attr:`model_`. Setting ``model.stop_training = True``
+        ends the fit after the current epoch.
 
     Attributes
     ----------
@@ -435,6 +457,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Feature names, when X had string column names.
     n_iter_ : int
         Epochs (or lbfgs iterations) run by the last call.
+    history_ : dict of list
+        Per-epoch logs passed to callbacks (``"loss"``, and ``"val_score"``
+        with early stopping), accumulated like ``loss_curve_``.
+    model_ : keras.Model
+        The network as a functional Keras model sharing the estimator's
+        weights (see :attr:`BaseMLP.model_`).
     n_layers_ : int
         Number of layers.
     n_outputs_ : int
@@ -487,6 +515,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        callbacks=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -513,6 +542,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            callbacks=callbacks,
         )
 
     def _output_activation(self) -> str:

@@ -38,6 +38,8 @@ BASE_CONSTRAINTS: dict = {
         Options(Real, {np.inf}),
     ],
     "max_fun": [Interval(Integral, 1, None, closed="left")],
+    # tfmlp's own parameters (appended after scikit-learn's); checked in fit
+    "callbacks": "no_validation",
 }
 
 REGRESSOR_CONSTRAINTS: dict = {

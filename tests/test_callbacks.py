@@ -1,0 +1,160 @@
+"""Keras callbacks, history_, and fits that fail or are interrupted."""
+
+import copy
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
+
+from tfmlp import MLPClassifier, MLPRegressor
+
+X, Y = load_iris(return_X_y=True)
+
+
+class Recorder(keras.callbacks.Callback):
+    def __init__(self, stop_at=None):
+        super().__init__()
+        self.events = []
+        self.stop_at = stop_at
+
+    def on_train_begin(self, logs=None):
+        self.events.append(("begin", None))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.events.append(("epoch", epoch, dict(logs)))
+        if self.stop_at is not None and epoch + 1 >= self.stop_at:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.events.append(("end", None))
+
+
+def _quiet_fit(est, *args):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(*args)
+
+
+def test_callbacks_receive_loss_and_val_score():
+    rec = Recorder()
+    clf = MLPClassifier(
+        hidden_layer_sizes=(5,),
+        max_iter=4,
+        early_stopping=True,
+        random_state=0,
+        callbacks=[rec],
+    )
+    _quiet_fit(clf, X, Y)
+    assert rec.events[0] == ("begin", None) and rec.events[-1] == ("end", None)
+    epochs = [e for e in rec.events if e[0] == "epoch"]
+    assert [e[1] for e in epochs] == [0, 1, 2, 3]
+    assert [e[2]["loss"] for e in epochs] == pytest.approx(clf.loss_curve_)
+    assert [e[2]["val_score"] for e in epochs] == pytest.approx(clf.validation_scores_)
+    assert clf.history_["loss"] == pytest.approx(clf.loss_curve_)
+    assert rec.model is clf.model_
+
+
+def test_callback_stops_training_cleanly():
+    rec = Recorder(stop_at=3)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, callbacks=[rec])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf.fit(X, Y)
+    assert clf.n_iter_ == 3
+    assert len(clf.loss_curve_) == 3
+    assert clf.predict(X).shape == (150,)
+
+
+def test_keras_early_stopping_and_csv_logger(tmp_path):
+    path = tmp_path / "log.csv"
+    cbs = [
+        keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0),
+        keras.callbacks.CSVLogger(str(path)),
+    ]
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=30, callbacks=cbs)
+    reg.fit(X, Y.astype(float))
+    assert reg.n_iter_ == 2  # first epoch sets the best, the second fails min_delta
+    lines = path.read_text().strip().splitlines()
+    assert lines[0].split(",")[:2] == ["epoch", "loss"] and len(lines) == 3
+    assert float(lines[1].split(",")[1]) == pytest.approx(reg.loss_curve_[0])
+
+
+def test_model_checkpoint_writes_keras_file(tmp_path):
+    path = tmp_path / "best.keras"
+    cb = keras.callbacks.ModelCheckpoint(str(path), monitor="loss")
+    _quiet_fit(MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, callbacks=[cb]), X, Y)
+    assert path.exists()
+
+
+def test_bad_callbacks_type():
+    with pytest.raises(TypeError, match="keras.callbacks.Callback"):
+        MLPClassifier(max_iter=2, callbacks=["not a callback"]).fit(X, Y)
+    with pytest.raises(TypeError, match="'callbacks' parameter"):
+        MLPClassifier(max_iter=2, callbacks=42).fit(X, Y)
+
+
+def test_interrupt_from_callback_keeps_a_usable_model():
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, callbacks=[Interrupt()])
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        clf.fit(X, Y)
+    assert clf.n_iter_ == 2 and len(clf.loss_curve_) == 2
+    assert clf.predict_proba(X).shape == (150, 3)
+
+
+def test_interrupt_with_early_stopping_restores_best():
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 5:
+                raise KeyboardInterrupt
+
+    clf = MLPClassifier(
+        hidden_layer_sizes=(5,),
+        max_iter=50,
+        early_stopping=True,
+        random_state=1,
+        learning_rate_init=0.05,
+        callbacks=[Interrupt()],
+    )
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf.fit(X, Y)
+    assert clf.n_iter_ == 6
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_divergence_keeps_previous_model(solver):
+    reg = MLPRegressor(
+        hidden_layer_sizes=(5,), max_iter=5, random_state=0, solver=solver
+    )
+    _quiet_fit(reg, X, Y.astype(float))
+    state = {k: copy.deepcopy(v) for k, v in vars(reg).items() if k.endswith("_")}
+    before = [a.copy() for a in reg.coefs_ + reg.intercepts_]
+    pred = reg.predict(X)
+    reg.set_params(warm_start=True, learning_rate_init=1e12, alpha=0.0)
+    with pytest.raises(ValueError, match="non-finite parameter weights"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reg.fit(X * 1e150, Y.astype(float) * 1e150)
+    for a, b in zip(before, reg.coefs_ + reg.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(pred, reg.predict(X))
+    for key, value in state.items():
+        assert repr(getattr(reg, key)) == repr(value), key
+
+
+def test_bad_input_does_not_touch_fitted_model():
+    clf = _quiet_fit(MLPClassifier(hidden_layer_sizes=(5,), max_iter=3), X, Y)
+    proba = clf.predict_proba(X)
+    with pytest.raises(ValueError):
+        clf.partial_fit(X, np.full(150, 7))  # unseen label
+    with pytest.raises(ValueError):
+        clf.partial_fit(X[:, :3], Y)
+    np.testing.assert_array_equal(proba, clf.predict_proba(X))

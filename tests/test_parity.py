@@ -964,3 +964,28 @@ def test_float32_input(dataset, solver_key):
     else:
         scale = np.abs(p_sk).max()
         _close(p_tf, p_sk, "predict (float32)", F32_RTOL, F32_RTOL * scale)
+
+
+XLA_CASES = [
+    ("iris", "adam", dict(batch_size=32)),
+    ("binary_bc", "sgd-constant-nesterov", dict(batch_size=64)),
+    ("multilabel", "adam", {}),
+    ("poisson", "adam", dict(loss="poisson")),
+    ("wine", "sgd-invscaling-classic", dict(early_stopping=True)),
+]
+
+
+@pytest.mark.skipif(SELFTEST, reason="jit_compile is a tfmlp parameter")
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dataset,solver_key,extra", XLA_CASES, ids=_case_id)
+def test_xla_epochs_keep_parity(dataset, solver_key, extra, weighted):
+    """jit_compile=True (padded static batches under XLA) gives the same numbers."""
+    est, X, y = data(dataset)
+    params = _params(
+        solver_key, hidden_layer_sizes=(7,), max_iter=8, random_state=5, **extra
+    )
+    fit_kwargs = {"sample_weight": weights_for(X)} if weighted else {}
+    sk = getattr(sk_nn, est)(**params)
+    tf = getattr(TF_IMPL, est)(jit_compile=True, **params)
+    call_both(sk, tf, "fit", X, y, **fit_kwargs)
+    assert_same_fit(sk, tf, X)

@@ -84,6 +84,7 @@ class BaseMLP(BaseEstimator, ABC):
         n_iter_no_change,
         max_fun,
         callbacks=None,
+        jit_compile=None,
     ):
         self.activation = activation
         self.solver = solver
@@ -110,6 +111,7 @@ class BaseMLP(BaseEstimator, ABC):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.callbacks = callbacks
+        self.jit_compile = jit_compile
 
     # ------------------------------------------------------------------ weights
     coefs_ = _weights_property("_coefs", "Weight matrices, one per layer.")

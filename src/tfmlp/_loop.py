@@ -17,6 +17,15 @@ from tfmlp._optimizers import Adam
 from tfmlp._params import resolve_batch_size
 from tfmlp._training import epoch_function
 
+XLA_MIN_VALUES = 1_000_000
+
+
+def use_xla(jit_compile, X, sparse: bool) -> bool:
+    """XLA for dense input when asked, or by default for large inputs."""
+    if sparse or jit_compile is False:
+        return False
+    return bool(jit_compile) or X.shape[0] * X.shape[1] >= XLA_MIN_VALUES
+
 
 class EpochRunner:
     """Training data as tensors plus the compiled epoch for one fit call."""
@@ -37,8 +46,13 @@ class EpochRunner:
         self.sw = tf.constant(np.asarray(sample_weight, dtype=dtype))
         self.sample_idx = np.arange(self.n_samples, dtype=int)
         self.identity = tf.constant(self.sample_idx, tf.int64)
+        xla = use_xla(est.jit_compile, X, self.sparse)
         self.fn = epoch_function(
-            est._spec(), est.solver, est.nesterovs_momentum, self.sparse
+            est._spec(),
+            est.solver,
+            est.nesterovs_momentum,
+            self.sparse,
+            xla_batch=self.batch_size if xla else 0,
         )
         self.alpha = tf.constant(float(est.alpha), tf.float64)
         self.batch = tf.constant(self.batch_size, tf.int64)

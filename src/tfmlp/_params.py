@@ -40,6 +40,7 @@ BASE_CONSTRAINTS: dict = {
     "max_fun": [Interval(Integral, 1, None, closed="left")],
     # tfmlp's own parameters (appended after scikit-learn's); checked in fit
     "callbacks": "no_validation",
+    "jit_compile": ["boolean", None],
 }
 
 REGRESSOR_CONSTRAINTS: dict = {

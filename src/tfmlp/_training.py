@@ -29,8 +29,8 @@ class _Compiled:
     shapes: TensorFlow traces once per distinct set of weight shapes.
     """
 
-    def __init__(self, python_function):
-        self._fn = tf.function(python_function)
+    def __init__(self, python_function, jit_compile: bool = False):
+        self._fn = tf.function(python_function, jit_compile=jit_compile or None)
         self._primed: set = set()
 
     def __call__(self, *args):
@@ -50,23 +50,42 @@ def _relaxed(value):
     return tf.TensorSpec([None] * value.shape.rank, value.dtype)
 
 
-def _cached(key, build):
+def _cached(key, build, jit_compile: bool = False):
     fn = _CACHE.get(key)
     if fn is None:
-        fn = _CACHE[key] = _Compiled(build())
+        fn = _CACHE[key] = _Compiled(build(), jit_compile)
     return fn
 
 
-def epoch_function(spec: NetSpec, solver: str, nesterov: bool, sparse: bool):
+def epoch_function(
+    spec: NetSpec, solver: str, nesterov: bool, sparse: bool, xla_batch: int = 0
+):
     """A compiled function that trains one epoch.
 
     Signature: ``fn(params, slots, x, y, sw, order, batch_size, hyper, alpha,
     step0) -> (summed_batch_loss, last_learning_rate)``. ``order`` gives the
     rows of ``y``/``sw`` (and of dense ``x``) in training order; sparse ``x``
     must already be in that order.
+
+    With ``xla_batch`` (dense input only) the epoch is compiled by XLA for that
+    static batch size: the last, partial batch is padded with zero-weight rows,
+    which add exact zeros to every sum, so the arithmetic is the same.
     """
-    key = ("epoch", spec, solver, bool(nesterov), bool(sparse))
+    key = ("epoch", spec, solver, bool(nesterov), bool(sparse), int(xla_batch))
+    if xla_batch:
+        build = lambda: _make_xla_epoch(spec, solver, bool(nesterov), xla_batch)  # noqa: E731
+        return _cached(key, build, jit_compile=True)
     return _cached(key, lambda: _make_epoch(spec, solver, bool(nesterov), sparse))
+
+
+def _update(solver, nesterov, params, grads, slots, hyper, step0, i):
+    """Apply one optimizer step; returns the step's learning rate (Adam)."""
+    if solver == "adam":
+        return apply_adam(
+            params, grads, slots, hyper, step0 + tf.cast(i + 1, tf.float64)
+        )
+    apply_sgd(params, grads, slots, hyper, nesterov)
+    return hyper[0]
 
 
 def _make_epoch(spec, solver, nesterov, sparse):
@@ -84,12 +103,34 @@ def _make_epoch(spec, solver, nesterov, sparse):
             xb = sparse_rows(x, start, size) if sparse else tf.gather(x, idx)
             yb, swb = tf.gather(y, idx), tf.gather(sw, idx)
             loss, grads = loss_and_grads(params, xb, yb, swb, spec, alpha, forward)
-            if solver == "adam":
-                step = step0 + tf.cast(i + 1, tf.float64)
-                rate = apply_adam(params, grads, slots, hyper, step)
-            else:
-                apply_sgd(params, grads, slots, hyper, nesterov)
+            rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
             total += loss * tf.cast(size, dtype)
+        return total, rate
+
+    return epoch
+
+
+def _make_xla_epoch(spec, solver, nesterov, batch):
+    bs = tf.constant(batch, tf.int64)
+
+    def epoch(params, slots, x, y, sw, order, batch_size, hyper, alpha, step0):
+        dtype = y.dtype
+        alpha = tf.cast(alpha, dtype)
+        n = tf.shape(order, out_type=tf.int64)[0]
+        n_batches = (n + bs - 1) // bs
+        pad = n_batches * bs - n
+        order = tf.concat([order, tf.zeros([pad], order.dtype)], axis=0)
+        sw_ordered = tf.concat([tf.gather(sw, order[:n]), tf.zeros([pad], dtype)], 0)
+        total = tf.zeros([], dtype)
+        rate = hyper[0]
+        for i in tf.range(n_batches):
+            start = i * bs
+            idx = tf.slice(order, [start], [bs])
+            swb = tf.slice(sw_ordered, [start], [bs])
+            xb, yb = tf.gather(x, idx), tf.gather(y, idx)
+            loss, grads = loss_and_grads(params, xb, yb, swb, spec, alpha, forward)
+            rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
+            total += loss * tf.cast(tf.minimum(bs, n - start), dtype)
         return total, rate
 
     return epoch

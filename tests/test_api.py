@@ -158,3 +158,21 @@ def test_demo_runs(capsys):
     out = capsys.readouterr().out
     assert "scikit-learn" in out and "tfmlp" in out
     assert "max |weight difference|" in out
+
+
+def test_compute_dtype_float32_opt_in():
+    X = X_IRIS.astype(np.float64)
+    clf = _fit_quiet(
+        MLPClassifier(
+            hidden_layer_sizes=(5,), max_iter=5, random_state=0, compute_dtype="float32"
+        ),
+        X,
+        Y_IRIS,
+    )
+    ref = _fit_quiet(
+        MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0), X, Y_IRIS
+    )
+    assert clf.coefs_[0].dtype == np.float32 and ref.coefs_[0].dtype == np.float64
+    np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), atol=1e-4)
+    with pytest.raises(ValueError, match="compute_dtype"):
+        MLPClassifier(compute_dtype="float16").fit(X, Y_IRIS)

@@ -85,6 +85,7 @@ class BaseMLP(BaseEstimator, ABC):
         max_fun,
         callbacks=None,
         jit_compile=None,
+        compute_dtype=None,
     ):
         self.activation = activation
         self.solver = solver
@@ -112,6 +113,7 @@ class BaseMLP(BaseEstimator, ABC):
         self.max_fun = max_fun
         self.callbacks = callbacks
         self.jit_compile = jit_compile
+        self.compute_dtype = compute_dtype
 
     # ------------------------------------------------------------------ weights
     coefs_ = _weights_property("_coefs", "Weight matrices, one per layer.")
@@ -266,6 +268,8 @@ class BaseMLP(BaseEstimator, ABC):
             not self.warm_start and not incremental
         )
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if self.compute_dtype == "float32" and X.dtype != np.float32:
+            X = X.astype(np.float32)  # opt-in speed mode: train in float32
         n_features = X.shape[1]
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)

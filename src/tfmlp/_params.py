@@ -41,6 +41,7 @@ BASE_CONSTRAINTS: dict = {
     # tfmlp's own parameters (appended after scikit-learn's); checked in fit
     "callbacks": "no_validation",
     "jit_compile": ["boolean", None],
+    "compute_dtype": [StrOptions({"float32"}), None],
 }
 
 REGRESSOR_CONSTRAINTS: dict = {

@@ -20,10 +20,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from tfmlp._callbacks import CallbackRunner, check_callbacks
 from tfmlp._compat import _check_sample_weight, validate_data
+from tfmlp._custom import CustomNetwork
 from tfmlp._data import csr_tensors, input_tensors, is_sparse, row_chunks
 from tfmlp._lbfgs import fit_lbfgs
 from tfmlp._loop import EpochRunner
-from tfmlp._network import Network, init_params
+from tfmlp._network import Network, StandardForward, init_params
 from tfmlp._optimizers import SGD, Adam
 from tfmlp._params import (
     BASE_CONSTRAINTS,
@@ -86,6 +87,7 @@ class BaseMLP(BaseEstimator, ABC):
         callbacks=None,
         jit_compile=None,
         compute_dtype=None,
+        hidden_stack=None,
     ):
         self.activation = activation
         self.solver = solver
@@ -114,6 +116,7 @@ class BaseMLP(BaseEstimator, ABC):
         self.callbacks = callbacks
         self.jit_compile = jit_compile
         self.compute_dtype = compute_dtype
+        self.hidden_stack = hidden_stack
 
     # ------------------------------------------------------------------ weights
     coefs_ = _weights_property("_coefs", "Weight matrices, one per layer.")
@@ -161,11 +164,34 @@ class BaseMLP(BaseEstimator, ABC):
             dtype = coefs[0].dtype
             if dtype not in (np.float32, np.float64):
                 dtype = np.float64
-            net = Network(
-                [c.astype(dtype) for c in coefs], [b.astype(dtype) for b in intercepts]
-            )
+            if self.__dict__.get("_keras_weights") is not None:
+                net = self._build_custom(dtype)
+                net.load_full_state(self.__dict__["_keras_weights"])
+                net.assign(coefs + intercepts)
+            else:
+                net = Network(
+                    [c.astype(dtype) for c in coefs],
+                    [b.astype(dtype) for b in intercepts],
+                )
             self.__dict__["_net"] = net
         return net
+
+    def _build_custom(self, dtype) -> CustomNetwork:
+        if not callable(self.hidden_stack):
+            raise ValueError(
+                "This estimator was fitted with a custom 'hidden_stack'; set the "
+                "same callable again (set_params(hidden_stack=...)) to rebuild it."
+            )
+        return CustomNetwork(
+            self.hidden_stack,
+            self.n_features_in_,
+            self.n_outputs_,
+            self.out_activation_,
+            dtype,
+        )
+
+    def _forward_model(self, net):
+        return net.forward_model(self.activation, self.out_activation_)
 
     def _set_trained_weights(self, arrays: list[np.ndarray]) -> None:
         """Store weights produced by training into both NumPy and the network."""
@@ -187,7 +213,9 @@ class BaseMLP(BaseEstimator, ABC):
     def __getstate__(self):
         self._sync_weights()
         state = super().__getstate__()
-        state.pop("_net", None)
+        net = state.pop("_net", None)
+        if net is not None and net.custom:
+            state["_keras_weights"] = net.full_state()
         return state
 
     # --------------------------------------------------------------- the model
@@ -206,16 +234,13 @@ class BaseMLP(BaseEstimator, ABC):
             self.activation, self.out_activation_, self.n_features_in_
         )
 
-    def _spec(self) -> NetSpec:
-        return NetSpec.create(self.n_layers_, self.activation, self.out_activation_)
-
     def _forward(self, X) -> np.ndarray:
         """Output activations for validated X (dense or sparse), in chunks."""
         net = self._network()
         sparse = is_sparse(X)
         if sparse:
             X = X.tocsr()
-        fn = predict_function(self._spec(), sparse)
+        fn = predict_function(self._forward_model(net), sparse)
         outputs = []
         for rows in row_chunks(X.shape[0], _PREDICT_CHUNK):
             x = input_tensors(X[rows], net.dtype)
@@ -243,11 +268,14 @@ class BaseMLP(BaseEstimator, ABC):
         self._sync_weights()
         params = self.get_params(deep=False)
         keep = ("_net", "_random_state")
-        return {
+        backup = {
             k: (v if k in keep else copy.deepcopy(v))
             for k, v in self.__dict__.items()
             if k not in params
         }
+        if backup.get("_net") is not None:
+            backup["_net_state"] = backup["_net"].full_state()
+        return backup
 
     def _restore_state(self, backup: dict) -> None:
         params = self.get_params(deep=False)
@@ -256,11 +284,7 @@ class BaseMLP(BaseEstimator, ABC):
         self.__dict__.update(backup)
         net = backup.get("_net")
         if net is not None:  # training changed the variables in place: undo
-            arrays = list(backup["_coefs"]) + list(backup["_intercepts"])
-            if net.shapes() == [np.shape(a) for a in arrays]:
-                net.assign(arrays)
-            else:
-                self.__dict__["_net"] = None
+            net.load_full_state(self.__dict__.pop("_net_state"))
 
     def _fit_unguarded(self, X, y, sample_weight, incremental):
         hidden = hidden_sizes(self.hidden_layer_sizes)
@@ -298,12 +322,21 @@ class BaseMLP(BaseEstimator, ABC):
         self.n_outputs_ = y.shape[1]
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._output_activation()
-        coefs, intercepts = init_params(
-            self._random_state, layer_units, self.activation, dtype
-        )
         self.__dict__["_net"] = None
-        self._store_weights(coefs + intercepts)
-        self._best_params = [a.copy() for a in coefs + intercepts]
+        self.__dict__["_keras_weights"] = None
+        if self.hidden_stack is not None:
+            net = self._build_custom(dtype)
+            net.init_dense(self._random_state, self.activation)
+            self.__dict__["_net"] = net
+            self.__dict__["_keras_weights"] = net.full_state()
+            self.n_layers_ = net.n_weights + 1
+            self._store_weights(net.mark_synced())
+        else:
+            coefs, intercepts = init_params(
+                self._random_state, layer_units, self.activation, dtype
+            )
+            self._store_weights(coefs + intercepts)
+        self._best_params = self._network().full_state()
         if self.solver in STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
             self.history_ = {}
@@ -332,6 +365,11 @@ class BaseMLP(BaseEstimator, ABC):
         )
 
     def _fit_lbfgs(self, X, y, sample_weight) -> None:
+        if self.__dict__.get("_keras_weights") is not None:
+            raise ValueError(
+                "solver='lbfgs' does not support a custom 'hidden_stack'; use "
+                "solver='adam' or solver='sgd'."
+            )
         params = [
             np.asarray(a, dtype=np.float64)
             for a in self.__dict__["_coefs"] + self.__dict__["_intercepts"]
@@ -345,7 +383,9 @@ class BaseMLP(BaseEstimator, ABC):
             x,
             tf.constant(np.asarray(y, dtype=np.float64)),
             tf.constant(np.asarray(sample_weight, dtype=np.float64)),
-            self._spec(),
+            StandardForward(
+                NetSpec.create(self.n_layers_, self.activation, self.out_activation_)
+            ),
             alpha=float(self.alpha),
             max_iter=self.max_iter,
             max_fun=self.max_fun,
@@ -359,7 +399,7 @@ class BaseMLP(BaseEstimator, ABC):
     def _fit_stochastic(self, X, y, sample_weight, incremental: bool) -> None:
         net = self._network()
         if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = self._make_optimizer(net.snapshot())
+            self._optimizer = self._make_optimizer([v.numpy() for v in net.variables])
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         X_train, y_train, sw_train, validation = self._train_validation_split(
@@ -404,7 +444,7 @@ class BaseMLP(BaseEstimator, ABC):
             warnings.warn("Training interrupted by user.", stacklevel=3)
         if validation is not None:
             if self._best_params is not None:
-                net.assign(self._best_params)
+                net.load_full_state(self._best_params)
             self._best_params = None  # the best weights are now the current ones
         self._params_from_network(net)
         callbacks.train_end(logs)
@@ -462,7 +502,7 @@ class BaseMLP(BaseEstimator, ABC):
                 self._no_improvement_count = 0
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
-                self._best_params = net.read()
+                self._best_params = net.full_state()
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1

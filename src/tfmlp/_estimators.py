@@ -113,6 +113,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         float64 input in float32: about twice as fast on CPU, with weights,
         losses and predictions that differ from scikit-learn's at the
         float32 rounding level (see the README's Performance section).
+    hidden_stack : callable, default=None
+        Builds the hidden layers with any Keras layers (not a scikit-learn
+        parameter): called with the Keras input tensor, it returns the last
+        hidden tensor, e.g. ``lambda x: keras.layers.Dropout(0.2)(
+        keras.layers.Dense(64, activation="relu")(x))``. tfmlp adds the output
+        layer and loss, initialises every Dense layer like scikit-learn, and
+        reports the Dense kernels and biases as ``coefs_``/``intercepts_``;
+        ``hidden_layer_sizes`` and ``activation`` are then not used for the
+        architecture. Use a module-level function (not a lambda) when the
+        estimator must be pickled or used with ``n_jobs``. Supported by the
+        'adam' and 'sgd' solvers.
 
     Attributes
     ----------
@@ -198,6 +209,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         callbacks=None,
         jit_compile=None,
         compute_dtype=None,
+        hidden_stack=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -227,6 +239,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             callbacks=callbacks,
             jit_compile=jit_compile,
             compute_dtype=compute_dtype,
+            hidden_stack=hidden_stack,
         )
 
     def _output_activation(self) -> str:
@@ -462,6 +475,17 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         float64 input in float32: about twice as fast on CPU, with weights,
         losses and predictions that differ from scikit-learn's at the
         float32 rounding level (see the README's Performance section).
+    hidden_stack : callable, default=None
+        Builds the hidden layers with any Keras layers (not a scikit-learn
+        parameter): called with the Keras input tensor, it returns the last
+        hidden tensor, e.g. ``lambda x: keras.layers.Dropout(0.2)(
+        keras.layers.Dense(64, activation="relu")(x))``. tfmlp adds the output
+        layer and loss, initialises every Dense layer like scikit-learn, and
+        reports the Dense kernels and biases as ``coefs_``/``intercepts_``;
+        ``hidden_layer_sizes`` and ``activation`` are then not used for the
+        architecture. Use a module-level function (not a lambda) when the
+        estimator must be pickled or used with ``n_jobs``. Supported by the
+        'adam' and 'sgd' solvers.
 
     Attributes
     ----------
@@ -548,6 +572,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         callbacks=None,
         jit_compile=None,
         compute_dtype=None,
+        hidden_stack=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -577,6 +602,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             callbacks=callbacks,
             jit_compile=jit_compile,
             compute_dtype=compute_dtype,
+            hidden_stack=hidden_stack,
         )
 
     def _output_activation(self) -> str:

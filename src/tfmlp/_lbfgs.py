@@ -30,14 +30,14 @@ def unpack(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
     return out
 
 
-def fit_lbfgs(params, x, y, sw, spec, *, alpha, max_iter, max_fun, tol, sparse):
+def fit_lbfgs(params, x, y, sw, model, *, alpha, max_iter, max_fun, tol, sparse):
     """Minimise the objective from ``params`` (float64 arrays).
 
     Returns ``(arrays, loss, n_iter)`` and warns like scikit-learn when SciPy
     reports that it did not converge.
     """
     shapes = [p.shape for p in params]
-    fn = loss_grad_function(spec, sparse)
+    fn = loss_grad_function(model, sparse)
     alpha_t = tf.constant(alpha, tf.float64)
 
     def fun(flat):

@@ -48,7 +48,7 @@ class EpochRunner:
         self.identity = tf.constant(self.sample_idx, tf.int64)
         xla = use_xla(est.jit_compile, X, self.sparse)
         self.fn = epoch_function(
-            est._spec(),
+            est._forward_model(net),
             est.solver,
             est.nesterovs_momentum,
             self.sparse,

@@ -55,15 +55,19 @@ def gradient_surrogate(z, p, y, sw, sw_sum):
     return tf.reduce_sum(delta * z) / sw_sum
 
 
-def loss_and_grads(params, x, y, sw, spec, alpha, forward):
-    """Reported batch objective and scikit-learn's gradients for ``params``."""
-    n = spec.n_layers - 1
+def loss_and_grads(params, x, y, sw, model, alpha):
+    """Reported batch objective and scikit-learn's gradients for ``params``.
+
+    ``model`` is a forward model (see ``_network.StandardForward``): called as
+    ``model(params, x)`` it returns ``(z, p)``; ``model.coefs(params)`` are the
+    penalised weight matrices; ``model.spec.loss`` names the objective.
+    """
     with tf.GradientTape() as tape:
         tape.watch(params)
-        z, p = forward(params, x, spec)
+        z, p = model(params, x)
         sw_sum = tf.reduce_sum(sw)
-        penalty = l2_penalty(params[:n], alpha, sw_sum)
+        penalty = l2_penalty(model.coefs(params), alpha, sw_sum)
         surrogate = gradient_surrogate(z, p, y, sw, sw_sum) + penalty
     grads = tape.gradient(surrogate, params)
-    loss = data_loss(spec.loss, y, p, sw, sw_sum) + penalty
+    loss = data_loss(model.spec.loss, y, p, sw, sw_sum) + penalty
     return loss, grads

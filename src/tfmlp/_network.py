@@ -4,8 +4,12 @@ and the holder of the weight variables (with its Keras model, built on request).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import tensorflow as tf
+
+from tfmlp._params import NetSpec
 
 HIDDEN_ACTIVATIONS = {
     "identity": tf.identity,
@@ -67,6 +71,19 @@ def forward(params, x, spec):
     return a, OUTPUT_ACTIVATIONS[spec.out_activation](a)
 
 
+@dataclass(frozen=True)
+class StandardForward:
+    """Forward model of the standard network (Dense stack over ``params``)."""
+
+    spec: NetSpec
+
+    def __call__(self, params, x, training: bool = True):
+        return forward(params, x, self.spec)
+
+    def coefs(self, params):
+        return params[: self.spec.n_layers - 1]
+
+
 class Network:
     """Weight variables of one fitted network, in scikit-learn's order.
 
@@ -75,10 +92,17 @@ class Network:
     through the estimator and through Keras changes the same weights.
     """
 
+    custom = False
+
     def __init__(self, coefs: list[np.ndarray], intercepts: list[np.ndarray]):
         self.variables = [tf.Variable(a, trainable=True) for a in coefs + intercepts]
         self._keras = None
         self._snapshot = self.read()
+
+    def forward_model(self, activation: str, out_activation: str) -> StandardForward:
+        return StandardForward(
+            NetSpec.create(self.n_weights + 1, activation, out_activation)
+        )
 
     @property
     def n_weights(self) -> int:
@@ -98,6 +122,13 @@ class Network:
         for v, a in zip(self.variables, arrays):
             v.assign(np.asarray(a, dtype=self.dtype))
         self._snapshot = self.read()
+
+    def full_state(self) -> list[np.ndarray]:
+        """Every weight of the network (here: coefs + intercepts)."""
+        return self.read()
+
+    def load_full_state(self, arrays: list[np.ndarray]) -> None:
+        self.assign(arrays)
 
     def snapshot(self) -> list[np.ndarray]:
         """The values at the last synchronisation with the estimator's arrays."""

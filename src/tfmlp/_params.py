@@ -42,6 +42,7 @@ BASE_CONSTRAINTS: dict = {
     "callbacks": "no_validation",
     "jit_compile": ["boolean", None],
     "compute_dtype": [StrOptions({"float32"}), None],
+    "hidden_stack": [callable, None],
 }
 
 REGRESSOR_CONSTRAINTS: dict = {

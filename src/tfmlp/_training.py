@@ -2,9 +2,11 @@
 and gradient (for L-BFGS), and the forward pass for prediction.
 
 Every function takes the weight and optimizer variables as arguments instead of
-capturing them, and is cached per network kind (``NetSpec``, solver, input
-kind). Estimators, clones and cross-validation folds that share a kind reuse
-one trace per set of weight shapes; sample counts are dynamic.
+capturing them, and is cached per forward model (for the standard network a
+``StandardForward``, i.e. layer count, activations and loss), solver and input
+kind. Estimators, clones and cross-validation folds that share these reuse one
+trace per set of weight shapes; sample counts are dynamic. A custom Keras
+hidden stack keeps its compiled functions on its own network object.
 """
 
 from __future__ import annotations
@@ -13,9 +15,7 @@ import tensorflow as tf
 
 from tfmlp._data import sparse_rows
 from tfmlp._losses import loss_and_grads
-from tfmlp._network import forward
 from tfmlp._optimizers import apply_adam, apply_sgd
-from tfmlp._params import NetSpec
 
 _CACHE: dict = {}
 
@@ -50,16 +50,17 @@ def _relaxed(value):
     return tf.TensorSpec([None] * value.shape.rank, value.dtype)
 
 
-def _cached(key, build, jit_compile: bool = False):
-    fn = _CACHE.get(key)
+def _cached(model, key, build, jit_compile: bool = False):
+    cache = getattr(model, "cache", None)
+    if cache is None:  # a StandardForward: shared, keyed by its value
+        cache, key = _CACHE, (model, *key)
+    fn = cache.get(key)
     if fn is None:
-        fn = _CACHE[key] = _Compiled(build(), jit_compile)
+        fn = cache[key] = _Compiled(build(), jit_compile)
     return fn
 
 
-def epoch_function(
-    spec: NetSpec, solver: str, nesterov: bool, sparse: bool, xla_batch: int = 0
-):
+def epoch_function(model, solver: str, nesterov: bool, sparse: bool, xla_batch=0):
     """A compiled function that trains one epoch.
 
     Signature: ``fn(params, slots, x, y, sw, order, batch_size, hyper, alpha,
@@ -71,11 +72,12 @@ def epoch_function(
     static batch size: the last, partial batch is padded with zero-weight rows,
     which add exact zeros to every sum, so the arithmetic is the same.
     """
-    key = ("epoch", spec, solver, bool(nesterov), bool(sparse), int(xla_batch))
+    key = ("epoch", solver, bool(nesterov), bool(sparse), int(xla_batch))
     if xla_batch:
-        build = lambda: _make_xla_epoch(spec, solver, bool(nesterov), xla_batch)  # noqa: E731
-        return _cached(key, build, jit_compile=True)
-    return _cached(key, lambda: _make_epoch(spec, solver, bool(nesterov), sparse))
+        build = lambda: _make_xla_epoch(model, solver, bool(nesterov), xla_batch)  # noqa: E731
+        return _cached(model, key, build, jit_compile=True)
+    build = lambda: _make_epoch(model, solver, bool(nesterov), sparse)  # noqa: E731
+    return _cached(model, key, build)
 
 
 def _update(solver, nesterov, params, grads, slots, hyper, step0, i):
@@ -88,7 +90,7 @@ def _update(solver, nesterov, params, grads, slots, hyper, step0, i):
     return hyper[0]
 
 
-def _make_epoch(spec, solver, nesterov, sparse):
+def _make_epoch(model, solver, nesterov, sparse):
     def epoch(params, slots, x, y, sw, order, batch_size, hyper, alpha, step0):
         dtype = y.dtype
         alpha = tf.cast(alpha, dtype)
@@ -102,7 +104,7 @@ def _make_epoch(spec, solver, nesterov, sparse):
             idx = tf.slice(order, [start], [size])
             xb = sparse_rows(x, start, size) if sparse else tf.gather(x, idx)
             yb, swb = tf.gather(y, idx), tf.gather(sw, idx)
-            loss, grads = loss_and_grads(params, xb, yb, swb, spec, alpha, forward)
+            loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
             rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
             total += loss * tf.cast(size, dtype)
         return total, rate
@@ -110,7 +112,7 @@ def _make_epoch(spec, solver, nesterov, sparse):
     return epoch
 
 
-def _make_xla_epoch(spec, solver, nesterov, batch):
+def _make_xla_epoch(model, solver, nesterov, batch):
     bs = tf.constant(batch, tf.int64)
 
     def epoch(params, slots, x, y, sw, order, batch_size, hyper, alpha, step0):
@@ -128,7 +130,7 @@ def _make_xla_epoch(spec, solver, nesterov, batch):
             idx = tf.slice(order, [start], [bs])
             swb = tf.slice(sw_ordered, [start], [bs])
             xb, yb = tf.gather(x, idx), tf.gather(y, idx)
-            loss, grads = loss_and_grads(params, xb, yb, swb, spec, alpha, forward)
+            loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
             rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
             total += loss * tf.cast(tf.minimum(bs, n - start), dtype)
         return total, rate
@@ -136,25 +138,23 @@ def _make_xla_epoch(spec, solver, nesterov, batch):
     return epoch
 
 
-def loss_grad_function(spec: NetSpec, sparse: bool):
+def loss_grad_function(model, sparse: bool):
     """Compiled full-batch ``fn(params, x, y, sw, alpha) -> (loss, grads)``."""
 
     def loss_grad(params, x, y, sw, alpha):
         if sparse:
             x = sparse_rows(x, 0, tf.shape(y, out_type=tf.int64)[0])
-        return loss_and_grads(params, x, y, sw, spec, tf.cast(alpha, y.dtype), forward)
+        return loss_and_grads(params, x, y, sw, model, tf.cast(alpha, y.dtype))
 
-    key = ("loss_grad", spec, bool(sparse))
-    return _cached(key, lambda: loss_grad)
+    return _cached(model, ("loss_grad", bool(sparse)), lambda: loss_grad)
 
 
-def predict_function(spec: NetSpec, sparse: bool):
-    """Compiled ``fn(params, x, n_rows) -> output activations``."""
+def predict_function(model, sparse: bool):
+    """Compiled ``fn(params, x, n_rows) -> output activations`` (inference mode)."""
 
     def predict(params, x, n_rows):
         if sparse:
             x = sparse_rows(x, 0, n_rows)
-        return forward(params, x, spec)[1]
+        return model(params, x, training=False)[1]
 
-    key = ("predict", spec, bool(sparse))
-    return _cached(key, lambda: predict)
+    return _cached(model, ("predict", bool(sparse)), lambda: predict)

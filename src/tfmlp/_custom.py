@@ -1,0 +1,142 @@
+"""Networks whose hidden stack is built by the user with any Keras layers.
+
+The estimator's ``hidden_stack`` parameter is a callable that takes the Keras
+input tensor and returns the last hidden tensor. tfmlp adds the output Dense
+layer and activation, initialises every Dense layer with scikit-learn's rule
+(drawn from the estimator's RandomState), trains all trainable variables with
+scikit-learn's objective (the L2 term covers every Dense kernel), and exposes
+the Dense kernels and biases as ``coefs_`` and ``intercepts_``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfmlp._network import KERAS_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from tfmlp._params import NetSpec
+
+
+class CustomNetwork:
+    """A functional Keras model around a user-built hidden stack."""
+
+    custom = True
+
+    def __init__(self, builder, n_features, n_outputs, out_activation, dtype):
+        import keras
+
+        self.model, self.logits = _build(
+            builder, n_features, n_outputs, out_activation, np.dtype(dtype).name
+        )
+        self.dense = [
+            ly for ly in _all_layers(self.model) if isinstance(ly, keras.layers.Dense)
+        ]
+        trainable = self.model.trainable_variables
+        self.variables = [v.value for v in trainable]
+        positions = {id(v): i for i, v in enumerate(trainable)}
+        self.coef_positions = tuple(positions[id(ly.kernel)] for ly in self.dense)
+        self.spec = NetSpec.create(len(self.dense) + 1, "identity", out_activation)
+        self.cache: dict = {}
+        self._snapshot = self.read()
+
+    # -- the forward-model protocol used by the compiled functions ------------
+    def __call__(self, params, x, training: bool = True):
+        if isinstance(x, tf.SparseTensor):
+            x = tf.sparse.to_dense(x)
+        z = self.logits(x, training=training)
+        return z, OUTPUT_ACTIVATIONS[self.spec.out_activation](z)
+
+    def coefs(self, params):
+        return [params[i] for i in self.coef_positions]
+
+    def forward_model(self, activation: str, out_activation: str) -> CustomNetwork:
+        return self
+
+    # -- the weight-store protocol shared with ``Network`` --------------------
+    @property
+    def n_weights(self) -> int:
+        return len(self.dense)
+
+    @property
+    def dtype(self):
+        return self.dense[0].kernel.value.dtype.as_numpy_dtype
+
+    def shapes(self) -> list[tuple[int, ...]]:
+        return [a.shape for a in self.read()]
+
+    def read(self) -> list[np.ndarray]:
+        kernels = [ly.kernel.numpy() for ly in self.dense]
+        biases = [
+            ly.bias.numpy() if ly.bias is not None else np.zeros(ly.units, k.dtype)
+            for ly, k in zip(self.dense, kernels)
+        ]
+        return kernels + biases
+
+    def assign(self, arrays: list[np.ndarray]) -> None:
+        n = len(self.dense)
+        for ly, kernel, bias in zip(self.dense, arrays[:n], arrays[n:]):
+            ly.kernel.assign(np.asarray(kernel, dtype=self.dtype))
+            if ly.bias is not None:
+                ly.bias.assign(np.asarray(bias, dtype=self.dtype))
+        self._snapshot = self.read()
+
+    def snapshot(self) -> list[np.ndarray]:
+        return self._snapshot
+
+    def mark_synced(self) -> list[np.ndarray]:
+        self._snapshot = self.read()
+        return self._snapshot
+
+    def keras_model(self, activation: str, out_activation: str, n_features: int):
+        return self.model
+
+    def init_dense(self, rs: np.random.RandomState, activation: str) -> None:
+        """scikit-learn's uniform initialisation, Dense layer by Dense layer."""
+        factor = 2.0 if activation == "logistic" else 6.0
+        arrays_w, arrays_b = [], []
+        for ly in self.dense:
+            fan_in, fan_out = ly.kernel.shape
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            arrays_w.append(rs.uniform(-bound, bound, (fan_in, fan_out)))
+            arrays_b.append(rs.uniform(-bound, bound, fan_out))
+        self.assign(arrays_w + arrays_b)
+
+    def full_state(self) -> list[np.ndarray]:
+        """Every weight of the Keras model (trainable or not)."""
+        return [np.array(w) for w in self.model.get_weights()]
+
+    def load_full_state(self, weights: list[np.ndarray]) -> None:
+        self.model.set_weights(weights)
+        self._snapshot = self.read()
+
+
+def _build(builder, n_features, n_outputs, out_activation, dtype: str):
+    """Call the user's builder with Keras' float type set to ``dtype``."""
+    import keras
+
+    previous = keras.config.floatx()
+    keras.config.set_floatx(dtype)  # layers the builder creates compute in dtype
+    try:
+        inputs = keras.Input(shape=(n_features,), dtype=dtype, name="features")
+        hidden = builder(inputs)
+        if not isinstance(hidden, keras.KerasTensor) or len(hidden.shape) != 2:
+            raise TypeError(
+                "The 'hidden_stack' callable must return the last hidden Keras "
+                "tensor, of shape (batch, units), built from the input tensor it "
+                f"receives. Got {hidden!r} instead."
+            )
+        z = keras.layers.Dense(n_outputs, dtype=dtype, name="output")(hidden)
+        act = KERAS_ACTIVATIONS[out_activation]
+        p = keras.layers.Activation(act, dtype=dtype, name="output_activation")(z)
+    finally:
+        keras.config.set_floatx(previous)
+    model = keras.Model(inputs, p, name="tfmlp_network")
+    return model, keras.Model(inputs, z, name="tfmlp_logits")
+
+
+def _all_layers(model) -> list:
+    """Layers in order, descending into nested models (e.g. a Sequential)."""
+    out = []
+    for layer in model.layers:
+        out.extend(_all_layers(layer) if hasattr(layer, "layers") else [layer])
+    return out

@@ -1,0 +1,113 @@
+"""The ``hidden_stack`` parameter: a user-built Keras hidden stack."""
+
+import pickle
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+
+from tfmlp import MLPClassifier, MLPRegressor
+
+X, Y = load_digits(return_X_y=True)
+X = X / 16.0
+
+
+def dropout_stack(x):
+    x = keras.layers.Dense(32, activation="relu")(x)
+    return keras.layers.Dropout(0.2)(x)
+
+
+def bn_stack(x):
+    x = keras.layers.Dense(24)(x)
+    x = keras.layers.BatchNormalization()(x)
+    return keras.layers.Activation("relu")(x)
+
+
+def _fit(est, X=X, y=Y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+def test_dropout_stack_trains_and_reports_dense_weights():
+    clf = _fit(
+        MLPClassifier(
+            hidden_stack=dropout_stack,
+            max_iter=15,
+            learning_rate_init=0.01,
+            random_state=0,
+        )
+    )
+    assert clf.score(X, Y) > 0.9
+    assert [c.shape for c in clf.coefs_] == [(64, 32), (32, 10)]
+    assert [b.shape for b in clf.intercepts_] == [(32,), (10,)]
+    assert clf.n_layers_ == 3 and clf.out_activation_ == "softmax"
+    layer_types = {type(ly).__name__ for ly in clf.model_.layers}
+    assert "Dropout" in layer_types
+    # inference is deterministic (dropout off) and equals the Keras model
+    p1, p2 = clf.predict_proba(X), clf.predict_proba(X)
+    np.testing.assert_array_equal(p1, p2)
+    np.testing.assert_allclose(np.asarray(clf.model_(X)), p1, rtol=1e-12)
+
+
+def test_same_seed_same_dense_init():
+    a = MLPClassifier(hidden_stack=bn_stack, max_iter=1, random_state=3)
+    b = MLPClassifier(hidden_stack=bn_stack, max_iter=1, random_state=3)
+    _fit(a), _fit(b)
+    for u, v in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_batchnorm_stack_updates_moving_stats():
+    clf = MLPClassifier(
+        hidden_stack=bn_stack, max_iter=30, learning_rate_init=0.01, random_state=0
+    )
+    _fit(clf)
+    bn = next(ly for ly in clf.model_.layers if "batch_norm" in ly.name)
+    assert not np.allclose(bn.moving_mean.numpy(), 0.0)
+    assert clf.score(X, Y) > 0.95  # inference uses the moving statistics
+
+
+def test_clone_pickle_and_grid_search():
+    clf = MLPClassifier(hidden_stack=dropout_stack, max_iter=5, random_state=0)
+    assert clone(clf).get_params()["hidden_stack"] is dropout_stack
+    _fit(clf)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    bn = _fit(MLPClassifier(hidden_stack=bn_stack, max_iter=3, random_state=0))
+    bn2 = pickle.loads(pickle.dumps(bn))
+    np.testing.assert_allclose(bn2.predict_proba(X), bn.predict_proba(X), rtol=1e-12)
+    search = GridSearchCV(
+        MLPClassifier(hidden_stack=dropout_stack, max_iter=3, random_state=0),
+        {"alpha": [1e-4, 1e-2]},
+        cv=2,
+    )
+    _fit(search)
+    assert search.best_estimator_.hidden_stack is dropout_stack
+
+
+def test_warm_start_and_partial_fit_continue():
+    clf = _fit(MLPClassifier(hidden_stack=dropout_stack, max_iter=2, random_state=0))
+    before = clf.coefs_[0].copy()
+    clf.partial_fit(X, Y)
+    assert not np.array_equal(before, clf.coefs_[0])
+    clf.set_params(warm_start=True)
+    _fit(clf)
+    assert clf.n_iter_ == 2 and len(clf.loss_curve_) == 5
+
+
+def test_regressor_with_stack_and_errors():
+    y = X[:, :3].sum(axis=1)
+    reg = _fit(MLPRegressor(hidden_stack=bn_stack, max_iter=10, random_state=0), X, y)
+    assert reg.predict(X).shape == (len(X),)
+    with pytest.raises(ValueError, match="lbfgs"):
+        MLPRegressor(hidden_stack=bn_stack, solver="lbfgs").fit(X, y)
+    with pytest.raises(TypeError, match="hidden_stack"):
+        MLPRegressor(hidden_stack=lambda x: 3, max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match="hidden_stack"):
+        MLPRegressor(hidden_stack="dense", max_iter=1).fit(X, y)

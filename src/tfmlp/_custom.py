@@ -111,11 +111,15 @@ class CustomNetwork:
 
 
 def _build(builder, n_features, n_outputs, out_activation, dtype: str):
-    """Call the user's builder with Keras' float type set to ``dtype``."""
+    """Call the user's builder with Keras' dtype policy set to ``dtype``.
+
+    The previous policy is restored right after, so layers built elsewhere are
+    unaffected.
+    """
     import keras
 
-    previous = keras.config.floatx()
-    keras.config.set_floatx(dtype)  # layers the builder creates compute in dtype
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)  # layers the builder creates use dtype
     try:
         inputs = keras.Input(shape=(n_features,), dtype=dtype, name="features")
         hidden = builder(inputs)
@@ -129,7 +133,7 @@ def _build(builder, n_features, n_outputs, out_activation, dtype: str):
         act = KERAS_ACTIVATIONS[out_activation]
         p = keras.layers.Activation(act, dtype=dtype, name="output_activation")(z)
     finally:
-        keras.config.set_floatx(previous)
+        keras.config.set_dtype_policy(previous)
     model = keras.Model(inputs, p, name="tfmlp_network")
     return model, keras.Model(inputs, z, name="tfmlp_logits")
 

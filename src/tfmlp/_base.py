@@ -7,23 +7,19 @@ The estimator owns the state; the numeric work is delegated to ``_training``
 from __future__ import annotations
 
 import copy
-import warnings
 from abc import ABC, abstractmethod
 
 import numpy as np
 import tensorflow as tf
-from sklearn.base import BaseEstimator, is_classifier
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from tfmlp._callbacks import CallbackRunner, check_callbacks
 from tfmlp._compat import _check_sample_weight, validate_data
 from tfmlp._custom import CustomNetwork
 from tfmlp._data import csr_tensors, input_tensors, is_sparse, row_chunks
+from tfmlp._extras import StandardStack, check_extras
 from tfmlp._lbfgs import fit_lbfgs
-from tfmlp._loop import EpochRunner
 from tfmlp._network import Network, StandardForward, init_params
 from tfmlp._optimizers import SGD, Adam
 from tfmlp._params import (
@@ -32,6 +28,7 @@ from tfmlp._params import (
     NetSpec,
     hidden_sizes,
 )
+from tfmlp._stochastic import StochasticMixin
 from tfmlp._training import predict_function
 
 _PREDICT_CHUNK = 65536
@@ -52,7 +49,7 @@ def _weights_property(name: str, doc: str):
     return property(get, set_, doc=doc)
 
 
-class BaseMLP(BaseEstimator, ABC):
+class BaseMLP(StochasticMixin, BaseEstimator, ABC):
     """Base class of :class:`MLPClassifier` and :class:`MLPRegressor`."""
 
     _parameter_constraints: dict = dict(BASE_CONSTRAINTS)
@@ -88,6 +85,8 @@ class BaseMLP(BaseEstimator, ABC):
         jit_compile=None,
         compute_dtype=None,
         hidden_stack=None,
+        dropout=None,
+        batch_normalization=False,
     ):
         self.activation = activation
         self.solver = solver
@@ -117,6 +116,8 @@ class BaseMLP(BaseEstimator, ABC):
         self.jit_compile = jit_compile
         self.compute_dtype = compute_dtype
         self.hidden_stack = hidden_stack
+        self.dropout = dropout
+        self.batch_normalization = batch_normalization
 
     # ------------------------------------------------------------------ weights
     coefs_ = _weights_property("_coefs", "Weight matrices, one per layer.")
@@ -176,14 +177,31 @@ class BaseMLP(BaseEstimator, ABC):
             self.__dict__["_net"] = net
         return net
 
+    def _uses_keras_stack(self) -> bool:
+        return (
+            self.hidden_stack is not None
+            or bool(self.dropout)
+            or bool(self.batch_normalization)
+        )
+
     def _build_custom(self, dtype) -> CustomNetwork:
-        if not callable(self.hidden_stack):
+        builder = self.hidden_stack
+        if builder is None and (self.dropout or self.batch_normalization):
+            builder = StandardStack(
+                hidden_sizes(self.hidden_layer_sizes),
+                self.activation,
+                self.dropout,
+                self.batch_normalization,
+                self.__dict__.get("_stack_seed", 0),
+            )
+        if not callable(builder):
             raise ValueError(
-                "This estimator was fitted with a custom 'hidden_stack'; set the "
-                "same callable again (set_params(hidden_stack=...)) to rebuild it."
+                "This estimator was fitted with a Keras hidden stack; set the same "
+                "'hidden_stack' (or dropout / batch_normalization) again to "
+                "rebuild it."
             )
         return CustomNetwork(
-            self.hidden_stack,
+            builder,
             self.n_features_in_,
             self.n_outputs_,
             self.out_activation_,
@@ -254,11 +272,13 @@ class BaseMLP(BaseEstimator, ABC):
         return self._forward(X)
 
     # --------------------------------------------------------------- training
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
         """Train; on any error the estimator is left exactly as it was."""
         backup = self._backup_state()
         try:
-            return self._fit_unguarded(X, y, sample_weight, incremental)
+            return self._fit_unguarded(
+                X, y, sample_weight, incremental, validation_data
+            )
         except BaseException:
             self._restore_state(backup)
             raise
@@ -286,8 +306,10 @@ class BaseMLP(BaseEstimator, ABC):
         if net is not None:  # training changed the variables in place: undo
             net.load_full_state(self.__dict__.pop("_net_state"))
 
-    def _fit_unguarded(self, X, y, sample_weight, incremental):
+    def _fit_unguarded(self, X, y, sample_weight, incremental, validation_data):
+        check_extras(self)
         hidden = hidden_sizes(self.hidden_layer_sizes)
+        sample_weight = self._class_weights(y, sample_weight, incremental)
         first_pass = "_coefs" not in self.__dict__ or (
             not self.warm_start and not incremental
         )
@@ -305,7 +327,7 @@ class BaseMLP(BaseEstimator, ABC):
         if first_pass:
             self._initialize(y, layer_units, X.dtype)
         if self.solver in STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, y, sample_weight, incremental)
+            self._fit_stochastic(X, y, sample_weight, incremental, validation_data)
         else:
             self._fit_lbfgs(X, y, sample_weight)
         weights = self.__dict__["_coefs"] + self.__dict__["_intercepts"]
@@ -324,7 +346,8 @@ class BaseMLP(BaseEstimator, ABC):
         self.out_activation_ = self._output_activation()
         self.__dict__["_net"] = None
         self.__dict__["_keras_weights"] = None
-        if self.hidden_stack is not None:
+        if self._uses_keras_stack():
+            self.__dict__["_stack_seed"] = int(self._random_state.randint(2**31 - 1))
             net = self._build_custom(dtype)
             net.init_dense(self._random_state, self.activation)
             self.__dict__["_net"] = net
@@ -367,8 +390,8 @@ class BaseMLP(BaseEstimator, ABC):
     def _fit_lbfgs(self, X, y, sample_weight) -> None:
         if self.__dict__.get("_keras_weights") is not None:
             raise ValueError(
-                "solver='lbfgs' does not support a custom 'hidden_stack'; use "
-                "solver='adam' or solver='sgd'."
+                "This estimator was fitted with a Keras hidden stack, which "
+                "solver='lbfgs' does not support; use solver='adam' or 'sgd'."
             )
         params = [
             np.asarray(a, dtype=np.float64)
@@ -396,134 +419,8 @@ class BaseMLP(BaseEstimator, ABC):
         self.loss_ = loss
         self._set_trained_weights(arrays)
 
-    def _fit_stochastic(self, X, y, sample_weight, incremental: bool) -> None:
-        net = self._network()
-        if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = self._make_optimizer([v.numpy() for v in net.variables])
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        X_train, y_train, sw_train, validation = self._train_validation_split(
-            X, y, sample_weight
-        )
-        runner = EpochRunner(self, net, X_train, y_train, sw_train)
-        callbacks = CallbackRunner(
-            check_callbacks(getattr(self, "callbacks", None)),
-            lambda: self.model_,
-            epochs=1 if incremental else self.max_iter,
-            steps=runner.n_batches,
-        )
-        callbacks.train_begin()
-        logs: dict = {}
-        try:
-            self.n_iter_ = 0
-            for epoch in range(self.max_iter):
-                callbacks.epoch_begin(epoch)
-                self._run_epoch(runner)
-                self._update_no_improvement_count(net, validation)
-                self._optimizer.iteration_ends(self.t_)
-                logs = self._epoch_logs(validation)
-                if callbacks.epoch_end(epoch, logs):
-                    break
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if self._optimizer.trigger_stopping(
-                        self._stop_message(validation), self.verbose
-                    ):
-                        break
-                    self._no_improvement_count = 0
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet."
-                        % self.max_iter,
-                        ConvergenceWarning,
-                        stacklevel=3,
-                    )
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", stacklevel=3)
-        if validation is not None:
-            if self._best_params is not None:
-                net.load_full_state(self._best_params)
-            self._best_params = None  # the best weights are now the current ones
-        self._params_from_network(net)
-        callbacks.train_end(logs)
-
-    def _epoch_logs(self, validation) -> dict:
-        logs = {"loss": float(self.loss_)}
-        if validation is not None:
-            logs["val_score"] = float(self.validation_scores_[-1])
-        history = self.__dict__.setdefault("history_", {})
-        for key, value in logs.items():
-            history.setdefault(key, []).append(value)
-        return logs
-
-    def _run_epoch(self, runner) -> None:
-        total = runner.run_epoch(self._random_state if self.shuffle else None)
-        n = runner.n_samples
-        self.n_iter_ += 1
-        self.loss_ = total / n
-        self.t_ += n
-        self.loss_curve_.append(self.loss_)
-        if self.verbose:
-            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-    def _train_validation_split(self, X, y, sample_weight):
-        if not self.early_stopping:
-            return X, y, sample_weight, None
-        stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
-        arrays = [X, y] if sample_weight is None else [X, y, sample_weight]
-        parts = train_test_split(
-            *arrays,
-            random_state=self._random_state,
-            test_size=self.validation_fraction,
-            stratify=stratify,
-        )
-        X_train, X_val, y_train, y_val = parts[:4]
-        sw_train, sw_val = (None, None) if sample_weight is None else parts[4:]
-        if X_val.shape[0] < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' "
-                "or the size of your dataset."
-            )
-        if is_classifier(self):
-            y_val = self._label_binarizer.inverse_transform(y_val)
-        return X_train, y_train, sw_train, (X_val, y_val, sw_val)
-
-    def _update_no_improvement_count(self, net: Network, validation) -> None:
-        if validation is not None:
-            score = self._score(*validation)
-            self.validation_scores_.append(score)
-            if self.verbose:
-                print("Validation score: %f" % self.validation_scores_[-1])
-            if score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_params = net.full_state()
-        else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if self.loss_curve_[-1] < self.best_loss_:
-                self.best_loss_ = self.loss_curve_[-1]
-
-    def _stop_message(self, validation) -> str:
-        what = "Validation score" if validation is not None else "Training loss"
-        return "%s did not improve more than tol=%f for %d consecutive epochs." % (
-            what,
-            self.tol,
-            self.n_iter_no_change,
-        )
-
-    def _score_with_function(self, X, y, sample_weight, score_function):
-        y_pred = self._predict(X, check_input=False)
-        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
-            return np.nan
-        return score_function(y, y_pred, sample_weight=sample_weight)
+    def _class_weights(self, y, sample_weight, incremental: bool):
+        return sample_weight  # the classifier applies ``class_weight``
 
     def _check_solver(self) -> bool:
         if self.solver not in STOCHASTIC_SOLVERS:
@@ -545,10 +442,13 @@ class BaseMLP(BaseEstimator, ABC):
     def _validate_input(self, X, y, incremental, reset): ...
 
     @abstractmethod
-    def _predict(self, X, check_input=True): ...
+    def _decode(self, raw): ...
 
     @abstractmethod
-    def _score(self, X, y, sample_weight=None): ...
+    def _encode_targets(self, y): ...
+
+    @abstractmethod
+    def _check_validation_targets(self, y): ...
 
     def _checked_forward(self, X) -> np.ndarray:
         check_is_fitted(self)

@@ -37,6 +37,7 @@ from sklearn.utils._param_validation import (  # noqa: E402
     Options,
     StrOptions,
 )
+from sklearn.utils._set_output import _SetOutputMixin  # noqa: E402
 from sklearn.utils.validation import _check_sample_weight, validate_data  # noqa: E402
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "InvalidParameterError",
     "Options",
     "StrOptions",
+    "_SetOutputMixin",
     "_check_sample_weight",
     "_fit_context",
     "validate_data",

@@ -12,7 +12,8 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 
 from tfmlp._base import BaseMLP
 from tfmlp._compat import _fit_context, validate_data
-from tfmlp._params import REGRESSOR_CONSTRAINTS
+from tfmlp._extras import class_sample_weight
+from tfmlp._params import CLASSIFIER_CONSTRAINTS, REGRESSOR_CONSTRAINTS
 
 
 def _check_partial_fit_first_call(est, classes) -> bool:
@@ -124,6 +125,20 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         architecture. Use a module-level function (not a lambda) when the
         estimator must be pickled or used with ``n_jobs``. Supported by the
         'adam' and 'sgd' solvers.
+    dropout : float, default=None
+        Dropout rate after each hidden layer of the standard stack (not a
+        scikit-learn parameter; training only, predictions are deterministic).
+    batch_normalization : bool, default=False
+        Batch normalisation after each hidden Dense layer of the standard
+        stack (not a scikit-learn parameter). With ``dropout`` or
+        ``batch_normalization`` the network is a Keras model (see
+        ``hidden_stack``); the L2 penalty ``alpha`` still applies to every
+        Dense kernel.
+    class_weight : dict, 'balanced' or None, default=None
+        Weights per class, multiplied into ``sample_weight`` (not a
+        scikit-learn parameter). 'balanced' uses
+        ``n_samples / (n_classes * np.bincount(y))`` as in scikit-learn;
+        ``partial_fit`` accepts only a dict.
 
     Attributes
     ----------
@@ -180,6 +195,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     array([0, 0, 0])
     """
 
+    _parameter_constraints: dict = dict(CLASSIFIER_CONSTRAINTS)
+
     def __init__(
         self,
         hidden_layer_sizes=(100,),
@@ -210,6 +227,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         jit_compile=None,
         compute_dtype=None,
         hidden_stack=None,
+        dropout=None,
+        batch_normalization=False,
+        class_weight=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -240,7 +260,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             jit_compile=jit_compile,
             compute_dtype=compute_dtype,
             hidden_stack=hidden_stack,
+            dropout=dropout,
+            batch_normalization=batch_normalization,
         )
+        self.class_weight = class_weight
 
     def _output_activation(self) -> str:
         if self._label_binarizer.y_type_ == "multiclass":
@@ -281,7 +304,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -292,17 +315,25 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             Class labels, or a label-indicator matrix for multilabel targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        validation_data : tuple, default=None
+            ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``: held-out
+            data scored after every epoch (not a scikit-learn argument). It
+            replaces the internal ``validation_fraction`` split for early
+            stopping, and with or without early stopping fills
+            ``validation_scores_`` and ``validation_loss_curve_``.
 
         Returns
         -------
         self : MLPClassifier
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(
+            X, y, sample_weight, incremental=False, validation_data=validation_data
+        )
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None, validation_data=None):
         """Train one epoch over the given data.
 
         Parameters
@@ -313,6 +344,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             The target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        validation_data : tuple, default=None
+            ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``: held-out
+            data scored after every epoch (not a scikit-learn argument). It
+            replaces the internal ``validation_fraction`` split for early
+            stopping, and with or without early stopping fills
+            ``validation_scores_`` and ``validation_loss_curve_``.
         classes : array of shape (n_classes,), default=None
             All classes that will ever be seen; required on the first call.
 
@@ -327,7 +364,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._fit(
+            X, y, sample_weight, incremental=True, validation_data=validation_data
+        )
 
     def predict(self, X):
         """Predict class labels (or label indicators for multilabel).
@@ -347,14 +386,34 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+    _score_function = staticmethod(accuracy_score)
 
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight, accuracy_score)
+    def _decode(self, raw):
+        if self.n_outputs_ == 1:
+            raw = raw.ravel()
+        return self._label_binarizer.inverse_transform(raw)
+
+    def _encode_targets(self, y):
+        return np.asarray(self._label_binarizer.transform(y), dtype=np.float64)
+
+    def _check_validation_targets(self, y):
+        y = np.asarray(y) if not hasattr(y, "toarray") else y.toarray()
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            return y
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if len(unseen):
+            raise ValueError(
+                f"validation_data has labels {unseen} that are not in classes_ "
+                f"{self.classes_}."
+            )
+        return y
+
+    def _class_weights(self, y, sample_weight, incremental: bool):
+        return class_sample_weight(
+            self.class_weight, y, sample_weight, incremental=incremental
+        )
 
     def predict_proba(self, X):
         """Probability estimates.
@@ -486,6 +545,15 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         architecture. Use a module-level function (not a lambda) when the
         estimator must be pickled or used with ``n_jobs``. Supported by the
         'adam' and 'sgd' solvers.
+    dropout : float, default=None
+        Dropout rate after each hidden layer of the standard stack (not a
+        scikit-learn parameter; training only, predictions are deterministic).
+    batch_normalization : bool, default=False
+        Batch normalisation after each hidden Dense layer of the standard
+        stack (not a scikit-learn parameter). With ``dropout`` or
+        ``batch_normalization`` the network is a Keras model (see
+        ``hidden_stack``); the L2 penalty ``alpha`` still applies to every
+        Dense kernel.
 
     Attributes
     ----------
@@ -573,6 +641,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         jit_compile=None,
         compute_dtype=None,
         hidden_stack=None,
+        dropout=None,
+        batch_normalization=False,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -603,6 +673,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             jit_compile=jit_compile,
             compute_dtype=compute_dtype,
             hidden_stack=hidden_stack,
+            dropout=dropout,
+            batch_normalization=batch_normalization,
         )
 
     def _output_activation(self) -> str:
@@ -624,7 +696,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -635,17 +707,25 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             The target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        validation_data : tuple, default=None
+            ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``: held-out
+            data scored after every epoch (not a scikit-learn argument). It
+            replaces the internal ``validation_fraction`` split for early
+            stopping, and with or without early stopping fills
+            ``validation_scores_`` and ``validation_loss_curve_``.
 
         Returns
         -------
         self : MLPRegressor
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(
+            X, y, sample_weight, incremental=False, validation_data=validation_data
+        )
 
     @available_if(lambda est: est._check_solver)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y, sample_weight=None, validation_data=None):
         """Train one epoch over the given data.
 
         Parameters
@@ -656,13 +736,21 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             The target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        validation_data : tuple, default=None
+            ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``: held-out
+            data scored after every epoch (not a scikit-learn argument). It
+            replaces the internal ``validation_fraction`` split for early
+            stopping, and with or without early stopping fills
+            ``validation_scores_`` and ``validation_loss_curve_``.
 
         Returns
         -------
         self : MLPRegressor
             The trained estimator.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._fit(
+            X, y, sample_weight, incremental=True, validation_data=validation_data
+        )
 
     def predict(self, X):
         """Predict with the fitted network.
@@ -682,11 +770,15 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
+    _score_function = staticmethod(r2_score)
 
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight, r2_score)
+    def _decode(self, raw):
+        return raw.ravel() if raw.shape[1] == 1 else raw
+
+    def _encode_targets(self, y):
+        y = np.asarray(y, dtype=np.float64)
+        return y.reshape(-1, 1) if y.ndim == 1 else y
+
+    def _check_validation_targets(self, y):
+        y = np.asarray(y, dtype=np.float64)
+        return y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y

@@ -11,11 +11,26 @@ import tensorflow as tf
 
 from tfmlp._params import NetSpec
 
+# Activations beyond scikit-learn's four use Keras' own functions, so that the
+# estimator and ``model_`` compute exactly the same thing.
+EXTRA_ACTIVATIONS = ("leaky_relu", "elu", "selu", "gelu", "swish")
+
+
+def _keras_activation(name: str):
+    def apply(x):
+        import keras
+
+        return keras.activations.get(name)(x)
+
+    return apply
+
+
 HIDDEN_ACTIVATIONS = {
     "identity": tf.identity,
     "logistic": tf.math.sigmoid,
     "tanh": tf.math.tanh,
     "relu": tf.nn.relu,
+    **{name: _keras_activation(name) for name in EXTRA_ACTIVATIONS},
 }
 
 OUTPUT_ACTIVATIONS = {
@@ -32,6 +47,7 @@ KERAS_ACTIVATIONS = {
     "relu": "relu",
     "softmax": "softmax",
     "exp": "exponential",
+    **{name: name for name in EXTRA_ACTIVATIONS},
 }
 
 

@@ -13,7 +13,12 @@ STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 BASE_CONSTRAINTS: dict = {
     "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-    "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+    "activation": [
+        StrOptions(
+            {"identity", "logistic", "tanh", "relu"}
+            | {"leaky_relu", "elu", "selu", "gelu", "swish"}  # tfmlp's extras
+        )
+    ],
     "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
     "alpha": [Interval(Real, 0, None, closed="left")],
     "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -43,6 +48,13 @@ BASE_CONSTRAINTS: dict = {
     "jit_compile": ["boolean", None],
     "compute_dtype": [StrOptions({"float32"}), None],
     "hidden_stack": [callable, None],
+    "dropout": [Interval(Real, 0, 1, closed="left"), None],
+    "batch_normalization": ["boolean"],
+}
+
+CLASSIFIER_CONSTRAINTS: dict = {
+    **BASE_CONSTRAINTS,
+    "class_weight": [dict, StrOptions({"balanced"}), None],
 }
 
 REGRESSOR_CONSTRAINTS: dict = {

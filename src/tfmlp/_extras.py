@@ -1,0 +1,90 @@
+"""tfmlp's additions beyond scikit-learn: class weights, the built-in dropout /
+batch-normalisation stack, and user-supplied validation data.
+
+Every addition is off by default, so scikit-learn parity is untouched.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.class_weight import compute_sample_weight
+
+from tfmlp._network import KERAS_ACTIVATIONS
+
+
+def class_sample_weight(class_weight, y, sample_weight, *, incremental: bool):
+    """Combine ``class_weight`` with ``sample_weight`` (multiplicatively)."""
+    if class_weight is None:
+        return sample_weight
+    if incremental and isinstance(class_weight, str):
+        raise ValueError(
+            "class_weight='balanced' is not supported by partial_fit: one call "
+            "sees only part of the data. Compute the weights on all the data "
+            "with sklearn.utils.class_weight.compute_class_weight and pass them "
+            "as a dict."
+        )
+    weights = compute_sample_weight(class_weight, np.asarray(y))
+    if sample_weight is None:
+        return weights
+    return np.asarray(sample_weight, dtype=np.float64) * weights
+
+
+class StandardStack:
+    """The standard hidden stack with dropout and/or batch normalisation.
+
+    Each hidden layer is Dense -> [BatchNormalization] -> activation ->
+    [Dropout(rate)]. A plain class (not a closure) so estimators pickle.
+    """
+
+    def __init__(self, sizes, activation, dropout, batch_normalization, seed):
+        self.sizes = list(sizes)
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_normalization = batch_normalization
+        self.seed = int(seed)
+
+    def __call__(self, x):
+        import keras
+
+        for i, units in enumerate(self.sizes):
+            x = keras.layers.Dense(units, name=f"hidden_{i + 1}")(x)
+            if self.batch_normalization:
+                x = keras.layers.BatchNormalization(name=f"batch_norm_{i + 1}")(x)
+            act = KERAS_ACTIVATIONS[self.activation]
+            x = keras.layers.Activation(act, name=f"activation_{i + 1}")(x)
+            if self.dropout:
+                x = keras.layers.Dropout(
+                    self.dropout, seed=self.seed + i, name=f"dropout_{i + 1}"
+                )(x)
+        return x
+
+
+def check_extras(est) -> None:
+    """Cross-parameter checks for the additions."""
+    uses_stack = bool(est.dropout) or bool(est.batch_normalization)
+    if uses_stack and est.hidden_stack is not None:
+        raise ValueError(
+            "'dropout' and 'batch_normalization' apply to the stack built from "
+            "'hidden_layer_sizes'; with a custom 'hidden_stack', add Dropout or "
+            "BatchNormalization layers inside it instead."
+        )
+    if (uses_stack or est.hidden_stack is not None) and est.solver == "lbfgs":
+        raise ValueError(
+            "solver='lbfgs' does not support 'hidden_stack', 'dropout' or "
+            "'batch_normalization'; use solver='adam' or solver='sgd'."
+        )
+
+
+def check_validation_data(validation_data) -> tuple:
+    """Unpack ``validation_data=(X_val, y_val[, sample_weight_val])``."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (
+        2,
+        3,
+    ):
+        raise ValueError(
+            "validation_data must be a tuple (X_val, y_val) or (X_val, y_val, "
+            f"sample_weight_val). Got {type(validation_data).__name__} instead."
+        )
+    X_val, y_val = validation_data[:2]
+    sw_val = validation_data[2] if len(validation_data) == 3 else None
+    return X_val, y_val, sw_val

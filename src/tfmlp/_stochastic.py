@@ -1,0 +1,222 @@
+"""The minibatch (sgd / adam) training loop of the estimators, as a mixin.
+
+It follows scikit-learn's epoch rules exactly (loss bookkeeping, tolerance and
+``n_iter_no_change``, learning-rate schedules, early stopping with best-weight
+restore, warnings and verbose lines) and adds tfmlp's hooks: Keras callbacks,
+``history_``, and user-supplied ``validation_data`` with
+``validation_loss_curve_``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import tensorflow as tf
+from sklearn.base import is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+
+from tfmlp._callbacks import CallbackRunner, check_callbacks
+from tfmlp._compat import _check_sample_weight, validate_data
+from tfmlp._extras import check_validation_data
+from tfmlp._loop import EpochRunner
+from tfmlp._losses import data_loss
+
+
+class StochasticMixin:
+    """``_fit_stochastic`` and its helpers (mixed into ``BaseMLP``)."""
+
+    def _fit_stochastic(self, X, y, sw, incremental: bool, validation_data) -> None:
+        net = self._network()
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_optimizer([v.numpy() for v in net.variables])
+        if self.early_stopping and incremental and validation_data is None:
+            raise ValueError(
+                "partial_fit does not support early_stopping=True without "
+                "validation_data: pass partial_fit(X, y, validation_data=(X_val, "
+                "y_val)) to score a held-out set after each call."
+            )
+        if validation_data is not None:
+            validation = self._check_validation(validation_data)
+        else:
+            X, y, sw, validation = self._train_validation_split(X, y, sw)
+        runner = EpochRunner(self, net, X, y, sw)
+        callbacks = CallbackRunner(
+            check_callbacks(getattr(self, "callbacks", None)),
+            lambda: self.model_,
+            epochs=1 if incremental else self.max_iter,
+            steps=runner.n_batches,
+        )
+        callbacks.train_begin()
+        logs: dict = {}
+        try:
+            self.n_iter_ = 0
+            for epoch in range(self.max_iter):
+                callbacks.epoch_begin(epoch)
+                self._run_epoch(runner)
+                self._update_no_improvement_count(net, validation)
+                self._optimizer.iteration_ends(self.t_)
+                logs = self._epoch_logs(validation)
+                if callbacks.epoch_end(epoch, logs):
+                    break
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if self._optimizer.trigger_stopping(
+                        self._stop_message(), self.verbose
+                    ):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) "
+                        "reached and the optimization hasn't converged yet."
+                        % self.max_iter,
+                        ConvergenceWarning,
+                        stacklevel=4,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=4)
+        if self.early_stopping:
+            self._restore_best(net, incremental)
+        self._params_from_network(net)
+        callbacks.train_end(logs)
+
+    def _restore_best(self, net, incremental: bool) -> None:
+        """Put back the best validation weights (after fit; in partial_fit once
+        the score has not improved for ``n_iter_no_change`` calls)."""
+        if incremental:
+            if self._no_improvement_count <= self.n_iter_no_change:
+                return
+            warnings.warn(
+                "Validation score did not improve more than tol=%f for %d "
+                "consecutive partial_fit calls; the best weights were restored."
+                % (self.tol, self.n_iter_no_change),
+                ConvergenceWarning,
+                stacklevel=5,
+            )
+            self._no_improvement_count = 0
+        if self._best_params is not None:
+            net.load_full_state(self._best_params)
+        self._best_params = None  # the best weights are now the current ones
+
+    def _run_epoch(self, runner) -> None:
+        total = runner.run_epoch(self._random_state if self.shuffle else None)
+        n = runner.n_samples
+        self.n_iter_ += 1
+        self.loss_ = total / n
+        self.t_ += n
+        self.loss_curve_.append(self.loss_)
+        if self.verbose:
+            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+    def _train_validation_split(self, X, y, sample_weight):
+        if not self.early_stopping:
+            return X, y, sample_weight, None
+        stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
+        arrays = [X, y] if sample_weight is None else [X, y, sample_weight]
+        parts = train_test_split(
+            *arrays,
+            random_state=self._random_state,
+            test_size=self.validation_fraction,
+            stratify=stratify,
+        )
+        X_train, X_val, y_train, y_val = parts[:4]
+        sw_train, sw_val = (None, None) if sample_weight is None else parts[4:]
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        if is_classifier(self):
+            y_val = self._label_binarizer.inverse_transform(y_val)
+        return X_train, y_train, sw_train, (X_val, y_val, sw_val)
+
+    def _check_validation(self, validation_data) -> tuple:
+        """Validate user-supplied ``validation_data`` like training data."""
+        X_val, y_val, sw_val = check_validation_data(validation_data)
+        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"], reset=False)
+        y_val = self._check_validation_targets(y_val)
+        if len(y_val) != X_val.shape[0]:
+            raise ValueError(
+                f"validation_data has {X_val.shape[0]} samples in X_val but "
+                f"{len(y_val)} in y_val."
+            )
+        if sw_val is not None:
+            sw_val = _check_sample_weight(sw_val, X_val)
+        if self.validation_scores_ is None:
+            self.validation_scores_ = []
+        return X_val, y_val, sw_val
+
+    def _update_no_improvement_count(self, net, validation) -> None:
+        if validation is not None:
+            score = self._record_validation(*validation)
+        if self.early_stopping:
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = net.full_state()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _record_validation(self, X_val, y_val, sw_val):
+        """Score the validation data (one forward pass) and record score and loss."""
+        raw = self._forward(X_val)
+        score = self._score_from_output(raw, y_val, sw_val)
+        self.validation_scores_.append(score)
+        if self.verbose:
+            print("Validation score: %f" % self.validation_scores_[-1])
+        target = self._encode_targets(y_val).astype(raw.dtype)
+        weights = np.ones(len(raw), raw.dtype) if sw_val is None else sw_val
+        weights = tf.constant(np.asarray(weights, dtype=raw.dtype))
+        loss = data_loss(
+            self._forward_model(self._network()).spec.loss,
+            tf.constant(target),
+            tf.constant(raw),
+            weights,
+            tf.reduce_sum(weights),
+        )
+        self.__dict__.setdefault("validation_loss_curve_", []).append(
+            float(loss.numpy())
+        )
+        return score
+
+    def _epoch_logs(self, validation) -> dict:
+        logs = {"loss": float(self.loss_)}
+        if validation is not None:
+            logs["val_score"] = float(self.validation_scores_[-1])
+            logs["val_loss"] = self.validation_loss_curve_[-1]
+        history = self.__dict__.setdefault("history_", {})
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+        return logs
+
+    def _stop_message(self) -> str:
+        what = "Validation score" if self.early_stopping else "Training loss"
+        return "%s did not improve more than tol=%f for %d consecutive epochs." % (
+            what,
+            self.tol,
+            self.n_iter_no_change,
+        )
+
+    def _score_from_output(self, raw, y, sample_weight):
+        y_pred = self._decode(raw)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return self._score_function(y, y_pred, sample_weight=sample_weight)
+
+    def _score(self, X, y, sample_weight=None):
+        raw = self._forward_pass_fast(X, check_input=False)
+        return self._score_from_output(raw, y, sample_weight)
+
+    def _predict(self, X, check_input=True):
+        return self._decode(self._forward_pass_fast(X, check_input=check_input))

@@ -12,10 +12,10 @@ from abc import ABC, abstractmethod
 import numpy as np
 import tensorflow as tf
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
+from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from tfmlp._compat import _check_sample_weight, validate_data
+from tfmlp._compat import _check_sample_weight, _SetOutputMixin, validate_data
 from tfmlp._custom import CustomNetwork
 from tfmlp._data import csr_tensors, input_tensors, is_sparse, row_chunks
 from tfmlp._extras import StandardStack, check_extras
@@ -29,7 +29,7 @@ from tfmlp._params import (
     hidden_sizes,
 )
 from tfmlp._stochastic import StochasticMixin
-from tfmlp._training import predict_function
+from tfmlp._training import predict_function, transform_function
 
 _PREDICT_CHUNK = 65536
 
@@ -49,7 +49,7 @@ def _weights_property(name: str, doc: str):
     return property(get, set_, doc=doc)
 
 
-class BaseMLP(StochasticMixin, BaseEstimator, ABC):
+class BaseMLP(StochasticMixin, _SetOutputMixin, BaseEstimator, ABC):
     """Base class of :class:`MLPClassifier` and :class:`MLPRegressor`."""
 
     _parameter_constraints: dict = dict(BASE_CONSTRAINTS)
@@ -252,19 +252,76 @@ class BaseMLP(StochasticMixin, BaseEstimator, ABC):
             self.activation, self.out_activation_, self.n_features_in_
         )
 
-    def _forward(self, X) -> np.ndarray:
+    def _forward(self, X, make_function=predict_function) -> np.ndarray:
         """Output activations for validated X (dense or sparse), in chunks."""
         net = self._network()
         sparse = is_sparse(X)
         if sparse:
             X = X.tocsr()
-        fn = predict_function(self._forward_model(net), sparse)
+        fn = make_function(self._forward_model(net), sparse)
         outputs = []
         for rows in row_chunks(X.shape[0], _PREDICT_CHUNK):
             x = input_tensors(X[rows], net.dtype)
             n_rows = tf.constant(rows.stop - rows.start, tf.int64)
             outputs.append(fn(net.variables, x, n_rows).numpy())
         return np.concatenate(outputs, axis=0)
+
+    def transform(self, X):
+        """Activations of the last hidden layer: the network as an embedding.
+
+        Lets a fitted MLP act as a feature step in a Pipeline (not a
+        scikit-learn method). Without hidden layers the input is returned.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        X_hidden : ndarray of shape (n_samples, n_hidden_units)
+            Last hidden layer activations (inference mode: no dropout).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        return self._forward(X, transform_function)
+
+    def fit_transform(self, X, y, **fit_params):
+        """Fit, then return :meth:`transform` of the training data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+        **fit_params : dict
+            Passed to :meth:`fit` (``sample_weight``, ``validation_data``).
+
+        Returns
+        -------
+        X_hidden : ndarray of shape (n_samples, n_hidden_units)
+            Last hidden layer activations.
+        """
+        return self.fit(X, y, **fit_params).transform(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the :meth:`transform` outputs: ``"<classname>0"``, ...
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            One name per last-hidden-layer unit.
+        """
+        check_is_fitted(self)
+        n_out = self.coefs_[-1].shape[0]
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(n_out)], dtype=object)
 
     def _forward_pass_fast(self, X, check_input: bool = True) -> np.ndarray:
         if check_input:
@@ -433,6 +490,9 @@ class BaseMLP(StochasticMixin, BaseEstimator, ABC):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        # ``transform`` (the last hidden layer) makes the MLP usable as a
+        # feature step; its output keeps the training dtype.
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
         return tags
 
     @abstractmethod

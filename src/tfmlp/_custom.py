@@ -25,7 +25,7 @@ class CustomNetwork:
     def __init__(self, builder, n_features, n_outputs, out_activation, dtype):
         import keras
 
-        self.model, self.logits = _build(
+        self.model, self.logits, self.hidden_model = _build(
             builder, n_features, n_outputs, out_activation, np.dtype(dtype).name
         )
         self.dense = [
@@ -48,6 +48,11 @@ class CustomNetwork:
 
     def coefs(self, params):
         return [params[i] for i in self.coef_positions]
+
+    def hidden(self, params, x):
+        if isinstance(x, tf.SparseTensor):
+            x = tf.sparse.to_dense(x)
+        return self.hidden_model(x, training=False)
 
     def forward_model(self, activation: str, out_activation: str) -> CustomNetwork:
         return self
@@ -135,7 +140,8 @@ def _build(builder, n_features, n_outputs, out_activation, dtype: str):
     finally:
         keras.config.set_dtype_policy(previous)
     model = keras.Model(inputs, p, name="tfmlp_network")
-    return model, keras.Model(inputs, z, name="tfmlp_logits")
+    logits = keras.Model(inputs, z, name="tfmlp_logits")
+    return model, logits, keras.Model(inputs, hidden, name="tfmlp_hidden")
 
 
 def _all_layers(model) -> list:

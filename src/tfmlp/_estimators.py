@@ -358,6 +358,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self : MLPClassifier
             The trained estimator.
         """
+        if (
+            classes is None
+            and getattr(self, "classes_", None) is None
+            and type_of_target(y).startswith("multilabel")
+        ):  # a label-indicator matrix names its own classes (tfmlp extension)
+            classes = np.arange(np.shape(y)[1])
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):

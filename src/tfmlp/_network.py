@@ -99,6 +99,15 @@ class StandardForward:
     def coefs(self, params):
         return params[: self.spec.n_layers - 1]
 
+    def hidden(self, params, x):
+        """Activations of the last hidden layer (x itself without hidden layers)."""
+        n = self.spec.n_layers - 1
+        act = HIDDEN_ACTIVATIONS[self.spec.activation]
+        a = tf.sparse.to_dense(x) if isinstance(x, tf.SparseTensor) else x
+        for i in range(n - 1):
+            a = act(matmul(a, params[i]) + params[n + i])
+        return a
+
 
 class Network:
     """Weight variables of one fitted network, in scikit-learn's order.

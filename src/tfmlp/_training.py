@@ -158,3 +158,14 @@ def predict_function(model, sparse: bool):
         return model(params, x, training=False)[1]
 
     return _cached(model, ("predict", bool(sparse)), lambda: predict)
+
+
+def transform_function(model, sparse: bool):
+    """Compiled ``fn(params, x, n_rows) -> last hidden layer activations``."""
+
+    def transform(params, x, n_rows):
+        if sparse:
+            x = sparse_rows(x, 0, n_rows)
+        return model.hidden(params, x)
+
+    return _cached(model, ("transform", bool(sparse)), lambda: transform)

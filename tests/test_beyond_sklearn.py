@@ -1,0 +1,251 @@
+"""tfmlp's additions beyond scikit-learn (all off by default)."""
+
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, make_multilabel_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.class_weight import compute_sample_weight
+
+from tfmlp import MLPClassifier, MLPRegressor
+
+X, Y = load_digits(return_X_y=True)
+X = X / 16.0
+X_TR, X_VA, Y_TR, Y_VA = train_test_split(X, Y, test_size=0.2, random_state=0)
+
+
+def _fit(est, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(*args, **kwargs)
+
+
+def _weights(est):
+    return [a.copy() for a in est.coefs_ + est.intercepts_]
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_balanced_class_weight_equals_sample_weight(solver):
+    y = np.where(Y < 7, 0, Y)  # imbalanced
+    kw = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0, solver=solver)
+    a = _fit(MLPClassifier(class_weight="balanced", **kw), X, y)
+    b = _fit(
+        MLPClassifier(**kw), X, y, sample_weight=compute_sample_weight("balanced", y)
+    )
+    for u, v in zip(_weights(a), _weights(b)):
+        np.testing.assert_array_equal(u, v)
+    sw = np.linspace(0.5, 2.0, len(y))
+    c = _fit(MLPClassifier(class_weight={0: 2.0}, **kw), X, y, sample_weight=sw)
+    d = _fit(MLPClassifier(**kw), X, y, sample_weight=sw * np.where(y == 0, 2.0, 1.0))
+    for u, v in zip(_weights(c), _weights(d)):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_class_weight_partial_fit():
+    clf = MLPClassifier(class_weight="balanced", hidden_layer_sizes=(5,))
+    with pytest.raises(ValueError, match="balanced"):
+        clf.partial_fit(X, Y, classes=np.arange(10))
+    clf.set_params(class_weight={1: 3.0}).partial_fit(X, Y, classes=np.arange(10))
+    assert clf.n_iter_ == 1
+
+
+def test_validation_data_records_curves():
+    clf = _fit(
+        MLPClassifier(hidden_layer_sizes=(20,), max_iter=7, random_state=0),
+        X_TR,
+        Y_TR,
+        validation_data=(X_VA, Y_VA),
+    )
+    assert len(clf.validation_loss_curve_) == clf.n_iter_ == 7
+    assert len(clf.validation_scores_) == 7
+    assert clf.validation_scores_[-1] == pytest.approx(clf.score(X_VA, Y_VA))
+    assert clf.best_validation_score_ is None  # no early stopping asked for
+    assert np.all(np.isfinite(clf.validation_loss_curve_))
+    assert clf.t_ == 7 * len(X_TR)  # no internal split
+
+
+def test_validation_data_drives_early_stopping():
+    clf = _fit(
+        MLPClassifier(
+            hidden_layer_sizes=(20,),
+            max_iter=300,
+            random_state=0,
+            early_stopping=True,
+            n_iter_no_change=3,
+            learning_rate_init=0.01,
+        ),
+        X_TR,
+        Y_TR,
+        validation_data=(X_VA, Y_VA),
+    )
+    assert clf.n_iter_ < 300
+    assert clf.t_ == clf.n_iter_ * len(X_TR)
+    assert len(clf.validation_loss_curve_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.score(X_VA, Y_VA) == pytest.approx(clf.best_validation_score_)
+
+
+def test_early_stopping_records_validation_loss():
+    reg = _fit(
+        MLPRegressor(hidden_layer_sizes=(10,), max_iter=6, early_stopping=True),
+        X,
+        Y.astype(float),
+    )
+    assert len(reg.validation_loss_curve_) == reg.n_iter_
+
+
+def test_validation_data_errors():
+    clf = MLPClassifier(max_iter=2)
+    with pytest.raises(ValueError, match="validation_data must be a tuple"):
+        clf.fit(X, Y, validation_data=X_VA)
+    with pytest.raises(ValueError, match="features"):
+        clf.fit(X, Y, validation_data=(X_VA[:, :5], Y_VA))
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.fit(X_TR, np.where(Y_TR == 9, 8, Y_TR), validation_data=(X_VA, Y_VA))
+
+
+def test_partial_fit_with_early_stopping():
+    clf = MLPClassifier(hidden_layer_sizes=(10,), early_stopping=True, random_state=0)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        clf.partial_fit(X_TR, Y_TR, classes=np.arange(10))
+    for _ in range(4):
+        clf.partial_fit(X_TR, Y_TR, classes=np.arange(10), validation_data=(X_VA, Y_VA))
+    assert len(clf.validation_scores_) == 4 == len(clf.validation_loss_curve_)
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+def test_partial_fit_early_stopping_restores_best_after_patience():
+    clf = MLPClassifier(
+        hidden_layer_sizes=(10,),
+        early_stopping=True,
+        n_iter_no_change=1,
+        tol=10.0,
+        random_state=0,
+    )
+    clf.partial_fit(X_TR, Y_TR, classes=np.arange(10), validation_data=(X_VA, Y_VA))
+    clf.partial_fit(X_TR, Y_TR, validation_data=(X_VA, Y_VA))
+    with pytest.warns(ConvergenceWarning, match="best weights were restored"):
+        clf.partial_fit(X_TR, Y_TR, validation_data=(X_VA, Y_VA))
+    assert clf.score(X_VA, Y_VA) == pytest.approx(clf.best_validation_score_)
+
+
+def test_multilabel_partial_fit():
+    Xm, Ym = make_multilabel_classification(200, 10, n_classes=4, random_state=0)
+    clf = MLPClassifier(hidden_layer_sizes=(10,), random_state=0)
+    for _ in range(3):
+        clf.partial_fit(Xm, Ym)
+    assert clf.predict(Xm).shape == Ym.shape and clf.n_outputs_ == 4
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "elu", "selu", "gelu", "swish"])
+def test_new_activations_train_well(activation):
+    clf = _fit(
+        MLPClassifier(
+            hidden_layer_sizes=(50,),
+            activation=activation,
+            max_iter=40,
+            learning_rate_init=0.01,
+            random_state=0,
+        ),
+        X_TR,
+        Y_TR,
+    )
+    assert clf.score(X_VA, Y_VA) > 0.9
+    np.testing.assert_allclose(
+        np.asarray(clf.model_(X_VA)), clf.predict_proba(X_VA), rtol=1e-10, atol=1e-12
+    )
+
+
+def test_dropout_changes_training_not_prediction():
+    kw = dict(hidden_layer_sizes=(40,), max_iter=20, learning_rate_init=0.01)
+    kw["random_state"] = 0
+    plain = _fit(MLPClassifier(**kw), X, Y)
+    drop = _fit(MLPClassifier(dropout=0.3, **kw), X, Y)
+    assert not np.allclose(plain.coefs_[0], drop.coefs_[0])
+    np.testing.assert_array_equal(drop.predict_proba(X), drop.predict_proba(X))
+    again = _fit(MLPClassifier(dropout=0.3, **kw), X, Y)  # same seed, same result
+    for u, v in zip(_weights(drop), _weights(again)):
+        np.testing.assert_array_equal(u, v)
+    assert drop.score(X, Y) > 0.9
+
+
+def test_batch_normalization_and_alpha():
+    kw = dict(hidden_layer_sizes=(30,), max_iter=20, random_state=0)
+    bn = _fit(
+        MLPClassifier(batch_normalization=True, learning_rate_init=0.01, **kw), X, Y
+    )
+    assert any("batch_norm" in ly.name for ly in bn.model_.layers)
+    assert bn.score(X, Y) > 0.9
+    small = _fit(MLPClassifier(batch_normalization=True, alpha=1e-5, **kw), X, Y)
+    large = _fit(MLPClassifier(batch_normalization=True, alpha=50.0, **kw), X, Y)
+    assert np.linalg.norm(large.coefs_[0]) < np.linalg.norm(small.coefs_[0])
+    with pytest.raises(ValueError, match="lbfgs"):
+        MLPClassifier(dropout=0.1, solver="lbfgs").fit(X, Y)
+
+
+def test_transform_as_pipeline_step():
+    mlp = _fit(
+        MLPClassifier(hidden_layer_sizes=(30, 12), max_iter=20, random_state=0), X, Y
+    )
+    Z = mlp.transform(X)
+    assert Z.shape == (len(X), 12) and np.all(Z >= 0)  # relu
+    assert list(mlp.get_feature_names_out()[:2]) == ["mlpclassifier0", "mlpclassifier1"]
+    pd = pytest.importorskip("pandas")
+    mlp.set_output(transform="pandas")
+    frame = mlp.transform(X)
+    assert isinstance(frame, pd.DataFrame) and frame.shape == (len(X), 12)
+    pipe = make_pipeline(
+        MLPClassifier(hidden_layer_sizes=(30,), max_iter=30, random_state=0),
+        LogisticRegression(max_iter=1000),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert pipe.fit(X_TR, Y_TR).score(X_VA, Y_VA) > 0.85
+
+
+def test_reproducible_and_no_global_side_effects(tmp_path):
+    """A Keras model trained after a tfmlp fit behaves as if tfmlp never ran."""
+    script = textwrap.dedent(
+        """
+        import sys, numpy as np, keras, tensorflow as tf
+        if sys.argv[1] == "with":
+            import tfmlp
+            from sklearn.datasets import load_digits
+            X, y = load_digits(return_X_y=True)
+            for kw in ({}, {"dropout": 0.2}, {"batch_normalization": True}):
+                tfmlp.MLPClassifier(hidden_layer_sizes=(8,), max_iter=2,
+                                    random_state=0, **kw).fit(X / 16, y)
+        state = (keras.config.floatx(), str(keras.config.dtype_policy().name),
+                 tf.config.get_soft_device_placement())
+        keras.utils.set_random_seed(123)
+        rng = np.random.RandomState(0)
+        X = rng.rand(64, 5).astype("float32"); y = rng.rand(64, 1).astype("float32")
+        layers = [keras.Input((5,)), keras.layers.Dense(4, activation="relu"),
+                  keras.layers.Dropout(0.5), keras.layers.Dense(1)]
+        m = keras.Sequential(layers)
+        m.compile("adam", "mse")
+        m.fit(X, y, epochs=2, batch_size=16, verbose=0, shuffle=True)
+        print(repr(state))
+        print(repr([w.tolist() for w in m.get_weights()]))
+        """
+    )
+    path = tmp_path / "probe.py"
+    path.write_text(script)
+    outs = []
+    for mode in ("without", "with"):
+        proc = subprocess.run(
+            [sys.executable, str(path), mode],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1]

@@ -29,6 +29,7 @@ from tfmlp._params import (
     hidden_sizes,
 )
 from tfmlp._stochastic import StochasticMixin
+from tfmlp._streaming import DatasetMixin, is_dataset
 from tfmlp._training import predict_function, transform_function
 
 _PREDICT_CHUNK = 65536
@@ -49,7 +50,7 @@ def _weights_property(name: str, doc: str):
     return property(get, set_, doc=doc)
 
 
-class BaseMLP(StochasticMixin, _SetOutputMixin, BaseEstimator, ABC):
+class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC):
     """Base class of :class:`MLPClassifier` and :class:`MLPRegressor`."""
 
     _parameter_constraints: dict = dict(BASE_CONSTRAINTS)
@@ -324,17 +325,27 @@ class BaseMLP(StochasticMixin, _SetOutputMixin, BaseEstimator, ABC):
         return np.asarray([f"{prefix}{i}" for i in range(n_out)], dtype=object)
 
     def _forward_pass_fast(self, X, check_input: bool = True) -> np.ndarray:
+        if is_dataset(X):
+            return self._forward_dataset(X)[0]
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         return self._forward(X)
 
     # --------------------------------------------------------------- training
-    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
+    def _fit(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        incremental=False,
+        validation_data=None,
+        classes=None,
+    ):
         """Train; on any error the estimator is left exactly as it was."""
         backup = self._backup_state()
         try:
             return self._fit_unguarded(
-                X, y, sample_weight, incremental, validation_data
+                X, y, sample_weight, incremental, validation_data, classes
             )
         except BaseException:
             self._restore_state(backup)
@@ -363,26 +374,35 @@ class BaseMLP(StochasticMixin, _SetOutputMixin, BaseEstimator, ABC):
         if net is not None:  # training changed the variables in place: undo
             net.load_full_state(self.__dict__.pop("_net_state"))
 
-    def _fit_unguarded(self, X, y, sample_weight, incremental, validation_data):
+    def _fit_unguarded(
+        self, X, y, sample_weight, incremental, validation_data, classes
+    ):
         check_extras(self)
         hidden = hidden_sizes(self.hidden_layer_sizes)
-        sample_weight = self._class_weights(y, sample_weight, incremental)
         first_pass = "_coefs" not in self.__dict__ or (
             not self.warm_start and not incremental
         )
-        X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        if self.compute_dtype == "float32" and X.dtype != np.float32:
-            X = X.astype(np.float32)  # opt-in speed mode: train in float32
-        n_features = X.shape[1]
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
-        if y.ndim == 1:
-            y = y.reshape((-1, 1))
+        if is_dataset(X):
+            y, targets, n_features, dtype = self._validate_dataset(
+                X, y, sample_weight, first_pass, incremental, classes
+            )
+        else:
+            sample_weight = self._class_weights(y, sample_weight, incremental)
+            X, y = self._validate_input(X, y, incremental, reset=first_pass)
+            if self.compute_dtype == "float32" and X.dtype != np.float32:
+                X = X.astype(np.float32)  # opt-in speed mode: train in float32
+            n_features, dtype = X.shape[1], X.dtype
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(sample_weight, X)
+            if y.ndim == 1:
+                y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
         layer_units = [n_features, *hidden, self.n_outputs_]
         self._random_state = check_random_state(self.random_state)
         if first_pass:
-            self._initialize(y, layer_units, X.dtype)
+            self._initialize(y, layer_units, dtype)
+        if is_dataset(X):
+            y = targets
         if self.solver in STOCHASTIC_SOLVERS:
             self._fit_stochastic(X, y, sample_weight, incremental, validation_data)
         else:

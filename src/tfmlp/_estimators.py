@@ -9,11 +9,13 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import column_or_1d
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted
 
 from tfmlp._base import BaseMLP
 from tfmlp._compat import _fit_context, validate_data
 from tfmlp._extras import class_sample_weight
 from tfmlp._params import CLASSIFIER_CONSTRAINTS, REGRESSOR_CONSTRAINTS
+from tfmlp._streaming import StreamTargets, is_dataset, label_encoder, training_spec
 
 
 def _check_partial_fit_first_call(est, classes) -> bool:
@@ -304,13 +306,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, validation_data=None):
+    def fit(self, X, y=None, sample_weight=None, validation_data=None, classes=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or \
+                tf.data.Dataset
+            The input data, or a dataset of ``(X, y)`` / ``(X, y,
+            sample_weight)`` batches (then ``y`` is None; one pass is one epoch).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels, or a label-indicator matrix for multilabel targets.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -320,7 +324,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             data scored after every epoch (not a scikit-learn argument). It
             replaces the internal ``validation_fraction`` split for early
             stopping, and with or without early stopping fills
-            ``validation_scores_`` and ``validation_loss_curve_``.
+            ``validation_scores_`` and ``validation_loss_curve_``. May also be
+            a ``tf.data.Dataset`` of ``(X, y)`` batches.
+        classes : array-like, default=None
+            All labels, needed when ``X`` is a ``tf.data.Dataset`` (a stream
+            cannot be scanned for its labels first).
 
         Returns
         -------
@@ -328,12 +336,19 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             The fitted estimator.
         """
         return self._fit(
-            X, y, sample_weight, incremental=False, validation_data=validation_data
+            X,
+            y,
+            sample_weight,
+            incremental=False,
+            validation_data=validation_data,
+            classes=classes,
         )
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None, validation_data=None):
+    def partial_fit(
+        self, X, y=None, sample_weight=None, classes=None, validation_data=None
+    ):
         """Train one epoch over the given data.
 
         Parameters
@@ -358,16 +373,24 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self : MLPClassifier
             The trained estimator.
         """
+        if is_dataset(X):
+            _, y_spec, _ = training_spec(X)
+            if y_spec.shape.rank == 2 and y_spec.shape[1] not in (None, 1):
+                y_kind = "multilabel-indicator"
+            else:
+                y_kind = "multiclass"
+        else:
+            y_kind = type_of_target(y)
         if (
             classes is None
             and getattr(self, "classes_", None) is None
-            and type_of_target(y).startswith("multilabel")
+            and y_kind.startswith("multilabel")
         ):  # a label-indicator matrix names its own classes (tfmlp extension)
             classes = np.arange(np.shape(y)[1])
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
+            if y_kind.startswith("multilabel"):
+                self._label_binarizer.fit(np.eye(len(classes), dtype=int))
             else:
                 self._label_binarizer.fit(classes)
         return self._fit(
@@ -415,6 +438,61 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 f"{self.classes_}."
             )
         return y
+
+    def _dataset_targets(self, y_spec, classes, first_pass: bool, incremental: bool):
+        multilabel = y_spec.shape.rank == 2 and y_spec.shape[1] not in (None, 1)
+        # partial_fit has already set the labels from ``classes`` on its first call
+        if first_pass and not incremental:
+            lb = LabelBinarizer()
+            if multilabel:
+                lb.fit(np.eye(int(y_spec.shape[1]), dtype=int))
+            elif classes is None:
+                raise ValueError(
+                    "Training a classifier on a tf.data.Dataset needs the label "
+                    "set: pass classes=[...] with every label that can occur."
+                )
+            else:
+                lb.fit(np.asarray(classes))
+            self._label_binarizer = lb
+            self.classes_ = lb.classes_
+        elif classes is not None and set(unique_labels(classes)) != set(self.classes_):
+            raise ValueError(
+                f"classes={list(classes)} differ from the fitted classes_ "
+                f"{self.classes_}."
+            )
+        n_outputs = (
+            1 if len(self.classes_) <= 2 and not multilabel else len(self.classes_)
+        )
+        encode = label_encoder(
+            None if multilabel else self.classes_, y_spec, multilabel, n_outputs
+        )
+        key = ("clf", y_spec.dtype.name, multilabel, tuple(map(str, self.classes_)))
+        return n_outputs, StreamTargets(encode, key)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean accuracy on (X, y), or on a ``tf.data.Dataset`` of (X, y) batches.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or tf.data.Dataset
+            Test samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True labels (None for a dataset).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Accuracy (subset accuracy for multilabel targets).
+        """
+        if is_dataset(X):
+            check_is_fitted(self)
+            raw, y_true = self._forward_dataset(X)
+            return accuracy_score(
+                y_true, self._decode(raw), sample_weight=sample_weight
+            )
+        return super().score(X, y, sample_weight=sample_weight)
 
     def _class_weights(self, y, sample_weight, incremental: bool):
         return class_sample_weight(
@@ -702,7 +780,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, validation_data=None):
+    def fit(self, X, y=None, sample_weight=None, validation_data=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -731,7 +809,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     @available_if(lambda est: est._check_solver)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, validation_data=None):
+    def partial_fit(self, X, y=None, sample_weight=None, validation_data=None):
         """Train one epoch over the given data.
 
         Parameters
@@ -788,3 +866,41 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _check_validation_targets(self, y):
         y = np.asarray(y, dtype=np.float64)
         return y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+
+    def _dataset_targets(self, y_spec, classes, first_pass: bool, incremental: bool):
+        if classes is not None:
+            raise ValueError("classes= is for classifiers; a regressor has none.")
+        rank2 = y_spec.shape.rank == 2
+        if rank2 and y_spec.shape[1] is None:
+            raise ValueError("The dataset's y must have a known number of columns.")
+        n_outputs = int(y_spec.shape[1]) if rank2 else 1
+        if not first_pass and n_outputs != self.n_outputs_:
+            raise ValueError(
+                f"The dataset's y has {n_outputs} outputs; the model has "
+                f"{self.n_outputs_}."
+            )
+        encode = label_encoder(None, y_spec, False, n_outputs)
+        return n_outputs, StreamTargets(encode, ("reg", n_outputs))
+
+    def score(self, X, y=None, sample_weight=None):
+        """R^2 on (X, y), or on a ``tf.data.Dataset`` of (X, y) batches.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or tf.data.Dataset
+            Test samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True values (None for a dataset).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Coefficient of determination.
+        """
+        if is_dataset(X):
+            check_is_fitted(self)
+            raw, y_true = self._forward_dataset(X)
+            return r2_score(y_true, self._decode(raw), sample_weight=sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)

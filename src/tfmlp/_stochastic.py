@@ -22,6 +22,7 @@ from tfmlp._compat import _check_sample_weight, validate_data
 from tfmlp._extras import check_validation_data
 from tfmlp._loop import EpochRunner
 from tfmlp._losses import data_loss
+from tfmlp._streaming import DatasetRunner, is_dataset
 
 
 class StochasticMixin:
@@ -39,9 +40,18 @@ class StochasticMixin:
             )
         if validation_data is not None:
             validation = self._check_validation(validation_data)
+        elif is_dataset(X) and self.early_stopping:
+            raise ValueError(
+                "early_stopping=True with a tf.data.Dataset needs "
+                "validation_data=(X_val, y_val) or a validation dataset: a stream "
+                "cannot be split."
+            )
         else:
             X, y, sw, validation = self._train_validation_split(X, y, sw)
-        runner = EpochRunner(self, net, X, y, sw)
+        if is_dataset(X):
+            runner = DatasetRunner(self, net, X, y.encode, y.key)
+        else:
+            runner = EpochRunner(self, net, X, y, sw)
         callbacks = CallbackRunner(
             check_callbacks(getattr(self, "callbacks", None)),
             lambda: self.model_,
@@ -135,6 +145,10 @@ class StochasticMixin:
 
     def _check_validation(self, validation_data) -> tuple:
         """Validate user-supplied ``validation_data`` like training data."""
+        if self.validation_scores_ is None:
+            self.validation_scores_ = []
+        if is_dataset(validation_data):
+            return validation_data, None, None
         X_val, y_val, sw_val = check_validation_data(validation_data)
         X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"], reset=False)
         y_val = self._check_validation_targets(y_val)
@@ -145,8 +159,6 @@ class StochasticMixin:
             )
         if sw_val is not None:
             sw_val = _check_sample_weight(sw_val, X_val)
-        if self.validation_scores_ is None:
-            self.validation_scores_ = []
         return X_val, y_val, sw_val
 
     def _update_no_improvement_count(self, net, validation) -> None:
@@ -170,7 +182,12 @@ class StochasticMixin:
 
     def _record_validation(self, X_val, y_val, sw_val):
         """Score the validation data (one forward pass) and record score and loss."""
-        raw = self._forward(X_val)
+        if is_dataset(X_val):
+            raw, y_val = self._forward_dataset(X_val)
+            if y_val is None:
+                raise ValueError("A validation dataset must yield (X, y) batches.")
+        else:
+            raw = self._forward(X_val)
         score = self._score_from_output(raw, y_val, sw_val)
         self.validation_scores_.append(score)
         if self.verbose:

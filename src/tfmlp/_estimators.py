@@ -775,6 +775,16 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             dtype=(np.float64, np.float32),
             reset=reset,
         )
+        if y.dtype.kind not in "biuf":
+            raise ValueError(
+                f"MLPRegressor needs numeric targets; y has dtype {y.dtype}. Use "
+                "MLPClassifier for class labels."
+            )
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError(
+                "loss='poisson' needs non-negative targets (counts or rates); y "
+                f"has values down to {y.min()}."
+            )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y

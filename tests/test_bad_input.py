@@ -1,0 +1,168 @@
+"""Every public entry point rejects bad input with a clear ValueError/TypeError,
+never a raw TensorFlow error, and never changes an already fitted model."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+from tfmlp import MLPClassifier, MLPRegressor
+
+X, Y = load_iris(return_X_y=True)
+YR = X[:, 0] + Y
+
+
+def _fitted(cls, **kw):
+    est = cls(hidden_layer_sizes=(5,), max_iter=5, random_state=0, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, Y if cls is MLPClassifier else YR)
+
+
+def _nan(a):
+    a = a.copy()
+    a[3, 1] = np.nan
+    return a
+
+
+def _inf(a):
+    a = a.copy()
+    a[0, 0] = np.inf
+    return a
+
+
+FIT_CASES = [
+    ("nan", lambda: (_nan(X), Y), {}, ValueError, "NaN"),
+    ("inf", lambda: (_inf(X), Y), {}, ValueError, "infinity"),
+    ("1d X", lambda: (X[:, 0], Y), {}, ValueError, "Expected 2D array"),
+    ("3d X", lambda: (X[:, :, None], Y), {}, ValueError, "dim"),
+    ("complex", lambda: (X + 1j, Y), {}, ValueError, "Complex data not supported"),
+    ("strings", lambda: (np.array([["a", "b"]] * 150), Y), {}, ValueError, "string"),
+    ("empty", lambda: (X[:0], Y[:0]), {}, ValueError, "0 sample"),
+    ("length mismatch", lambda: (X, Y[:-1]), {}, ValueError, "inconsistent"),
+    (
+        "bad sw shape",
+        lambda: (X, Y),
+        {"sample_weight": np.ones(3)},
+        ValueError,
+        r"sample_weight.shape",
+    ),
+    (
+        "2d sw",
+        lambda: (X, Y),
+        {"sample_weight": np.ones((150, 2))},
+        ValueError,
+        "1D array",
+    ),
+    (
+        "zero sw",
+        lambda: (X, Y),
+        {"sample_weight": np.zeros(150)},
+        ValueError,
+        "non-zero",
+    ),
+    ("continuous y", lambda: (X, X[:, 0]), {}, ValueError, "Unknown label type"),
+]
+
+
+@pytest.mark.parametrize(
+    "name, make, kwargs, exc, match", FIT_CASES, ids=[c[0] for c in FIT_CASES]
+)
+def test_fit_rejects_and_keeps_model(name, make, kwargs, exc, match):
+    clf = _fitted(MLPClassifier)
+    before = clf.predict_proba(X)
+    Xb, yb = make()
+    with pytest.raises(exc, match=match):
+        clf.fit(Xb, yb, **kwargs)
+    np.testing.assert_array_equal(before, clf.predict_proba(X))
+    with pytest.raises(exc, match=match):
+        MLPClassifier(max_iter=2).fit(Xb, yb, **kwargs)
+
+
+PREDICT_CASES = [
+    ("wrong features", lambda: X[:, :3], ValueError, "expecting 4 features"),
+    ("nan", lambda: _nan(X), ValueError, "NaN"),
+    ("1d", lambda: X[0], ValueError, "Expected 2D array"),
+    ("empty", lambda: X[:0], ValueError, "0 sample"),
+    (
+        "sparse wrong features",
+        lambda: sp.csr_matrix(X[:, :2]),
+        ValueError,
+        "expecting 4 features",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "name, make, exc, match", PREDICT_CASES, ids=[c[0] for c in PREDICT_CASES]
+)
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "transform"])
+def test_predict_rejects(name, make, exc, match, method):
+    clf = _fitted(MLPClassifier)
+    with pytest.raises(exc, match=match):
+        getattr(clf, method)(make())
+
+
+def test_feature_names_checked():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(X, columns=list("abcd"))
+    clf = _fitted(MLPClassifier).fit(df, Y)
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(df.rename(columns={"a": "z"}))
+
+
+def test_unfitted_entry_points():
+    for method in ("predict", "predict_proba", "predict_log_proba", "transform"):
+        with pytest.raises(NotFittedError):
+            getattr(MLPClassifier(), method)(X)
+
+
+def test_partial_fit_errors_keep_model():
+    clf = MLPClassifier(hidden_layer_sizes=(5,), random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, Y)
+    clf.partial_fit(X, Y, classes=[0, 1, 2])
+    before = clf.predict_proba(X)
+    with pytest.raises(ValueError, match="has classes not in"):
+        clf.partial_fit(X, np.full(150, 5))
+    with pytest.raises(ValueError, match="is not the same as on last call"):
+        clf.partial_fit(X, Y, classes=[0, 1])
+    with pytest.raises(ValueError, match="expecting 4 features"):
+        clf.partial_fit(X[:, :2], Y)
+    np.testing.assert_array_equal(before, clf.predict_proba(X))
+
+
+def test_regressor_targets():
+    reg = _fitted(MLPRegressor)
+    before = reg.predict(X)
+    with pytest.raises(ValueError, match="numeric targets"):
+        reg.fit(X, np.array(["a"] * 150))
+    with pytest.raises(ValueError, match="NaN"):
+        reg.fit(X, np.where(np.arange(150) == 3, np.nan, YR))
+    with pytest.raises(ValueError, match="non-negative"):
+        MLPRegressor(loss="poisson", max_iter=2).fit(X, YR - 10)
+    np.testing.assert_array_equal(before, reg.predict(X))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"alpha": -1},
+        {"hidden_layer_sizes": (0,)},
+        {"activation": "softsign"},
+        {"dropout": 1.5},
+        {"compute_dtype": "int8"},
+        {"callbacks": 3},
+    ],
+)
+def test_invalid_parameters_keep_model(params):
+    clf = _fitted(MLPClassifier)
+    before = clf.predict_proba(X)
+    old = {k: v for k, v in clf.get_params().items() if k in params}
+    with pytest.raises((ValueError, TypeError)):
+        clf.set_params(**params).fit(X, Y)
+    clf.set_params(**old)  # predict uses the current parameters, as in sklearn
+    np.testing.assert_array_equal(before, clf.predict_proba(X))

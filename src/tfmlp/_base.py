@@ -88,6 +88,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         hidden_stack=None,
         dropout=None,
         batch_normalization=False,
+        distribute=None,
     ):
         self.activation = activation
         self.solver = solver
@@ -119,6 +120,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         self.hidden_stack = hidden_stack
         self.dropout = dropout
         self.batch_normalization = batch_normalization
+        self.distribute = distribute
 
     # ------------------------------------------------------------------ weights
     coefs_ = _weights_property("_coefs", "Weight matrices, one per layer.")
@@ -156,10 +158,22 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         self.__dict__["_coefs"] = [a.copy() for a in arrays[:n]]
         self.__dict__["_intercepts"] = [a.copy() for a in arrays[n:]]
 
-    def _network(self) -> Network:
-        """The TensorFlow variables for the current weights (built on demand)."""
+    def _network(self, strategy=None) -> Network:
+        """The TensorFlow variables for the current weights (built on demand).
+
+        With a ``tf.distribute`` strategy the variables are (re)built mirrored
+        in its scope.
+        """
         self._sync_weights()
         net = self.__dict__.get("_net")
+        if strategy is not None and net is not None:
+            if net.custom:
+                raise ValueError(
+                    "Training under a tf.distribute strategy supports the standard "
+                    "network only, not hidden_stack / dropout / batch_normalization."
+                )
+            if net.strategy is not strategy:
+                net = self.__dict__["_net"] = None
         if net is None:
             coefs = [np.asarray(c) for c in self.__dict__["_coefs"]]
             intercepts = [np.asarray(b) for b in self.__dict__["_intercepts"]]
@@ -174,6 +188,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 net = Network(
                     [c.astype(dtype) for c in coefs],
                     [b.astype(dtype) for b in intercepts],
+                    strategy,
                 )
             self.__dict__["_net"] = net
         return net

@@ -136,6 +136,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         ``batch_normalization`` the network is a Keras model (see
         ``hidden_stack``); the L2 penalty ``alpha`` still applies to every
         Dense kernel.
+    distribute : {'mirrored', 'multi_worker'}, default=None
+        Train under a ``tf.distribute`` strategy (not a scikit-learn
+        parameter): 'mirrored' uses every local GPU (or the CPU),
+        'multi_worker' the cluster described by the ``TF_CONFIG`` environment
+        variable. None trains on one device, unless ``fit`` is called inside
+        ``with strategy.scope():``, whose strategy is then used. Gradients are
+        summed across replicas and scaled by the global batch weight, so a
+        step equals a single-device step on the same global batch.
     class_weight : dict, 'balanced' or None, default=None
         Weights per class, multiplied into ``sample_weight`` (not a
         scikit-learn parameter). 'balanced' uses
@@ -231,6 +239,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         hidden_stack=None,
         dropout=None,
         batch_normalization=False,
+        distribute=None,
         class_weight=None,
     ):
         super().__init__(
@@ -264,6 +273,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             hidden_stack=hidden_stack,
             dropout=dropout,
             batch_normalization=batch_normalization,
+            distribute=distribute,
         )
         self.class_weight = class_weight
 
@@ -638,6 +648,14 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         ``batch_normalization`` the network is a Keras model (see
         ``hidden_stack``); the L2 penalty ``alpha`` still applies to every
         Dense kernel.
+    distribute : {'mirrored', 'multi_worker'}, default=None
+        Train under a ``tf.distribute`` strategy (not a scikit-learn
+        parameter): 'mirrored' uses every local GPU (or the CPU),
+        'multi_worker' the cluster described by the ``TF_CONFIG`` environment
+        variable. None trains on one device, unless ``fit`` is called inside
+        ``with strategy.scope():``, whose strategy is then used. Gradients are
+        summed across replicas and scaled by the global batch weight, so a
+        step equals a single-device step on the same global batch.
 
     Attributes
     ----------
@@ -727,6 +745,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         hidden_stack=None,
         dropout=None,
         batch_normalization=False,
+        distribute=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -759,6 +778,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             hidden_stack=hidden_stack,
             dropout=dropout,
             batch_normalization=batch_normalization,
+            distribute=distribute,
         )
 
     def _output_activation(self) -> str:

@@ -119,8 +119,14 @@ class Network:
 
     custom = False
 
-    def __init__(self, coefs: list[np.ndarray], intercepts: list[np.ndarray]):
-        self.variables = [tf.Variable(a, trainable=True) for a in coefs + intercepts]
+    def __init__(self, coefs, intercepts, strategy=None):
+        if strategy is None:
+            self.variables = [tf.Variable(a) for a in coefs + intercepts]
+        else:  # mirrored across the replicas of a tf.distribute strategy
+            from tfmlp._distribute import mirrored_variables
+
+            self.variables = mirrored_variables(strategy, coefs + intercepts)
+        self.strategy = strategy
         self._keras = None
         self._snapshot = self.read()
 

@@ -25,10 +25,21 @@ class _Optimizer:
             np.zeros_like(p) for _ in range(self.n_slots_per_param) for p in params
         ]
         self._slot_vars = None
+        self._strategy = None
 
-    def slots(self) -> list[tf.Variable]:
+    def slots(self, strategy=None) -> list[tf.Variable]:
+        """Slot variables (mirrored ones under a ``tf.distribute`` strategy)."""
+        if self._slot_vars is not None and self._strategy is not strategy:
+            self._slot_arrays = [v.numpy() for v in self._slot_vars]
+            self._slot_vars = None
         if self._slot_vars is None:
-            self._slot_vars = [tf.Variable(a) for a in self._slot_arrays]
+            if strategy is None:
+                self._slot_vars = [tf.Variable(a) for a in self._slot_arrays]
+            else:
+                from tfmlp._distribute import mirrored_variables
+
+                self._slot_vars = mirrored_variables(strategy, self._slot_arrays)
+            self._strategy = strategy
             self._slot_arrays = None
         return self._slot_vars
 
@@ -37,7 +48,12 @@ class _Optimizer:
         if self._slot_vars is not None:
             state["_slot_arrays"] = [v.numpy() for v in self._slot_vars]
         state["_slot_vars"] = None
+        state["_strategy"] = None
         return state
+
+    def __setstate__(self, state):
+        state.setdefault("_strategy", None)
+        self.__dict__.update(state)
 
     def iteration_ends(self, time_step: int) -> None:
         """Called at the end of every epoch with the number of samples seen."""

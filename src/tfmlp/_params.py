@@ -50,6 +50,7 @@ BASE_CONSTRAINTS: dict = {
     "hidden_stack": [callable, None],
     "dropout": [Interval(Real, 0, 1, closed="left"), None],
     "batch_normalization": ["boolean"],
+    "distribute": [StrOptions({"mirrored", "multi_worker"}), None],
 }
 
 CLASSIFIER_CONSTRAINTS: dict = {

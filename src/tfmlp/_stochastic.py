@@ -19,6 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from tfmlp._callbacks import CallbackRunner, check_callbacks
 from tfmlp._compat import _check_sample_weight, validate_data
+from tfmlp._distribute import DistributedRunner, global_batches, resolve_strategy
 from tfmlp._extras import check_validation_data
 from tfmlp._loop import EpochRunner
 from tfmlp._losses import data_loss
@@ -29,7 +30,8 @@ class StochasticMixin:
     """``_fit_stochastic`` and its helpers (mixed into ``BaseMLP``)."""
 
     def _fit_stochastic(self, X, y, sw, incremental: bool, validation_data) -> None:
-        net = self._network()
+        strategy = resolve_strategy(self.distribute)
+        net = self._network(strategy)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer([v.numpy() for v in net.variables])
         if self.early_stopping and incremental and validation_data is None:
@@ -48,7 +50,10 @@ class StochasticMixin:
             )
         else:
             X, y, sw, validation = self._train_validation_split(X, y, sw)
-        if is_dataset(X):
+        if strategy is not None:
+            batches = global_batches(self, net, X, y, sw)
+            runner = DistributedRunner(self, net, strategy, batches)
+        elif is_dataset(X):
             runner = DatasetRunner(self, net, X, y.encode, y.key)
         else:
             runner = EpochRunner(self, net, X, y, sw)

@@ -1,0 +1,190 @@
+"""Training under a ``tf.distribute`` strategy (several devices or machines).
+
+The estimator trains under the strategy when ``fit`` is called inside
+``with strategy.scope():`` or when ``distribute="mirrored"`` /
+``"multi_worker"`` is set. Each global batch is split across replicas; every
+replica computes its share of the objective against the *global* sample
+(weight) sum, the gradients are summed across replicas, and the L2 term
+``alpha * W / S_global`` is added once, so one step equals the step a single
+device would take on the same global batch. Weights and optimizer slots are
+mirrored variables updated identically on every replica.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfmlp._losses import data_loss, gradient_surrogate, l2_penalty
+from tfmlp._optimizers import Adam, apply_adam, apply_sgd
+
+_STRATEGIES: dict = {}
+
+
+def resolve_strategy(distribute):
+    """The strategy to train under, or None for plain single-device training."""
+    if distribute is None:
+        return tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+    if distribute not in _STRATEGIES:
+        if distribute == "mirrored":
+            _STRATEGIES[distribute] = tf.distribute.MirroredStrategy()
+        else:  # "multi_worker": the cluster comes from the TF_CONFIG variable
+            _STRATEGIES[distribute] = tf.distribute.MultiWorkerMirroredStrategy()
+    return _STRATEGIES[distribute]
+
+
+def mirrored_variables(strategy, arrays: list[np.ndarray]) -> list[tf.Variable]:
+    """Variables created in the strategy's scope, written by the first replica."""
+    with strategy.scope():
+        return [
+            tf.Variable(a, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            for a in arrays
+        ]
+
+
+def _replica_step(model, solver, nesterov, params, slots, batch, hyper, alpha, step):
+    x, y, sw = batch
+    ctx = tf.distribute.get_replica_context()
+    with tf.GradientTape() as tape:
+        tape.watch(params)
+        z, p = model(params, x)
+        total_weight = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(sw))
+        surrogate = gradient_surrogate(z, p, y, sw, total_weight)
+    grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tape.gradient(surrogate, params))
+    coefs = model.coefs(params)
+    n_coefs = len(coefs)
+    grads = [
+        g + alpha * w / total_weight for g, w in zip(grads[:n_coefs], coefs)
+    ] + list(grads[n_coefs:])
+    data = ctx.all_reduce(
+        tf.distribute.ReduceOp.SUM, data_loss(model.spec.loss, y, p, sw, total_weight)
+    )
+    loss = data + l2_penalty(coefs, alpha, total_weight)
+    rows = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.shape(x, out_type=tf.int64)[0])
+    if solver == "adam":
+        rate = apply_adam(params, grads, slots, hyper, step)
+    else:
+        apply_sgd(params, grads, slots, hyper, nesterov)
+        rate = hyper[0]
+    return loss, rows, rate
+
+
+def make_epoch(strategy, model, solver, nesterov, params, slots):
+    """A compiled epoch over a distributed dataset of (x, y, sw) batches."""
+
+    @tf.function
+    def epoch(dist_ds, hyper, alpha, step0):
+        dtype = params[0].dtype
+        alpha = tf.cast(alpha, dtype)
+        total = tf.zeros([], dtype)
+        rows = tf.zeros([], tf.int64)
+        steps = tf.zeros([], tf.int64)
+        rate = hyper[0]
+        for batch in dist_ds:
+            step = step0 + tf.cast(steps + 1, tf.float64)
+            out = strategy.run(
+                _replica_step,
+                args=(
+                    model,
+                    solver,
+                    nesterov,
+                    params,
+                    slots,
+                    batch,
+                    hyper,
+                    alpha,
+                    step,
+                ),
+            )
+            loss, n_b, rate = (strategy.experimental_local_results(v)[0] for v in out)
+            total += loss * tf.cast(n_b, dtype)
+            rows += n_b
+            steps += 1
+        return total, rows, steps, rate
+
+    return epoch
+
+
+class DistributedRunner:
+    """The ``EpochRunner`` interface under a ``tf.distribute`` strategy."""
+
+    def __init__(self, est, net, strategy, batches):
+        self.strategy = strategy
+        self.optimizer = est._optimizer
+        self.batches = batches  # callable: random_state -> tf.data.Dataset
+        self.n_samples = 0
+        self.n_batches = None
+        slots = self.optimizer.slots(strategy)
+        self.fn = make_epoch(
+            strategy,
+            est._forward_model(net),
+            est.solver,
+            bool(est.nesterovs_momentum),
+            net.variables,
+            slots,
+        )
+        self.alpha = tf.constant(float(est.alpha), tf.float64)
+
+    def run_epoch(self, random_state):
+        opt = self.optimizer
+        is_adam = isinstance(opt, Adam)
+        dist = self.strategy.experimental_distribute_dataset(self.batches(random_state))
+        total, rows, steps, rate = self.fn(
+            dist,
+            tf.constant(opt.hyper()),
+            self.alpha,
+            tf.constant(float(opt.t) if is_adam else 0.0, tf.float64),
+        )
+        self.n_samples = int(rows.numpy())
+        self.n_batches = int(steps.numpy())
+        if is_adam:
+            opt.t += self.n_batches
+            opt.learning_rate = float(rate.numpy())
+        return total.numpy()
+
+
+def global_batches(est, net, X, y, sw):
+    """Callable ``random_state -> Dataset`` of global (x, y, sw) batches.
+
+    Arrays keep scikit-learn's batching and per-epoch shuffle (composed
+    permutations drawn from the estimator's RandomState); a ``tf.data``
+    stream is used as it comes, its labels encoded in the pipeline.
+    """
+    from sklearn.utils import shuffle as sk_shuffle
+
+    from tfmlp._data import is_sparse
+    from tfmlp._params import resolve_batch_size
+    from tfmlp._streaming import is_dataset
+
+    dtype = tf.as_dtype(net.dtype)
+    if is_dataset(X):
+        encode = y.encode
+
+        def to_xyw(*batch):
+            x = tf.cast(batch[0], dtype)
+            n = tf.shape(x)[0]
+            w = tf.cast(batch[2], dtype) if len(batch) == 3 else tf.ones([n], dtype)
+            return x, encode(batch[1], dtype), tf.reshape(w, [-1])
+
+        mapped = X.map(to_xyw)
+        return lambda random_state: mapped
+    if is_sparse(X):
+        raise ValueError(
+            "Sparse input is not supported under a tf.distribute strategy; pass "
+            "a dense array or a tf.data.Dataset."
+        )
+    n = X.shape[0]
+    batch_size = resolve_batch_size(est.batch_size, n)
+    X = np.asarray(X, dtype=net.dtype)
+    y = np.asarray(y, dtype=net.dtype)
+    sw = np.ones(n, net.dtype) if sw is None else np.asarray(sw, dtype=net.dtype)
+    order = {"idx": np.arange(n)}
+
+    def batches(random_state):
+        if random_state is not None:
+            order["idx"] = sk_shuffle(order["idx"], random_state=random_state)
+        idx = order["idx"]
+        ds = tf.data.Dataset.from_tensor_slices((X[idx], y[idx], sw[idx]))
+        return ds.batch(batch_size)
+
+    return batches

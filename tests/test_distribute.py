@@ -1,0 +1,143 @@
+"""Training under tf.distribute strategies, including two workers on loopback."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+
+from tfmlp import MLPClassifier, MLPRegressor
+
+X, Y = load_digits(return_X_y=True)
+X = X / 16.0
+
+
+def _fit(est, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(*args, **kwargs)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_mirrored_equals_single_device(solver):
+    kw = dict(hidden_layer_sizes=(16,), max_iter=4, random_state=0, solver=solver)
+    ref = _fit(MLPClassifier(**kw), X, Y)
+    mirrored = _fit(MLPClassifier(distribute="mirrored", **kw), X, Y)
+    for a, b in zip(
+        ref.coefs_ + ref.intercepts_, mirrored.coefs_ + mirrored.intercepts_
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ref.loss_curve_, mirrored.loss_curve_, rtol=1e-10)
+    assert mirrored.t_ == ref.t_
+
+
+def test_fit_inside_strategy_scope_with_dataset():
+    strategy = tf.distribute.MirroredStrategy()
+    ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(64)
+    with strategy.scope():
+        clf = _fit(
+            MLPRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0),
+            tf.data.Dataset.from_tensor_slices((X, Y.astype(float))).batch(64),
+        )
+        cls = _fit(
+            MLPClassifier(hidden_layer_sizes=(8,), max_iter=3),
+            ds,
+            classes=np.arange(10),
+        )
+    assert clf.t_ == 3 * len(X) and cls.predict(X).shape == (len(X),)
+
+
+def test_distribute_errors():
+    with pytest.raises(ValueError, match="standard network"):
+        MLPClassifier(max_iter=1, dropout=0.2, distribute="mirrored").fit(X, Y)
+    with pytest.raises(ValueError, match="distribute"):
+        MLPClassifier(distribute="tpu").fit(X, Y)
+
+
+WORKER = textwrap.dedent(
+    """
+    import json, os, sys, warnings
+    warnings.simplefilter("ignore")
+    os.environ["TF_CONFIG"] = sys.argv[1]
+    import numpy as np, tensorflow as tf
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    from sklearn.datasets import load_digits
+    from tfmlp import MLPClassifier
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    ds = tf.data.Dataset.from_tensor_slices((X, y)).batch(64).with_options(options)
+    with strategy.scope():
+        clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=15,
+                            learning_rate_init=0.01, random_state=0)
+        clf.fit(ds, classes=np.arange(10))
+    flat = np.concatenate([a.ravel() for a in clf.coefs_ + clf.intercepts_])
+    print("RESULT", json.dumps({"weights": flat.tolist(), "score": clf.score(X, y),
+                                "t": clf.t_}))
+    """
+)
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_loopback(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    hosts = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1")
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                json.dumps(
+                    {
+                        "cluster": {"worker": hosts},
+                        "task": {"type": "worker", "index": i},
+                    }
+                ),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(2)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        line = [ln for ln in out.splitlines() if ln.startswith("RESULT")][0]
+        results.append(json.loads(line[len("RESULT ") :]))
+    np.testing.assert_array_equal(results[0]["weights"], results[1]["weights"])
+    assert results[0]["t"] == 15 * len(X)
+    single = _fit(
+        MLPClassifier(
+            hidden_layer_sizes=(32,),
+            max_iter=15,
+            learning_rate_init=0.01,
+            random_state=0,
+        ),
+        tf.data.Dataset.from_tensor_slices((X, Y)).batch(64),
+        classes=np.arange(10),
+    )
+    assert results[0]["score"] > single.score(X, Y) - 0.02

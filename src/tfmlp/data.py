@@ -163,9 +163,11 @@ def read_parquet(
     features : list of str, default=None
         Feature columns (default: every column but the target), as float32.
     shuffle : bool, default=True
-        Shuffle file order and rows through the bounded buffer on every pass.
+        On every pass: shuffle the file order, the rows within each chunk of
+        ``read_rows`` rows, and the batches through a buffer of about
+        ``shuffle_buffer`` rows.
     shuffle_buffer : int, default=10000
-        Rows held in the shuffle buffer.
+        Rows (in whole batches) held in the batch shuffle buffer.
     seed : int, default=None
         Seed of the shuffles.
     read_rows : int, default=65536
@@ -201,8 +203,10 @@ def read_parquet(
         else (tf.int64 if pa.types.is_integer(y_type) else tf.float32)
     )
     rng = np.random.default_rng(seed)
+    np_y = str if y_dtype == tf.string else y_dtype.as_numpy_dtype
 
-    def chunks():
+    def batches():
+        """Batches cut from row chunks shuffled in NumPy (no per-row tf.data)."""
         order = rng.permutation(len(files)) if shuffle else range(len(files))
         for k in order:
             pf = pq.ParquetFile(files[k])
@@ -210,16 +214,18 @@ def read_parquet(
                 x = np.column_stack(
                     [rb.column(c).to_numpy(zero_copy_only=False) for c in cols]
                 ).astype(np.float32, copy=False)
-                y = rb.column(target).to_numpy(zero_copy_only=False)
-                yield (
-                    x,
-                    y.astype(y_dtype.as_numpy_dtype if y_dtype != tf.string else str),
-                )
+                y = rb.column(target).to_numpy(zero_copy_only=False).astype(np_y)
+                rows = rng.permutation(len(y)) if shuffle else np.arange(len(y))
+                for start in range(0, len(y), batch_size):
+                    pick = rows[start : start + batch_size]
+                    yield x[pick], y[pick]
 
     signature = (
         tf.TensorSpec([None, len(cols)], tf.float32),
         tf.TensorSpec([None], y_dtype),
     )
-    ds = tf.data.Dataset.from_generator(chunks, output_signature=signature)
-    ds = ds.unbatch()
-    return _finish(ds, len(cols), batch_size, shuffle, shuffle_buffer, seed)
+    ds = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    if shuffle:  # mix batches across chunks through a bounded buffer
+        n_buffer = max(1, shuffle_buffer // batch_size)
+        ds = ds.shuffle(n_buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -59,7 +59,7 @@ from sklearn.neural_network import MLPClassifier
 warnings.simplefilter("ignore")
 clf = MLPClassifier(hidden_layer_sizes=(64,), batch_size=256)
 t = time.perf_counter(); rows = 0
-for rb in pq.ParquetFile({path!r}).iter_batches(batch_size={chunk}):
+for rb in pq.ParquetFile({path!r}, pre_buffer=False).iter_batches(batch_size={chunk}):
     names = [n for n in rb.schema.names if n != "y"]
     x = np.column_stack([rb.column(n).to_numpy() for n in names])
     y = rb.column("y").to_numpy()

@@ -209,7 +209,7 @@ def read_parquet(
         """Batches cut from row chunks shuffled in NumPy (no per-row tf.data)."""
         order = rng.permutation(len(files)) if shuffle else range(len(files))
         for k in order:
-            pf = pq.ParquetFile(files[k])
+            pf = pq.ParquetFile(files[k], pre_buffer=False)  # else it buffers all
             for rb in pf.iter_batches(batch_size=read_rows, columns=[*cols, target]):
                 x = np.column_stack(
                     [rb.column(c).to_numpy(zero_copy_only=False) for c in cols]

@@ -183,3 +183,21 @@ def test_model_of_a_converted_sklearn_estimator():
     np.testing.assert_allclose(
         np.asarray(model(X)), sk.predict_proba(X), rtol=1e-10, atol=1e-12
     )
+
+
+def test_pickling_keeps_the_live_model():
+    """Pickling (or saving) must not detach model_ from the estimator."""
+    import pickle
+
+    from sklearn.datasets import load_iris
+
+    from tfmlp import MLPClassifier
+
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+    model = clf.model_
+    pickle.dumps(clf)
+    assert clf.model_ is model

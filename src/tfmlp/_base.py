@@ -246,7 +246,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
 
     def __getstate__(self):
         self._sync_weights()
-        state = super().__getstate__()
+        # a copy: for non-sklearn modules BaseEstimator returns __dict__ itself
+        state = dict(super().__getstate__())
         net = state.pop("_net", None)
         if net is not None and net.custom:
             state["_keras_weights"] = net.full_state()

@@ -35,12 +35,18 @@ def check_callbacks(callbacks) -> list:
 class CallbackRunner:
     """Drive a list of Keras callbacks from the estimator's epoch loop."""
 
-    def __init__(self, callbacks: list, model_getter, *, epochs: int, steps: int):
+    def __init__(
+        self, callbacks: list, model_getter, *, epochs: int, steps, estimator=None
+    ):
         self.active = bool(callbacks)
         self.model = None
         if not self.active:
             return
         import keras
+
+        for cb in callbacks:  # e.g. tfmlp.callbacks.EstimatorCheckpoint
+            if hasattr(cb, "set_estimator"):
+                cb.set_estimator(estimator)
 
         self.model = model_getter()
         self.model.stop_training = False

@@ -62,6 +62,7 @@ class StochasticMixin:
             lambda: self.model_,
             epochs=1 if incremental else self.max_iter,
             steps=runner.n_batches,
+            estimator=self,
         )
         callbacks.train_begin()
         logs: dict = {}

@@ -1,15 +1,38 @@
-"""tfmlp: scikit-learn's MLPClassifier and MLPRegressor, trained by TensorFlow."""
+"""tfmlp: scikit-learn's MLPClassifier and MLPRegressor, trained by TensorFlow.
 
-from tfmlp._compat import _check_keras_backend  # noqa: F401  (fails early)
-from tfmlp._convert import from_sklearn, to_sklearn
-from tfmlp._estimators import MLPClassifier, MLPRegressor
+The public names are imported on first use, so ``import tfmlp`` (and the
+command line's ``--help``) does not pay for importing TensorFlow.
+"""
+
+from tfmlp._backend import check_backend
+
+check_backend()  # fail early if Keras is set to another backend
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "MLPClassifier",
-    "MLPRegressor",
-    "__version__",
-    "from_sklearn",
-    "to_sklearn",
-]
+_LAZY = {
+    "MLPClassifier": "tfmlp._estimators",
+    "MLPRegressor": "tfmlp._estimators",
+    "export": "tfmlp._export",
+    "from_sklearn": "tfmlp._convert",
+    "load": "tfmlp._persist",
+    "plot_loss_curve": "tfmlp._plotting",
+    "save": "tfmlp._persist",
+    "to_sklearn": "tfmlp._convert",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tfmlp' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,4 +1,9 @@
-"""Command line: ``tfmlp demo`` (more subcommands to come)."""
+"""Command line: ``tfmlp demo | train | predict | evaluate | export | info``.
+
+TensorFlow and the estimators are imported inside the subcommand handlers so
+that ``tfmlp --help`` stays fast; ``tfmlp train`` generates its estimator flags
+from the estimators' parameter definitions (which imports tfmlp).
+"""
 
 from __future__ import annotations
 
@@ -57,7 +62,518 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# ====================================================================== helpers
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code ``code``."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+_SKIPPED_PARAMS = {"callbacks", "hidden_stack"}  # code/objects: not on a CLI
+_ALIASES = {"hidden_layer_sizes": ["--hidden"]}
+
+
+def _estimator_params():
+    """(name, default, constraints, estimators) for every estimator parameter."""
+    import inspect
+
+    from tfmlp import MLPClassifier, MLPRegressor
+
+    seen: dict = {}
+    for cls in (MLPClassifier, MLPRegressor):
+        sig = inspect.signature(cls.__init__)
+        for name, p in sig.parameters.items():
+            if name == "self" or name in _SKIPPED_PARAMS:
+                continue
+            entry = seen.setdefault(
+                name, [p.default, cls._parameter_constraints.get(name), []]
+            )
+            entry[2].append(cls.__name__)
+    return [(name, *entry) for name, entry in seen.items()]
+
+
+def _make_converter(name, constraints):
+    """An argparse ``type`` that turns a string into a value the constraints take."""
+    from numbers import Integral, Real
+
+    from tfmlp._compat import Interval, Options, StrOptions
+
+    constraints = list(constraints or [])
+    if name == "hidden_layer_sizes":
+
+        def sizes(text):
+            try:
+                return tuple(int(s) for s in text.replace(" ", "").split(",") if s)
+            except ValueError:
+                raise argparse.ArgumentTypeError(
+                    f"expected comma-separated integers such as 100,50, got {text!r}"
+                ) from None
+
+        return sizes, "N[,N...]"
+    strs, kinds, allow_none = set(), [], False
+    for c in constraints:
+        if c is None:
+            allow_none = True
+        elif isinstance(c, StrOptions):
+            strs |= set(c.options)
+        elif isinstance(c, Interval):
+            kinds.append(int if c.type is Integral else float)
+        elif isinstance(c, Options) and c.type is Real:
+            kinds.append(float)
+        elif c == "random_state":
+            kinds.append(int)
+        elif c is dict:
+            pass  # only the string options (class_weight='balanced')
+
+    def convert(text):
+        if text in strs:
+            return text
+        if allow_none and text.lower() == "none":
+            return None
+        for kind in kinds:
+            try:
+                return kind(text)
+            except ValueError:
+                continue
+        choices = sorted(strs) + (["none"] if allow_none else [])
+        wanted = " or ".join(
+            [k.__name__ for k in dict.fromkeys(kinds)] + [repr(s) for s in choices]
+        )
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+
+    metavar = "|".join(sorted(strs)) if strs and not kinds else None
+    if not metavar:
+        parts = [k.__name__.upper() for k in dict.fromkeys(kinds)] + sorted(strs)
+        metavar = "|".join(parts) or "VALUE"
+    return convert, metavar
+
+
+def _add_estimator_flags(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per estimator parameter, generated from the definitions."""
+    group = parser.add_argument_group(
+        "estimator parameters",
+        "Generated from MLPClassifier/MLPRegressor's parameters; omitted ones keep "
+        "the estimator's default.",
+    )
+    for name, default, constraints, owners in _estimator_params():
+        flag = "--" + name.replace("_", "-")
+        only = "" if len(owners) == 2 else f" ({owners[0]} only)"
+        help_text = f"default: {default!r}{only}"
+        flags = [flag] + _ALIASES.get(name, [])
+        constraints = list(constraints or [])
+        if "boolean" in constraints or name == "verbose":
+            group.add_argument(
+                *flags,
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
+            continue
+        convert, metavar = _make_converter(name, constraints)
+        group.add_argument(
+            *flags,
+            dest=name,
+            type=convert,
+            metavar=metavar,
+            default=argparse.SUPPRESS,
+            help=help_text,
+        )
+
+
+def _read_table(path: str):
+    import os
+
+    if not os.path.exists(path):
+        raise CLIError(f"data file not found: {path}")
+    if os.path.isdir(path):
+        raise CLIError(f"data path is a directory, not a file: {path}")
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        raise CLIError(
+            'reading tables needs pandas: pip install "tfmlp[pandas]"'
+        ) from None
+    lower = path.lower()
+    try:
+        if lower.endswith((".parquet", ".pq")):
+            frame = pd.read_parquet(path)
+        elif lower.endswith((".tsv", ".tab")):
+            frame = pd.read_csv(path, sep="\t")
+        else:
+            frame = pd.read_csv(path)
+    except Exception as exc:  # pandas / pyarrow raise many types
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CLIError(
+            f"cannot read data file {path}: {reason or type(exc).__name__}"
+        ) from None
+    if len(frame) == 0:
+        raise CLIError(f"data file {path} has no rows")
+    return frame
+
+
+def _load_model(path: str):
+    import os
+    import warnings
+
+    if not os.path.exists(path):
+        raise CLIError(f"model file not found: {path}")
+    import tfmlp
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = tfmlp.load(path)
+    except (ValueError, OSError, TypeError) as exc:
+        raise CLIError(f"cannot read model file {path}: {exc}") from None
+    return est
+
+
+def _preprocessing_of(est):
+    from tfmlp._preprocess import TablePreprocessor
+
+    record = est.__dict__.get(_PRE_ATTR)
+    if record is None:
+        return None
+    return TablePreprocessor.from_dict(record)
+
+
+_PRE_ATTR = "_cli_preprocessing"
+
+
+def _features(est, frame, pre):
+    """The model's feature matrix for ``frame``."""
+    import numpy as np
+
+    from tfmlp._preprocess import PreprocessError
+
+    if pre is not None:
+        try:
+            X = pre.transform(frame)
+        except PreprocessError as exc:
+            raise CLIError(str(exc)) from None
+    else:  # a model saved by tfmlp.save: numeric columns as they are
+        if frame.select_dtypes(include="number").shape[1] != frame.shape[1]:
+            raise CLIError(
+                "this model has no stored preprocessing (not written by "
+                "`tfmlp train`), so every data column must be numeric"
+            )
+        X = frame.to_numpy(dtype=np.float64)
+    expected = getattr(est, "n_features_in_", None)
+    if expected is not None and X.shape[1] != expected:
+        raise CLIError(
+            f"feature mismatch: the model expects {expected} features, the data "
+            f"gives {X.shape[1]}"
+        )
+    return X
+
+
+def _decide_task(y) -> str:
+    import pandas as pd
+
+    api = pd.api.types
+    if api.is_bool_dtype(y) or not api.is_numeric_dtype(y):
+        return "classify"
+    if api.is_integer_dtype(y) and y.nunique() <= 20:
+        return "classify"
+    return "regress"
+
+
+def _report(task, y_true, y_pred) -> list[tuple[str, float]]:
+    from sklearn import metrics
+
+    if task == "classify":
+        return [
+            ("accuracy", metrics.accuracy_score(y_true, y_pred)),
+            ("f1_macro", metrics.f1_score(y_true, y_pred, average="macro")),
+        ]
+    return [
+        ("r2", metrics.r2_score(y_true, y_pred)),
+        ("mae", metrics.mean_absolute_error(y_true, y_pred)),
+    ]
+
+
+def _print_report(title, rows) -> None:
+    print(title)
+    for name, value in rows:
+        print(f"  {name:10} {value:.4f}")
+
+
+def _progress_callback(max_iter: int, stream=None):
+    """A Keras callback printing epoch n/max, loss, val score, elapsed, ETA."""
+    import keras
+
+    stream = stream if stream is not None else sys.stderr
+
+    class Progress(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.tty = bool(getattr(stream, "isatty", lambda: False)())
+            self.start = None
+            self.width = 0
+
+        def on_train_begin(self, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            n = epoch + 1
+            elapsed = time.perf_counter() - (self.start or time.perf_counter())
+            eta = elapsed / n * max(max_iter - n, 0)
+            parts = [f"epoch {n}/{max_iter}"]
+            if logs.get("loss") is not None:
+                parts.append(f"loss {float(logs['loss']):.6f}")
+            if logs.get("val_score") is not None:
+                parts.append(f"val score {float(logs['val_score']):.4f}")
+            parts.append(f"elapsed {elapsed:.1f}s")
+            parts.append(f"ETA {eta:.1f}s")
+            text = ", ".join(parts)
+            if self.tty:
+                done = int(20 * min(n / max_iter, 1.0))
+                line = f"\r[{'#' * done}{'.' * (20 - done)}] {text}"
+                pad = max(self.width - len(line), 0)
+                self.width = len(line)
+                stream.write(line + " " * pad)
+            else:
+                stream.write(text + "\n")
+            stream.flush()
+
+        def on_train_end(self, logs=None):
+            if self.tty:
+                stream.write("\n")
+                stream.flush()
+
+    return Progress()
+
+
+# ===================================================================== train
+def _train(args: argparse.Namespace) -> int:
+    import warnings
+
+    import numpy as np
+
+    frame = _read_table(args.data)
+    if args.target not in frame.columns:
+        raise CLIError(
+            f"target column {args.target!r} not found in {args.data}; columns: "
+            + ", ".join(str(c) for c in frame.columns)
+        )
+    if not 0 <= args.test_size < 1:
+        raise CLIError(f"--test-size must be in [0, 1), got {args.test_size}")
+    frame = frame[frame[args.target].notna()]
+    y = frame[args.target]
+    task = args.task or _decide_task(y)
+    if task == "regress" and not np.issubdtype(y.to_numpy().dtype, np.number):
+        raise CLIError(f"target column {args.target!r} is not numeric: cannot regress")
+
+    from sklearn.model_selection import train_test_split
+
+    from tfmlp import MLPClassifier, MLPRegressor, save
+    from tfmlp._preprocess import PreprocessError, TablePreprocessor
+
+    params = {
+        k: v for k, v in vars(args).items() if k in {p[0] for p in _estimator_params()}
+    }
+    cls = MLPClassifier if task == "classify" else MLPRegressor
+    wrong = sorted(set(params) - set(cls._get_param_names()))
+    if wrong:
+        raise CLIError(
+            f"{', '.join('--' + w.replace('_', '-') for w in wrong)} does not apply "
+            f"to {cls.__name__} (--task {task})"
+        )
+    if args.test_size > 0:
+        stratify = y if task == "classify" and y.value_counts().min() >= 2 else None
+        try:
+            train, test = train_test_split(
+                frame,
+                test_size=args.test_size,
+                random_state=params.get("random_state", 0),
+                stratify=stratify,
+            )
+        except ValueError as exc:
+            raise CLIError(f"cannot split the data: {exc}") from None
+    else:
+        train, test = frame, None
+    pre = TablePreprocessor(target=args.target, task=task)
+    try:
+        X_train = pre.fit_transform(train)
+    except PreprocessError as exc:
+        raise CLIError(str(exc)) from None
+    y_train = train[args.target].to_numpy()
+    est = cls(**params)
+    if args.progress and est.solver != "lbfgs":
+        est.set_params(callbacks=[_progress_callback(est.max_iter)])
+    print(
+        f"Training {cls.__name__} on {X_train.shape[0]} rows, "
+        f"{X_train.shape[1]} features ({len(pre.columns)} columns)"
+        + (f", testing on {len(test)} rows" if test is not None else ""),
+        flush=True,
+    )
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est.fit(X_train, y_train)
+    except ValueError as exc:
+        raise CLIError(f"training failed: {exc}") from None
+    for w in caught:
+        if issubclass(w.category, UserWarning):  # ConvergenceWarning included
+            print(f"warning: {str(w.message).splitlines()[0]}", file=sys.stderr)
+    elapsed = time.perf_counter() - start
+    est.set_params(callbacks=None)
+    loss = getattr(est, "loss_", float("nan"))
+    print(f"Fitted in {elapsed:.2f}s, {est.n_iter_} epochs, final loss {loss:.6f}")
+    if test is not None:
+        X_test = pre.transform(test)
+        _print_report(
+            f"Held-out report ({len(test)} rows):",
+            _report(task, test[args.target].to_numpy(), est.predict(X_test)),
+        )
+    est.__dict__[_PRE_ATTR] = pre.to_dict()
+    try:
+        save(est, args.out)
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"cannot write model file {args.out}: {exc}") from None
+    print(f"Saved model and preprocessing to {args.out}")
+    if args.plot:
+        _write_plot(est, args.plot)
+        print(f"Wrote loss curve to {args.plot}")
+    return 0
+
+
+def _write_plot(est, path) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        raise CLIError('--plot needs matplotlib: pip install "tfmlp[plot]"') from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tfmlp._plotting import plot_loss_curve
+
+    ax = plot_loss_curve(est)
+    try:
+        ax.figure.savefig(path, format="png", dpi=100, bbox_inches="tight")
+    except OSError as exc:
+        raise CLIError(f"cannot write plot {path}: {exc}") from None
+    finally:
+        plt.close(ax.figure)
+
+
+# ================================================================== predict
+def _predict(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    est = _load_model(args.model)
+    frame = _read_table(args.data)
+    pre = _preprocessing_of(est)
+    if pre is not None and pre.target in frame.columns:
+        frame = frame.drop(columns=[pre.target])
+    X = _features(est, frame, pre)
+    out = pd.DataFrame(index=range(len(frame)))
+    if args.proba:
+        if not hasattr(est, "predict_proba"):
+            raise CLIError("--proba needs a classifier model")
+        proba = est.predict_proba(X)
+        for i, cls in enumerate(est.classes_):
+            out[f"proba_{cls}"] = proba[:, i]
+    out["prediction"] = est.predict(X)
+    if args.out:
+        try:
+            out.to_csv(args.out, index=False)
+        except OSError as exc:
+            raise CLIError(f"cannot write {args.out}: {exc}") from None
+        print(f"Wrote {len(out)} predictions to {args.out}")
+    else:
+        out.to_csv(sys.stdout, index=False)
+    return 0
+
+
+# ================================================================= evaluate
+def _evaluate(args: argparse.Namespace) -> int:
+    est = _load_model(args.model)
+    frame = _read_table(args.data)
+    pre = _preprocessing_of(est)
+    target = args.target or (pre.target if pre is not None else None)
+    if target is None:
+        raise CLIError("--target is required for this model")
+    if target not in frame.columns:
+        raise CLIError(f"target column {target!r} not found in {args.data}")
+    frame = frame[frame[target].notna()]
+    X = _features(est, frame.drop(columns=[target]), pre)
+    task = "classify" if hasattr(est, "classes_") else "regress"
+    _print_report(
+        f"Report on {args.data} ({len(frame)} rows):",
+        _report(task, frame[target].to_numpy(), est.predict(X)),
+    )
+    return 0
+
+
+# =================================================================== export
+def _export(args: argparse.Namespace) -> int:
+    import tfmlp
+
+    est = _load_model(args.model)
+    try:
+        path = tfmlp.export(est, args.out, format=args.format)
+    except ImportError as exc:
+        raise CLIError(str(exc).splitlines()[0]) from None
+    except (ValueError, OSError) as exc:
+        raise CLIError(f"export failed: {str(exc).splitlines()[0]}") from None
+    print(f"Wrote {args.format} to {path}")
+    if _preprocessing_of(est) is not None:
+        print(
+            "note: the artifact takes the preprocessed features (see `tfmlp info`), "
+            "not the raw table columns"
+        )
+    return 0
+
+
+# ===================================================================== info
+def _info(args: argparse.Namespace) -> int:
+    est = _load_model(args.model)
+    pre = _preprocessing_of(est)
+    print(f"{type(est).__name__} ({args.model})")
+    defaults = type(est)().get_params()
+    changed = {
+        k: v
+        for k, v in est.get_params().items()
+        if k not in _SKIPPED_PARAMS and repr(v) != repr(defaults.get(k))
+    }
+    print(
+        "parameters (non-default): "
+        + (", ".join(f"{k}={v!r}" for k, v in changed.items()) or "none")
+    )
+    if hasattr(est, "classes_"):
+        print(f"classes: {', '.join(str(c) for c in est.classes_)}")
+    if pre is not None:
+        print(f"target: {pre.target} (task: {pre.task})")
+        print(f"columns ({len(pre.columns)}):")
+        for col in pre.columns:
+            if col["kind"] == "numeric":
+                desc = f"numeric, mean {col['mean']:.4g}, scale {col['scale']:.4g}"
+            else:
+                desc = f"one-hot over {len(col['categories'])} categories"
+            print(f"  {col['name']}: {desc}")
+    print(f"features: {getattr(est, 'n_features_in_', '?')}")
+    if hasattr(est, "n_iter_"):
+        curve = getattr(est, "loss_curve_", None)
+        line = f"training: {est.n_iter_} epochs, final loss {est.loss_:.6f}"
+        if curve:
+            line += f", first loss {curve[0]:.6f}, best loss {min(curve):.6f}"
+        print(line)
+        scores = getattr(est, "validation_scores_", None)
+        if scores:
+            print(f"validation: best score {max(scores):.4f}")
+    else:
+        print("training: not fitted")
+    return 0
+
+
+# ==================================================================== parser
+def build_parser(with_estimator_flags: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfmlp",
         description="scikit-learn's MLP estimators, trained by TensorFlow.",
@@ -76,6 +592,108 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-iter", type=int, default=50)
     demo.add_argument("--random-state", type=int, default=0)
     demo.set_defaults(func=_demo)
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    train = sub.add_parser(
+        "train",
+        help="fit an MLP on a CSV/Parquet table and save it with its preprocessing",
+        formatter_class=fmt,
+        description=(
+            "Read a CSV or Parquet table, standardise numeric columns and one-hot "
+            "encode categorical ones, fit MLPClassifier or MLPRegressor, print a "
+            "held-out report and save model + preprocessing (no pickle).\n\n"
+            "example:\n  tfmlp train iris.csv --target species --hidden 32,16 "
+            "--max-iter 300 --early-stopping --random-state 0 --out iris.tfmlp "
+            "--plot loss.png"
+        ),
+    )
+    train.add_argument("data", help="CSV (.csv, .tsv) or Parquet (.parquet) file")
+    train.add_argument("--target", required=True, help="the column to predict")
+    train.add_argument(
+        "--task",
+        choices=["classify", "regress"],
+        default=None,
+        help="default: classify for text/bool/few-integer targets, else regress",
+    )
+    train.add_argument(
+        "--test-size",
+        type=float,
+        default=0.2,
+        help="fraction held out for the report (0 to train on everything)",
+    )
+    train.add_argument("--out", required=True, help="model file to write (.tfmlp)")
+    train.add_argument("--plot", default=None, help="write the loss curve as PNG")
+    train.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="do not print per-epoch progress on stderr",
+    )
+    if with_estimator_flags:
+        _add_estimator_flags(train)
+    else:
+        train.epilog = "(estimator flags are listed by `tfmlp train --help`)"
+    train.set_defaults(func=_train)
+
+    predict = sub.add_parser(
+        "predict",
+        help="predict a table with a trained model",
+        formatter_class=fmt,
+        description=(
+            "Write a CSV whose column `prediction` holds the predicted labels or "
+            "values; --proba adds one probability column per class before it.\n\n"
+            "example:\n  tfmlp predict iris.tfmlp new.csv --proba --out preds.csv"
+        ),
+    )
+    predict.add_argument("model", help="model file written by `tfmlp train`")
+    predict.add_argument("data", help="CSV or Parquet file")
+    predict.add_argument("--out", default=None, help="CSV to write (default stdout)")
+    predict.add_argument(
+        "--proba", action="store_true", help="add class probability columns"
+    )
+    predict.set_defaults(func=_predict)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score a trained model on a labelled table",
+        formatter_class=fmt,
+        description=(
+            "Print accuracy/F1 (classifier) or R2/MAE (regressor).\n\n"
+            "example:\n  tfmlp evaluate iris.tfmlp test.csv --target species"
+        ),
+    )
+    evaluate.add_argument("model", help="model file written by `tfmlp train`")
+    evaluate.add_argument("data", help="CSV or Parquet file")
+    evaluate.add_argument(
+        "--target", default=None, help="label column (default: the training target)"
+    )
+    evaluate.set_defaults(func=_evaluate)
+
+    export = sub.add_parser(
+        "export",
+        help="write a serving artifact (SavedModel, Keras, ONNX, TFLite)",
+        formatter_class=fmt,
+        description=(
+            "Export the network with tfmlp.export; the artifact takes the "
+            "preprocessed features.\n\n"
+            "example:\n  tfmlp export iris.tfmlp --format onnx --out iris.onnx"
+        ),
+    )
+    export.add_argument("model", help="model file")
+    export.add_argument(
+        "--format", required=True, choices=["savedmodel", "keras", "onnx", "tflite"]
+    )
+    export.add_argument("--out", required=True, help="destination path")
+    export.set_defaults(func=_export)
+
+    info = sub.add_parser(
+        "info",
+        help="show a model's parameters, classes, features and training curve",
+        formatter_class=fmt,
+        description="Describe a model file.\n\nexample:\n  tfmlp info iris.tfmlp",
+    )
+    info.add_argument("model", help="model file")
+    info.set_defaults(func=_info)
     return parser
 
 
@@ -84,8 +702,23 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ logs quiet
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Only `train` needs the estimator flags (and so the tfmlp import).
+    first = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(with_estimator_flags=first == "train").parse_args(argv)
+    try:
+        return args.func(args)
+    except CLIError as exc:
+        print(f"tfmlp {args.command}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"tfmlp {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `tfmlp predict ... | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

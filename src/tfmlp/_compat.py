@@ -6,25 +6,16 @@ backend other than TensorFlow.
 
 from __future__ import annotations
 
-import os
-
-_BACKEND_MESSAGE = (
-    "tfmlp trains with TensorFlow and needs Keras on the TensorFlow backend, but "
-    "Keras is configured to use the {backend!r} backend. Set the environment "
-    "variable KERAS_BACKEND=tensorflow (or change 'backend' in ~/.keras/keras.json) "
-    "before importing tfmlp or keras."
-)
-
 
 def _check_keras_backend() -> None:
-    env_backend = os.environ.get("KERAS_BACKEND")
-    if env_backend is not None and env_backend.strip().lower() != "tensorflow":
-        raise ImportError(_BACKEND_MESSAGE.format(backend=env_backend))
+    """Cheap configuration check, then Keras' own word on its backend."""
+    from tfmlp._backend import MESSAGE, check_backend
+
+    check_backend()
     import keras
 
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise ImportError(_BACKEND_MESSAGE.format(backend=backend))
+    if keras.backend.backend() != "tensorflow":
+        raise ImportError(MESSAGE.format(backend=keras.backend.backend()))
 
 
 _check_keras_backend()

@@ -1,0 +1,39 @@
+"""Fail early, and cheaply, when Keras is configured for another backend.
+
+Checked without importing Keras or TensorFlow (so ``import tfmlp`` and
+``tfmlp --help`` stay fast): the ``KERAS_BACKEND`` variable, then the
+``backend`` entry of Keras' config file (``$KERAS_HOME/keras.json`` or
+``~/.keras/keras.json``), which is where Keras itself reads it from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+MESSAGE = (
+    "tfmlp trains with TensorFlow and needs Keras on the TensorFlow backend, but "
+    "Keras is configured to use the {backend!r} backend. Set the environment "
+    "variable KERAS_BACKEND=tensorflow (or change 'backend' in ~/.keras/keras.json) "
+    "before importing tfmlp or keras."
+)
+
+
+def configured_backend() -> str:
+    env = os.environ.get("KERAS_BACKEND")
+    if env is not None:
+        return env.strip().lower()
+    home = os.environ.get("KERAS_HOME") or os.path.join(
+        os.path.expanduser("~"), ".keras"
+    )
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return str(json.load(f).get("backend", "tensorflow")).lower()
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def check_backend() -> None:
+    backend = configured_backend()
+    if backend != "tensorflow":
+        raise ImportError(MESSAGE.format(backend=backend))

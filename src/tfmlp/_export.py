@@ -1,0 +1,439 @@
+"""Export a fitted estimator for serving: SavedModel, .keras, ONNX, TFLite.
+
+Every artifact maps a 2-D float matrix of features (input name
+``features``) to one 2-D output: ``probabilities`` for a classifier (what
+``predict_proba`` returns, two columns for a binary problem) or
+``predictions`` for a regressor (``(n_samples, n_outputs)``; ``predict``
+returns the single-output case raveled). None of them needs tfmlp to run.
+
+The artifacts compute in the network's dtype (float64 for float64 training
+data) unless ``dtype="float32"`` is asked for; TFLite always computes in
+float32. The ONNX converter (tf2onnx) is an optional extra:
+``pip install "tfmlp[onnx]"``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import tempfile
+from contextlib import contextmanager, suppress
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.utils.validation import check_is_fitted
+
+from tfmlp._estimators import MLPClassifier, MLPRegressor
+from tfmlp._persist import _publish, _temp_file
+
+__all__ = ["FORMATS", "export"]
+
+FORMATS = ("savedmodel", "keras", "onnx", "tflite")
+ONNX_OPSET = 17
+_ONNX_HINT = 'ONNX export needs the onnx extra: pip install "tfmlp[onnx]"'
+
+
+def export(est, path, format, *, dtype=None):
+    """Write a fitted estimator as a serving artifact that runs without tfmlp.
+
+    Parameters
+    ----------
+    est : tfmlp.MLPClassifier or tfmlp.MLPRegressor
+        A fitted estimator.
+    path : str or os.PathLike
+        Destination: a directory for ``"savedmodel"``, a file otherwise (a
+        ``"keras"`` path must end in ``.keras``).
+    format : {"savedmodel", "keras", "onnx", "tflite"}
+        ``"savedmodel"``: a TensorFlow SavedModel whose ``serving_default``
+        signature takes ``features`` and returns ``{"probabilities": ...}``
+        or ``{"predictions": ...}`` (TF Serving, ``tf.saved_model.load``).
+        ``"keras"``: a ``.keras`` file for ``keras.saving.load_model``
+        (only built-in Keras layers; its output layer is named like the
+        output above). ``"onnx"``: an ONNX model (opset 17) with input
+        ``features`` and output ``probabilities`` / ``predictions``, checked
+        with onnxruntime when that is installed; needs ``tfmlp[onnx]``.
+        ``"tflite"``: a TensorFlow Lite flatbuffer with the same
+        ``serving_default`` signature, in float32.
+    dtype : {"float32", "float64"} or None, default=None
+        The dtype of the features the artifact takes and of its arithmetic.
+        None uses the network's (float64 after float64 training: outputs
+        equal the estimator's to rounding); TFLite supports only float32.
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``format`` or unsupported ``dtype``.
+    sklearn.exceptions.NotFittedError
+        If the estimator is not fitted.
+    ImportError
+        For ``"onnx"`` without the onnx extra installed.
+    """
+    if format not in FORMATS:
+        raise ValueError(
+            f"Unknown export format {format!r}; valid formats are "
+            f"{', '.join(repr(f) for f in FORMATS)}."
+        )
+    if not isinstance(est, (MLPClassifier, MLPRegressor)):
+        raise TypeError(
+            "tfmlp.export expects a fitted tfmlp.MLPClassifier or "
+            f"tfmlp.MLPRegressor, got {type(est).__qualname__}."
+        )
+    check_is_fitted(est)
+    path = os.fspath(path)
+    if format == "keras" and not path.endswith(".keras"):
+        raise ValueError(f"A 'keras' export path must end in '.keras', got {path!r}.")
+    if format == "onnx":
+        _import_onnx()  # fail before doing any work
+    dtype = _resolve_dtype(est, dtype, format)
+    model = _serving_model(est, dtype)
+    writer = {
+        "savedmodel": _write_savedmodel,
+        "keras": _write_keras,
+        "onnx": _write_onnx,
+        "tflite": _write_tflite,
+    }[format]
+    writer(model, path, dtype)
+    return path
+
+
+# ------------------------------------------------------------ serving model
+def _resolve_dtype(est, dtype, format: str) -> str:
+    if dtype is None:
+        net = str(est.model_.inputs[0].dtype)
+        return "float32" if format == "tflite" else net
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = str(dtype)
+    if name not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32', 'float64' or None, got {dtype!r}.")
+    if format == "tflite" and name != "float32":
+        raise ValueError("TFLite computes in float32 only; use dtype='float32'.")
+    return name
+
+
+def _output_name(model_or_est) -> str:
+    return "probabilities" if is_classifier(model_or_est) else "predictions"
+
+
+def _serving_model(est, dtype: str):
+    """A standalone functional Keras model: features -> predict_proba/predict.
+
+    A copy of ``model_`` (same weights, in ``dtype``) that shares nothing with
+    the estimator; a binary classifier gets the ``1 - p`` column that
+    ``predict_proba`` adds, and the output is an ``Identity`` layer named
+    ``probabilities`` / ``predictions``.
+    """
+    import keras
+
+    source = est.model_
+    base = _copy_model(source, dtype)
+    out = base.outputs[0]
+    if is_classifier(est) and est.n_outputs_ == 1:
+        negative = keras.layers.Rescaling(
+            scale=-1.0, offset=1.0, dtype=dtype, name="negative_class"
+        )(out)
+        out = keras.layers.Concatenate(axis=-1, dtype=dtype, name="both_classes")(
+            [negative, out]
+        )
+    out = keras.layers.Identity(dtype=dtype, name=_output_name(est))(out)
+    return keras.Model(base.inputs[0], out, name="tfmlp_serving")
+
+
+def _copy_model(model, dtype: str):
+    """Rebuild ``model`` from its config in ``dtype`` and copy its weights."""
+    import keras
+
+    source = str(model.inputs[0].dtype)
+    config = _retype(model.get_config(), source, dtype)
+    try:
+        copy = keras.Model.from_config(config)
+    except Exception as exc:
+        raise ValueError(
+            "The fitted network cannot be rebuilt from its Keras config for "
+            f"export ({type(exc).__name__}: {exc}). A hidden_stack must use "
+            "serializable Keras layers."
+        ) from exc
+    copy.set_weights([np.asarray(w).astype(dtype) for w in model.get_weights()])
+    return copy
+
+
+def _retype(obj, source: str, target: str):
+    """The config with every ``source`` float dtype (policy) set to ``target``."""
+    if isinstance(obj, dict):
+        if obj.get("class_name") == "DTypePolicy" and isinstance(
+            obj.get("config"), dict
+        ):
+            if obj["config"].get("name") == source:
+                return {**obj, "config": {**obj["config"], "name": target}}
+            return obj
+        return {
+            k: (target if k == "dtype" and v == source else _retype(v, source, target))
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list):
+        return [_retype(v, source, target) for v in obj]
+    return obj
+
+
+def _input_spec(model, dtype: str):
+    import tensorflow as tf
+
+    n_features = int(model.inputs[0].shape[-1])
+    return tf.TensorSpec([None, n_features], tf.as_dtype(dtype), name="features")
+
+
+# ----------------------------------------------------------------- writers
+@contextmanager
+def _replacing(path: str, suffix: str = ".tmp"):
+    """A temporary path next to ``path``; renamed onto it if the block succeeds."""
+    fd, tmp = _temp_file(path, suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        _publish(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with _replacing(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def _export_archive(model, path: str, dtype: str) -> None:
+    import keras
+
+    name = model.layers[-1].name
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serving_default",
+        fn=lambda x: {name: model(x, training=False)},
+        input_signature=[_input_spec(model, dtype)],
+    )
+    if "verbose" in inspect.signature(archive.write_out).parameters:
+        archive.write_out(path, verbose=False)  # (else it prints a summary)
+    else:
+        archive.write_out(path)
+
+
+def _write_savedmodel(model, path: str, dtype: str) -> None:
+    _export_archive(model, path, dtype)
+
+
+def _write_keras(model, path: str, dtype: str) -> None:
+    with _replacing(path, suffix=".keras") as tmp:
+        model.save(tmp, overwrite=True)
+
+
+def _write_tflite(model, path: str, dtype: str) -> None:
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmpdir:
+        _export_archive(model, tmpdir, dtype)
+        data = tf.lite.TFLiteConverter.from_saved_model(tmpdir).convert()
+    _write_bytes(path, data)
+
+
+# -------------------------------------------------------------------- ONNX
+def _import_onnx():
+    # importing tf2onnx sets TF_CPP_MIN_LOG_LEVEL for the whole process: undo it
+    previous = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    try:
+        import onnx
+        import tf2onnx
+        import tf2onnx.convert  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"{_ONNX_HINT} ({exc}).") from exc
+    finally:
+        if previous is None:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        else:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = previous
+    return onnx, tf2onnx
+
+
+def _write_onnx(model, path: str, dtype: str) -> None:
+    import tensorflow as tf
+
+    onnx, tf2onnx = _import_onnx()
+    spec = _input_spec(model, dtype)
+    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    with _root_logging_untouched():
+        proto, _ = tf2onnx.convert.from_function(
+            fn,
+            input_signature=[spec],
+            opset=ONNX_OPSET,
+            # tf2onnx has no Erfc (exact GELU): keep it, _portable_ops rewrites it
+            custom_op_handlers={"Erfc": (_keep_node, [])},
+        )
+    _rename_output(proto, model.layers[-1].name)
+    _portable_ops(proto, onnx, dtype)
+    proto.producer_name = "tfmlp"
+    onnx.checker.check_model(proto)
+    data = proto.SerializeToString()
+    _check_onnx(data, model, dtype)
+    _write_bytes(path, data)
+
+
+class _DropRootNotes(logging.Filter):
+    def filter(self, record) -> bool:
+        return not record.getMessage().startswith("For now, onnxruntime only")
+
+
+@contextmanager
+def _root_logging_untouched():
+    """tf2onnx logs a float64 note through ``logging.warning``, which would
+    call ``logging.basicConfig()`` (a process-wide root handler): prevent that
+    and drop the note."""
+    root = logging.getLogger()
+    guard = logging.NullHandler() if not root.handlers else None
+    note = _DropRootNotes()
+    if guard is not None:
+        root.addHandler(guard)
+    root.addFilter(note)
+    try:
+        yield
+    finally:
+        root.removeFilter(note)
+        if guard is not None:
+            root.removeHandler(guard)
+
+
+def _keep_node(ctx, node, name, args) -> None:
+    """tf2onnx handler that leaves a node as it is (rewritten afterwards)."""
+
+
+def _rename_output(proto, name: str) -> None:
+    graph = proto.graph
+    old = graph.output[0].name
+    for node in graph.node:
+        node.output[:] = [name if o == old else o for o in node.output]
+        node.input[:] = [name if i == old else i for i in node.input]
+    graph.output[0].name = name
+
+
+def _portable_ops(proto, onnx, dtype: str) -> None:
+    """Replace ops onnxruntime lacks kernels for (tf2onnx emits them as is).
+
+    ``Erfc`` (exact GELU) becomes ``1 - Erf``; in float64, ``Elu``/``Selu``
+    become ``Where``/``Exp`` arithmetic (exact) and ``Erf`` is computed in
+    float32 between two casts (onnxruntime has no float64 Erf; the error is
+    ~1e-7 relative).
+    """
+    from onnx import TensorProto, helper
+
+    graph = proto.graph
+    double = dtype == "float64"
+    elem = TensorProto.DOUBLE if double else TensorProto.FLOAT
+    nodes = []
+    counter = [0]
+
+    def fresh(stem: str) -> str:
+        counter[0] += 1
+        return f"tfmlp_{stem}_{counter[0]}"
+
+    def const(value: float) -> str:
+        name = fresh("const")
+        graph.initializer.append(helper.make_tensor(name, elem, [], [float(value)]))
+        return name
+
+    def erf(x: str, out: str) -> list:
+        if not double:
+            return [helper.make_node("Erf", [x], [out], name=fresh("erf"))]
+        x32, y32 = fresh("erf_in"), fresh("erf_out")
+        return [
+            helper.make_node("Cast", [x], [x32], to=TensorProto.FLOAT, name=fresh("c")),
+            helper.make_node("Erf", [x32], [y32], name=fresh("erf")),
+            helper.make_node(
+                "Cast", [y32], [out], to=TensorProto.DOUBLE, name=fresh("c")
+            ),
+        ]
+
+    def elu(x: str, out: str, alpha: float, gamma: float | None) -> list:
+        pos, ex, em1, neg, sel = (fresh(s) for s in ("pos", "exp", "em1", "neg", "sel"))
+        result = [
+            helper.make_node("Greater", [x, const(0.0)], [pos], name=fresh("gt")),
+            helper.make_node("Exp", [x], [ex], name=fresh("exp")),
+            helper.make_node("Sub", [ex, const(1.0)], [em1], name=fresh("sub")),
+            helper.make_node("Mul", [em1, const(alpha)], [neg], name=fresh("mul")),
+        ]
+        if gamma is None:
+            result.append(
+                helper.make_node("Where", [pos, x, neg], [out], name=fresh("w"))
+            )
+        else:
+            result += [
+                helper.make_node("Where", [pos, x, neg], [sel], name=fresh("w")),
+                helper.make_node("Mul", [sel, const(gamma)], [out], name=fresh("mul")),
+            ]
+        return result
+
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        x, out = (node.input[0], node.output[0]) if node.input else (None, None)
+        if node.op_type == "Erfc":
+            e = fresh("erf")
+            nodes += erf(x, e)
+            nodes.append(
+                helper.make_node("Sub", [const(1.0), e], [out], name=fresh("s"))
+            )
+        elif node.op_type == "Erf" and double:
+            nodes += erf(x, out)
+        elif node.op_type == "Elu" and double:
+            nodes += elu(x, out, attrs.get("alpha", 1.0), None)
+        elif node.op_type == "Selu" and double:
+            # ONNX attributes are float32: use SELU's float64 constants again
+            alpha = _exact(attrs.get("alpha", _SELU_ALPHA), _SELU_ALPHA)
+            gamma = _exact(attrs.get("gamma", _SELU_SCALE), _SELU_SCALE)
+            nodes += elu(x, out, alpha, gamma)
+        else:
+            nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _exact(value: float, constant: float) -> float:
+    """``constant`` if ``value`` is its float32 rounding, else ``value``."""
+    return constant if float(np.float32(constant)) == float(value) else float(value)
+
+
+def _check_onnx(data: bytes, model, dtype: str) -> None:
+    """Run the ONNX model in onnxruntime (if installed) against Keras."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    n_features = int(model.inputs[0].shape[-1])
+    x = np.random.RandomState(0).normal(size=(16, n_features)).astype(dtype)
+    expected = np.asarray(model(x, training=False))
+    try:
+        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        got = session.run(None, {"features": x})[0]
+    except Exception as exc:
+        raise ValueError(
+            f"The ONNX conversion of this network does not run in onnxruntime ({exc})."
+        ) from exc
+    tol = 1e-6 if dtype == "float64" else 1e-4
+    if got.shape != expected.shape or not np.allclose(
+        got, expected, rtol=tol, atol=tol
+    ):
+        raise ValueError(
+            "The ONNX conversion of this network does not reproduce its outputs "
+            f"(largest difference {np.max(np.abs(got - expected)):.3g})."
+        )

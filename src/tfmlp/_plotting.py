@@ -1,0 +1,62 @@
+"""``plot_loss_curve``: the training loss (and validation score) of a fitted MLP."""
+
+from __future__ import annotations
+
+__all__ = ["plot_loss_curve"]
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'plot_loss_curve needs matplotlib: pip install "tfmlp[plot]"'
+        ) from exc
+    return plt
+
+
+def plot_loss_curve(est, ax=None):
+    """Draw ``est.loss_curve_`` and, when present, ``est.validation_scores_``.
+
+    Parameters
+    ----------
+    est : fitted MLPClassifier or MLPRegressor (tfmlp's or scikit-learn's)
+        Trained with ``solver="adam"`` or ``"sgd"`` (lbfgs records a single
+        final loss, drawn as one point).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure is created when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The Axes holding the loss curve. The validation score (with
+        ``early_stopping=True``) is drawn on a twin y axis to its right.
+    """
+    loss = getattr(est, "loss_curve_", None)
+    if loss is None:
+        loss_value = getattr(est, "loss_", None)
+        if loss_value is None:
+            raise ValueError(
+                "plot_loss_curve needs a fitted estimator (no loss_curve_ found)."
+            )
+        loss = [loss_value]
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4.0))
+    epochs = list(range(1, len(loss) + 1))
+    lines = ax.plot(epochs, loss, color="tab:blue", marker="" if len(loss) > 1 else "o")
+    lines[0].set_label("training loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    ax.set_title(f"{type(est).__name__} training")
+    handles = list(lines)
+    scores = getattr(est, "validation_scores_", None)
+    if scores is not None and len(scores):
+        ax2 = ax.twinx()
+        vlines = ax2.plot(list(range(1, len(scores) + 1)), scores, color="tab:orange")
+        vlines[0].set_label("validation score")
+        ax2.set_ylabel("validation score")
+        handles += vlines
+    ax.legend(handles=handles, loc="best")
+    ax.grid(True, alpha=0.3)
+    return ax

@@ -1,0 +1,216 @@
+"""Table preprocessing for the command line: standardise numbers, one-hot categories.
+
+:class:`TablePreprocessor` is fitted on a pandas DataFrame and turns frames with
+the same columns into a float64 feature matrix. Its whole state is plain JSON
+data (:meth:`~TablePreprocessor.to_dict` / :meth:`~TablePreprocessor.from_dict`),
+so it travels inside a ``.tfmlp`` file without pickle.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["PreprocessError", "TablePreprocessor"]
+
+FORMAT = "tfmlp-table-preprocessing"
+MAX_CATEGORIES = 100
+
+
+class PreprocessError(ValueError):
+    """Data that the preprocessing cannot encode (a one-line message)."""
+
+
+def _is_numeric(series) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(
+        series
+    )
+
+
+def _is_categorical(series) -> bool:
+    import pandas as pd
+
+    api = pd.api.types
+    return (
+        api.is_bool_dtype(series)
+        or api.is_object_dtype(series)
+        or api.is_string_dtype(series)
+        or isinstance(series.dtype, pd.CategoricalDtype)
+    )
+
+
+def _as_labels(series) -> list:
+    """Category values as strings (None for missing)."""
+    return [None if _missing(v) else str(v) for v in series.tolist()]
+
+
+def _missing(value) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(isinstance(value, float) and math.isnan(value))
+    except TypeError:  # pragma: no cover
+        return False
+
+
+class TablePreprocessor:
+    """Standardise numeric columns and one-hot encode categorical ones.
+
+    Parameters
+    ----------
+    target : str or None
+        The target column, excluded from the features.
+    task : {"classify", "regress"} or None
+        Stored alongside for the command line.
+    max_categories : int
+        A non-numeric column with more distinct values is rejected.
+    """
+
+    def __init__(self, target=None, task=None, max_categories=MAX_CATEGORIES):
+        self.target = target
+        self.task = task
+        self.max_categories = int(max_categories)
+        self.columns: list[dict] = []
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, frame) -> TablePreprocessor:
+        columns = []
+        for name in frame.columns:
+            if name == self.target:
+                continue
+            series = frame[name]
+            key = str(name)
+            if _is_numeric(series):
+                values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+                finite = values[np.isfinite(values)]
+                if finite.size == 0:
+                    raise PreprocessError(
+                        f"column {key!r} has no finite numeric values to learn from."
+                    )
+                mean = float(finite.mean())
+                scale = float(finite.std())
+                columns.append(
+                    {
+                        "name": key,
+                        "kind": "numeric",
+                        "mean": mean,
+                        "scale": scale if scale > 0 else 1.0,
+                    }
+                )
+            elif _is_categorical(series):
+                labels = _as_labels(series)
+                categories = sorted({v for v in labels if v is not None})
+                if len(categories) > self.max_categories:
+                    raise PreprocessError(
+                        f"column {key!r} is non-numeric with {len(categories)} "
+                        f"distinct values (more than {self.max_categories}); it "
+                        "cannot be one-hot encoded. Drop it or convert it to numbers."
+                    )
+                columns.append(
+                    {"name": key, "kind": "categorical", "categories": categories}
+                )
+            else:
+                raise PreprocessError(
+                    f"column {key!r} has dtype {series.dtype}, which cannot be "
+                    "encoded as features. Drop it or convert it to numbers."
+                )
+        if not columns:
+            raise PreprocessError("the data has no feature columns besides the target.")
+        self.columns = columns
+        return self
+
+    # ----------------------------------------------------------- transform
+    @property
+    def feature_names(self) -> list[str]:
+        names = []
+        for col in self.columns:
+            if col["kind"] == "numeric":
+                names.append(col["name"])
+            else:
+                names.extend(f"{col['name']}={c}" for c in col["categories"])
+        return names
+
+    def transform(self, frame) -> np.ndarray:
+        if not self.columns:
+            raise PreprocessError("the preprocessing is not fitted.")
+        available = {str(c): c for c in frame.columns}
+        missing = [c["name"] for c in self.columns if c["name"] not in available]
+        if missing:
+            raise PreprocessError(
+                "the data lacks column(s) the model was trained on: "
+                + ", ".join(repr(m) for m in missing)
+            )
+        blocks = []
+        n = len(frame)
+        for col in self.columns:
+            series = frame[available[col["name"]]]
+            if col["kind"] == "numeric":
+                if not _is_numeric(series):
+                    raise PreprocessError(
+                        f"column {col['name']!r} was numeric in training but has "
+                        f"dtype {series.dtype} here."
+                    )
+                values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+                values = (values - col["mean"]) / col["scale"]
+                values[~np.isfinite(values)] = 0.0  # missing -> the training mean
+                blocks.append(values.reshape(n, 1))
+            else:
+                if not _is_categorical(series) and not _is_numeric(series):
+                    raise PreprocessError(
+                        f"column {col['name']!r} has dtype {series.dtype}, which "
+                        "cannot be encoded."
+                    )
+                index = {c: i for i, c in enumerate(col["categories"])}
+                block = np.zeros((n, len(index)), dtype=np.float64)
+                for row, value in enumerate(_as_labels(series)):
+                    j = index.get(value)
+                    if j is not None:  # unknown / missing categories: all zeros
+                        block[row, j] = 1.0
+                blocks.append(block)
+        return np.hstack(blocks) if blocks else np.zeros((n, 0))
+
+    def fit_transform(self, frame) -> np.ndarray:
+        return self.fit(frame).transform(frame)
+
+    # --------------------------------------------------------- persistence
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": 1,
+            "target": self.target,
+            "task": self.task,
+            "max_categories": self.max_categories,
+            "columns": [dict(c) for c in self.columns],
+        }
+
+    @classmethod
+    def from_dict(cls, data) -> TablePreprocessor:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise PreprocessError("malformed preprocessing record in the model file.")
+        pre = cls(
+            target=data.get("target"),
+            task=data.get("task"),
+            max_categories=data.get("max_categories", MAX_CATEGORIES),
+        )
+        columns = data.get("columns")
+        if not isinstance(columns, list):
+            raise PreprocessError("malformed preprocessing record in the model file.")
+        for col in columns:
+            ok = isinstance(col, dict) and isinstance(col.get("name"), str)
+            if ok and col.get("kind") == "numeric":
+                ok = all(
+                    isinstance(col.get(k), (int, float)) for k in ("mean", "scale")
+                )
+            elif ok and col.get("kind") == "categorical":
+                ok = isinstance(col.get("categories"), list)
+            else:
+                ok = False
+            if not ok:
+                raise PreprocessError(
+                    "malformed preprocessing record in the model file."
+                )
+        pre.columns = [dict(c) for c in columns]
+        return pre

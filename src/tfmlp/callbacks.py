@@ -1,0 +1,59 @@
+"""Callbacks that work on the estimator (not only on its Keras model)."""
+
+from __future__ import annotations
+
+import keras
+
+__all__ = ["EstimatorCheckpoint"]
+
+
+class EstimatorCheckpoint(keras.callbacks.Callback):
+    """Save the whole estimator every ``every`` epochs with :func:`tfmlp.save`.
+
+    The write is atomic (temporary file, then rename), so a crash mid-save
+    never destroys the previous checkpoint. A crashed run resumes with
+    ``est = tfmlp.load(path); est.set_params(warm_start=True).fit(X, y)``
+    (or ``partial_fit``): weights, optimizer state, ``loss_curve_``, ``t_``
+    and the early-stopping state continue from the checkpoint.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File to (over)write.
+    every : int, default=1
+        Save after every ``every``-th epoch of a ``fit`` / ``partial_fit`` call
+        (and always at the end of training).
+    """
+
+    def __init__(self, path, every: int = 1):
+        super().__init__()
+        if int(every) < 1:
+            raise ValueError(f"'every' must be an int >= 1. Got {every!r} instead.")
+        self.path = path
+        self.every = int(every)
+        self._estimator = None
+
+    def set_estimator(self, estimator) -> None:
+        """Called by tfmlp before training starts."""
+        self._estimator = estimator
+
+    def _save(self) -> None:
+        import warnings
+
+        from tfmlp._persist import save
+
+        if self._estimator is None:
+            return
+        with warnings.catch_warnings():  # the callbacks themselves are not saved
+            warnings.filterwarnings(
+                "ignore", message="tfmlp.save does not store callbacks"
+            )
+            save(self._estimator, self.path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0:
+            self._save()
+
+    def on_train_end(self, logs=None):
+        self._save()
+        self._estimator = None  # no reference kept between fits (clone, pickle)

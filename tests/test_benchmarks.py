@@ -1,0 +1,90 @@
+"""The benchmark runner works end to end (smoke test; speed is not asserted)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+def test_runner_quick_small_cv_prints_table(tmp_path):
+    out_json = tmp_path / "rows.json"
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--case", "small_cv", "--json", out_json],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("| case"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns == [
+        "case",
+        "scikit-learn",
+        "tfmlp",
+        "ratio",
+        "target",
+        "met",
+        "acc sklearn",
+        "acc tfmlp",
+    ]
+    row = next(line for line in lines if line.startswith("| digits 5-fold CV"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1].endswith("s/CV") and cells[2].endswith("s/CV")
+    assert cells[5] in {"yes", "NO"}
+    assert cells[6].endswith("%") and cells[7].endswith("%")
+    assert out_json.is_file()
+
+
+def _common():
+    sys.path.insert(0, str(RUN.parent))
+    try:
+        import _common
+    finally:
+        sys.path.remove(str(RUN.parent))
+    return _common
+
+
+def test_mnist_loader_parses_idx_and_reports_missing_files(tmp_path, monkeypatch):
+    import gzip
+
+    import numpy as np
+    import pytest
+
+    C = _common()
+    monkeypatch.setattr(C, "MNIST_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="never download"):
+        C.load_mnist()
+    images = np.arange(3 * 28 * 28, dtype=np.uint64).reshape(3, 28, 28) % 256
+    labels = np.array([7, 0, 9])
+    for split, n in (("train", 3), ("test", 2)):
+        img_name, lbl_name = C.MNIST_FILES[split]
+        header = b"\x00\x00\x08\x03" + b"".join(
+            d.to_bytes(4, "big") for d in (n, 28, 28)
+        )
+        (tmp_path / img_name).write_bytes(
+            gzip.compress(header + images[:n].astype(np.uint8).tobytes())
+        )
+        header = b"\x00\x00\x08\x01" + n.to_bytes(4, "big")
+        (tmp_path / lbl_name).write_bytes(
+            gzip.compress(header + labels[:n].astype(np.uint8).tobytes())
+        )
+    X, y, Xt, yt = C.load_mnist(np.float32)
+    assert X.shape == (3, 784) and X.dtype == np.float32 and Xt.shape == (2, 784)
+    np.testing.assert_allclose(X * 255, images.reshape(3, -1), atol=1e-4)
+    assert y.tolist() == [7, 0, 9] and yt.tolist() == [7, 0]
+
+
+def test_table_rows_and_targets():
+    C = _common()
+    fast = C.make_row("a", 2.0, 1.0, 1.5, unit="s/ep")
+    assert fast["ratio"] == 2.0 and fast["met"] is True and fast["target"] == ">= 1.5x"
+    acc = C.make_row("b", 2.0, 1.0, 1.5, acc_sklearn=0.9, acc_tfmlp=0.9, acc_tol_pp=0.3)
+    assert acc["met"] is True
+    acc = C.make_row("b", 2.0, 1.0, 1.5, acc_sklearn=0.9, acc_tfmlp=0.8, acc_tol_pp=0.3)
+    assert acc["met"] is False
+    skipped = C.make_row("c", None, float("nan"), 20.0, notes="skipped")
+    assert skipped["ratio"] is None and skipped["met"] is None
+    table = C.format_table([fast, acc, skipped])
+    assert "| a " in table and "2.00x" in table and "- c: skipped" in table

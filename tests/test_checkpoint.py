@@ -1,0 +1,64 @@
+"""EstimatorCheckpoint: periodic atomic saves, and resuming a crashed run."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+
+import tfmlp
+from tfmlp import MLPClassifier
+from tfmlp.callbacks import EstimatorCheckpoint
+
+X, Y = load_digits(return_X_y=True)
+X = X / 16.0
+
+
+class Crash(keras.callbacks.Callback):
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.at:
+            raise RuntimeError("simulated crash")
+
+
+def test_crashed_run_resumes_from_checkpoint(tmp_path):
+    path = tmp_path / "run.tfmlp"
+    kw = dict(hidden_layer_sizes=(16,), random_state=0)
+    crashing = MLPClassifier(
+        max_iter=10, callbacks=[EstimatorCheckpoint(path, every=2), Crash(5)], **kw
+    )
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        crashing.fit(X, Y)
+    assert not hasattr(crashing, "coefs_")  # the failed fit left nothing behind
+    resumed = tfmlp.load(path)
+    assert resumed.n_iter_ == 4 and len(resumed.loss_curve_) == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference = MLPClassifier(max_iter=4, **kw).fit(X, Y)
+    for a, b in zip(reference.coefs_, resumed.coefs_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(reference.loss_curve_, resumed.loss_curve_)
+    resumed.set_params(warm_start=True, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        resumed.fit(X, Y)
+    assert len(resumed.loss_curve_) == 7 and resumed.t_ == 7 * len(X)
+
+
+def test_checkpoint_every_and_final_save(tmp_path):
+    path = tmp_path / "ck.tfmlp"
+    clf = MLPClassifier(
+        hidden_layer_sizes=(8,), max_iter=3, callbacks=[EstimatorCheckpoint(path, 5)]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, Y)
+    loaded = tfmlp.load(path)  # written at the end of training
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    with pytest.raises(ValueError, match="every"):
+        EstimatorCheckpoint(path, every=0)

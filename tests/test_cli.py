@@ -1,0 +1,285 @@
+"""The ``tfmlp`` command line: every subcommand, in-process and as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+
+from tfmlp._cli import main  # noqa: E402
+from tfmlp._preprocess import PreprocessError, TablePreprocessor  # noqa: E402
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _frame(n=120, seed=0):
+    rng = np.random.RandomState(seed)
+    x1, x2 = rng.randn(n), rng.randn(n)
+    color = rng.choice(["red", "green", "blue"], n)
+    label = np.where(x1 + x2 + (color == "red") > 0.3, "yes", "no")
+    value = 2 * x1 - x2 + 0.1 * rng.randn(n)
+    return pd.DataFrame(
+        {"x1": x1, "x2": x2, "color": color, "label": label, "value": value}
+    )
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    frame = _frame()
+    frame.to_csv(d / "data.csv", index=False)
+    frame.to_parquet(d / "data.parquet")
+    return d
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir):
+    """A classifier trained once through the CLI (with early stopping + plot)."""
+    model = data_dir / "clf.tfmlp"
+    plot = data_dir / "loss.png"
+    code = main(
+        [
+            "train", str(data_dir / "data.csv"), "--target", "label",
+            "--hidden", "8", "--max-iter", "15", "--random-state", "0",
+            "--early-stopping", "--out", str(model), "--plot", str(plot),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    return model, plot
+
+
+def _err(capsys):
+    return capsys.readouterr().err
+
+
+def test_train_report_progress_plot(trained, capsys):
+    model, plot = trained
+    assert model.exists()
+    assert plot.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_train_output_and_progress(data_dir, tmp_path, capsys):
+    code = main(
+        [
+            "train", str(data_dir / "data.parquet"), "--target", "value",
+            "--hidden-layer-sizes", "8,4", "--max-iter", "5", "--random-state", "1",
+            "--solver", "adam", "--alpha", "0.001", "--out", str(tmp_path / "r.tfmlp"),
+        ]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "MLPRegressor" in out and "r2" in out and "mae" in out
+    assert "epoch 1/5, loss " in err and "ETA" in err  # plain lines: not a TTY
+    import tfmlp
+
+    est = tfmlp.load(tmp_path / "r.tfmlp")
+    assert est.hidden_layer_sizes == (8, 4) and est.alpha == 0.001
+    assert est.callbacks is None
+
+
+def test_predict_evaluate_info_export(trained, data_dir, tmp_path, capsys):
+    model, _ = trained
+    capsys.readouterr()
+    preds = tmp_path / "p.csv"
+    assert main(["predict", str(model), str(data_dir / "data.csv"),
+                 "--proba", "--out", str(preds)]) == 0  # fmt: skip
+    table = pd.read_csv(preds)
+    assert list(table.columns) == ["proba_no", "proba_yes", "prediction"]
+    assert set(table["prediction"]) <= {"yes", "no"}
+    np.testing.assert_allclose(table[["proba_no", "proba_yes"]].sum(axis=1), 1.0)
+
+    capsys.readouterr()
+    assert main(["predict", str(model), str(data_dir / "data.parquet")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "prediction"
+
+    assert main(["evaluate", str(model), str(data_dir / "data.csv"),
+                 "--target", "label"]) == 0  # fmt: skip
+    assert "accuracy" in capsys.readouterr().out
+
+    assert main(["info", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "classes: no, yes" in out and "color: one-hot over 3" in out
+    assert "early_stopping=True" in out and "validation: best score" in out
+
+    dest = tmp_path / "m.keras"
+    assert main(["export", str(model), "--format", "keras", "--out", str(dest)]) == 0
+    assert dest.exists()
+
+
+def _write(path, frame):
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "{tmp}/missing.csv", "--target", "y", "--out", "{tmp}/m"],
+         "data file not found"),
+        (["train", "{data}/data.csv", "--target", "nope", "--out", "{tmp}/m"],
+         "target column 'nope' not found"),
+        (["train", "{tmp}/bad.parquet", "--target", "y", "--out", "{tmp}/m"],
+         "cannot read data file"),
+        (["train", "{tmp}/ids.csv", "--target", "label", "--out", "{tmp}/m"],
+         "cannot be one-hot encoded"),
+        (["train", "{data}/data.csv", "--target", "label", "--loss", "poisson",
+          "--out", "{tmp}/m"], "does not apply to MLPClassifier"),
+        (["predict", "{tmp}/missing.tfmlp", "{data}/data.csv"],
+         "model file not found"),
+        (["predict", "{tmp}/bad.parquet", "{data}/data.csv"],
+         "cannot read model file"),
+        (["predict", "{model}", "{tmp}/fewer.csv"],
+         "lacks column(s) the model was trained on: 'x2'"),
+        (["evaluate", "{model}", "{data}/data.csv", "--target", "nope"],
+         "target column 'nope' not found"),
+    ],
+)  # fmt: skip
+def test_errors(argv, message, trained, data_dir, tmp_path, capsys):
+    (tmp_path / "bad.parquet").write_bytes(b"not a parquet file")
+    rng = np.random.RandomState(0)
+    _write(tmp_path / "ids.csv", pd.DataFrame({
+        "id": [f"id{i}" for i in range(150)], "x": rng.randn(150),
+        "label": rng.randint(0, 2, 150)}))  # fmt: skip
+    _write(tmp_path / "fewer.csv", _frame().drop(columns=["x2"]))
+    fields = {"tmp": tmp_path, "data": data_dir, "model": trained[0]}
+    argv = [a.format(**fields) for a in argv]
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = _err(capsys)
+    assert message in err
+    assert err.count("\n") == 1 and err.startswith("tfmlp ")
+    assert "Traceback" not in err
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_feature_mismatch(tmp_path, capsys):
+    """A plain tfmlp.save model: the data's feature count must match."""
+    import tfmlp
+
+    rng = np.random.RandomState(0)
+    est = tfmlp.MLPRegressor(hidden_layer_sizes=(3,), max_iter=3, tol=1e9)
+    est.fit(rng.randn(20, 3), rng.randn(20))
+    tfmlp.save(est, tmp_path / "plain.tfmlp")
+    data = _write(tmp_path / "four.csv", pd.DataFrame(rng.randn(5, 4)))
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "plain.tfmlp"), data]) == 1
+    assert "feature mismatch: the model expects 3 features, the data gives 4" in (
+        _err(capsys)
+    )
+
+
+def test_bad_flag_values_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "x.csv", "--target", "y", "--out", "m", "--hidden", "a,b"])
+    assert exc.value.code == 2
+    assert "expected comma-separated integers" in _err(capsys)
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "x.csv", "--target", "y", "--out", "m", "--solver", "nope"])
+    assert exc.value.code == 2
+
+
+def test_invalid_parameter_value_is_one_line(data_dir, tmp_path, capsys):
+    code = main(["train", str(data_dir / "data.csv"), "--target", "label",
+                 "--alpha", "-1", "--out", str(tmp_path / "m")])  # fmt: skip
+    assert code == 1
+    err = _err(capsys)
+    assert "alpha" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("sub", ["train", "predict", "evaluate", "export", "info"])
+def test_help_has_example(sub, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([sub, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "example:" in out and f"tfmlp {sub}" in out
+
+
+def test_train_help_lists_generated_flags(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--hidden-layer-sizes", "--hidden", "--learning-rate-init",
+                 "--early-stopping", "--no-shuffle", "--n-iter-no-change",
+                 "--class-weight", "--loss", "--dropout"):  # fmt: skip
+        assert flag in out
+    assert "--callbacks" not in out and "--hidden-stack" not in out
+
+
+def test_preprocessor_round_trip_and_errors():
+    frame = _frame(30)
+    pre = TablePreprocessor(target="label", task="classify").fit(frame)
+    again = TablePreprocessor.from_dict(pre.to_dict())
+    np.testing.assert_array_equal(pre.transform(frame), again.transform(frame))
+    assert again.feature_names[:2] == ["x1", "x2"]
+    with pytest.raises(PreprocessError, match="lacks column"):
+        pre.transform(frame.drop(columns=["color"]))
+    dates = pd.DataFrame({"d": pd.date_range("2020", periods=3), "y": [0, 1, 0]})
+    with pytest.raises(PreprocessError, match="cannot be encoded"):
+        TablePreprocessor(target="y").fit(dates)
+    with pytest.raises(PreprocessError, match="malformed"):
+        TablePreprocessor.from_dict({"format": "x"})
+
+
+def test_plot_loss_curve_axes(trained):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import tfmlp
+    from tfmlp._plotting import plot_loss_curve
+
+    est = tfmlp.load(trained[0])
+    ax = plot_loss_curve(est)
+    assert ax.get_ylabel() == "training loss"
+    assert len(ax.figure.axes) == 2  # validation score on a twin axis
+    assert list(ax.lines[0].get_ydata()) == list(est.loss_curve_)
+
+
+def _run(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "tfmlp", *args],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+
+
+def test_subprocess_predict_and_error(trained, data_dir):
+    proc = _run("predict", str(trained[0]), str(data_dir / "data.csv"), "--proba")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "proba_no,proba_yes,prediction"
+    proc = _run("info", str(data_dir / "missing.tfmlp"))
+    assert proc.returncode == 1
+    assert "tfmlp info: error: model file not found" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_subprocess_help_is_fast_enough():
+    proc = _run("--help")
+    assert proc.returncode == 0
+    for sub in ("demo", "train", "predict", "evaluate", "export", "info"):
+        assert sub in proc.stdout
+
+
+def test_progress_bar_on_a_terminal():
+    import io
+
+    from tfmlp._cli import _progress_callback
+
+    class TTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = TTY()
+    cb = _progress_callback(4, stream)
+    cb.on_train_begin()
+    for epoch in range(2):
+        cb.on_epoch_end(epoch, {"loss": 0.5, "val_score": 0.75})
+    cb.on_train_end()
+    text = stream.getvalue()
+    assert text.startswith("\r[#####") and "epoch 2/4, loss 0.500000" in text
+    assert "val score 0.7500" in text and "ETA" in text and text.endswith("\n")

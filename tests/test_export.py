@@ -1,0 +1,250 @@
+"""tfmlp.export: SavedModel, .keras, ONNX and TFLite artifacts, each loaded in a
+separate interpreter that does not import tfmlp and compared with the
+estimator's predict_proba / predict."""
+
+import json
+import subprocess
+import sys
+import textwrap
+import warnings
+from importlib.util import find_spec
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_multilabel_classification
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+import tfmlp
+from tfmlp import MLPClassifier, MLPRegressor
+from tfmlp._export import FORMATS as ALL_FORMATS
+
+RNG = np.random.RandomState(0)
+X = RNG.randn(50, 5)
+Y_MULTILABEL = make_multilabel_classification(
+    n_samples=50, n_features=5, n_classes=3, random_state=0
+)[1]
+TOL = {"savedmodel": 1e-5, "keras": 1e-5, "onnx": 1e-5, "tflite": 1e-4}
+SUFFIX = {"savedmodel": "", "keras": ".keras", "onnx": ".onnx", "tflite": ".tflite"}
+
+# the onnx extra is optional (found, not imported: export must do the importing)
+HAVE_ONNX = all(find_spec(m) for m in ("tf2onnx", "onnx", "onnxruntime"))
+FORMATS = [f for f in ALL_FORMATS if HAVE_ONNX or f != "onnx"]
+
+
+def _fit(est, X_, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X_, y)
+
+
+def _models():
+    small = dict(hidden_layer_sizes=(6,), max_iter=20, random_state=0)
+    y_words = np.array(["a", "b", "c"])[np.digitize(X[:, 0], [-0.5, 0.5])]
+    return {
+        # name: (estimator, training X, y, export kwargs)
+        "binary": (MLPClassifier(**small), X, (X[:, 0] > 0).astype(int), {}),
+        "multiclass_dropout_bn_gelu": (
+            MLPClassifier(
+                activation="gelu", dropout=0.1, batch_normalization=True, **small
+            ),
+            X,
+            y_words,
+            {},
+        ),
+        "multilabel_elu": (
+            MLPClassifier(activation="elu", **small),
+            X,
+            Y_MULTILABEL,
+            {},
+        ),
+        "multioutput_selu": (
+            MLPRegressor(activation="selu", **small),
+            X,
+            np.c_[X.sum(axis=1), X[:, 0] * X[:, 1]],
+            {},
+        ),
+        "poisson_float32": (
+            MLPRegressor(loss="poisson", activation="tanh", **small),
+            X.astype(np.float32),
+            np.exp(X[:, 0]).astype(np.float32),
+            {},
+        ),
+        "float32_export_of_float64": (
+            MLPClassifier(activation="logistic", **small),
+            X,
+            (X[:, 1] > 0).astype(int),
+            {"dtype": "float32"},
+        ),
+    }
+
+
+def _expected(est, X_):
+    if hasattr(est, "predict_proba"):
+        return est.predict_proba(X_)
+    return est.predict(X_).reshape(len(X_), -1)
+
+
+def _global_settings():
+    import logging
+    import os
+
+    import keras
+    import tensorflow as tf
+
+    return (
+        os.environ.get("TF_CPP_MIN_LOG_LEVEL"),
+        keras.config.floatx(),
+        keras.config.dtype_policy().name,
+        tf.get_logger().level,
+        tuple(logging.getLogger().handlers),
+    )
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Every model exported in every format, plus the expected outputs."""
+    root = tmp_path_factory.mktemp("export")
+    settings = _global_settings()
+    jobs = []
+    for name, (est, X_, y, kw) in _models().items():
+        _fit(est, X_, y)
+        np.save(root / f"{name}_X.npy", X_)
+        np.save(root / f"{name}_expected.npy", _expected(est, X_))
+        for fmt in FORMATS:
+            path = root / f"{name}{SUFFIX[fmt]}"
+            if fmt == "tflite":
+                kw = {k: v for k, v in kw.items() if k != "dtype"}
+            assert tfmlp.export(est, path, fmt, **kw) == str(path)
+            jobs.append(
+                {
+                    "name": name,
+                    "format": fmt,
+                    "path": str(path),
+                    "X": str(root / f"{name}_X.npy"),
+                    "key": "probabilities"
+                    if hasattr(est, "classes_")
+                    else "predictions",
+                    "dtype": kw.get("dtype", X_.dtype.name)
+                    if fmt != "tflite"
+                    else "float32",
+                }
+            )
+    assert _global_settings() == settings  # export changes no process settings
+    return root, jobs
+
+
+RUNNER = textwrap.dedent(
+    """
+    import json, sys, warnings
+    import numpy as np
+    import tensorflow as tf
+    import keras
+
+    jobs = json.loads(sys.argv[1])
+    results = {}
+    for job in jobs:
+        X = np.load(job["X"]).astype(job["dtype"])
+        fmt, key = job["format"], job["key"]
+        if fmt == "savedmodel":
+            sig = tf.saved_model.load(job["path"]).signatures["serving_default"]
+            names = sorted(sig.structured_input_signature[1])
+            out = sig(features=tf.constant(X))
+            assert names == ["features"] and sorted(out) == [key], (names, list(out))
+            got = [out[key].numpy()]
+        elif fmt == "keras":
+            model = keras.saving.load_model(job["path"])
+            assert model.output.name.startswith(key) or model.layers[-1].name == key
+            got = [np.asarray(model(X)), model.predict(X, verbose=0)]
+        elif fmt == "onnx":
+            import onnxruntime as ort
+            session = ort.InferenceSession(job["path"])
+            assert [i.name for i in session.get_inputs()] == ["features"]
+            assert [o.name for o in session.get_outputs()] == [key]
+            got = session.run(None, {"features": X})
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tf.lite.Interpreter deprecation
+                interpreter = tf.lite.Interpreter(model_path=job["path"])
+            runner = interpreter.get_signature_runner("serving_default")
+            got = [runner(features=X)[key]]
+        results[job["name"] + "/" + fmt] = [np.asarray(g, np.float64).tolist()
+                                            for g in got]
+    assert "tfmlp" not in sys.modules, "the artifact pulled in tfmlp"
+    print(json.dumps(results))
+    """
+)
+
+
+def test_artifacts_match_the_estimator(exported):
+    root, jobs = exported
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, json.dumps(jobs)],
+        capture_output=True,
+        timeout=300,
+        cwd=root,
+    )
+    assert result.returncode == 0, result.stderr.decode()[-4000:]
+    results = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    assert len(results) == len(jobs)
+    for job in jobs:
+        expected = np.load(root / f"{job['name']}_expected.npy")
+        for got in results[job["name"] + "/" + job["format"]]:
+            tol = TOL[job["format"]]
+            np.testing.assert_allclose(
+                np.asarray(got),
+                expected,
+                rtol=tol,
+                atol=tol,
+                err_msg=f"{job['name']} / {job['format']}",
+            )
+
+
+def test_float64_artifacts_are_exact(exported):
+    """In float64 the SavedModel reproduces predict_proba to rounding."""
+    import tensorflow as tf
+
+    root, _ = exported
+    est, X_, y, _ = _models()["binary"]
+    _fit(est, X_, y)
+    sig = tf.saved_model.load(str(root / "binary")).signatures["serving_default"]
+    got = sig(features=tf.constant(X_))["probabilities"].numpy()
+    np.testing.assert_allclose(got, est.predict_proba(X_), rtol=1e-12, atol=1e-15)
+
+
+def test_export_leaves_the_estimator_alone(tmp_path):
+    est = _fit(MLPClassifier((4,), max_iter=5, random_state=0), X, X[:, 0] > 0)
+    model = est.model_
+    before = est.predict_proba(X)
+    weights = [w.copy() for w in est.coefs_ + est.intercepts_]
+    tfmlp.export(est, tmp_path / "m.keras", "keras")
+    tfmlp.export(est, tmp_path / "m.tflite", "tflite")
+    assert est.model_ is model
+    np.testing.assert_array_equal(est.predict_proba(X), before)
+    for a, b in zip(weights, est.coefs_ + est.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    est.partial_fit(X, X[:, 0] > 0)  # still trains
+
+
+def test_bad_arguments(tmp_path):
+    est = _fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X, X[:, 0])
+    with pytest.raises(ValueError, match="'savedmodel', 'keras', 'onnx', 'tflite'"):
+        tfmlp.export(est, tmp_path / "m", "pmml")
+    with pytest.raises(NotFittedError):
+        tfmlp.export(MLPClassifier(), tmp_path / "m", "savedmodel")
+    with pytest.raises(TypeError, match="MLPClassifier"):
+        tfmlp.export(object(), tmp_path / "m", "savedmodel")
+    with pytest.raises(ValueError, match=r"\.keras"):
+        tfmlp.export(est, tmp_path / "m.h5", "keras")
+    with pytest.raises(ValueError, match="float32"):
+        tfmlp.export(est, tmp_path / "m.tflite", "tflite", dtype="float64")
+    with pytest.raises(ValueError, match="dtype"):
+        tfmlp.export(est, tmp_path / "m", "savedmodel", dtype="int32")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_onnx_extra_names_the_install(tmp_path, monkeypatch):
+    est = _fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X, X[:, 0])
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # import fails
+    with pytest.raises(ImportError, match=r'pip install "tfmlp\[onnx\]"'):
+        tfmlp.export(est, tmp_path / "m.onnx", "onnx")
+    assert not (tmp_path / "m.onnx").exists()

@@ -1,0 +1,632 @@
+"""tfmlp.save / tfmlp.load (the native format), and pickle / joblib / deepcopy /
+clone / GridSearchCV(n_jobs=2) of fitted and unfitted estimators."""
+
+import copy
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+import warnings
+import zipfile
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import make_multilabel_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import LabelBinarizer
+
+import tfmlp
+from tfmlp import MLPClassifier, MLPRegressor
+from tfmlp import _persist as persist
+from tfmlp._optimizers import _Optimizer
+
+RNG = np.random.RandomState(0)
+X = RNG.randn(60, 4)
+Y_BINARY = (X[:, 0] + X[:, 1] > 0).astype(int)
+Y_WORDS = np.array(["cat", "dog", "emu"], dtype=object)[
+    np.digitize(X[:, 0] + 0.5 * X[:, 2], [-0.5, 0.5])
+]
+Y_MULTILABEL = make_multilabel_classification(
+    n_samples=60, n_features=4, n_classes=3, random_state=0
+)[1]
+Y_REG = np.c_[X @ RNG.randn(4), X[:, 1] ** 2]
+
+
+def stack(x):
+    """A module-level hidden_stack (importable in other processes)."""
+    import keras
+
+    return keras.layers.Dense(5, activation="tanh", name="custom_hidden")(x)
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fn(*args, **kwargs)
+
+
+# name -> (estimator, X, y, partial_fit kwargs)
+def _cases():
+    small = dict(hidden_layer_sizes=(5,), max_iter=6, batch_size=16)
+    return {
+        "binary_adam": (
+            MLPClassifier(random_state=0, **small),
+            X,
+            Y_BINARY,
+            {},
+        ),
+        "words_sgd_early_stopping_f32": (
+            MLPClassifier(
+                solver="sgd",
+                learning_rate="adaptive",
+                early_stopping=True,
+                random_state=np.random.RandomState(7),
+                **small,
+            ),
+            X.astype(np.float32),
+            Y_WORDS,
+            {"validation_data": (X[:20].astype(np.float32), Y_WORDS[:20])},
+        ),
+        "multilabel_dropout_bn": (
+            MLPClassifier(
+                dropout=0.2, batch_normalization=True, random_state=1, **small
+            ),
+            X,
+            Y_MULTILABEL,
+            {},
+        ),
+        "class_weight_invscaling": (
+            MLPClassifier(
+                solver="sgd",
+                learning_rate="invscaling",
+                class_weight={"cat": 2.0, "dog": 1.0, "emu": 0.5},
+                random_state=2,
+                **small,
+            ),
+            X,
+            Y_WORDS.astype(str),
+            {},
+        ),
+        "regressor_lbfgs": (
+            MLPRegressor(solver="lbfgs", random_state=0, **small),
+            X,
+            Y_REG,
+            None,
+        ),
+        "regressor_adam": (
+            MLPRegressor(random_state=3, **small),
+            X,
+            Y_REG[:, 0],
+            {},
+        ),
+    }
+
+
+CASES = list(_cases())
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    out = {}
+    for name, (est, X_, y, pf) in _cases().items():
+        out[name] = (_quiet(est.fit, X_, y), X_, y, pf)
+    return out
+
+
+# ------------------------------------------------------------ comparisons
+def _same(a, b, where="") -> None:
+    """Deep equality: same types, bit-identical arrays (NaN equal to NaN)."""
+    assert type(a) is type(b), f"{where}: {type(a)} != {type(b)}"
+    if isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape, where
+        if a.dtype.kind == "f":
+            assert np.array_equal(a, b, equal_nan=True), where
+        else:
+            assert np.array_equal(a, b), where
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{where}[{i}]")
+    elif isinstance(a, dict):
+        assert list(a) == list(b), where
+        for k in a:
+            _same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, np.random.RandomState):
+        _same(list(a.get_state()), list(b.get_state()), f"{where}<rng>")
+    elif isinstance(a, (LabelBinarizer, _Optimizer)):
+        sa, sb = vars(a).copy(), vars(b).copy()
+        if hasattr(a, "__getstate__") and not isinstance(a, LabelBinarizer):
+            sa, sb = a.__getstate__(), b.__getstate__()
+        _same(sa, sb, f"{where}<{type(a).__name__}>")
+    elif isinstance(a, (float, np.floating)) and np.isnan(a):
+        assert np.isnan(b), where
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def _state(est) -> dict:
+    state = est.__getstate__()
+    state.pop("_net", None)
+    return state
+
+
+def _outputs(est, X_):
+    if hasattr(est, "predict_proba"):
+        return est.predict(X_), est.predict_proba(X_)
+    return (est.predict(X_),)
+
+
+def _continue(est, X_, y, pf):
+    """partial_fit once, then a warm-started fit of 2 epochs; the weights."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.partial_fit(X_, y, **pf)
+        after_partial = [w.copy() for w in est.coefs_ + est.intercepts_]
+        est.set_params(warm_start=True, max_iter=2).fit(X_, y)
+    return after_partial + est.coefs_ + est.intercepts_ + [np.array(est.loss_curve_)]
+
+
+def _save(est, path, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        tfmlp.save(est, path, **kw)
+
+
+# ------------------------------------------------------------- round trip
+@pytest.mark.parametrize("name", CASES)
+def test_round_trip_is_exact(fitted, name, tmp_path):
+    est, X_, y, pf = fitted[name]
+    path = tmp_path / "model.tfmlp"
+    tfmlp.save(est, path)
+    loaded = tfmlp.load(path)
+    assert type(loaded) is type(est)
+    for a, b in zip(_outputs(est, X_), _outputs(loaded, X_)):
+        _same(a, b, "outputs")  # bit-identical
+    _same(_state(est), _state(loaded), "state")  # params + every attribute
+    params, params_loaded = est.get_params(), loaded.get_params()
+    _same(params, params_loaded, "get_params")
+    if pf is None:
+        return
+    # continuing to train gives exactly the original's numbers
+    original = copy.deepcopy(est)
+    _same(_continue(original, X_, y, pf), _continue(loaded, X_, y, pf), "continued")
+
+
+def test_attribute_values_survive(tmp_path):
+    est = _quiet(MLPClassifier((3,), max_iter=3, random_state=0).fit, X, Y_WORDS)
+    est.validation_scores_ = [0.5, float("nan"), np.float32("nan"), float("-inf")]
+    est.best_validation_score_ = np.float64("nan")
+    est.misc_ = {1: (np.int8(3), "x"), "$odd": [None, True, np.str_("s")]}
+    est.labels_ = np.array(["a", 1, None, 2.5, np.int64(4)], dtype=object)
+    tfmlp.save(est, tmp_path / "m")
+    loaded = tfmlp.load(tmp_path / "m")
+    _same(_state(est), _state(loaded))
+    assert loaded.labels_.dtype == object
+    assert [type(v) for v in loaded.labels_] == [type(v) for v in est.labels_]
+    assert loaded.classes_ is loaded._label_binarizer.classes_
+    # object arrays are stored element by element in the JSON, never pickled
+    with zipfile.ZipFile(tmp_path / "m") as z:
+        meta = json.loads(z.read("tfmlp.json"))
+    assert meta["attributes"]["labels_"]["$objarray"][0] == [5]
+
+
+def test_feature_names_and_label_dtypes(tmp_path):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    for y in (Y_WORDS.astype(str), Y_BINARY.astype(bool), Y_BINARY * 2.0):
+        est = _quiet(MLPClassifier((3,), max_iter=2, random_state=0).fit, frame, y)
+        tfmlp.save(est, tmp_path / "m")
+        loaded = tfmlp.load(tmp_path / "m")
+        _same(loaded.feature_names_in_, est.feature_names_in_)
+        _same(loaded.classes_, est.classes_)
+        _same(loaded.predict(frame), est.predict(frame))
+
+
+def test_unfitted_round_trip(tmp_path):
+    est = MLPRegressor(hidden_layer_sizes=[7, 3], random_state=np.random.RandomState(5))
+    tfmlp.save(est, tmp_path / "m")
+    loaded = tfmlp.load(tmp_path / "m")
+    _same(_state(est), _state(loaded))
+    assert not hasattr(loaded, "coefs_")
+    a = _quiet(est.fit, X, Y_REG).predict(X)
+    b = _quiet(loaded.fit, X, Y_REG).predict(X)
+    _same(a, b)
+
+
+def test_code_parameters_are_not_stored(tmp_path):
+    import keras
+
+    est = MLPClassifier(
+        hidden_stack=stack,
+        callbacks=[keras.callbacks.History()],
+        max_iter=3,
+        random_state=0,
+    )
+    _quiet(est.fit, X, Y_BINARY)
+    with pytest.warns(UserWarning) as record:
+        tfmlp.save(est, tmp_path / "m")
+    messages = " ".join(str(w.message) for w in record)
+    assert "hidden_stack=" in messages and "test_persist.stack" in messages
+    assert "callbacks=[History]" in messages
+    with pytest.warns(UserWarning, match="pass it to tfmlp.load"):
+        bare = tfmlp.load(tmp_path / "m")
+    assert bare.hidden_stack is None and bare.callbacks is None
+    loaded = tfmlp.load(tmp_path / "m", hidden_stack=stack)
+    _same(loaded.predict_proba(X), est.predict_proba(X))
+
+
+def test_save_rejects_what_it_cannot_store(tmp_path):
+    with pytest.raises(TypeError, match="MLPClassifier"):
+        tfmlp.save(object(), tmp_path / "m")
+    est = MLPClassifier()
+    est.extra_ = object()
+    with pytest.raises(ValueError, match="attribute 'extra_'"):
+        tfmlp.save(est, tmp_path / "m")
+    assert not os.listdir(tmp_path)
+
+
+def test_file_is_deterministic(fitted, tmp_path):
+    est = fitted["binary_adam"][0]
+    tfmlp.save(est, tmp_path / "a")
+    tfmlp.save(est, tmp_path / "b")
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+
+
+def test_new_process(fitted, good_file, tmp_path):
+    """Load in a fresh interpreter: same predictions, same continued training;
+    and the hostile files are refused there too, without running anything."""
+    marker = tmp_path / "MARKER"
+    hostile = [str(p) for _, p in _hostile_files(good_file, tmp_path, marker)]
+    names = ["binary_adam", "words_sgd_early_stopping_f32", "multilabel_dropout_bn"]
+    expected = {}
+    for name in names:
+        est, X_, y, pf = fitted[name]
+        tfmlp.save(est, tmp_path / f"{name}.tfmlp")
+        outputs = _outputs(est, X_)
+        expected[name] = (outputs, _continue(copy.deepcopy(est), X_, y, pf))
+        with open(tmp_path / f"{name}.pkl", "wb") as f:  # test data only
+            pickle.dump((X_, y, pf), f)
+    script = textwrap.dedent(
+        f"""
+        import pickle, sys, warnings
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        import tfmlp
+        from test_persist import _continue, _outputs
+        out = {{}}
+        for name in {names!r}:
+            est = tfmlp.load({str(tmp_path)!r} + f"/{{name}}.tfmlp")
+            with open({str(tmp_path)!r} + f"/{{name}}.pkl", "rb") as f:
+                X_, y, pf = pickle.load(f)
+            out[name] = (_outputs(est, X_), _continue(est, X_, y, pf))
+        for path in {hostile!r}:
+            try:
+                tfmlp.load(path)
+            except ValueError:
+                pass
+            else:
+                raise SystemExit("loaded " + path)
+        sys.stdout.buffer.write(pickle.dumps(out))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, timeout=180
+    )
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    got = pickle.loads(result.stdout)
+    for name in names:
+        _same(got[name], expected[name], name)
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------- atomicity
+class _DiskFull(OSError):
+    pass
+
+
+@pytest.mark.parametrize("error", [_DiskFull(28, "No space left"), KeyboardInterrupt])
+def test_failed_save_keeps_the_old_file(fitted, tmp_path, monkeypatch, error):
+    path = tmp_path / "model.tfmlp"
+    est = fitted["binary_adam"][0]
+    tfmlp.save(est, path)
+    good = path.read_bytes()
+    real = persist._write_archive
+
+    def failing(fileobj, members):
+        real(fileobj, members[:1])  # part of the data reaches the disk
+        fileobj.flush()
+        raise error
+
+    monkeypatch.setattr(persist, "_write_archive", failing)
+    other = fitted["regressor_adam"][0]
+    with pytest.raises(type(error) if isinstance(error, OSError) else error):
+        tfmlp.save(other, path)
+    assert path.read_bytes() == good
+    assert os.listdir(tmp_path) == ["model.tfmlp"]  # no temporary file left
+    monkeypatch.undo()
+    _same(tfmlp.load(path).predict_proba(X), est.predict_proba(X))
+
+
+def test_save_replaces_and_keeps_permissions(fitted, tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    tfmlp.save(MLPClassifier(), tmp_path / "new.tfmlp")
+    assert os.stat(tmp_path / "new.tfmlp").st_mode & 0o777 == 0o666 & ~umask
+    path = tmp_path / "model.tfmlp"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o640)
+    tfmlp.save(fitted["binary_adam"][0], path)
+    assert os.stat(path).st_mode & 0o777 == 0o640
+    assert zipfile.is_zipfile(path)
+
+
+# ------------------------------------------------- damaged / hostile files
+def _members(path) -> list[tuple[str, bytes]]:
+    with zipfile.ZipFile(path) as z:
+        return [(i.filename, z.read(i)) for i in z.infolist()]
+
+
+def _write(path, members, *, fix_checksum=True, compression=zipfile.ZIP_STORED):
+    members = [(n, d) for n, d in members if n != persist.CHECKSUM]
+    if fix_checksum:
+        members.append((persist.CHECKSUM, persist._checksum(members).encode("ascii")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # duplicate names
+        with zipfile.ZipFile(path, "w", compression) as z:
+            for name, data in members:
+                z.writestr(name, data)
+
+
+def _edit_json(members, edit):
+    meta = json.loads(members[0][1])
+    edit(meta)
+    return [(members[0][0], json.dumps(meta).encode())] + members[1:]
+
+
+class _Marker:
+    """Unpickling this creates the marker file: proof that code ran."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _npy(array_bytes_or_array) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array_bytes_or_array, allow_pickle=True)
+    return buf.getvalue()
+
+
+@pytest.fixture()
+def good_file(fitted, tmp_path):
+    path = tmp_path / "good.tfmlp"
+    tfmlp.save(fitted["words_sgd_early_stopping_f32"][0], path)
+    return path
+
+
+def _hostile_files(good, tmp_path, marker):
+    """(description, file) pairs, each of which load must refuse."""
+    members = _members(good)
+    payload = pickle.dumps(_Marker(str(marker)))
+    obj_array = np.empty(1, dtype=object)
+    obj_array[0] = _Marker(str(marker))
+    files = []
+
+    def add(what, data=None, **kw):
+        path = tmp_path / f"hostile_{len(files)}"
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            _write(path, data, **kw)
+        files.append((what, path))
+
+    add("raw pickle", payload)
+    add("empty file", b"")
+    add("text file", b"hello, world\n" * 20)
+    add("pickle member", members + [("model.pkl", payload)])
+    add("pickle as metadata", [("tfmlp.json", payload)] + members[1:])
+    add(
+        "object array member",
+        [members[0], ("arrays/0.npy", _npy(obj_array))] + members[2:],
+    )
+    add("traversal", members + [("../../evil.tfmlp", b"x")])
+    add("absolute", members + [("/etc/evil", b"x")])
+    add("extra member", members + [("arrays/999.npy", members[1][1])])
+    add("missing member", [m for m in members if m[0] != "arrays/1.npy"])
+    add("compressed", members, compression=zipfile.ZIP_DEFLATED)
+    add("duplicate", members + [members[1]])
+    wrong = members[:-1] + [(persist.CHECKSUM, b"0" * 64)]
+    path = tmp_path / "hostile_checksum"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in wrong:
+            z.writestr(name, data)
+    files.append(("wrong checksum", path))
+    for what, edit in {
+        "os.system class": lambda m: m.update(estimator="os.system"),
+        "class path": lambda m: m.update(estimator="sklearn.svm.SVC"),
+        "other format": lambda m: m.update(format="pickle"),
+        "version 2": lambda m: m.update(format_version=2),
+        "version as bool": lambda m: m.update(format_version=True),
+        "unknown param": lambda m: m["params"].update(evil="x"),
+        "bad param value": lambda m: m["params"].update(activation="os.system"),
+        "unknown tag": lambda m: m["attributes"].update(
+            n_iter_={"$pickle": payload.hex()}
+        ),
+        "optimizer class": lambda m: m["attributes"]["_optimizer"][
+            "$optimizer"
+        ].__setitem__(0, "os.system"),
+        "dunder attribute": lambda m: m["attributes"].update(__class__="x"),
+        "bad weights": lambda m: m["attributes"].update(_coefs=[1, 2]),
+        "deep value": lambda m: m["attributes"].update(
+            deep_=json.loads("[" * 200 + "]" * 200)
+        ),
+        "huge strarray": lambda m: m["attributes"].update(
+            x_={"$strarray": [10**9, [2], ["a", "b"]]}
+        ),
+    }.items():
+        add(what, _edit_json(members, edit))
+    text = members[0][1].replace(
+        b'"attributes": {',
+        b'"attributes": {"deep_": ' + b"[" * 100000 + b"]" * 100000 + b", ",
+        1,
+    )
+    add("deep JSON", [(members[0][0], text)] + members[1:])
+    # an .npy header declaring far more data than the member holds
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}
+    )
+    add(
+        "huge npy shape",
+        [members[0], ("arrays/0.npy", header.getvalue() + b"\0" * 8)] + members[2:],
+    )
+    # a central directory declaring a huge member size
+    blob = bytearray(good.read_bytes())
+    central = blob.find(b"PK\x01\x02")
+    blob[central + 20 : central + 28] = (0x7FFFFFF0).to_bytes(4, "little") * 2
+    add("huge declared size", bytes(blob))
+    return files
+
+
+def test_hostile_files_are_refused(good_file, tmp_path):
+    marker = tmp_path / "MARKER"
+    files = _hostile_files(good_file, tmp_path, marker)
+    for what, path in files:
+        with pytest.raises(ValueError) as info:
+            tfmlp.load(path)
+        message = str(info.value)
+        assert str(path) in message, (what, message)
+        assert "Cannot load tfmlp model" in message, (what, message)
+        assert not marker.exists(), what
+    # the loader's messages name the problem
+    for what, needle in [
+        ("version 2", "newer tfmlp"),
+        ("os.system class", "unknown estimator class 'os.system'"),
+        ("traversal", "unsafe archive member '../../evil.tfmlp'"),
+        ("object array member", "only numeric arrays"),
+        ("wrong checksum", "checksum mismatch"),
+        ("huge declared size", "declares"),
+        ("huge npy shape", "does not match"),
+        ("empty file", "not a readable ZIP"),
+        ("deep value", "nested too deeply"),
+        ("deep JSON", "not valid JSON"),
+    ]:
+        path = dict(files)[what]
+        with pytest.raises(ValueError, match=needle):
+            tfmlp.load(path)
+
+
+def test_every_truncation_is_refused(good_file, tmp_path):
+    blob = good_file.read_bytes()
+    path = tmp_path / "cut.tfmlp"
+    for size in list(range(0, len(blob), max(1, len(blob) // 300))):
+        path.write_bytes(blob[:size])
+        with pytest.raises(ValueError, match="cut.tfmlp"):
+            tfmlp.load(path)
+
+
+def test_flipped_bytes_never_load_a_different_model(good_file, tmp_path):
+    """A flipped byte is refused (checksum / CRC / structure), or it hit bytes
+    that carry no content (e.g. a ZIP timestamp) and the model is unchanged."""
+    blob = good_file.read_bytes()
+    reference = tfmlp.load(good_file)
+    expected = reference.predict_proba(X.astype(np.float32))
+    path = tmp_path / "flipped.tfmlp"
+    refused = 0
+    positions = range(0, len(blob), max(1, len(blob) // 600))
+    for i in positions:
+        damaged = bytearray(blob)
+        damaged[i] ^= 0x10
+        path.write_bytes(bytes(damaged))
+        try:
+            loaded = tfmlp.load(path)
+        except ValueError as exc:
+            assert "flipped.tfmlp" in str(exc)
+            refused += 1
+            continue
+        _same(_state(loaded), _state(reference))
+        _same(loaded.predict_proba(X.astype(np.float32)), expected)
+    assert refused > 0.8 * len(positions)
+    # a flip inside the JSON metadata or an array is reported as damage
+    start = blob.find(b'"format"')
+    damaged = bytearray(blob)
+    damaged[start + 2] ^= 0x01
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(ValueError, match="damaged"):
+        tfmlp.load(path)
+
+
+def test_missing_file_is_an_os_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        tfmlp.load(tmp_path / "nope.tfmlp")
+
+
+# --------------------------------------- pickle, joblib, deepcopy, clone
+def _copies(est):
+    buffer = io.BytesIO()
+    joblib.dump(est, buffer)
+    buffer.seek(0)
+    return {
+        "pickle": pickle.loads(pickle.dumps(est)),
+        "joblib": joblib.load(buffer),
+        "deepcopy": copy.deepcopy(est),
+    }
+
+
+@pytest.mark.parametrize("name", ["binary_adam", "multilabel_dropout_bn"])
+def test_pickle_joblib_deepcopy_fitted(fitted, name):
+    est, X_, y, pf = fitted[name]
+    est = copy.deepcopy(est)
+    expected = _outputs(est, X_)
+    continued = _continue(copy.deepcopy(est), X_, y, pf)
+    for how, other in _copies(est).items():
+        _same(_outputs(other, X_), expected, how)
+        _same(_state(other), _state(est), how)
+        _same(_continue(other, X_, y, pf), continued, how)
+    # the original keeps working after being copied
+    _same(_outputs(est, X_), expected)
+
+
+def test_pickle_joblib_deepcopy_clone_unfitted():
+    est = MLPClassifier((3,), max_iter=3, random_state=0, dropout=0.1)
+    reference = _quiet(clone(est).fit, X, Y_BINARY).predict_proba(X)
+    for how, other in {**_copies(est), "clone": clone(est)}.items():
+        assert other.get_params() == est.get_params(), how
+        _same(_quiet(other.fit, X, Y_BINARY).predict_proba(X), reference, how)
+
+
+def test_clone_of_fitted_is_unfitted(fitted):
+    est = fitted["binary_adam"][0]
+    other = clone(est)
+    assert other.get_params() == est.get_params()
+    assert not hasattr(other, "coefs_")
+
+
+def test_grid_search_two_jobs():
+    search = GridSearchCV(
+        MLPClassifier((4,), max_iter=15, random_state=0),
+        {"alpha": [1e-4, 1.0]},
+        cv=2,
+        n_jobs=2,
+    )
+    _quiet(search.fit, X, Y_BINARY)
+    serial = GridSearchCV(
+        MLPClassifier((4,), max_iter=15, random_state=0),
+        {"alpha": [1e-4, 1.0]},
+        cv=2,
+    )
+    _quiet(serial.fit, X, Y_BINARY)
+    np.testing.assert_array_equal(
+        search.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"]
+    )
+    _same(
+        search.best_estimator_.predict_proba(X),
+        serial.best_estimator_.predict_proba(X),
+    )

@@ -169,7 +169,7 @@ class StochasticMixin:
 
     def _update_no_improvement_count(self, net, validation) -> None:
         if validation is not None:
-            score = self._record_validation(*validation)
+            score = self._record_validation(net, *validation)
         if self.early_stopping:
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
@@ -186,7 +186,7 @@ class StochasticMixin:
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _record_validation(self, X_val, y_val, sw_val):
+    def _record_validation(self, net, X_val, y_val, sw_val):
         """Score the validation data (one forward pass) and record score and loss."""
         if is_dataset(X_val):
             raw, y_val = self._forward_dataset(X_val)
@@ -202,7 +202,7 @@ class StochasticMixin:
         weights = np.ones(len(raw), raw.dtype) if sw_val is None else sw_val
         weights = tf.constant(np.asarray(weights, dtype=raw.dtype))
         loss = data_loss(
-            self._forward_model(self._network()).spec.loss,
+            self._forward_model(net).spec.loss,  # no second weight sync
             tf.constant(target),
             tf.constant(raw),
             weights,

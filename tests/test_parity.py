@@ -989,3 +989,70 @@ def test_xla_epochs_keep_parity(dataset, solver_key, extra, weighted):
     tf = getattr(TF_IMPL, est)(jit_compile=True, **params)
     call_both(sk, tf, "fit", X, y, **fit_kwargs)
     assert_same_fit(sk, tf, X)
+
+
+CHUNK_CASES = [
+    ("iris", "adam", dict(batch_size=16)),
+    ("digits", "sgd-constant-nesterov", dict(batch_size=32)),
+    ("multilabel", "adam", dict(batch_size=20)),
+    ("multiout", "sgd-invscaling-classic", dict(batch_size=25)),
+    ("poisson", "adam", dict(loss="poisson", batch_size=40)),
+    ("wine", "adam", dict(early_stopping=True, batch_size=16)),
+    ("binary_digits", "adam", dict(shuffle=False)),
+]
+
+
+@pytest.mark.skipif(SELFTEST, reason="chunked training is tfmlp's")
+@pytest.mark.parametrize("xla", [False, True], ids=["graph", "xla"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dataset,solver_key,extra", CHUNK_CASES, ids=_case_id)
+def test_chunked_epochs_keep_parity(
+    dataset, solver_key, extra, weighted, xla, monkeypatch
+):
+    """Large dense input is fed in chunks of batches gathered by NumPy (padded
+    last chunk, partial last batch): same numbers as scikit-learn."""
+    import tfmlp._loop as loop
+
+    est, X, y = data(dataset)
+    bs = extra.get("batch_size", 200)
+    # three batches a chunk, and chunking for every size
+    monkeypatch.setattr(loop, "CHUNK_BYTES", 3 * bs * X.shape[1] * 8)
+    monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", 0)
+    params = _params(
+        solver_key, hidden_layer_sizes=(7,), max_iter=6, random_state=3, **extra
+    )
+    fit_kwargs = {"sample_weight": weights_for(X)} if weighted else {}
+    sk = getattr(sk_nn, est)(**params)
+    tf = getattr(TF_IMPL, est)(jit_compile=xla, **params)
+    call_both(sk, tf, "fit", X, y, **fit_kwargs)
+    assert_same_fit(sk, tf, X)
+    if not extra.get("early_stopping"):  # one more epoch, continuing the state
+        call_both(sk, tf, "partial_fit", X, y, **fit_kwargs)
+        assert_same_fit(sk, tf, X)
+
+
+@pytest.mark.skipif(SELFTEST, reason="chunked training is tfmlp's")
+def test_chunk_runner_is_used_and_float32_matches(monkeypatch):
+    """The runner choice, and float32 input through chunks (to ~1e-4)."""
+    import tfmlp._loop as loop
+
+    est_name, X, y = data("digits")
+    monkeypatch.setattr(loop, "CHUNK_BYTES", 2 * 32 * X.shape[1] * 4)
+    monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", 0)
+    used = []
+    real = loop.ChunkRunner.run_epoch
+    monkeypatch.setattr(
+        loop.ChunkRunner,
+        "run_epoch",
+        lambda self, rs: used.append(self) or real(self, rs),
+    )
+    params = dict(hidden_layer_sizes=(9,), max_iter=5, batch_size=32, random_state=0)
+    X32 = X.astype(np.float32)
+    sk = sk_nn.MLPClassifier(**params)
+    tf = TF_IMPL.MLPClassifier(**params)
+    call_both(sk, tf, "fit", X32, y, compare_messages=False)
+    assert used and used[0].chunk_rows == 64
+    _close(tf.loss_curve_, sk.loss_curve_, "loss_curve_ (float32)", F32_RTOL, 1e-6)
+    for a, b in zip(sk.coefs_, tf.coefs_, strict=True):
+        assert b.dtype == np.float32
+        _close(b, a, "coefs_ (float32)", F32_RTOL, 1e-5)

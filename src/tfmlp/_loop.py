@@ -1,12 +1,24 @@
 """One epoch of minibatch training, driven from Python once per epoch.
 
 The shuffle is drawn in NumPy from the estimator's RandomState, exactly as
-scikit-learn draws it (permutations compose across epochs); everything inside
-the epoch (batch gathering, forward, backward, update) runs in one compiled
-TensorFlow function.
+scikit-learn draws it (permutations compose across epochs).
+
+Two runners share one interface (``n_samples``, ``n_batches``, ``run_epoch``):
+
+* ``EpochRunner`` holds the training data as tensors and runs the whole epoch
+  (batch gathering, forward, backward, update) in one compiled function. Used
+  for sparse input and for small dense input.
+* ``ChunkRunner`` leaves large dense input in the caller's NumPy array: each
+  epoch is cut into chunks of whole batches (about ``CHUNK_BYTES`` each), the
+  rows of a chunk are gathered in shuffled order with NumPy (on a helper
+  thread, while TensorFlow trains the previous chunk) and one compiled call,
+  XLA by default, trains all batches of the chunk. Peak memory is the input
+  plus a few chunks, not a second copy of the input.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tensorflow as tf
@@ -15,9 +27,11 @@ from sklearn.utils import shuffle
 from tfmlp._data import csr_tensors, input_tensors, is_sparse
 from tfmlp._optimizers import Adam
 from tfmlp._params import resolve_batch_size
-from tfmlp._training import epoch_function
+from tfmlp._training import chunk_function, epoch_function
 
 XLA_MIN_VALUES = 1_000_000
+CHUNK_BYTES = 32 * 2**20
+CHUNK_MIN_BYTES = 32 * 2**20
 
 
 def use_xla(jit_compile, X, sparse: bool) -> bool:
@@ -25,6 +39,15 @@ def use_xla(jit_compile, X, sparse: bool) -> bool:
     if sparse or jit_compile is False:
         return False
     return bool(jit_compile) or X.shape[0] * X.shape[1] >= XLA_MIN_VALUES
+
+
+def make_runner(est, net, X, y, sample_weight):
+    """The runner for in-memory input: chunked for large dense arrays."""
+    sparse = is_sparse(X)
+    xla = use_xla(est.jit_compile, X, sparse)
+    if not sparse and (xla or X.shape[0] * X.shape[1] * 8 >= CHUNK_MIN_BYTES):
+        return ChunkRunner(est, net, X, y, sample_weight, xla)
+    return EpochRunner(est, net, X, y, sample_weight)
 
 
 class EpochRunner:
@@ -84,3 +107,129 @@ class EpochRunner:
             opt.t += self.n_batches
             opt.learning_rate = float(rate.numpy())
         return total.numpy()
+
+
+class ChunkRunner:
+    """Large dense input: NumPy gathers chunks of batches, TensorFlow trains them."""
+
+    def __init__(self, est, net, X, y, sample_weight, xla: bool):
+        self.net = net
+        self.optimizer = est._optimizer
+        self.n_samples, n_features = X.shape
+        self.batch_size = resolve_batch_size(est.batch_size, self.n_samples)
+        self.n_batches = -(-self.n_samples // self.batch_size)
+        self.dtype = dtype = net.dtype
+        self.X = X
+        self.Y = np.asarray(y, dtype=dtype).reshape(self.n_samples, -1)
+        if sample_weight is None:
+            self.sw = None
+        else:
+            self.sw = np.asarray(sample_weight, dtype=dtype)
+        per_batch = self.batch_size * n_features * np.dtype(dtype).itemsize
+        batches = max(1, min(CHUNK_BYTES // max(per_batch, 1), self.n_batches))
+        self.chunk_rows = batches * self.batch_size
+        rows = self.chunk_rows
+        self.buffers = [
+            (
+                _aligned((rows, n_features), dtype),
+                _aligned((rows, self.Y.shape[1]), dtype),
+                _aligned((rows,), dtype),
+            )
+            for _ in range(2)
+        ]
+        self.ones = tf.ones([rows], dtype)
+        self.sample_idx = np.arange(self.n_samples, dtype=int)
+        self.fn = chunk_function(
+            est._forward_model(net),
+            est.solver,
+            est.nesterovs_momentum,
+            self.batch_size,
+            xla,
+        )
+        self.alpha = tf.constant(float(est.alpha), tf.float64)
+
+    def _chunk(self, order, k):
+        """``(n_rows, x, y, sw)`` of chunk ``k``: rows in training order, the
+        last chunk padded with zero-weight rows.
+
+        Rows are gathered into one of two reusable buffers (chunk ``k`` uses
+        buffer ``k % 2``; the chunk that used it before has been trained by
+        the time ``k`` is gathered), so no memory is allocated per chunk.
+        """
+        start = k * self.chunk_rows
+        idx = order[start : start + self.chunk_rows]
+        m = len(idx)
+        x, y, sw = self.buffers[k % 2]
+        if self.X.dtype == self.dtype:  # mode="clip": take without a temporary
+            np.take(self.X, idx, axis=0, out=x[:m], mode="clip")
+        else:  # compute_dtype differs from the input's: cast chunk by chunk
+            x[:m] = self.X[idx]
+        np.take(self.Y, idx, axis=0, out=y[:m], mode="clip")
+        if self.sw is not None:
+            np.take(self.sw, idx, out=sw[:m], mode="clip")
+        elif m < self.chunk_rows:
+            sw[:m] = 1
+        if m < self.chunk_rows:
+            x[m:], y[m:], sw[m:] = 0, 0, 0
+        if self.sw is None and m == self.chunk_rows:
+            return m, _tensor(x), _tensor(y), self.ones
+        return m, _tensor(x), _tensor(y), _tensor(sw)
+
+    def run_epoch(self, random_state) -> np.floating:
+        """Train one epoch; ``random_state`` None means no shuffling."""
+        if random_state is not None:
+            self.sample_idx = shuffle(self.sample_idx, random_state=random_state)
+        order = self.sample_idx
+        opt = self.optimizer
+        is_adam = isinstance(opt, Adam)
+        step = float(opt.t) if is_adam else 0.0
+        hyper = tf.constant(opt.hyper())
+        total = tf.zeros([], self.dtype)
+        n_chunks = -(-self.n_samples // self.chunk_rows)
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(self._chunk, order, 0)
+            for k in range(n_chunks):
+                m, x, y, sw = pending.result()
+                if k + 1 < n_chunks:  # gather the next chunk meanwhile, into
+                    total.numpy()  # the buffer of chunk k - 1: wait until done
+                    pending = pool.submit(self._chunk, order, k + 1)
+                total, rate = self.fn(
+                    self.net.variables,
+                    opt.slots(),
+                    x,
+                    y,
+                    sw,
+                    tf.constant(m, tf.int64),
+                    hyper,
+                    self.alpha,
+                    tf.constant(step, tf.float64),
+                    total,
+                )
+                step += -(-m // self.batch_size)
+        if is_adam:
+            opt.t += self.n_batches
+            opt.learning_rate = float(rate.numpy())
+        return total.numpy()
+
+
+def _aligned(shape: tuple, dtype) -> np.ndarray:
+    """An uninitialised array whose data starts on a 64-byte boundary."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.empty(size + 64, np.uint8)
+    offset = -raw.ctypes.data % 64
+    return raw[offset : offset + size].view(dtype).reshape(shape)
+
+
+def _tensor(a: np.ndarray) -> tf.Tensor:
+    """A tensor over ``a``'s memory (DLPack: no copy), or a copy of ``a``.
+
+    The caller must not change ``a`` while a computation may still read it.
+    TensorFlow requires 64-byte aligned data for zero-copy use (see
+    ``_aligned``); anything else is copied.
+    """
+    if a.ctypes.data % 64 == 0 and a.flags.c_contiguous and a.size:
+        try:
+            return tf.experimental.dlpack.from_dlpack(a.__dlpack__())
+        except Exception:  # an old NumPy/TensorFlow without DLPack: copy
+            pass
+    return tf.constant(a)

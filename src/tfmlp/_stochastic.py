@@ -21,7 +21,7 @@ from tfmlp._callbacks import CallbackRunner, check_callbacks
 from tfmlp._compat import _check_sample_weight, validate_data
 from tfmlp._distribute import DistributedRunner, global_batches, resolve_strategy
 from tfmlp._extras import check_validation_data
-from tfmlp._loop import EpochRunner
+from tfmlp._loop import make_runner
 from tfmlp._losses import data_loss
 from tfmlp._streaming import DatasetRunner, is_dataset
 
@@ -56,7 +56,7 @@ class StochasticMixin:
         elif is_dataset(X):
             runner = DatasetRunner(self, net, X, y.encode, y.key)
         else:
-            runner = EpochRunner(self, net, X, y, sw)
+            runner = make_runner(self, net, X, y, sw)
         callbacks = CallbackRunner(
             check_callbacks(getattr(self, "callbacks", None)),
             lambda: self.model_,

@@ -29,19 +29,33 @@ class _Compiled:
     shapes: TensorFlow traces once per distinct set of weight shapes.
     """
 
-    def __init__(self, python_function, jit_compile: bool = False):
-        self._fn = tf.function(python_function, jit_compile=jit_compile or None)
-        self._primed: set = set()
+    def __init__(self, python_function, jit_compile=False, autograph=True):
+        self._fn = tf.function(
+            python_function, jit_compile=jit_compile or None, autograph=autograph
+        )
+        self._concrete: dict = {}
 
     def __call__(self, *args):
-        key = tuple(
-            (tuple(v.shape), v.dtype) if isinstance(v, tf.Variable) else None
-            for v in tf.nest.flatten(args)
-        )
-        if key not in self._primed:
-            self._fn.get_concrete_function(*tf.nest.map_structure(_relaxed, args))
-            self._primed.add(key)
-        return self._fn(*args)
+        # Calling the concrete function directly skips tf.function's dispatch
+        # (hashing every argument's trace type), which costs about a
+        # millisecond per call: as much as a whole small-data epoch.
+        leaves = tf.nest.flatten(args)
+        if any(isinstance(v, tf.distribute.DistributedValues) for v in leaves):
+            return self._fn(*args)  # mirrored variables: tf.function's dispatch
+        key = tuple(_signature(v) for v in leaves)
+        concrete = self._concrete.get(key)
+        if concrete is None:
+            relaxed = tf.nest.map_structure(_relaxed, args)
+            concrete = self._concrete[key] = self._fn.get_concrete_function(*relaxed)
+        return concrete(*args)
+
+
+def _signature(value):
+    if isinstance(value, tf.Variable):
+        return ("var", type(value), tuple(value.shape), value.dtype)
+    if isinstance(value, tf.Tensor):
+        return ("tensor", value.shape.rank, value.dtype)
+    return ("python", type(value), value)
 
 
 def _relaxed(value):
@@ -50,13 +64,22 @@ def _relaxed(value):
     return tf.TensorSpec([None] * value.shape.rank, value.dtype)
 
 
-def _cached(model, key, build, jit_compile: bool = False):
+def _cached(model, key, build, jit_compile=False, autograph=True):
+    """The compiled function for ``key``, built and cached on first use.
+
+    ``autograph=False`` (for functions written with explicit ``tf.while_loop``)
+    is honoured for the standard network only: converting the whole call tree
+    with AutoGraph costs seconds per trace, while a custom Keras hidden stack
+    may hold user layers whose Python control flow needs AutoGraph.
+    """
     cache = getattr(model, "cache", None)
     if cache is None:  # a StandardForward: shared, keyed by its value
         cache, key = _CACHE, (model, *key)
+    else:
+        autograph = True
     fn = cache.get(key)
     if fn is None:
-        fn = cache[key] = _Compiled(build(), jit_compile)
+        fn = cache[key] = _Compiled(build(), jit_compile, autograph)
     return fn
 
 
@@ -75,9 +98,9 @@ def epoch_function(model, solver: str, nesterov: bool, sparse: bool, xla_batch=0
     key = ("epoch", solver, bool(nesterov), bool(sparse), int(xla_batch))
     if xla_batch:
         build = lambda: _make_xla_epoch(model, solver, bool(nesterov), xla_batch)  # noqa: E731
-        return _cached(model, key, build, jit_compile=True)
+        return _cached(model, key, build, jit_compile=True, autograph=False)
     build = lambda: _make_epoch(model, solver, bool(nesterov), sparse)  # noqa: E731
-    return _cached(model, key, build)
+    return _cached(model, key, build, autograph=False)
 
 
 def _update(solver, nesterov, params, grads, slots, hyper, step0, i):
@@ -90,15 +113,33 @@ def _update(solver, nesterov, params, grads, slots, hyper, step0, i):
     return hyper[0]
 
 
+def batch_loop(n_batches, step, total0, rate0):
+    """``total = total0; for i in range(n_batches): total += step(i)`` as one
+    ``tf.while_loop`` (the additions in scikit-learn's order).
+
+    ``step(i)`` trains batch ``i`` and returns ``(weighted_loss, rate)``;
+    returns ``(total, last_rate)``.
+    """
+
+    def body(i, total, rate):
+        loss, rate = step(i)
+        return i + 1, total + loss, tf.cast(rate, rate0.dtype)
+
+    start = (tf.zeros([], n_batches.dtype), total0, rate0)
+    _, total, rate = tf.while_loop(
+        lambda i, total, rate: i < n_batches, body, start, parallel_iterations=1
+    )
+    return total, rate
+
+
 def _make_epoch(model, solver, nesterov, sparse):
     def epoch(params, slots, x, y, sw, order, batch_size, hyper, alpha, step0):
         dtype = y.dtype
         alpha = tf.cast(alpha, dtype)
         n = tf.shape(order, out_type=tf.int64)[0]
         n_batches = (n + batch_size - 1) // batch_size
-        total = tf.zeros([], dtype)
-        rate = hyper[0]
-        for i in tf.range(n_batches):
+
+        def step(i):
             start = i * batch_size
             size = tf.minimum(batch_size, n - start)
             idx = tf.slice(order, [start], [size])
@@ -106,8 +147,9 @@ def _make_epoch(model, solver, nesterov, sparse):
             yb, swb = tf.gather(y, idx), tf.gather(sw, idx)
             loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
             rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
-            total += loss * tf.cast(size, dtype)
-        return total, rate
+            return loss * tf.cast(size, dtype), rate
+
+        return batch_loop(n_batches, step, tf.zeros([], dtype), hyper[0])
 
     return epoch
 
@@ -123,19 +165,59 @@ def _make_xla_epoch(model, solver, nesterov, batch):
         pad = n_batches * bs - n
         order = tf.concat([order, tf.zeros([pad], order.dtype)], axis=0)
         sw_ordered = tf.concat([tf.gather(sw, order[:n]), tf.zeros([pad], dtype)], 0)
-        total = tf.zeros([], dtype)
-        rate = hyper[0]
-        for i in tf.range(n_batches):
+
+        def step(i):
             start = i * bs
             idx = tf.slice(order, [start], [bs])
             swb = tf.slice(sw_ordered, [start], [bs])
             xb, yb = tf.gather(x, idx), tf.gather(y, idx)
             loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
             rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
-            total += loss * tf.cast(tf.minimum(bs, n - start), dtype)
-        return total, rate
+            return loss * tf.cast(tf.minimum(bs, n - start), dtype), rate
+
+        return batch_loop(n_batches, step, tf.zeros([], dtype), hyper[0])
 
     return epoch
+
+
+def chunk_function(model, solver: str, nesterov: bool, batch: int, xla: bool):
+    """A compiled function that trains the batches of one chunk of rows.
+
+    Signature: ``fn(params, slots, x, y, sw, n_rows, hyper, alpha, step0,
+    total0) -> (total0 + summed_batch_loss, last_learning_rate)``. The rows of
+    ``x``/``y``/``sw`` are already in training order; batch ``i`` is rows
+    ``[i * batch, (i + 1) * batch)`` of the first ``n_rows``. Rows past
+    ``n_rows`` (padding that gives every chunk the same shape, so XLA compiles
+    once) must have zero weight; a partial last batch keeps the static batch
+    shape with zero-weight rows, which add exact zeros to every sum.
+    """
+    key = ("chunk", solver, bool(nesterov), int(batch), bool(xla))
+    build = lambda: _make_chunk(model, solver, bool(nesterov), batch)  # noqa: E731
+    return _cached(model, key, build, jit_compile=xla, autograph=False)
+
+
+def _make_chunk(model, solver, nesterov, batch):
+    bs = tf.constant(batch, tf.int64)
+
+    def chunk(params, slots, x, y, sw, n_rows, hyper, alpha, step0, total0):
+        dtype = y.dtype
+        alpha = tf.cast(alpha, dtype)
+        n_batches = (n_rows + bs - 1) // bs
+        n_features = tf.shape(x, out_type=tf.int64)[1]
+        n_outputs = tf.shape(y, out_type=tf.int64)[1]
+
+        def step(i):
+            start = i * bs
+            xb = tf.slice(x, tf.stack([start, 0]), tf.stack([bs, n_features]))
+            yb = tf.slice(y, tf.stack([start, 0]), tf.stack([bs, n_outputs]))
+            swb = tf.slice(sw, [start], [bs])
+            loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
+            rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
+            return loss * tf.cast(tf.minimum(bs, n_rows - start), dtype), rate
+
+        return batch_loop(n_batches, step, tf.cast(total0, dtype), hyper[0])
+
+    return chunk
 
 
 def loss_grad_function(model, sparse: bool):
@@ -146,7 +228,9 @@ def loss_grad_function(model, sparse: bool):
             x = sparse_rows(x, 0, tf.shape(y, out_type=tf.int64)[0])
         return loss_and_grads(params, x, y, sw, model, tf.cast(alpha, y.dtype))
 
-    return _cached(model, ("loss_grad", bool(sparse)), lambda: loss_grad)
+    return _cached(
+        model, ("loss_grad", bool(sparse)), lambda: loss_grad, autograph=False
+    )
 
 
 def predict_function(model, sparse: bool):
@@ -157,7 +241,7 @@ def predict_function(model, sparse: bool):
             x = sparse_rows(x, 0, n_rows)
         return model(params, x, training=False)[1]
 
-    return _cached(model, ("predict", bool(sparse)), lambda: predict)
+    return _cached(model, ("predict", bool(sparse)), lambda: predict, autograph=False)
 
 
 def transform_function(model, sparse: bool):
@@ -168,4 +252,6 @@ def transform_function(model, sparse: bool):
             x = sparse_rows(x, 0, n_rows)
         return model.hidden(params, x)
 
-    return _cached(model, ("transform", bool(sparse)), lambda: transform)
+    return _cached(
+        model, ("transform", bool(sparse)), lambda: transform, autograph=False
+    )

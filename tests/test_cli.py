@@ -173,14 +173,69 @@ def test_feature_mismatch(tmp_path, capsys):
     )
 
 
-def test_bad_flag_values_exit_2(capsys):
+def test_bad_flag_values_exit_2(data_dir, tmp_path, capsys):
+    data, out = str(data_dir / "data.csv"), str(tmp_path / "m")
     with pytest.raises(SystemExit) as exc:
-        main(["train", "x.csv", "--target", "y", "--out", "m", "--hidden", "a,b"])
+        main(["train", data, "--target", "label", "--out", out, "--hidden", "a,b"])
     assert exc.value.code == 2
-    assert "expected comma-separated integers" in _err(capsys)
+    err = _err(capsys)
+    assert "expected comma-separated integers" in err and err.count("\n") == 1
     with pytest.raises(SystemExit) as exc:
-        main(["train", "x.csv", "--target", "y", "--out", "m", "--solver", "nope"])
+        main(["train", data, "--target", "label", "--out", out, "--solver", "nope"])
     assert exc.value.code == 2
+    assert "expected 'adam' or 'lbfgs' or 'sgd', got 'nope'" in _err(capsys)
+
+
+def test_data_errors_come_before_flag_errors(capsys):
+    """The table and paths are checked before TensorFlow is even imported."""
+    code = main(["train", "x.csv", "--target", "y", "--out", "m", "--hidden", "a"])
+    assert code == 1
+    assert _err(capsys) == "tfmlp train: error: data file not found: x.csv\n"
+
+
+@pytest.mark.parametrize(
+    "values, task",
+    [
+        (["a", "b", "a"], "classify"),
+        ([True, False, True], "classify"),
+        ([0, 1, 2, 1], "classify"),
+        ([0.0, 1.0, 1.0, 0.0], "classify"),  # whole numbers stored as floats
+        ([0.5, 1.0, 2.0], "regress"),
+        (list(range(50)), "regress"),  # more than 20 distinct integers
+        ([1.0, np.inf, 2.0], "regress"),
+    ],
+)
+def test_task_detection(values, task):
+    from tfmlp._cli import _decide_task
+
+    assert _decide_task(pd.Series(values)) == task
+
+
+def test_unexpected_value_error_is_one_line(tmp_path, capsys):
+    """A plain model on data with NaN: the estimator's ValueError, one line."""
+    import tfmlp
+
+    rng = np.random.RandomState(0)
+    est = tfmlp.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2)
+    with pytest.warns(Warning):
+        est.fit(rng.randn(20, 2), rng.randn(20))
+    tfmlp.save(est, tmp_path / "plain.tfmlp")
+    _write(tmp_path / "nan.csv", pd.DataFrame({"a": [1.0, np.nan], "b": [0.0, 1.0]}))
+    capsys.readouterr()
+    argv = ["predict", str(tmp_path / "plain.tfmlp"), str(tmp_path / "nan.csv")]
+    assert main(argv) == 1
+    err = _err(capsys)
+    assert err.startswith("tfmlp predict: error: ") and "NaN" in err
+    assert err.count("\n") == 1
+
+
+def test_output_folder_is_checked_before_training(data_dir, tmp_path, capsys):
+    code = main(["train", str(data_dir / "data.csv"), "--target", "label",
+                 "--out", str(tmp_path / "missing" / "m.tfmlp")])  # fmt: skip
+    assert code == 1
+    err = _err(capsys)
+    assert "folder" in err and "does not exist" in err
+    assert "Training" not in capsys.readouterr().out
 
 
 def test_invalid_parameter_value_is_one_line(data_dir, tmp_path, capsys):

@@ -21,6 +21,7 @@ def _demo(args: argparse.Namespace) -> int:
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier as SkMLP
 
+    _import_tensorflow_quietly()
     from tfmlp import MLPClassifier
 
     X, y = load_digits(return_X_y=True)
@@ -63,6 +64,42 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 # ====================================================================== helpers
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow and start its devices with file descriptor 2 muted.
+
+    TensorFlow's native code writes startup notices straight to the process's
+    stderr (absl's "WARNING: All log messages before absl::InitializeLog()",
+    CUDA probing lines), which ``TF_CPP_MIN_LOG_LEVEL`` does not silence. A
+    command line whose errors are one line cannot let them through. A user who
+    sets ``TF_CPP_MIN_LOG_LEVEL`` explicitly sees them as usual.
+    """
+    import os
+
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL"):
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # captured stderr (tests)
+        fd = None
+    saved = None
+    if fd is not None:
+        sys.stderr.flush()
+        saved = os.dup(fd)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()  # device start-up notices, now
+    finally:
+        if saved is not None:
+            sys.stderr.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit code ``code``."""
 
@@ -220,6 +257,7 @@ def _load_model(path: str):
 
     if not os.path.exists(path):
         raise CLIError(f"model file not found: {path}")
+    _import_tensorflow_quietly()
     import tfmlp
 
     try:
@@ -270,13 +308,25 @@ def _features(est, frame, pre):
     return X
 
 
+MAX_AUTO_CLASSES = 20
+
+
 def _decide_task(y) -> str:
+    """``classify`` for text/bool/categorical targets and for whole-number targets
+    with at most ``MAX_AUTO_CLASSES`` distinct values (ints, or floats such as
+    0.0/1.0 that a missing value turned into floats); ``regress`` otherwise."""
+    import numpy as np
     import pandas as pd
 
     api = pd.api.types
     if api.is_bool_dtype(y) or not api.is_numeric_dtype(y):
         return "classify"
-    if api.is_integer_dtype(y) and y.nunique() <= 20:
+    if y.nunique() > MAX_AUTO_CLASSES:
+        return "regress"
+    if api.is_integer_dtype(y):
+        return "classify"
+    values = y.to_numpy(dtype=np.float64)
+    if np.all(np.isfinite(values)) and np.all(values == np.round(values)):
         return "classify"
     return "regress"
 
@@ -287,7 +337,10 @@ def _report(task, y_true, y_pred) -> list[tuple[str, float]]:
     if task == "classify":
         return [
             ("accuracy", metrics.accuracy_score(y_true, y_pred)),
-            ("f1_macro", metrics.f1_score(y_true, y_pred, average="macro")),
+            (
+                "f1_macro",
+                metrics.f1_score(y_true, y_pred, average="macro", zero_division=0),
+            ),
         ]
     return [
         ("r2", metrics.r2_score(y_true, y_pred)),
@@ -349,10 +402,13 @@ def _progress_callback(max_iter: int, stream=None):
 
 
 # ===================================================================== train
-def _train(args: argparse.Namespace) -> int:
-    import warnings
+def _train_inputs(args: argparse.Namespace):
+    """Read and check the table and paths: ``(frame, target column, task)``.
 
-    import numpy as np
+    Runs before TensorFlow is imported, so that mistakes in the data or the
+    paths are reported at once.
+    """
+    from tfmlp._preprocess import PreprocessError, TablePreprocessor
 
     frame = _read_table(args.data)
     if args.target not in frame.columns:
@@ -362,11 +418,29 @@ def _train(args: argparse.Namespace) -> int:
         )
     if not 0 <= args.test_size < 1:
         raise CLIError(f"--test-size must be in [0, 1), got {args.test_size}")
+    _check_writable(args.out, "model file")
+    if args.plot:
+        _check_writable(args.plot, "plot")
+        _require_matplotlib()
     frame = frame[frame[args.target].notna()]
+    if len(frame) == 0:
+        raise CLIError(f"target column {args.target!r} has no values")
     y = frame[args.target]
     task = args.task or _decide_task(y)
-    if task == "regress" and not np.issubdtype(y.to_numpy().dtype, np.number):
+    if task == "regress" and not _numeric_column(y):
         raise CLIError(f"target column {args.target!r} is not numeric: cannot regress")
+    try:  # every feature column must be encodable (checked on the whole table)
+        TablePreprocessor(target=args.target, task=task).fit(frame)
+    except PreprocessError as exc:
+        raise CLIError(str(exc)) from None
+    return frame, y, task
+
+
+def _train(args: argparse.Namespace) -> int:
+    import warnings
+
+    checked = getattr(args, "checked_inputs", None)
+    frame, y, task = checked if checked is not None else _train_inputs(args)
 
     from sklearn.model_selection import train_test_split
 
@@ -405,8 +479,9 @@ def _train(args: argparse.Namespace) -> int:
     est = cls(**params)
     if args.progress and est.solver != "lbfgs":
         est.set_params(callbacks=[_progress_callback(est.max_iter)])
+    how = "" if args.task else " (task detected from the target; --task overrides)"
     print(
-        f"Training {cls.__name__} on {X_train.shape[0]} rows, "
+        f"Training {cls.__name__}{how} on {X_train.shape[0]} rows, "
         f"{X_train.shape[1]} features ({len(pre.columns)} columns)"
         + (f", testing on {len(test)} rows" if test is not None else ""),
         flush=True,
@@ -443,11 +518,29 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_plot(est, path) -> None:
+def _check_writable(path: str, what: str) -> None:
+    """Fail before training when ``path`` cannot be written."""
+    import os
+
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise CLIError(f"{what} {path} is a directory")
+    if not os.path.isdir(parent):
+        raise CLIError(f"cannot write {what} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise CLIError(f"cannot write {what} {path}: folder {parent} is not writable")
+
+
+def _require_matplotlib():
     try:
         import matplotlib
     except ImportError:
         raise CLIError('--plot needs matplotlib: pip install "tfmlp[plot]"') from None
+    return matplotlib
+
+
+def _write_plot(est, path) -> None:
+    matplotlib = _require_matplotlib()
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -502,13 +595,26 @@ def _evaluate(args: argparse.Namespace) -> int:
     if target not in frame.columns:
         raise CLIError(f"target column {target!r} not found in {args.data}")
     frame = frame[frame[target].notna()]
+    if len(frame) == 0:
+        raise CLIError(f"target column {target!r} has no values")
     X = _features(est, frame.drop(columns=[target]), pre)
     task = "classify" if hasattr(est, "classes_") else "regress"
+    if task == "regress" and not _numeric_column(frame[target]):
+        raise CLIError(
+            f"target column {target!r} is not numeric, but the model is a regressor"
+        )
     _print_report(
         f"Report on {args.data} ({len(frame)} rows):",
         _report(task, frame[target].to_numpy(), est.predict(X)),
     )
     return 0
+
+
+def _numeric_column(series) -> bool:
+    import pandas as pd
+
+    api = pd.api.types
+    return api.is_numeric_dtype(series) and not api.is_bool_dtype(series)
 
 
 # =================================================================== export
@@ -573,12 +679,19 @@ def _info(args: argparse.Namespace) -> int:
 
 
 # ==================================================================== parser
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser(with_estimator_flags: bool = False) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tfmlp",
         description="scikit-learn's MLP estimators, trained by TensorFlow.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = sub.add_parser(
         "demo",
         help="fit scikit-learn's and tfmlp's MLPClassifier on digits side by side",
@@ -701,11 +814,23 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``tfmlp`` command line; returns the exit code."""
     import os
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ logs quiet
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Only `train` needs the estimator flags (and so the tfmlp import).
+    # Only `train` needs the estimator flags (and so the tfmlp import). Its
+    # data and paths are checked first, so that their errors come at once.
     first = next((a for a in argv if not a.startswith("-")), None)
+    checked = None
+    if first == "train" and not {"-h", "--help"} & set(argv):
+        known, _ = build_parser().parse_known_args(argv)
+        try:
+            checked = _train_inputs(known)
+        except CLIError as exc:
+            print(f"tfmlp train: error: {exc}", file=sys.stderr)
+            return exc.code
+    if first == "train":
+        _import_tensorflow_quietly()
     args = build_parser(with_estimator_flags=first == "train").parse_args(argv)
+    if checked is not None:
+        args.checked_inputs = checked
     try:
         return args.func(args)
     except CLIError as exc:
@@ -715,10 +840,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tfmlp {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `tfmlp predict ... | head`
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (ValueError, TypeError, OSError) as exc:  # anything not anticipated above
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(
+            f"tfmlp {args.command}: error: {reason or type(exc).__name__}",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1018,6 +1018,7 @@ def test_chunked_epochs_keep_parity(
     # three batches a chunk, and chunking for every size
     monkeypatch.setattr(loop, "CHUNK_BYTES", 3 * bs * X.shape[1] * 8)
     monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", 0)
+    monkeypatch.setattr(loop, "CHUNK_MIN_BATCHES", 1)
     params = _params(
         solver_key, hidden_layer_sizes=(7,), max_iter=6, random_state=3, **extra
     )
@@ -1039,6 +1040,7 @@ def test_chunk_runner_is_used_and_float32_matches(monkeypatch):
     est_name, X, y = data("digits")
     monkeypatch.setattr(loop, "CHUNK_BYTES", 2 * 32 * X.shape[1] * 4)
     monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", 0)
+    monkeypatch.setattr(loop, "CHUNK_MIN_BATCHES", 1)
     used = []
     real = loop.ChunkRunner.run_epoch
     monkeypatch.setattr(

@@ -495,11 +495,12 @@ def _train(args: argparse.Namespace) -> int:
         raise CLIError(f"training failed: {exc}") from None
     for w in caught:
         if issubclass(w.category, UserWarning):  # ConvergenceWarning included
-            print(f"warning: {str(w.message).splitlines()[0]}", file=sys.stderr)
+            print(f"warning: {_first_sentence(str(w.message))}", file=sys.stderr)
     elapsed = time.perf_counter() - start
     est.set_params(callbacks=None)
     loss = getattr(est, "loss_", float("nan"))
-    print(f"Fitted in {elapsed:.2f}s, {est.n_iter_} epochs, final loss {loss:.6f}")
+    unit = "iterations" if est.solver == "lbfgs" else "epochs"
+    print(f"Fitted in {elapsed:.2f}s, {est.n_iter_} {unit}, final loss {loss:.6f}")
     if test is not None:
         X_test = pre.transform(test)
         _print_report(
@@ -516,6 +517,16 @@ def _train(args: argparse.Namespace) -> int:
         _write_plot(est, args.plot)
         print(f"Wrote loss curve to {args.plot}")
     return 0
+
+
+def _first_sentence(message: str) -> str:
+    """A warning's first line, joined with the next one when it ends in ':'."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[1]}"
+    return lines[0]
 
 
 def _check_writable(path: str, what: str) -> None:

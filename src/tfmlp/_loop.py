@@ -9,7 +9,7 @@ Two runners share one interface (``n_samples``, ``n_batches``, ``run_epoch``):
   (batch gathering, forward, backward, update) in one compiled function. Used
   for sparse input and for small dense input.
 * ``ChunkRunner`` leaves large dense input in the caller's NumPy array: each
-  epoch is cut into chunks of whole batches (about ``CHUNK_BYTES`` each), the
+  epoch is cut into chunks of whole batches (8-64 MB, see ``CHUNK_BYTES``), the
   rows of a chunk are gathered in shuffled order with NumPy (on a helper
   thread, while TensorFlow trains the previous chunk) and one compiled call,
   XLA by default, trains all batches of the chunk. Peak memory is the input
@@ -30,8 +30,10 @@ from tfmlp._params import resolve_batch_size
 from tfmlp._training import chunk_function, epoch_function
 
 XLA_MIN_VALUES = 1_000_000
-CHUNK_BYTES = 32 * 2**20
-CHUNK_MIN_BYTES = 32 * 2**20
+CHUNK_BYTES = 8 * 2**20  # chunk size, raised to CHUNK_MIN_BATCHES batches,
+CHUNK_MIN_BATCHES = 48  # so that the ~2 ms cost of a call stays a few percent,
+CHUNK_MAX_BYTES = 64 * 2**20  # but never beyond this
+CHUNK_MIN_BYTES = 32 * 2**20  # inputs this large are chunked even without XLA
 
 
 def use_xla(jit_compile, X, sparse: bool) -> bool:
@@ -120,13 +122,16 @@ class ChunkRunner:
         self.n_batches = -(-self.n_samples // self.batch_size)
         self.dtype = dtype = net.dtype
         self.X = X
-        self.Y = np.asarray(y, dtype=dtype).reshape(self.n_samples, -1)
+        y = np.asarray(y).reshape(self.n_samples, -1)
+        # targets stay as they are (a classifier's are bool): cast per chunk
+        self.Y = y if y.dtype in (np.bool_, dtype) else y.astype(dtype)
         if sample_weight is None:
             self.sw = None
         else:
             self.sw = np.asarray(sample_weight, dtype=dtype)
-        per_batch = self.batch_size * n_features * np.dtype(dtype).itemsize
-        batches = max(1, min(CHUNK_BYTES // max(per_batch, 1), self.n_batches))
+        per_batch = max(self.batch_size * n_features * np.dtype(dtype).itemsize, 1)
+        batches = max(CHUNK_BYTES // per_batch, CHUNK_MIN_BATCHES)
+        batches = max(1, min(batches, CHUNK_MAX_BYTES // per_batch, self.n_batches))
         self.chunk_rows = batches * self.batch_size
         rows = self.chunk_rows
         self.buffers = [
@@ -164,7 +169,10 @@ class ChunkRunner:
             np.take(self.X, idx, axis=0, out=x[:m], mode="clip")
         else:  # compute_dtype differs from the input's: cast chunk by chunk
             x[:m] = self.X[idx]
-        np.take(self.Y, idx, axis=0, out=y[:m], mode="clip")
+        if self.Y.dtype == self.dtype:
+            np.take(self.Y, idx, axis=0, out=y[:m], mode="clip")
+        else:
+            y[:m] = self.Y[idx]
         if self.sw is not None:
             np.take(self.sw, idx, out=sw[:m], mode="clip")
         elif m < self.chunk_rows:

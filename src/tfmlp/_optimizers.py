@@ -132,13 +132,17 @@ def apply_adam(params, grads, slots, hyper, step):
     lr0, b1, one_b1, b2, one_b2, eps = (hyper[i] for i in range(6))
     learning_rate = lr0 * tf.sqrt(1 - tf.pow(b2, step)) / (1 - tf.pow(b1, step))
     n = len(params)
+    cast: dict = {}  # the hyper-parameters in each weight dtype, cast once
     for param, grad, m, v in zip(params, grads, slots[:n], slots[n:]):
         dtype = param.dtype
-        new_m = tf.cast(b1, dtype) * m + tf.cast(one_b1, dtype) * grad
-        new_v = tf.cast(b2, dtype) * v + tf.cast(one_b2, dtype) * tf.square(grad)
+        if dtype not in cast:
+            cast[dtype] = [tf.cast(h, dtype) for h in (b1, one_b1, b2, one_b2, eps)]
+        b1_, one_b1_, b2_, one_b2_, eps_ = cast[dtype]
+        new_m = b1_ * m + one_b1_ * grad
+        new_v = b2_ * v + one_b2_ * tf.square(grad)
         m.assign(new_m)
         v.assign(new_v)
-        denom = tf.sqrt(new_v) + tf.cast(eps, dtype)
+        denom = tf.sqrt(new_v) + eps_
         if dtype == tf.float64:
             param.assign_add(-learning_rate * new_m / denom)
         else:  # scikit-learn computes this update in float64 and rounds once

@@ -1,0 +1,89 @@
+"""The epoch runners: which one is chosen, and the chunk buffers they feed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfmlp._loop as loop
+from tfmlp import MLPClassifier, MLPRegressor
+
+
+def test_aligned_buffers_are_read_without_a_copy():
+    buf = loop._aligned((7, 5), np.float64)
+    assert buf.ctypes.data % 64 == 0 and buf.flags.c_contiguous
+    buf[...] = np.arange(35.0).reshape(7, 5)
+    t = loop._tensor(buf)
+    np.testing.assert_array_equal(t.numpy(), buf)
+    buf[0, 0] = -1.0  # zero copy: the tensor reads the buffer itself
+    assert float(t[0, 0]) == -1.0
+
+
+@pytest.mark.parametrize("offset", [1, 2, 3])
+def test_misaligned_or_strided_arrays_are_copied(offset):
+    base = np.arange(400.0, dtype=np.float32)
+    view = base[offset : offset + 200].reshape(20, 10)  # not 64-byte aligned
+    t = loop._tensor(view)
+    np.testing.assert_array_equal(t.numpy(), view)
+    strided = np.arange(60.0).reshape(6, 10)[:, ::2]
+    np.testing.assert_array_equal(loop._tensor(strided).numpy(), strided)
+    empty = np.zeros((0, 3))
+    assert loop._tensor(empty).shape == (0, 3)
+
+
+def _runner_kind(est, X, y, monkeypatch):
+    seen = []
+    real = loop.make_runner
+
+    def spy(*args):
+        runner = real(*args)
+        seen.append(type(runner).__name__)
+        return runner
+
+    monkeypatch.setattr("tfmlp._stochastic.make_runner", spy)
+    with pytest.warns(Warning):
+        est.fit(X, y)
+    return seen[0]
+
+
+def test_runner_choice(monkeypatch):
+    rng = np.random.RandomState(0)
+    small = rng.rand(100, 4)
+    y = rng.randint(0, 2, 100)
+    kw = dict(hidden_layer_sizes=(3,), max_iter=1)
+    assert _runner_kind(MLPClassifier(**kw), small, y, monkeypatch) == "EpochRunner"
+    forced = MLPClassifier(jit_compile=True, **kw)
+    assert _runner_kind(forced, small, y, monkeypatch) == "ChunkRunner"
+    import scipy.sparse as sp
+
+    sparse = sp.csr_matrix(small)
+    assert _runner_kind(MLPClassifier(**kw), sparse, y, monkeypatch) == "EpochRunner"
+    monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", 100 * 4 * 8)
+    reg = MLPRegressor(jit_compile=False, **kw)
+    assert _runner_kind(reg, small, rng.rand(100), monkeypatch) == "ChunkRunner"
+
+
+def test_chunks_cover_every_row_once(monkeypatch):
+    """Chunk k holds rows order[k*R:(k+1)*R], the last one zero-padded."""
+    monkeypatch.setattr(loop, "CHUNK_BYTES", 2 * 8 * 3 * 8)  # two batches of 8
+    monkeypatch.setattr(loop, "CHUNK_MIN_BATCHES", 1)
+    rng = np.random.RandomState(1)
+    X = rng.rand(37, 3)
+    y = rng.rand(37, 2)
+    est = MLPRegressor(hidden_layer_sizes=(2,), batch_size=8, max_iter=1)
+    with pytest.warns(Warning):
+        est.fit(X, y)
+    runner = loop.ChunkRunner(est, est._network(), X, y, None, False)
+    assert runner.chunk_rows == 16
+    order = rng.permutation(37)
+    rows = []
+    for k in range(3):
+        m, x, yy, sw = runner._chunk(order, k)
+        x, yy, sw = x.numpy(), yy.numpy(), sw.numpy()
+        np.testing.assert_array_equal(x[:m], X[order[16 * k : 16 * k + m]])
+        np.testing.assert_array_equal(yy[:m], y[order[16 * k : 16 * k + m]])
+        assert (sw[:m] == 1).all() and (sw[m:] == 0).all() and (x[m:] == 0).all()
+        rows.append(m)
+    assert rows == [16, 16, 5]
+    tf.debugging.assert_equal(runner.ones, tf.ones([16], tf.float64))

@@ -8,8 +8,10 @@
 Cases (one script each, also runnable alone): mnist (float32/float64 epoch,
 whole 20-epoch fit with test accuracy), large (1M x 100 epoch and peak RSS),
 lbfgs (time per loss-and-gradient evaluation), small_cv (5-fold CV on
-digits), gpu (skipped without a GPU). ratio = scikit-learn time / tfmlp time,
-so > 1 means tfmlp is faster; "met" compares it with the issue's target.
+digits), float32 (what compute_dtype="float32" costs in accuracy and buys in
+time on float64 MNIST; no target), gpu (skipped without a GPU).
+ratio = scikit-learn time / tfmlp time, so > 1 means tfmlp is faster; "met"
+compares it with the issue's target.
 
 Numbers depend on the machine and its load: measurements of the two libraries
 are interleaved and medians of a few repeats are reported, but on a shared
@@ -41,6 +43,7 @@ CASES = {
     "large": "bench_large",
     "lbfgs": "bench_lbfgs",
     "small_cv": "bench_small_cv",
+    "float32": "bench_float32",
     "gpu": "bench_gpu",
 }
 

@@ -113,7 +113,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Opt-in speed mode (not a scikit-learn parameter). None trains in the
         input's dtype (float32 stays float32, anything else float64), which
         is what scikit-learn does and what parity needs. 'float32' trains
-        float64 input in float32: about twice as fast on CPU, with weights,
+        float64 input in float32: about 1.7x as fast on CPU, with weights,
         losses and predictions that differ from scikit-learn's at the
         float32 rounding level (see the README's Performance section).
     hidden_stack : callable, default=None
@@ -625,7 +625,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Opt-in speed mode (not a scikit-learn parameter). None trains in the
         input's dtype (float32 stays float32, anything else float64), which
         is what scikit-learn does and what parity needs. 'float32' trains
-        float64 input in float32: about twice as fast on CPU, with weights,
+        float64 input in float32: about 1.7x as fast on CPU, with weights,
         losses and predictions that differ from scikit-learn's at the
         float32 rounding level (see the README's Performance section).
     hidden_stack : callable, default=None

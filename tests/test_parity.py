@@ -966,6 +966,17 @@ def test_float32_input(dataset, solver_key):
         _close(p_tf, p_sk, "predict (float32)", F32_RTOL, F32_RTOL * scale)
 
 
+def _fit_pair_weighted(est, X, y, params, weighted, **tf_params):
+    """Fit scikit-learn's and tfmlp's estimator (random sample weights if
+    ``weighted``), check they agree and return both."""
+    fit_kwargs = {"sample_weight": weights_for(X)} if weighted else {}
+    sk = getattr(sk_nn, est)(**params)
+    tf = getattr(TF_IMPL, est)(**tf_params, **params)
+    call_both(sk, tf, "fit", X, y, **fit_kwargs)
+    assert_same_fit(sk, tf, X)
+    return sk, tf
+
+
 XLA_CASES = [
     ("iris", "adam", dict(batch_size=32)),
     ("binary_bc", "sgd-constant-nesterov", dict(batch_size=64)),
@@ -984,11 +995,7 @@ def test_xla_epochs_keep_parity(dataset, solver_key, extra, weighted):
     params = _params(
         solver_key, hidden_layer_sizes=(7,), max_iter=8, random_state=5, **extra
     )
-    fit_kwargs = {"sample_weight": weights_for(X)} if weighted else {}
-    sk = getattr(sk_nn, est)(**params)
-    tf = getattr(TF_IMPL, est)(jit_compile=True, **params)
-    call_both(sk, tf, "fit", X, y, **fit_kwargs)
-    assert_same_fit(sk, tf, X)
+    _fit_pair_weighted(est, X, y, params, weighted, jit_compile=True)
 
 
 CHUNK_CASES = [
@@ -1022,12 +1029,9 @@ def test_chunked_epochs_keep_parity(
     params = _params(
         solver_key, hidden_layer_sizes=(7,), max_iter=6, random_state=3, **extra
     )
-    fit_kwargs = {"sample_weight": weights_for(X)} if weighted else {}
-    sk = getattr(sk_nn, est)(**params)
-    tf = getattr(TF_IMPL, est)(jit_compile=xla, **params)
-    call_both(sk, tf, "fit", X, y, **fit_kwargs)
-    assert_same_fit(sk, tf, X)
+    sk, tf = _fit_pair_weighted(est, X, y, params, weighted, jit_compile=xla)
     if not extra.get("early_stopping"):  # one more epoch, continuing the state
+        fit_kwargs = {"sample_weight": weights_for(X)} if weighted else {}
         call_both(sk, tf, "partial_fit", X, y, **fit_kwargs)
         assert_same_fit(sk, tf, X)
 

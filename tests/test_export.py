@@ -248,3 +248,42 @@ def test_missing_onnx_extra_names_the_install(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r'pip install "tfmlp\[onnx\]"'):
         tfmlp.export(est, tmp_path / "m.onnx", "onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def _serve(path, rows):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    out = loaded.signatures["serving_default"](features=tf.constant(rows))
+    return next(iter(out.values())).numpy()
+
+
+def test_savedmodel_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """Re-exporting swaps the directory; a failed export keeps the old one."""
+    import tfmlp._export as ex
+
+    rows = X[:5]
+    first = _fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X, X[:, 0])
+    second = _fit(
+        MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=1), X, X[:, 1]
+    )
+    dest = tmp_path / "model"
+    tfmlp.export(first, dest, "savedmodel")
+    np.testing.assert_allclose(_serve(dest, rows).ravel(), first.predict(rows), 1e-6)
+    tfmlp.export(second, dest, "savedmodel")  # over an existing export
+    np.testing.assert_allclose(_serve(dest, rows).ravel(), second.predict(rows), 1e-6)
+
+    real = ex._export_archive
+
+    def fails_midway(model, path, dtype):
+        real(model, path, dtype)  # files written, then the export fails
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ex, "_export_archive", fails_midway)
+    with pytest.raises(OSError, match="disk full"):
+        tfmlp.export(first, dest, "savedmodel")
+    np.testing.assert_allclose(_serve(dest, rows).ravel(), second.predict(rows), 1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no leftovers
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="not a directory"):
+        tfmlp.export(first, tmp_path / "file", "savedmodel")

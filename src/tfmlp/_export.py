@@ -17,6 +17,8 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import secrets
+import shutil
 import tempfile
 from contextlib import contextmanager, suppress
 
@@ -25,7 +27,7 @@ from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
 from tfmlp._estimators import MLPClassifier, MLPRegressor
-from tfmlp._persist import _publish, _temp_file
+from tfmlp._persist import _fsync_directory, _publish, _temp_file
 
 __all__ = ["FORMATS", "export"]
 
@@ -229,7 +231,47 @@ def _export_archive(model, path: str, dtype: str) -> None:
 
 
 def _write_savedmodel(model, path: str, dtype: str) -> None:
-    _export_archive(model, path, dtype)
+    """Write into a new directory next to ``path``, then swap it in: a failed
+    export leaves an existing SavedModel at ``path`` untouched."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{path!r} exists and is not a directory.")
+    tmp = _temp_dir(path)
+    try:
+        _export_archive(model, tmp, dtype)
+        _publish_directory(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _temp_dir(path: str) -> str:
+    """Create a new hidden directory next to ``path`` (mode 0o777 - umask)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    for _ in range(100):
+        name = f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp"
+        tmp = os.path.join(directory, name)
+        try:
+            os.mkdir(tmp, 0o777)
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"Could not create a temporary directory next to {path!r}.")
+
+
+def _publish_directory(tmp: str, path: str) -> None:
+    """Move the finished directory ``tmp`` to ``path``, replacing an old one."""
+    if not os.path.isdir(path):
+        os.rename(tmp, path)
+    else:  # two renames: the old export stays whole until the new one is in place
+        old = tmp + ".old"
+        os.rename(path, old)
+        try:
+            os.rename(tmp, path)
+        except BaseException:
+            os.rename(old, path)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    _fsync_directory(os.path.dirname(os.path.abspath(path)))
 
 
 def _write_keras(model, path: str, dtype: str) -> None:

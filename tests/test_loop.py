@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -87,3 +91,46 @@ def test_chunks_cover_every_row_once(monkeypatch):
         rows.append(m)
     assert rows == [16, 16, 5]
     tf.debugging.assert_equal(runner.ones, tf.ones([16], tf.float64))
+
+
+MEMMAP_SCRIPT = r"""
+import sys, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+from tfmlp import MLPClassifier
+
+def anon_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("RssAnon"):
+            return int(line.split()[1]) / 1024
+
+X = np.load(sys.argv[1], mmap_mode="r")
+y = (np.asarray(X[:, 0]) > 0.5).astype(int)
+MLPClassifier(hidden_layer_sizes=(4,), max_iter=1).fit(X[:1000], y[:1000])
+before = anon_mb()
+est = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2, jit_compile=False,
+                    random_state=0).fit(X, y)
+print(anon_mb() - before, est.score(X[:5000], y[:5000]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_memory_mapped_input_is_not_loaded_into_memory(tmp_path):
+    """np.load(..., mmap_mode="r") trains chunk by chunk: anonymous memory grows
+    by far less than the 200 MB file (a copy of X would be 200 MB)."""
+    path = tmp_path / "X.npy"
+    rng = np.random.RandomState(0)
+    X = np.lib.format.open_memmap(path, "w+", np.float32, (500_000, 100))
+    for start in range(0, 500_000, 100_000):
+        X[start : start + 100_000] = rng.rand(100_000, 100)
+    X.flush()
+    del X
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(
+        [sys.executable, "-c", MEMMAP_SCRIPT, str(path)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    growth, score = map(float, proc.stdout.split()[-2:])
+    assert growth < 100, f"anonymous memory grew by {growth:.0f} MB"
+    assert score > 0.9

@@ -338,3 +338,19 @@ def test_progress_bar_on_a_terminal():
     text = stream.getvalue()
     assert text.startswith("\r[#####") and "epoch 2/4, loss 0.500000" in text
     assert "val score 0.7500" in text and "ETA" in text and text.endswith("\n")
+
+
+def test_identifier_columns_are_refused():
+    """A text column whose values are mostly distinct is an id, not a category."""
+    rng = np.random.RandomState(0)
+    names = pd.DataFrame({"name": [f"p{i}" for i in range(30)],
+                          "x": rng.randn(30), "y": rng.randint(0, 2, 30)})  # fmt: skip
+    with pytest.raises(PreprocessError, match="30 distinct values in 30 rows"):
+        TablePreprocessor(target="y").fit(names)
+    few = pd.DataFrame({"city": ["a", "b", "c", "d"], "y": [0, 1, 0, 1]})
+    assert TablePreprocessor(target="y").fit(few).feature_names == [
+        "city=a",
+        "city=b",
+        "city=c",
+        "city=d",
+    ]  # a tiny table keeps its categories

@@ -56,6 +56,11 @@ def _missing(value) -> bool:
         return False
 
 
+def _identifier_like(n_distinct: int, n_present: int) -> bool:
+    """More than 10 values, mostly different: names or ids, not categories."""
+    return n_distinct > 10 and n_distinct > 0.5 * n_present
+
+
 class TablePreprocessor:
     """Standardise numeric columns and one-hot encode categorical ones.
 
@@ -102,11 +107,18 @@ class TablePreprocessor:
                 )
             elif _is_categorical(series):
                 labels = _as_labels(series)
+                present = sum(v is not None for v in labels)
                 categories = sorted({v for v in labels if v is not None})
                 if len(categories) > self.max_categories:
                     raise PreprocessError(
                         f"column {key!r} is non-numeric with {len(categories)} "
                         f"distinct values (more than {self.max_categories}); it "
+                        "cannot be one-hot encoded. Drop it or convert it to numbers."
+                    )
+                if _identifier_like(len(categories), present):
+                    raise PreprocessError(
+                        f"column {key!r} is non-numeric with {len(categories)} "
+                        f"distinct values in {present} rows (an identifier?); it "
                         "cannot be one-hot encoded. Drop it or convert it to numbers."
                     )
                 columns.append(

@@ -52,15 +52,39 @@ def make_runner(est, net, X, y, sample_weight):
     return EpochRunner(est, net, X, y, sample_weight)
 
 
-class EpochRunner:
+class _Runner:
+    """What both runners share: sizes, the optimizer and the Adam step count."""
+
+    def __init__(self, est, net, n_samples: int):
+        self.net = net
+        self.optimizer = est._optimizer
+        self.n_samples = n_samples
+        self.batch_size = resolve_batch_size(est.batch_size, n_samples)
+        self.n_batches = -(-n_samples // self.batch_size)
+        self.sample_idx = np.arange(n_samples, dtype=int)
+        self.alpha = tf.constant(float(est.alpha), tf.float64)
+
+    def _shuffle(self, random_state) -> np.ndarray:
+        """This epoch's row order (scikit-learn's shuffle; None: unchanged)."""
+        if random_state is not None:
+            self.sample_idx = shuffle(self.sample_idx, random_state=random_state)
+        return self.sample_idx
+
+    def _step0(self) -> float:
+        """Adam's step count before this epoch (unused by SGD)."""
+        return float(self.optimizer.t) if isinstance(self.optimizer, Adam) else 0.0
+
+    def _end_epoch(self, rate) -> None:
+        if isinstance(self.optimizer, Adam):
+            self.optimizer.t += self.n_batches
+            self.optimizer.learning_rate = float(rate.numpy())
+
+
+class EpochRunner(_Runner):
     """Training data as tensors plus the compiled epoch for one fit call."""
 
     def __init__(self, est, net, X, y, sample_weight):
-        self.net = net
-        self.optimizer = est._optimizer
-        self.n_samples = X.shape[0]
-        self.batch_size = resolve_batch_size(est.batch_size, self.n_samples)
-        self.n_batches = -(-self.n_samples // self.batch_size)
+        super().__init__(est, net, X.shape[0])
         self.sparse = is_sparse(X)
         dtype = net.dtype
         self.X = X.tocsr() if self.sparse else X
@@ -69,30 +93,20 @@ class EpochRunner:
         if sample_weight is None:
             sample_weight = np.ones(self.n_samples, dtype=dtype)
         self.sw = tf.constant(np.asarray(sample_weight, dtype=dtype))
-        self.sample_idx = np.arange(self.n_samples, dtype=int)
         self.identity = tf.constant(self.sample_idx, tf.int64)
-        xla = use_xla(est.jit_compile, X, self.sparse)
         self.fn = epoch_function(
-            est._forward_model(net),
-            est.solver,
-            est.nesterovs_momentum,
-            self.sparse,
-            xla_batch=self.batch_size if xla else 0,
+            est._forward_model(net), est.solver, est.nesterovs_momentum, self.sparse
         )
-        self.alpha = tf.constant(float(est.alpha), tf.float64)
         self.batch = tf.constant(self.batch_size, tf.int64)
 
     def run_epoch(self, random_state) -> np.floating:
         """Train one epoch; ``random_state`` None means no shuffling."""
         x, order = self.x, self.identity
         if random_state is not None:
-            self.sample_idx = shuffle(self.sample_idx, random_state=random_state)
-            order = tf.constant(self.sample_idx, tf.int64)
+            order = tf.constant(self._shuffle(random_state), tf.int64)
             if self.sparse:
                 x = csr_tensors(self.X[self.sample_idx], self.net.dtype)
         opt = self.optimizer
-        is_adam = isinstance(opt, Adam)
-        step0 = float(opt.t) if is_adam else 0.0
         total, rate = self.fn(
             self.net.variables,
             opt.slots(),
@@ -103,23 +117,18 @@ class EpochRunner:
             self.batch,
             tf.constant(opt.hyper()),
             self.alpha,
-            tf.constant(step0, tf.float64),
+            tf.constant(self._step0(), tf.float64),
         )
-        if is_adam:
-            opt.t += self.n_batches
-            opt.learning_rate = float(rate.numpy())
+        self._end_epoch(rate)
         return total.numpy()
 
 
-class ChunkRunner:
+class ChunkRunner(_Runner):
     """Large dense input: NumPy gathers chunks of batches, TensorFlow trains them."""
 
     def __init__(self, est, net, X, y, sample_weight, xla: bool):
-        self.net = net
-        self.optimizer = est._optimizer
-        self.n_samples, n_features = X.shape
-        self.batch_size = resolve_batch_size(est.batch_size, self.n_samples)
-        self.n_batches = -(-self.n_samples // self.batch_size)
+        super().__init__(est, net, X.shape[0])
+        n_features = X.shape[1]
         self.dtype = dtype = net.dtype
         self.X = X
         y = np.asarray(y).reshape(self.n_samples, -1)
@@ -143,7 +152,6 @@ class ChunkRunner:
             for _ in range(2)
         ]
         self.ones = tf.ones([rows], dtype)
-        self.sample_idx = np.arange(self.n_samples, dtype=int)
         self.fn = chunk_function(
             est._forward_model(net),
             est.solver,
@@ -151,7 +159,6 @@ class ChunkRunner:
             self.batch_size,
             xla,
         )
-        self.alpha = tf.constant(float(est.alpha), tf.float64)
 
     def _chunk(self, order, k):
         """``(n_rows, x, y, sw)`` of chunk ``k``: rows in training order, the
@@ -185,12 +192,9 @@ class ChunkRunner:
 
     def run_epoch(self, random_state) -> np.floating:
         """Train one epoch; ``random_state`` None means no shuffling."""
-        if random_state is not None:
-            self.sample_idx = shuffle(self.sample_idx, random_state=random_state)
-        order = self.sample_idx
+        order = self._shuffle(random_state)
         opt = self.optimizer
-        is_adam = isinstance(opt, Adam)
-        step = float(opt.t) if is_adam else 0.0
+        step = self._step0()
         hyper = tf.constant(opt.hyper())
         total = tf.zeros([], self.dtype)
         n_chunks = -(-self.n_samples // self.chunk_rows)
@@ -214,9 +218,7 @@ class ChunkRunner:
                     total,
                 )
                 step += -(-m // self.batch_size)
-        if is_adam:
-            opt.t += self.n_batches
-            opt.learning_rate = float(rate.numpy())
+        self._end_epoch(rate)
         return total.numpy()
 
 

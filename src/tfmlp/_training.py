@@ -83,22 +83,15 @@ def _cached(model, key, build, jit_compile=False, autograph=True):
     return fn
 
 
-def epoch_function(model, solver: str, nesterov: bool, sparse: bool, xla_batch=0):
-    """A compiled function that trains one epoch.
+def epoch_function(model, solver: str, nesterov: bool, sparse: bool):
+    """A compiled function that trains one epoch (graph mode, no XLA).
 
     Signature: ``fn(params, slots, x, y, sw, order, batch_size, hyper, alpha,
     step0) -> (summed_batch_loss, last_learning_rate)``. ``order`` gives the
     rows of ``y``/``sw`` (and of dense ``x``) in training order; sparse ``x``
-    must already be in that order.
-
-    With ``xla_batch`` (dense input only) the epoch is compiled by XLA for that
-    static batch size: the last, partial batch is padded with zero-weight rows,
-    which add exact zeros to every sum, so the arithmetic is the same.
+    must already be in that order. XLA epochs go through ``chunk_function``.
     """
-    key = ("epoch", solver, bool(nesterov), bool(sparse), int(xla_batch))
-    if xla_batch:
-        build = lambda: _make_xla_epoch(model, solver, bool(nesterov), xla_batch)  # noqa: E731
-        return _cached(model, key, build, jit_compile=True, autograph=False)
+    key = ("epoch", solver, bool(nesterov), bool(sparse))
     build = lambda: _make_epoch(model, solver, bool(nesterov), sparse)  # noqa: E731
     return _cached(model, key, build, autograph=False)
 
@@ -148,32 +141,6 @@ def _make_epoch(model, solver, nesterov, sparse):
             loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
             rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
             return loss * tf.cast(size, dtype), rate
-
-        return batch_loop(n_batches, step, tf.zeros([], dtype), hyper[0])
-
-    return epoch
-
-
-def _make_xla_epoch(model, solver, nesterov, batch):
-    bs = tf.constant(batch, tf.int64)
-
-    def epoch(params, slots, x, y, sw, order, batch_size, hyper, alpha, step0):
-        dtype = y.dtype
-        alpha = tf.cast(alpha, dtype)
-        n = tf.shape(order, out_type=tf.int64)[0]
-        n_batches = (n + bs - 1) // bs
-        pad = n_batches * bs - n
-        order = tf.concat([order, tf.zeros([pad], order.dtype)], axis=0)
-        sw_ordered = tf.concat([tf.gather(sw, order[:n]), tf.zeros([pad], dtype)], 0)
-
-        def step(i):
-            start = i * bs
-            idx = tf.slice(order, [start], [bs])
-            swb = tf.slice(sw_ordered, [start], [bs])
-            xb, yb = tf.gather(x, idx), tf.gather(y, idx)
-            loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
-            rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
-            return loss * tf.cast(tf.minimum(bs, n - start), dtype), rate
 
         return batch_loop(n_batches, step, tf.zeros([], dtype), hyper[0])
 

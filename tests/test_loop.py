@@ -42,7 +42,8 @@ def _runner_kind(est, X, y, monkeypatch):
 
     def spy(*args):
         runner = real(*args)
-        seen.append(type(runner).__name__)
+        xla = getattr(runner, "xla", False) and type(runner) is loop.EpochRunner
+        seen.append(type(runner).__name__ + ("[xla]" if xla else ""))
         return runner
 
     monkeypatch.setattr("tfmlp._stochastic.make_runner", spy)
@@ -57,8 +58,14 @@ def test_runner_choice(monkeypatch):
     y = rng.randint(0, 2, 100)
     kw = dict(hidden_layer_sizes=(3,), max_iter=1)
     assert _runner_kind(MLPClassifier(**kw), small, y, monkeypatch) == "EpochRunner"
+    forced = MLPClassifier(jit_compile=True, **kw)  # XLA over resident tensors
+    assert _runner_kind(forced, small, y, monkeypatch) == "EpochRunner[xla]"
+    monkeypatch.setattr(loop, "RESIDENT_MAX_BYTES", 100 * 4 * 8 - 1)  # too big
     forced = MLPClassifier(jit_compile=True, **kw)
     assert _runner_kind(forced, small, y, monkeypatch) == "ChunkRunner"
+    monkeypatch.setattr(loop, "RESIDENT_MAX_BYTES", 100 * 4 * 8)
+    forced = MLPClassifier(jit_compile=True, **kw)
+    assert _runner_kind(forced, small, y, monkeypatch) == "EpochRunner[xla]"
     import scipy.sparse as sp
 
     sparse = sp.csr_matrix(small)

@@ -1026,6 +1026,7 @@ def test_chunked_epochs_keep_parity(
     monkeypatch.setattr(loop, "CHUNK_BYTES", 3 * bs * X.shape[1] * 8)
     monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", 0)
     monkeypatch.setattr(loop, "CHUNK_MIN_BATCHES", 1)
+    monkeypatch.setattr(loop, "RESIDENT_MAX_BYTES", 0)
     params = _params(
         solver_key, hidden_layer_sizes=(7,), max_iter=6, random_state=3, **extra
     )
@@ -1045,6 +1046,7 @@ def test_chunk_runner_is_used_and_float32_matches(monkeypatch):
     monkeypatch.setattr(loop, "CHUNK_BYTES", 2 * 32 * X.shape[1] * 4)
     monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", 0)
     monkeypatch.setattr(loop, "CHUNK_MIN_BATCHES", 1)
+    monkeypatch.setattr(loop, "RESIDENT_MAX_BYTES", 0)
     used = []
     real = loop.ChunkRunner.run_epoch
     monkeypatch.setattr(

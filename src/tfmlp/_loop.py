@@ -7,7 +7,9 @@ Two runners share one interface (``n_samples``, ``n_batches``, ``run_epoch``):
 
 * ``EpochRunner`` holds the training data as tensors and runs the whole epoch
   (batch gathering, forward, backward, update) in one compiled function. Used
-  for sparse input and for small dense input.
+  for sparse input, for small dense input, and under XLA for dense input up
+  to ``RESIDENT_MAX_BYTES`` (the tensors are a copy of the input: MNIST-sized
+  data trains ~10% faster this way than through chunks).
 * ``ChunkRunner`` leaves large dense input in the caller's NumPy array: each
   epoch is cut into chunks of whole batches (8-64 MB, see ``CHUNK_BYTES``), the
   rows of a chunk are gathered in shuffled order with NumPy (on a helper
@@ -27,13 +29,14 @@ from sklearn.utils import shuffle
 from tfmlp._data import csr_tensors, input_tensors, is_sparse
 from tfmlp._optimizers import Adam
 from tfmlp._params import resolve_batch_size
-from tfmlp._training import chunk_function, epoch_function
+from tfmlp._training import chunk_function, epoch_function, xla_epoch_function
 
 XLA_MIN_VALUES = 1_000_000
 CHUNK_BYTES = 8 * 2**20  # chunk size, raised to CHUNK_MIN_BATCHES batches,
 CHUNK_MIN_BATCHES = 48  # so that the ~2 ms cost of a call stays a few percent,
 CHUNK_MAX_BYTES = 64 * 2**20  # but never beyond this
 CHUNK_MIN_BYTES = 32 * 2**20  # inputs this large are chunked even without XLA
+RESIDENT_MAX_BYTES = 256 * 2**20  # XLA epochs over tensors up to this size
 
 
 def use_xla(jit_compile, X, sparse: bool) -> bool:
@@ -47,7 +50,12 @@ def make_runner(est, net, X, y, sample_weight):
     """The runner for in-memory input: chunked for large dense arrays."""
     sparse = is_sparse(X)
     xla = use_xla(est.jit_compile, X, sparse)
-    if not sparse and (xla or X.shape[0] * X.shape[1] * 8 >= CHUNK_MIN_BYTES):
+    if sparse:
+        return EpochRunner(est, net, X, y, sample_weight)
+    nbytes = X.shape[0] * X.shape[1] * np.dtype(net.dtype).itemsize
+    if xla and nbytes <= RESIDENT_MAX_BYTES:
+        return EpochRunner(est, net, X, y, sample_weight, xla=True)
+    if xla or X.shape[0] * X.shape[1] * 8 >= CHUNK_MIN_BYTES:
         return ChunkRunner(est, net, X, y, sample_weight, xla)
     return EpochRunner(est, net, X, y, sample_weight)
 
@@ -83,9 +91,10 @@ class _Runner:
 class EpochRunner(_Runner):
     """Training data as tensors plus the compiled epoch for one fit call."""
 
-    def __init__(self, est, net, X, y, sample_weight):
+    def __init__(self, est, net, X, y, sample_weight, xla: bool = False):
         super().__init__(est, net, X.shape[0])
         self.sparse = is_sparse(X)
+        self.xla = xla and not self.sparse
         dtype = net.dtype
         self.X = X.tocsr() if self.sparse else X
         self.x = csr_tensors(self.X, dtype) if self.sparse else input_tensors(X, dtype)
@@ -93,17 +102,33 @@ class EpochRunner(_Runner):
         if sample_weight is None:
             sample_weight = np.ones(self.n_samples, dtype=dtype)
         self.sw = tf.constant(np.asarray(sample_weight, dtype=dtype))
-        self.identity = tf.constant(self.sample_idx, tf.int64)
-        self.fn = epoch_function(
-            est._forward_model(net), est.solver, est.nesterovs_momentum, self.sparse
-        )
-        self.batch = tf.constant(self.batch_size, tf.int64)
+        model = est._forward_model(net)
+        if self.xla:
+            self.fn = xla_epoch_function(
+                model, est.solver, est.nesterovs_momentum, self.batch_size
+            )
+            self.batch = tf.constant(self.n_samples, tf.int64)  # rows, not batch
+        else:
+            self.fn = epoch_function(
+                model, est.solver, est.nesterovs_momentum, self.sparse
+            )
+            self.batch = tf.constant(self.batch_size, tf.int64)
+        self.identity = self._order_tensor()
+
+    def _order_tensor(self) -> tf.Tensor:
+        """``sample_idx`` as a tensor; under XLA padded to whole batches."""
+        order = self.sample_idx
+        if self.xla:
+            padding = self.n_batches * self.batch_size - self.n_samples
+            order = np.concatenate([order, np.zeros(padding, order.dtype)])
+        return tf.constant(order, tf.int64)
 
     def run_epoch(self, random_state) -> np.floating:
         """Train one epoch; ``random_state`` None means no shuffling."""
         x, order = self.x, self.identity
         if random_state is not None:
-            order = tf.constant(self._shuffle(random_state), tf.int64)
+            self._shuffle(random_state)
+            order = self._order_tensor()
             if self.sparse:
                 x = csr_tensors(self.X[self.sample_idx], self.net.dtype)
         opt = self.optimizer
@@ -114,7 +139,7 @@ class EpochRunner(_Runner):
             self.y,
             self.sw,
             order,
-            self.batch,
+            self.batch,  # the batch size, or under XLA the number of rows
             tf.constant(opt.hyper()),
             self.alpha,
             tf.constant(self._step0(), tf.float64),

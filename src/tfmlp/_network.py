@@ -73,18 +73,73 @@ def matmul(x, w):
     return tf.matmul(x, w)
 
 
+def matmul_t(a, d):
+    """a.T @ d for a dense tensor or a tf.SparseTensor a."""
+    if isinstance(a, tf.SparseTensor):
+        return tf.sparse.sparse_dense_matmul(a, d, adjoint_a=True)
+    return tf.matmul(a, d, transpose_a=True)
+
+
+def column_sums(a):
+    """``reduce_sum(a, axis=0)``."""
+    return tf.reduce_sum(a, axis=0)
+
+
 def forward(params, x, spec):
     """Return (z, p): the output layer's pre-activation and its activation.
 
     ``params`` is ``coefs + intercepts`` (scikit-learn's order).
     """
+    activations = forward_all(params, x, spec)
+    return activations[-1], OUTPUT_ACTIVATIONS[spec.out_activation](activations[-1])
+
+
+def forward_all(params, x, spec) -> list:
+    """``[x, a_1, ..., a_{L-1}, z_L]``: the input, every hidden layer's
+    activation and the output layer's pre-activation."""
     n = spec.n_layers - 1
     hidden = HIDDEN_ACTIVATIONS[spec.activation]
-    a = x
+    activations = [x]
     for i in range(n):
-        z = matmul(a, params[i]) + params[n + i]
-        a = hidden(z) if i < n - 1 else z
-    return a, OUTPUT_ACTIVATIONS[spec.out_activation](a)
+        z = matmul(activations[-1], params[i]) + params[n + i]
+        activations.append(hidden(z) if i < n - 1 else z)
+    return activations
+
+
+def _scale_by_derivative(delta, a, activation: str):
+    """``delta * f'(z)`` written with the activation ``a = f(z)`` (as
+    scikit-learn's ``DERIVATIVES`` do)."""
+    if activation == "relu":
+        return tf.where(a > 0, delta, tf.zeros_like(delta))
+    if activation == "logistic":
+        return delta * a * (1 - a)
+    if activation == "tanh":
+        return delta * (1 - tf.square(a))
+    return delta  # identity
+
+
+# hidden activations whose derivative ``backward`` writes out by hand; the
+# others (Keras' extra activations) are differentiated by a GradientTape
+MANUAL_BACKWARD = ("identity", "logistic", "tanh", "relu")
+
+
+def backward(params, activations, delta, spec):
+    """Gradients of ``sum(delta * z_L)`` for every weight (coefs + intercepts).
+
+    Backpropagation written out: per layer one product for the weight
+    gradient, one for the next delta (none into the input), a column sum for
+    the intercept. The same arithmetic as a GradientTape over ``forward``,
+    without the tape's bookkeeping, so traces and XLA programs are smaller.
+    """
+    n = spec.n_layers - 1
+    coef_grads, intercept_grads = [None] * n, [None] * n
+    for i in range(n - 1, -1, -1):
+        coef_grads[i] = matmul_t(activations[i], delta)
+        intercept_grads[i] = column_sums(delta)
+        if i > 0:
+            delta = tf.matmul(delta, params[i], transpose_b=True)
+            delta = _scale_by_derivative(delta, activations[i], spec.activation)
+    return coef_grads + intercept_grads
 
 
 @dataclass(frozen=True)
@@ -98,6 +153,16 @@ class StandardForward:
 
     def coefs(self, params):
         return params[: self.spec.n_layers - 1]
+
+    @property
+    def manual_backward(self) -> bool:
+        return self.spec.activation in MANUAL_BACKWARD
+
+    def forward_all(self, params, x):
+        return forward_all(params, x, self.spec)
+
+    def backward(self, params, activations, delta):
+        return backward(params, activations, delta, self.spec)
 
     def hidden(self, params, x):
         """Activations of the last hidden layer (x itself without hidden layers)."""

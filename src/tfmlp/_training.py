@@ -89,11 +89,27 @@ def epoch_function(model, solver: str, nesterov: bool, sparse: bool):
     Signature: ``fn(params, slots, x, y, sw, order, batch_size, hyper, alpha,
     step0) -> (summed_batch_loss, last_learning_rate)``. ``order`` gives the
     rows of ``y``/``sw`` (and of dense ``x``) in training order; sparse ``x``
-    must already be in that order. XLA epochs go through ``chunk_function``.
+    must already be in that order. See ``xla_epoch_function`` for XLA.
     """
     key = ("epoch", solver, bool(nesterov), bool(sparse))
     build = lambda: _make_epoch(model, solver, bool(nesterov), sparse)  # noqa: E731
     return _cached(model, key, build, autograph=False)
+
+
+def xla_epoch_function(model, solver: str, nesterov: bool, batch: int):
+    """A compiled (XLA) function that trains one epoch of dense data held as
+    tensors, gathering every batch's rows inside the loop.
+
+    Signature: ``fn(params, slots, x, y, sw, order, n_rows, hyper, alpha,
+    step0) -> (summed_batch_loss, last_learning_rate)``. ``order`` is the
+    training order of the ``n_rows`` rows padded (with any valid row index)
+    to a whole number of batches: every batch has the static shape XLA needs,
+    and the padding positions of the last batch get zero weight, so they add
+    exact zeros to every sum.
+    """
+    key = ("xla_epoch", solver, bool(nesterov), int(batch))
+    build = lambda: _make_xla_epoch(model, solver, bool(nesterov), batch)  # noqa: E731
+    return _cached(model, key, build, jit_compile=True, autograph=False)
 
 
 def _update(solver, nesterov, params, grads, slots, hyper, step0, i):
@@ -141,6 +157,30 @@ def _make_epoch(model, solver, nesterov, sparse):
             loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
             rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
             return loss * tf.cast(size, dtype), rate
+
+        return batch_loop(n_batches, step, tf.zeros([], dtype), hyper[0])
+
+    return epoch
+
+
+def _make_xla_epoch(model, solver, nesterov, batch):
+    bs = tf.constant(batch, tf.int64)
+
+    def epoch(params, slots, x, y, sw, order, n_rows, hyper, alpha, step0):
+        dtype = y.dtype
+        alpha = tf.cast(alpha, dtype)
+        n_batches = (n_rows + bs - 1) // bs
+        positions = tf.range(bs)
+
+        def step(i):
+            start = i * bs
+            idx = tf.slice(order, tf.reshape(start, [1]), [batch])
+            valid = tf.cast(positions < n_rows - start, dtype)
+            xb, yb = tf.gather(x, idx), tf.gather(y, idx)
+            swb = tf.gather(sw, idx) * valid
+            loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
+            rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
+            return loss * tf.cast(tf.minimum(bs, n_rows - start), dtype), rate
 
         return batch_loop(n_batches, step, tf.zeros([], dtype), hyper[0])
 

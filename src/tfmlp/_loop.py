@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tensorflow as tf
-from sklearn.utils import shuffle
 
 from tfmlp._data import csr_tensors, input_tensors, is_sparse
 from tfmlp._optimizers import Adam
@@ -73,9 +72,17 @@ class _Runner:
         self.alpha = tf.constant(float(est.alpha), tf.float64)
 
     def _shuffle(self, random_state) -> np.ndarray:
-        """This epoch's row order (scikit-learn's shuffle; None: unchanged)."""
+        """This epoch's row order (None: unchanged).
+
+        The same draws as scikit-learn's ``sklearn.utils.shuffle(sample_idx,
+        random_state=random_state)`` (it permutes ``arange(n)`` with
+        ``random_state.shuffle`` and indexes with it), without its input
+        validation, which costs as much as a small-data epoch.
+        """
         if random_state is not None:
-            self.sample_idx = shuffle(self.sample_idx, random_state=random_state)
+            perm = np.arange(self.n_samples)
+            random_state.shuffle(perm)
+            self.sample_idx = self.sample_idx[perm]
         return self.sample_idx
 
     def _step0(self) -> float:

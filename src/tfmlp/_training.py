@@ -47,7 +47,21 @@ class _Compiled:
         if concrete is None:
             relaxed = tf.nest.map_structure(_relaxed, args)
             concrete = self._concrete[key] = self._fn.get_concrete_function(*relaxed)
-        return concrete(*args)
+        flat = [_flat_input(v) for v in leaves if isinstance(v, _TENSOR_TYPES)]
+        call_flat = getattr(concrete, "_call_flat", None)
+        captured = concrete.captured_inputs
+        if call_flat is None or len(flat) + len(captured) != len(concrete.inputs):
+            return concrete(*args)
+        # the tensors in trace order: skips binding the arguments to the
+        # signature again (~0.15 ms a call, a few % of a small-data fit)
+        return call_flat(flat, captured)
+
+
+_TENSOR_TYPES = (tf.Variable, tf.Tensor)
+
+
+def _flat_input(value):
+    return value.handle if isinstance(value, tf.Variable) else value
 
 
 def _signature(value):

@@ -1,0 +1,49 @@
+"""The compiled-function wrapper and the epoch shuffle."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+from sklearn.utils import shuffle as sk_shuffle
+
+import tfmlp._loop as loop
+from tfmlp._training import _Compiled
+
+
+def _step(params, x, n, scale):
+    params[0].assign_add(tf.reduce_sum(x, axis=0))
+    return params[0] * scale + tf.cast(n, params[0].dtype), tf.shape(x)[0]
+
+
+def test_compiled_function_is_called_flat_and_traced_once():
+    fn = _Compiled(_step, autograph=False)
+    params = [tf.Variable(np.zeros(3)), tf.Variable(np.ones(2))]
+    out, rows = fn(params, tf.constant(np.ones((4, 3))), tf.constant(2, tf.int64), 3.0)
+    np.testing.assert_array_equal(out.numpy(), [14.0, 14.0, 14.0])
+    assert int(rows) == 4
+    (concrete,) = fn._concrete.values()
+    calls = []
+    real = concrete._call_flat
+    concrete._call_flat = lambda *a: calls.append(a) or real(*a)
+    # another sample count: the same trace, through the flat call
+    out, rows = fn(params, tf.constant(np.ones((7, 3))), tf.constant(0, tf.int64), 3.0)
+    np.testing.assert_array_equal(out.numpy(), [33.0, 33.0, 33.0])
+    assert int(rows) == 7 and len(calls) == 1 and len(fn._concrete) == 1
+    np.testing.assert_array_equal(params[0].numpy(), [11.0, 11.0, 11.0])
+    fn(params, tf.constant(np.ones((1, 3))), tf.constant(0, tf.int64), 1.0)
+    assert len(fn._concrete) == 2  # a Python argument is part of the trace
+
+
+def test_epoch_shuffle_draws_as_scikit_learn():
+    class Est:
+        _optimizer = None
+        batch_size = 7
+        alpha = 0.0
+
+    runner = loop._Runner(Est(), None, 50)
+    mine, theirs = np.random.RandomState(3), np.random.RandomState(3)
+    expected = np.arange(50)
+    for _ in range(4):  # permutations compose across epochs
+        expected = sk_shuffle(expected, random_state=theirs)
+        np.testing.assert_array_equal(runner._shuffle(mine), expected)
+    assert runner._shuffle(None) is runner.sample_idx

@@ -47,3 +47,30 @@ def test_epoch_shuffle_draws_as_scikit_learn():
         expected = sk_shuffle(expected, random_state=theirs)
         np.testing.assert_array_equal(runner._shuffle(mine), expected)
     assert runner._shuffle(None) is runner.sample_idx
+
+
+def test_standard_graph_functions_skip_grappler_and_restore_the_context():
+    from tensorflow.python.eager import context
+
+    from tfmlp._network import StandardForward
+    from tfmlp._params import NetSpec
+    from tfmlp._training import (
+        _without_grappler,
+        chunk_function,
+        epoch_function,
+        predict_function,
+    )
+
+    model = StandardForward(NetSpec.create(3, "relu", "softmax"))
+    assert not epoch_function(model, "adam", False, False)._grappler
+    assert not predict_function(model, False)._grappler
+    assert chunk_function(model, "adam", False, 8, True)._grappler  # XLA
+    ctx = context.context()
+    before = ctx.function_call_options
+    with _without_grappler():
+        inside = ctx.function_call_options
+        assert inside is not before
+        config = tf.compat.v1.ConfigProto()
+        config.ParseFromString(inside.config_proto_serialized)
+        assert config.graph_options.rewrite_options.disable_meta_optimizer
+    assert ctx.function_call_options is before

@@ -11,6 +11,8 @@ hidden stack keeps its compiled functions on its own network object.
 
 from __future__ import annotations
 
+import contextlib
+
 import tensorflow as tf
 
 from tfmlp._data import sparse_rows
@@ -29,13 +31,22 @@ class _Compiled:
     shapes: TensorFlow traces once per distinct set of weight shapes.
     """
 
-    def __init__(self, python_function, jit_compile=False, autograph=True):
+    def __init__(
+        self, python_function, jit_compile=False, autograph=True, grappler=True
+    ):
         self._fn = tf.function(
             python_function, jit_compile=jit_compile or None, autograph=autograph
         )
         self._concrete: dict = {}
+        self._grappler = grappler
 
     def __call__(self, *args):
+        if self._grappler:
+            return self._call(args)
+        with _without_grappler():
+            return self._call(args)
+
+    def _call(self, args):
         # Calling the concrete function directly skips tf.function's dispatch
         # (hashing every argument's trace type), which costs about a
         # millisecond per call: as much as a whole small-data epoch.
@@ -58,6 +69,44 @@ class _Compiled:
 
 
 _TENSOR_TYPES = (tf.Variable, tf.Tensor)
+
+
+@contextlib.contextmanager
+def _without_grappler():
+    """Run the graph functions called inside without Grappler's rewrites.
+
+    Grappler optimises a function's graph on its first call: ~40 ms for an
+    epoch function, a tenth of a small-data fit, for no measurable gain per
+    epoch (our graphs are already what should run). TensorFlow has no public
+    per-function switch; the call options of the eager context are what
+    ``tf.function`` passes to the runtime. If they cannot be set (another
+    TensorFlow version), functions are called as usual.
+    """
+    try:
+        from tensorflow.core.protobuf import config_pb2
+        from tensorflow.python.eager import context
+
+        ctx = context.context()
+        old = ctx.function_call_options
+        global _NO_GRAPPLER
+        if _NO_GRAPPLER is None:
+            config = config_pb2.ConfigProto()
+            config.ParseFromString(old.config_proto_serialized)
+            config.graph_options.rewrite_options.disable_meta_optimizer = True
+            _NO_GRAPPLER = context.FunctionCallOptions(
+                executor_type=old.executor_type, config_proto=config
+            )
+        ctx.function_call_options = _NO_GRAPPLER
+    except Exception:  # private API moved: keep TensorFlow's defaults
+        yield
+        return
+    try:
+        yield
+    finally:
+        ctx.function_call_options = old
+
+
+_NO_GRAPPLER = None
 
 
 def _flat_input(value):
@@ -87,13 +136,18 @@ def _cached(model, key, build, jit_compile=False, autograph=True):
     may hold user layers whose Python control flow needs AutoGraph.
     """
     cache = getattr(model, "cache", None)
-    if cache is None:  # a StandardForward: shared, keyed by its value
+    standard = cache is None
+    if standard:  # a StandardForward: shared, keyed by its value
         cache, key = _CACHE, (model, *key)
     else:
         autograph = True
     fn = cache.get(key)
     if fn is None:
-        fn = cache[key] = _Compiled(build(), jit_compile, autograph)
+        # Grappler is skipped for the standard network's graph functions
+        # (see ``_without_grappler``); XLA functions and user-built Keras
+        # stacks keep TensorFlow's defaults.
+        grappler = bool(jit_compile) or not standard
+        fn = cache[key] = _Compiled(build(), jit_compile, autograph, grappler)
     return fn
 
 

@@ -58,14 +58,17 @@ def test_runner_choice(monkeypatch):
     y = rng.randint(0, 2, 100)
     kw = dict(hidden_layer_sizes=(3,), max_iter=1)
     assert _runner_kind(MLPClassifier(**kw), small, y, monkeypatch) == "EpochRunner"
-    forced = MLPClassifier(jit_compile=True, **kw)  # XLA over resident tensors
+    forced = MLPClassifier(jit_compile=True, **kw)  # XLA reads X in place
     assert _runner_kind(forced, small, y, monkeypatch) == "EpochRunner[xla]"
-    monkeypatch.setattr(loop, "RESIDENT_MAX_BYTES", 100 * 4 * 8 - 1)  # too big
-    forced = MLPClassifier(jit_compile=True, **kw)
-    assert _runner_kind(forced, small, y, monkeypatch) == "ChunkRunner"
+    monkeypatch.setattr(loop, "RESIDENT_MAX_BYTES", 0)
+    assert _runner_kind(forced, small, y, monkeypatch) == "EpochRunner[xla]"
+    # not readable in place (Fortran order): copied up to RESIDENT_MAX_BYTES,
+    # chunks beyond
+    fortran = np.asfortranarray(small)
+    monkeypatch.setattr(loop, "RESIDENT_MAX_BYTES", 100 * 4 * 8 - 1)
+    assert _runner_kind(forced, fortran, y, monkeypatch) == "ChunkRunner"
     monkeypatch.setattr(loop, "RESIDENT_MAX_BYTES", 100 * 4 * 8)
-    forced = MLPClassifier(jit_compile=True, **kw)
-    assert _runner_kind(forced, small, y, monkeypatch) == "EpochRunner[xla]"
+    assert _runner_kind(forced, fortran, y, monkeypatch) == "EpochRunner[xla]"
     import scipy.sparse as sp
 
     sparse = sp.csr_matrix(small)
@@ -141,3 +144,41 @@ def test_memory_mapped_input_is_not_loaded_into_memory(tmp_path):
     growth, score = map(float, proc.stdout.split()[-2:])
     assert growth < 100, f"anonymous memory grew by {growth:.0f} MB"
     assert score > 0.9
+
+
+def _misaligned(X):
+    """A C-contiguous, writeable copy of X whose data is not 64-byte aligned."""
+    raw = np.empty(X.size + 16, X.dtype)
+    start = next(i for i in range(1, 16) if raw[i:].ctypes.data % 64)
+    out = raw[start : start + X.size].reshape(X.shape)
+    out[...] = X
+    assert out.ctypes.data % 64 and out.flags.c_contiguous
+    return out
+
+
+def test_xla_epochs_read_the_array_in_place():
+    X = _misaligned(np.random.RandomState(0).rand(50, 3))
+    view = loop._xla_view(X)
+    first = tf.function(lambda x: x[0, 0] * 1.0, jit_compile=True)
+    X[0, 0] = 7.0  # no copy was made: XLA sees the change
+    assert float(first(view)) == 7.0
+
+
+def test_misaligned_input_trains_as_an_aligned_copy(monkeypatch):
+    rng = np.random.RandomState(2)
+    X, y = rng.rand(300, 5), rng.randint(0, 3, 300)
+    runners = []
+    real = loop.make_runner
+    monkeypatch.setattr(
+        "tfmlp._stochastic.make_runner",
+        lambda *a: runners.append(real(*a)) or runners[-1],
+    )
+    kw = dict(hidden_layer_sizes=(6,), max_iter=3, batch_size=32, random_state=0)
+    fits = []
+    for data in (_misaligned(X), np.ascontiguousarray(X)):
+        with pytest.warns(Warning):
+            fits.append(MLPClassifier(jit_compile=True, **kw).fit(data, y))
+    assert all(type(r) is loop.EpochRunner and r.xla for r in runners)
+    assert fits[0].loss_curve_ == fits[1].loss_curve_
+    for a, b in zip(fits[0].coefs_, fits[1].coefs_):
+        np.testing.assert_array_equal(a, b)

@@ -1027,6 +1027,7 @@ def test_chunked_epochs_keep_parity(
     monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", 0)
     monkeypatch.setattr(loop, "CHUNK_MIN_BATCHES", 1)
     monkeypatch.setattr(loop, "RESIDENT_MAX_BYTES", 0)
+    monkeypatch.setattr(loop, "_xla_view_ok", lambda X, dtype: False)
     params = _params(
         solver_key, hidden_layer_sizes=(7,), max_iter=6, random_state=3, **extra
     )
@@ -1047,6 +1048,7 @@ def test_chunk_runner_is_used_and_float32_matches(monkeypatch):
     monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", 0)
     monkeypatch.setattr(loop, "CHUNK_MIN_BATCHES", 1)
     monkeypatch.setattr(loop, "RESIDENT_MAX_BYTES", 0)
+    monkeypatch.setattr(loop, "_xla_view_ok", lambda X, dtype: False)
     used = []
     real = loop.ChunkRunner.run_epoch
     monkeypatch.setattr(

@@ -179,6 +179,7 @@ def test_misaligned_input_trains_as_an_aligned_copy(monkeypatch):
         with pytest.warns(Warning):
             fits.append(MLPClassifier(jit_compile=True, **kw).fit(data, y))
     assert all(type(r) is loop.EpochRunner and r.xla for r in runners)
+    assert runners[0].y.dtype == tf.uint8  # one-hot targets stay one byte each
     assert fits[0].loss_curve_ == fits[1].loss_curve_
     for a, b in zip(fits[0].coefs_, fits[1].coefs_):
         np.testing.assert_array_equal(a, b)

@@ -105,16 +105,19 @@ class EpochRunner(_Runner):
         self.xla = xla and not self.sparse
         dtype = net.dtype
         self.X = X.tocsr() if self.sparse else X
-        if self.xla and _xla_view_ok(X, dtype):
-            self.x = _xla_view(X)  # read in place by the XLA epoch only
-        elif self.sparse:
-            self.x = csr_tensors(self.X, dtype)
+        if self.xla:
+            viewable = _xla_view_ok(X, dtype)  # read in place by the XLA epoch
+            self.x = _xla_view(X) if viewable else input_tensors(X, dtype)
+            self.y, self.sw = _xla_targets(y, sample_weight, self.n_samples, dtype)
         else:
-            self.x = input_tensors(X, dtype)
-        self.y = tf.constant(np.asarray(y, dtype=dtype))
-        if sample_weight is None:
-            sample_weight = np.ones(self.n_samples, dtype=dtype)
-        self.sw = tf.constant(np.asarray(sample_weight, dtype=dtype))
+            if self.sparse:
+                self.x = csr_tensors(self.X, dtype)
+            else:
+                self.x = input_tensors(X, dtype)
+            self.y = tf.constant(np.asarray(y, dtype=dtype))
+            if sample_weight is None:
+                sample_weight = np.ones(self.n_samples, dtype=dtype)
+            self.sw = tf.constant(np.asarray(sample_weight, dtype=dtype))
         model = est._forward_model(net)
         if self.xla:
             self.fn = xla_epoch_function(
@@ -126,24 +129,24 @@ class EpochRunner(_Runner):
                 model, est.solver, est.nesterovs_momentum, self.sparse
             )
             self.batch = tf.constant(self.batch_size, tf.int64)
-        self.identity = self._order_tensor()
+        if self.xla:  # one buffer, padded to whole batches, read in place
+            self._order = np.zeros(self.n_batches * self.batch_size, np.int64)
+            self._order_view = _xla_array(self._order)
 
     def _order_tensor(self) -> tf.Tensor:
-        """``sample_idx`` as a tensor; under XLA padded to whole batches."""
-        order = self.sample_idx
-        if self.xla:
-            padding = self.n_batches * self.batch_size - self.n_samples
-            order = np.concatenate([order, np.zeros(padding, order.dtype)])
-        return tf.constant(order, tf.int64)
+        """This epoch's ``sample_idx`` as a tensor."""
+        if self.xla:  # the previous epoch has finished reading the buffer
+            self._order[: self.n_samples] = self.sample_idx
+            return self._order_view
+        return tf.constant(self.sample_idx, tf.int64)
 
     def run_epoch(self, random_state) -> np.floating:
         """Train one epoch; ``random_state`` None means no shuffling."""
-        x, order = self.x, self.identity
-        if random_state is not None:
-            self._shuffle(random_state)
-            order = self._order_tensor()
-            if self.sparse:
-                x = csr_tensors(self.X[self.sample_idx], self.net.dtype)
+        x = self.x
+        self._shuffle(random_state)
+        order = self._order_tensor()
+        if random_state is not None and self.sparse:
+            x = csr_tensors(self.X[self.sample_idx], self.net.dtype)
         opt = self.optimizer
         total, rate = self.fn(
             self.net.variables,
@@ -289,6 +292,32 @@ def _xla_view(X: np.ndarray) -> tf.Tensor:
         return tf.experimental.dlpack.from_dlpack(X.__dlpack__())
     except Exception:  # an old NumPy/TensorFlow without DLPack
         return tf.constant(X)
+
+
+def _xla_targets(y, sample_weight, n: int, dtype) -> tuple:
+    """Targets and sample weights for the XLA epoch, read in place.
+
+    A classifier's 0/1 targets stay one byte each (the epoch casts each
+    batch): a float copy would cost 40 MB on 1M rows and 10 classes.
+    """
+    y = np.asarray(y).reshape(n, -1)
+    if y.dtype == np.bool_:
+        y = np.ascontiguousarray(y).view(np.uint8)
+    elif y.dtype != dtype:
+        y = y.astype(dtype)
+    if sample_weight is None:
+        sw = np.ones(n, dtype)
+    else:
+        sw = np.asarray(sample_weight, dtype=dtype)
+    return _xla_array(y), _xla_array(sw)
+
+
+def _xla_array(a: np.ndarray) -> tf.Tensor:
+    """``a`` for XLA-compiled code only: in place where possible, else copied."""
+    a = np.ascontiguousarray(a)
+    if type(a) is np.ndarray and a.flags.writeable and a.size:
+        return _xla_view(a)
+    return tf.constant(a)
 
 
 def _aligned(shape: tuple, dtype) -> np.ndarray:

@@ -169,7 +169,8 @@ def xla_epoch_function(model, solver: str, nesterov: bool, batch: int):
     tensors, gathering every batch's rows inside the loop.
 
     Signature: ``fn(params, slots, x, y, sw, order, n_rows, hyper, alpha,
-    step0) -> (summed_batch_loss, last_learning_rate)``. ``order`` is the
+    step0) -> (summed_batch_loss, last_learning_rate)``; ``y`` may hold 0/1
+    targets as ``uint8`` (cast per batch to ``sw``'s dtype). ``order`` is the
     training order of the ``n_rows`` rows padded (with any valid row index)
     to a whole number of batches: every batch has the static shape XLA needs,
     and the padding positions of the last batch get zero weight, so they add
@@ -235,7 +236,7 @@ def _make_xla_epoch(model, solver, nesterov, batch):
     bs = tf.constant(batch, tf.int64)
 
     def epoch(params, slots, x, y, sw, order, n_rows, hyper, alpha, step0):
-        dtype = y.dtype
+        dtype = sw.dtype  # y may be 0/1 bytes: cast batch by batch
         alpha = tf.cast(alpha, dtype)
         n_batches = (n_rows + bs - 1) // bs
         positions = tf.range(bs)
@@ -244,7 +245,7 @@ def _make_xla_epoch(model, solver, nesterov, batch):
             start = i * bs
             idx = tf.slice(order, tf.reshape(start, [1]), [batch])
             valid = tf.cast(positions < n_rows - start, dtype)
-            xb, yb = tf.gather(x, idx), tf.gather(y, idx)
+            xb, yb = tf.gather(x, idx), tf.cast(tf.gather(y, idx), dtype)
             swb = tf.gather(sw, idx) * valid
             loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
             rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)

@@ -74,3 +74,20 @@ def test_standard_graph_functions_skip_grappler_and_restore_the_context():
         config.ParseFromString(inside.config_proto_serialized)
         assert config.graph_options.rewrite_options.disable_meta_optimizer
     assert ctx.function_call_options is before
+
+
+def test_adam_rates_are_scikit_learns_bit_for_bit():
+    from sklearn.neural_network._stochastic_optimizers import AdamOptimizer
+
+    from tfmlp._optimizers import Adam
+
+    for lr, b1, b2 in ((1e-3, 0.9, 0.999), (0.3, 0.95, 0.9999)):
+        params = [np.zeros(2)]
+        ours = Adam(params, lr, b1, b2, 1e-8)
+        theirs = AdamOptimizer(params, lr, b1, b2, 1e-8)
+        ours.t = 37
+        rates = ours.rates(5000)
+        theirs.t = 37
+        for k in range(5000):
+            theirs.update_params(params, [np.zeros(2)])  # t += 1, sets its rate
+            assert rates[k] == theirs.learning_rate, (k, lr, b1, b2)

@@ -86,14 +86,18 @@ class _Runner:
             self.sample_idx = self.sample_idx[perm]
         return self.sample_idx
 
-    def _step0(self) -> float:
-        """Adam's step count before this epoch (unused by SGD)."""
-        return float(self.optimizer.t) if isinstance(self.optimizer, Adam) else 0.0
+    def _rates(self, length: int) -> np.ndarray:
+        """Adam's learning rates for this epoch's batches, padded to
+        ``length`` (zeros: SGD reads its rate from ``hyper``)."""
+        rates = np.zeros(length, np.float64)
+        if isinstance(self.optimizer, Adam):
+            rates[: self.n_batches] = self.optimizer.rates(self.n_batches)
+        return rates
 
-    def _end_epoch(self, rate) -> None:
+    def _end_epoch(self, rates: np.ndarray) -> None:
         if isinstance(self.optimizer, Adam):
             self.optimizer.t += self.n_batches
-            self.optimizer.learning_rate = float(rate.numpy())
+            self.optimizer.learning_rate = float(rates[self.n_batches - 1])
 
 
 class EpochRunner(_Runner):
@@ -148,7 +152,8 @@ class EpochRunner(_Runner):
         if random_state is not None and self.sparse:
             x = csr_tensors(self.X[self.sample_idx], self.net.dtype)
         opt = self.optimizer
-        total, rate = self.fn(
+        rates = self._rates(self.n_batches)
+        total, _ = self.fn(
             self.net.variables,
             opt.slots(),
             x,
@@ -158,9 +163,9 @@ class EpochRunner(_Runner):
             self.batch,  # the batch size, or under XLA the number of rows
             tf.constant(opt.hyper()),
             self.alpha,
-            tf.constant(self._step0(), tf.float64),
+            tf.constant(rates),
         )
-        self._end_epoch(rate)
+        self._end_epoch(rates)
         return total.numpy()
 
 
@@ -235,10 +240,11 @@ class ChunkRunner(_Runner):
         """Train one epoch; ``random_state`` None means no shuffling."""
         order = self._shuffle(random_state)
         opt = self.optimizer
-        step = self._step0()
         hyper = tf.constant(opt.hyper())
         total = tf.zeros([], self.dtype)
         n_chunks = -(-self.n_samples // self.chunk_rows)
+        per_chunk = self.chunk_rows // self.batch_size  # batches, static
+        rates = self._rates(n_chunks * per_chunk)
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(self._chunk, order, 0)
             for k in range(n_chunks):
@@ -246,7 +252,7 @@ class ChunkRunner(_Runner):
                 if k + 1 < n_chunks:  # gather the next chunk meanwhile, into
                     total.numpy()  # the buffer of chunk k - 1: wait until done
                     pending = pool.submit(self._chunk, order, k + 1)
-                total, rate = self.fn(
+                total, _ = self.fn(
                     self.net.variables,
                     opt.slots(),
                     x,
@@ -255,11 +261,10 @@ class ChunkRunner(_Runner):
                     tf.constant(m, tf.int64),
                     hyper,
                     self.alpha,
-                    tf.constant(step, tf.float64),
+                    tf.constant(rates[k * per_chunk : (k + 1) * per_chunk]),
                     total,
                 )
-                step += -(-m // self.batch_size)
-        self._end_epoch(rate)
+        self._end_epoch(rates)
         return total.numpy()
 
 

@@ -9,6 +9,8 @@ would round those through float32).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
@@ -115,6 +117,23 @@ class Adam(_Optimizer):
         values = [self.learning_rate_init, b1, 1 - b1, b2, 1 - b2, self.epsilon]
         return np.array(values, dtype=np.float64)
 
+    def rates(self, n_steps: int) -> np.ndarray:
+        """The learning rates of the next ``n_steps`` steps (from ``t + 1``).
+
+        Computed step by step in Python floats with scikit-learn's own
+        expression: NumPy's vectorised ``power`` differs from the scalar
+        ``**`` in the last bit for some steps.
+        """
+        lr0, b1, b2 = self.learning_rate_init, self.beta_1, self.beta_2
+        t0 = self.t
+        return np.array(
+            [
+                lr0 * math.sqrt(1 - b2**t) / (1 - b1**t)
+                for t in range(t0 + 1, t0 + n_steps + 1)
+            ],
+            dtype=np.float64,
+        )
+
 
 def apply_sgd(params, grads, slots, hyper, nesterov: bool):
     """One SGD step; ``hyper`` = [learning_rate, momentum] (float64)."""
@@ -128,9 +147,20 @@ def apply_sgd(params, grads, slots, hyper, nesterov: bool):
 
 
 def apply_adam(params, grads, slots, hyper, step):
-    """One Adam step at (1-based, float64) ``step``; returns the step's rate."""
-    lr0, b1, one_b1, b2, one_b2, eps = (hyper[i] for i in range(6))
+    """One Adam step at (1-based, float64) ``step``; returns the step's rate.
+
+    For loops whose number of steps is not known in advance (streams); the
+    in-memory runners precompute the rates (``Adam.rates``) and call
+    ``apply_adam_at_rate``.
+    """
+    lr0, b1, b2 = hyper[0], hyper[1], hyper[3]
     learning_rate = lr0 * tf.sqrt(1 - tf.pow(b2, step)) / (1 - tf.pow(b1, step))
+    return apply_adam_at_rate(params, grads, slots, hyper, learning_rate)
+
+
+def apply_adam_at_rate(params, grads, slots, hyper, learning_rate):
+    """One Adam step with the step's (bias-corrected, float64) learning rate."""
+    b1, one_b1, b2, one_b2, eps = (hyper[i] for i in range(1, 6))
     n = len(params)
     cast: dict = {}  # the hyper-parameters in each weight dtype, cast once
     for param, grad, m, v in zip(params, grads, slots[:n], slots[n:]):

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tfmlp._data import sparse_rows
 from tfmlp._losses import loss_and_grads
-from tfmlp._optimizers import apply_adam, apply_sgd
+from tfmlp._optimizers import apply_adam, apply_adam_at_rate, apply_sgd
 
 _CACHE: dict = {}
 
@@ -155,7 +155,8 @@ def epoch_function(model, solver: str, nesterov: bool, sparse: bool):
     """A compiled function that trains one epoch (graph mode, no XLA).
 
     Signature: ``fn(params, slots, x, y, sw, order, batch_size, hyper, alpha,
-    step0) -> (summed_batch_loss, last_learning_rate)``. ``order`` gives the
+    rates) -> (summed_batch_loss, last_learning_rate)``; ``rates[i]`` is
+    Adam's learning rate for batch ``i`` (unused by SGD). ``order`` gives the
     rows of ``y``/``sw`` (and of dense ``x``) in training order; sparse ``x``
     must already be in that order. See ``xla_epoch_function`` for XLA.
     """
@@ -169,7 +170,7 @@ def xla_epoch_function(model, solver: str, nesterov: bool, batch: int):
     tensors, gathering every batch's rows inside the loop.
 
     Signature: ``fn(params, slots, x, y, sw, order, n_rows, hyper, alpha,
-    step0) -> (summed_batch_loss, last_learning_rate)``; ``y`` may hold 0/1
+    rates) -> (summed_batch_loss, last_learning_rate)``; ``y`` may hold 0/1
     targets as ``uint8`` (cast per batch to ``sw``'s dtype). ``order`` is the
     training order of the ``n_rows`` rows padded (with any valid row index)
     to a whole number of batches: every batch has the static shape XLA needs,
@@ -187,6 +188,14 @@ def _update(solver, nesterov, params, grads, slots, hyper, step0, i):
         return apply_adam(
             params, grads, slots, hyper, step0 + tf.cast(i + 1, tf.float64)
         )
+    apply_sgd(params, grads, slots, hyper, nesterov)
+    return hyper[0]
+
+
+def _update_at(solver, nesterov, params, grads, slots, hyper, rates, i):
+    """Apply one optimizer step; Adam's rate for batch ``i`` is ``rates[i]``."""
+    if solver == "adam":
+        return apply_adam_at_rate(params, grads, slots, hyper, rates[i])
     apply_sgd(params, grads, slots, hyper, nesterov)
     return hyper[0]
 
@@ -211,7 +220,7 @@ def batch_loop(n_batches, step, total0, rate0):
 
 
 def _make_epoch(model, solver, nesterov, sparse):
-    def epoch(params, slots, x, y, sw, order, batch_size, hyper, alpha, step0):
+    def epoch(params, slots, x, y, sw, order, batch_size, hyper, alpha, rates):
         dtype = y.dtype
         alpha = tf.cast(alpha, dtype)
         n = tf.shape(order, out_type=tf.int64)[0]
@@ -224,7 +233,7 @@ def _make_epoch(model, solver, nesterov, sparse):
             xb = sparse_rows(x, start, size) if sparse else tf.gather(x, idx)
             yb, swb = tf.gather(y, idx), tf.gather(sw, idx)
             loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
-            rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
+            rate = _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
             return loss * tf.cast(size, dtype), rate
 
         return batch_loop(n_batches, step, tf.zeros([], dtype), hyper[0])
@@ -235,7 +244,7 @@ def _make_epoch(model, solver, nesterov, sparse):
 def _make_xla_epoch(model, solver, nesterov, batch):
     bs = tf.constant(batch, tf.int64)
 
-    def epoch(params, slots, x, y, sw, order, n_rows, hyper, alpha, step0):
+    def epoch(params, slots, x, y, sw, order, n_rows, hyper, alpha, rates):
         dtype = sw.dtype  # y may be 0/1 bytes: cast batch by batch
         alpha = tf.cast(alpha, dtype)
         n_batches = (n_rows + bs - 1) // bs
@@ -248,7 +257,7 @@ def _make_xla_epoch(model, solver, nesterov, batch):
             xb, yb = tf.gather(x, idx), tf.cast(tf.gather(y, idx), dtype)
             swb = tf.gather(sw, idx) * valid
             loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
-            rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
+            rate = _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
             return loss * tf.cast(tf.minimum(bs, n_rows - start), dtype), rate
 
         return batch_loop(n_batches, step, tf.zeros([], dtype), hyper[0])
@@ -259,8 +268,9 @@ def _make_xla_epoch(model, solver, nesterov, batch):
 def chunk_function(model, solver: str, nesterov: bool, batch: int, xla: bool):
     """A compiled function that trains the batches of one chunk of rows.
 
-    Signature: ``fn(params, slots, x, y, sw, n_rows, hyper, alpha, step0,
-    total0) -> (total0 + summed_batch_loss, last_learning_rate)``. The rows of
+    Signature: ``fn(params, slots, x, y, sw, n_rows, hyper, alpha, rates,
+    total0) -> (total0 + summed_batch_loss, last_learning_rate)``;
+    ``rates[i]`` is Adam's learning rate for the chunk's batch ``i``. The rows of
     ``x``/``y``/``sw`` are already in training order; batch ``i`` is rows
     ``[i * batch, (i + 1) * batch)`` of the first ``n_rows``. Rows past
     ``n_rows`` (padding that gives every chunk the same shape, so XLA compiles
@@ -275,7 +285,7 @@ def chunk_function(model, solver: str, nesterov: bool, batch: int, xla: bool):
 def _make_chunk(model, solver, nesterov, batch):
     bs = tf.constant(batch, tf.int64)
 
-    def chunk(params, slots, x, y, sw, n_rows, hyper, alpha, step0, total0):
+    def chunk(params, slots, x, y, sw, n_rows, hyper, alpha, rates, total0):
         dtype = y.dtype
         alpha = tf.cast(alpha, dtype)
         n_batches = (n_rows + bs - 1) // bs
@@ -288,7 +298,7 @@ def _make_chunk(model, solver, nesterov, batch):
             yb = tf.slice(y, tf.stack([start, 0]), tf.stack([bs, n_outputs]))
             swb = tf.slice(sw, [start], [bs])
             loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
-            rate = _update(solver, nesterov, params, grads, slots, hyper, step0, i)
+            rate = _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
             return loss * tf.cast(tf.minimum(bs, n_rows - start), dtype), rate
 
         return batch_loop(n_batches, step, tf.cast(total0, dtype), hyper[0])

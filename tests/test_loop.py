@@ -183,3 +183,17 @@ def test_misaligned_input_trains_as_an_aligned_copy(monkeypatch):
     assert fits[0].loss_curve_ == fits[1].loss_curve_
     for a, b in zip(fits[0].coefs_, fits[1].coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+def test_arrays_xla_cannot_read_in_place_are_copied():
+    X = np.random.RandomState(0).rand(20, 3)
+    assert loop._xla_view_ok(X, np.float64)
+    raw = np.zeros(X.nbytes + 1, np.uint8)[1:]  # elements off their boundary
+    odd = raw.view(np.float64).reshape(X.shape)
+    odd[...] = X
+    assert not odd.flags.aligned and not loop._xla_view_ok(odd, np.float64)
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    assert not loop._xla_view_ok(frozen, np.float64)
+    assert not loop._xla_view_ok(np.asfortranarray(X), np.float64)
+    assert not loop._xla_view_ok(X, np.float32)

@@ -280,6 +280,7 @@ def _xla_view_ok(X, dtype) -> bool:
         and X.ndim == 2
         and X.size > 0
         and X.flags.c_contiguous
+        and X.flags.aligned  # each element on its own size's boundary
         and X.flags.writeable
     )
 
@@ -320,7 +321,7 @@ def _xla_targets(y, sample_weight, n: int, dtype) -> tuple:
 def _xla_array(a: np.ndarray) -> tf.Tensor:
     """``a`` for XLA-compiled code only: in place where possible, else copied."""
     a = np.ascontiguousarray(a)
-    if type(a) is np.ndarray and a.flags.writeable and a.size:
+    if type(a) is np.ndarray and a.flags.writeable and a.flags.aligned and a.size:
         return _xla_view(a)
     return tf.constant(a)
 

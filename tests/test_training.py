@@ -63,7 +63,8 @@ def test_standard_graph_functions_skip_grappler_and_restore_the_context():
 
     model = StandardForward(NetSpec.create(3, "relu", "softmax"))
     assert not epoch_function(model, "adam", False, False)._grappler
-    assert not predict_function(model, False)._grappler
+    assert not chunk_function(model, "adam", False, 8, False)._grappler
+    assert predict_function(model, False)._grappler  # inference keeps it
     assert chunk_function(model, "adam", False, 8, True)._grappler  # XLA
     ctx = context.context()
     before = ctx.function_call_options

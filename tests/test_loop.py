@@ -197,3 +197,20 @@ def test_arrays_xla_cannot_read_in_place_are_copied():
     assert not loop._xla_view_ok(frozen, np.float64)
     assert not loop._xla_view_ok(np.asfortranarray(X), np.float64)
     assert not loop._xla_view_ok(X, np.float32)
+
+
+def test_without_in_place_reads_the_xla_epoch_trains_the_same(monkeypatch):
+    """With a GPU visible, host arrays are copied once instead of read in
+    place (the shuffled order is a new tensor each epoch): same numbers."""
+    rng = np.random.RandomState(4)
+    X, y = rng.rand(250, 6), rng.randint(0, 3, 250)
+    kw = dict(hidden_layer_sizes=(5,), max_iter=4, batch_size=40, random_state=0)
+    with pytest.warns(Warning):
+        ref = MLPClassifier(jit_compile=True, **kw).fit(X, y)
+    monkeypatch.setattr(loop, "_in_place_ok", lambda: False)
+    assert not loop._xla_view_ok(X, np.float64)
+    with pytest.warns(Warning):
+        other = MLPClassifier(jit_compile=True, **kw).fit(X, y)
+    assert other.loss_curve_ == ref.loss_curve_
+    for a, b in zip(other.coefs_, ref.coefs_):
+        np.testing.assert_array_equal(a, b)

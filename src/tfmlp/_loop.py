@@ -21,6 +21,7 @@ Two runners share one interface (``n_samples``, ``n_batches``, ``run_epoch``):
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -135,13 +136,15 @@ class EpochRunner(_Runner):
             self.batch = tf.constant(self.batch_size, tf.int64)
         if self.xla:  # one buffer, padded to whole batches, read in place
             self._order = np.zeros(self.n_batches * self.batch_size, np.int64)
-            self._order_view = _xla_array(self._order)
+            self._order_view = _xla_view(self._order) if _in_place_ok() else None
 
     def _order_tensor(self) -> tf.Tensor:
         """This epoch's ``sample_idx`` as a tensor."""
         if self.xla:  # the previous epoch has finished reading the buffer
             self._order[: self.n_samples] = self.sample_idx
-            return self._order_view
+            if self._order_view is not None:
+                return self._order_view
+            return tf.constant(self._order)
         return tf.constant(self.sample_idx, tf.int64)
 
     def run_epoch(self, random_state) -> np.floating:
@@ -275,7 +278,8 @@ def _xla_view_ok(X, dtype) -> bool:
     chunk at a time; read-only arrays cannot be exported.
     """
     return (
-        type(X) is np.ndarray
+        _in_place_ok()
+        and type(X) is np.ndarray
         and X.dtype == dtype
         and X.ndim == 2
         and X.size > 0
@@ -283,6 +287,14 @@ def _xla_view_ok(X, dtype) -> bool:
         and X.flags.aligned  # each element on its own size's boundary
         and X.flags.writeable
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _in_place_ok() -> bool:
+    """Host arrays are read in place only when training runs on the CPU: on
+    a GPU they would be copied to the device at every epoch, where a tensor
+    made once stays there."""
+    return not tf.config.list_logical_devices("GPU")
 
 
 def _xla_view(X: np.ndarray) -> tf.Tensor:
@@ -321,6 +333,8 @@ def _xla_targets(y, sample_weight, n: int, dtype) -> tuple:
 def _xla_array(a: np.ndarray) -> tf.Tensor:
     """``a`` for XLA-compiled code only: in place where possible, else copied."""
     a = np.ascontiguousarray(a)
+    if not _in_place_ok():
+        return tf.constant(a)
     if type(a) is np.ndarray and a.flags.writeable and a.flags.aligned and a.size:
         return _xla_view(a)
     return tf.constant(a)

@@ -92,3 +92,35 @@ def test_adam_rates_are_scikit_learns_bit_for_bit():
         for k in range(5000):
             theirs.update_params(params, [np.zeros(2)])  # t += 1, sets its rate
             assert rates[k] == theirs.learning_rate, (k, lr, b1, b2)
+
+
+def _traces():
+    from tfmlp._training import _CACHE
+
+    return sum(f._fn.experimental_get_tracing_count() for f in _CACHE.values())
+
+
+def test_folds_clones_and_refits_reuse_one_trace():
+    """cross_val_score / clones / refits with other sample counts trace the
+    epoch and predict functions once per configuration."""
+    from sklearn.base import clone
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import cross_val_score
+
+    from tfmlp import MLPClassifier
+
+    X, y = load_iris(return_X_y=True)
+    est = MLPClassifier(  # a configuration no other test traces
+        hidden_layer_sizes=(13, 5), activation="tanh", max_iter=3, random_state=0
+    )
+    before = _traces()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cross_val_score(est, X, y, cv=5)
+        first = _traces() - before
+        assert 1 <= first <= 3  # epoch + predict (+ nothing per fold)
+        cross_val_score(clone(est), X, y, cv=3)  # other fold sizes, a clone
+        clone(est).set_params(alpha=0.5, learning_rate_init=0.01).fit(X[::3], y[::3])
+    assert _traces() - before == first

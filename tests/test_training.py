@@ -124,3 +124,27 @@ def test_folds_clones_and_refits_reuse_one_trace():
         cross_val_score(clone(est), X, y, cv=3)  # other fold sizes, a clone
         clone(est).set_params(alpha=0.5, learning_rate_init=0.01).fit(X[::3], y[::3])
     assert _traces() - before == first
+
+
+def test_grappler_switch_follows_the_current_call_options():
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.eager import context
+
+    from tfmlp._training import _without_grappler
+
+    ctx = context.context()
+    before = ctx.function_call_options
+    config = config_pb2.ConfigProto()
+    config.ParseFromString(before.config_proto_serialized)
+    config.allow_soft_placement = not config.allow_soft_placement  # a user change
+    ctx.function_call_options = context.FunctionCallOptions(
+        executor_type=before.executor_type, config_proto=config
+    )
+    try:
+        with _without_grappler():
+            inside = config_pb2.ConfigProto()
+            inside.ParseFromString(ctx.function_call_options.config_proto_serialized)
+        assert inside.allow_soft_placement == config.allow_soft_placement
+        assert inside.graph_options.rewrite_options.disable_meta_optimizer
+    finally:
+        ctx.function_call_options = before

@@ -89,15 +89,18 @@ def _without_grappler():
 
         ctx = context.context()
         old = ctx.function_call_options
-        global _NO_GRAPPLER
-        if _NO_GRAPPLER is None:
-            config = config_pb2.ConfigProto()
+        key = (old.config_proto_serialized, old.executor_type)
+        options = _NO_GRAPPLER.get(key)
+        if options is None:  # derived from the current options, whatever the
+            config = config_pb2.ConfigProto()  # user has configured since
             config.ParseFromString(old.config_proto_serialized)
             config.graph_options.rewrite_options.disable_meta_optimizer = True
-            _NO_GRAPPLER = context.FunctionCallOptions(
+            options = context.FunctionCallOptions(
                 executor_type=old.executor_type, config_proto=config
             )
-        ctx.function_call_options = _NO_GRAPPLER
+            _NO_GRAPPLER.clear()
+            _NO_GRAPPLER[key] = options
+        ctx.function_call_options = options
     except Exception:  # private API moved: keep TensorFlow's defaults
         yield
         return
@@ -107,7 +110,7 @@ def _without_grappler():
         ctx.function_call_options = old
 
 
-_NO_GRAPPLER = None
+_NO_GRAPPLER: dict = {}  # the current call options -> the same without Grappler
 
 
 def _flat_input(value):

@@ -110,33 +110,29 @@ class EpochRunner(_Runner):
         self.xla = xla and not self.sparse
         dtype = net.dtype
         self.X = X.tocsr() if self.sparse else X
-        if self.xla:
-            viewable = _xla_view_ok(X, dtype)  # read in place by the XLA epoch
-            self.x = _xla_view(X) if viewable else input_tensors(X, dtype)
+        model, solver = est._forward_model(net), est.solver
+        if self.xla:  # arrays read in place where possible (``_viewable``)
+            self.x = _xla_view(X) if _xla_view_ok(X, dtype) else input_tensors(X, dtype)
             self.y, self.sw = _xla_targets(y, sample_weight, self.n_samples, dtype)
+            self.fn = xla_epoch_function(
+                model, solver, est.nesterovs_momentum, self.batch_size
+            )
+            self.batch = tf.constant(self.n_samples, tf.int64)  # rows, not batch
+            # one order buffer, padded to whole batches
+            self._order = np.zeros(self.n_batches * self.batch_size, np.int64)
+            self._order_view = (
+                _xla_view(self._order) if _viewable(self._order) else None
+            )
         else:
-            if self.sparse:
-                self.x = csr_tensors(self.X, dtype)
-            else:
-                self.x = input_tensors(X, dtype)
+            self.x = (
+                csr_tensors(self.X, dtype) if self.sparse else input_tensors(X, dtype)
+            )
             self.y = tf.constant(np.asarray(y, dtype=dtype))
             if sample_weight is None:
                 sample_weight = np.ones(self.n_samples, dtype=dtype)
             self.sw = tf.constant(np.asarray(sample_weight, dtype=dtype))
-        model = est._forward_model(net)
-        if self.xla:
-            self.fn = xla_epoch_function(
-                model, est.solver, est.nesterovs_momentum, self.batch_size
-            )
-            self.batch = tf.constant(self.n_samples, tf.int64)  # rows, not batch
-        else:
-            self.fn = epoch_function(
-                model, est.solver, est.nesterovs_momentum, self.sparse
-            )
+            self.fn = epoch_function(model, solver, est.nesterovs_momentum, self.sparse)
             self.batch = tf.constant(self.batch_size, tf.int64)
-        if self.xla:  # one buffer, padded to whole batches, read in place
-            self._order = np.zeros(self.n_batches * self.batch_size, np.int64)
-            self._order_view = _xla_view(self._order) if _in_place_ok() else None
 
     def _order_tensor(self) -> tf.Tensor:
         """This epoch's ``sample_idx`` as a tensor."""
@@ -156,7 +152,7 @@ class EpochRunner(_Runner):
             x = csr_tensors(self.X[self.sample_idx], self.net.dtype)
         opt = self.optimizer
         rates = self._rates(self.n_batches)
-        total, _ = self.fn(
+        total = self.fn(
             self.net.variables,
             opt.slots(),
             x,
@@ -255,7 +251,7 @@ class ChunkRunner(_Runner):
                 if k + 1 < n_chunks:  # gather the next chunk meanwhile, into
                     total.numpy()  # the buffer of chunk k - 1: wait until done
                     pending = pool.submit(self._chunk, order, k + 1)
-                total, _ = self.fn(
+                total = self.fn(
                     self.net.variables,
                     opt.slots(),
                     x,
@@ -272,20 +268,23 @@ class ChunkRunner(_Runner):
 
 
 def _xla_view_ok(X, dtype) -> bool:
-    """Whether the XLA epoch can read ``X`` in place (see ``_xla_view``).
+    """Whether the XLA epoch can read the input ``X`` in place."""
+    return _viewable(X) and X.dtype == dtype and X.ndim == 2
+
+
+def _viewable(a) -> bool:
+    """Whether XLA-compiled code can read ``a`` in place (see ``_xla_view``).
 
     Memory-mapped arrays are left to the chunked path, which reads them a
     chunk at a time; read-only arrays cannot be exported.
     """
     return (
         _in_place_ok()
-        and type(X) is np.ndarray
-        and X.dtype == dtype
-        and X.ndim == 2
-        and X.size > 0
-        and X.flags.c_contiguous
-        and X.flags.aligned  # each element on its own size's boundary
-        and X.flags.writeable
+        and type(a) is np.ndarray
+        and a.size > 0
+        and a.flags.c_contiguous
+        and a.flags.aligned  # each element on its own size's boundary
+        and a.flags.writeable
     )
 
 
@@ -333,11 +332,7 @@ def _xla_targets(y, sample_weight, n: int, dtype) -> tuple:
 def _xla_array(a: np.ndarray) -> tf.Tensor:
     """``a`` for XLA-compiled code only: in place where possible, else copied."""
     a = np.ascontiguousarray(a)
-    if not _in_place_ok():
-        return tf.constant(a)
-    if type(a) is np.ndarray and a.flags.writeable and a.flags.aligned and a.size:
-        return _xla_view(a)
-    return tf.constant(a)
+    return _xla_view(a) if _viewable(a) else tf.constant(a)
 
 
 def _aligned(shape: tuple, dtype) -> np.ndarray:

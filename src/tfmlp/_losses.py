@@ -74,30 +74,27 @@ def loss_and_grads(params, x, y, sw, model, alpha):
     ``model(params, x)`` it returns ``(z, p)``; ``model.coefs(params)`` are the
     penalised weight matrices; ``model.spec.loss`` names the objective.
     """
+    sw_sum = tf.reduce_sum(sw)
     if getattr(model, "manual_backward", False):
-        return _manual_loss_and_grads(params, x, y, sw, model, alpha)
-    with tf.GradientTape() as tape:
-        tape.watch(params)
-        z, p = model(params, x)
-        sw_sum = tf.reduce_sum(sw)
-        penalty = l2_penalty(model.coefs(params), alpha, sw_sum)
-        surrogate = gradient_surrogate(z, p, y, sw, sw_sum) + penalty
-    grads = tape.gradient(surrogate, params)
+        p, grads, penalty = _manual_grads(params, x, y, sw, sw_sum, model, alpha)
+    else:
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            z, p = model(params, x)
+            penalty = l2_penalty(model.coefs(params), alpha, sw_sum)
+            surrogate = gradient_surrogate(z, p, y, sw, sw_sum) + penalty
+        grads = tape.gradient(surrogate, params)
     loss = data_loss(model.spec.loss, y, p, sw, sw_sum) + penalty
     return loss, grads
 
 
-def _manual_loss_and_grads(params, x, y, sw, model, alpha):
-    """``loss_and_grads`` by the model's hand-written backward pass."""
+def _manual_grads(params, x, y, sw, sw_sum, model, alpha):
+    """``(p, grads, penalty)`` by the model's hand-written backward pass."""
     activations = model.forward_all(params, x)
-    z = activations[-1]
-    p = OUTPUT_ACTIVATIONS[model.spec.out_activation](z)
-    sw_sum = tf.reduce_sum(sw)
-    delta = (p - y) * sw[:, None] / sw_sum
+    p = OUTPUT_ACTIVATIONS[model.spec.out_activation](activations[-1])
+    delta = (p - y) * sw[:, None] / sw_sum  # gradient_surrogate's, w.r.t. z
     grads = model.backward(params, activations, delta)
     coefs = model.coefs(params)
     for i, w in enumerate(coefs):  # d/dW of (alpha / 2) ||W||^2 / sw_sum
         grads[i] = grads[i] + alpha * w / sw_sum
-    penalty = l2_penalty(coefs, alpha, sw_sum)
-    loss = data_loss(model.spec.loss, y, p, sw, sw_sum) + penalty
-    return loss, grads
+    return p, grads, l2_penalty(coefs, alpha, sw_sum)

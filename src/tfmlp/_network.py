@@ -80,11 +80,6 @@ def matmul_t(a, d):
     return tf.matmul(a, d, transpose_a=True)
 
 
-def column_sums(a):
-    """``reduce_sum(a, axis=0)``."""
-    return tf.reduce_sum(a, axis=0)
-
-
 def forward(params, x, spec):
     """Return (z, p): the output layer's pre-activation and its activation.
 
@@ -135,7 +130,7 @@ def backward(params, activations, delta, spec):
     coef_grads, intercept_grads = [None] * n, [None] * n
     for i in range(n - 1, -1, -1):
         coef_grads[i] = matmul_t(activations[i], delta)
-        intercept_grads[i] = column_sums(delta)
+        intercept_grads[i] = tf.reduce_sum(delta, axis=0)
         if i > 0:
             delta = tf.matmul(delta, params[i], transpose_b=True)
             delta = _scale_by_derivative(delta, activations[i], spec.activation)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 
 import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2
+from tensorflow.python.eager import context
 
 from tfmlp._data import sparse_rows
 from tfmlp._losses import loss_and_grads
@@ -81,12 +83,10 @@ def _without_grappler():
     its fused kernels made a 1M-row ``predict_proba`` ~13% faster.
     TensorFlow has no public per-function switch; the call options of the
     eager context are what ``tf.function`` passes to the runtime. If they
-    cannot be set (another TensorFlow version), functions are called as usual.
+    cannot be set (a TensorFlow version without these attributes), functions
+    are called as usual.
     """
     try:
-        from tensorflow.core.protobuf import config_pb2
-        from tensorflow.python.eager import context
-
         ctx = context.context()
         old = ctx.function_call_options
         key = (old.config_proto_serialized, old.executor_type)
@@ -159,7 +159,7 @@ def epoch_function(model, solver: str, nesterov: bool, sparse: bool):
     """A compiled function that trains one epoch (graph mode, no XLA).
 
     Signature: ``fn(params, slots, x, y, sw, order, batch_size, hyper, alpha,
-    rates) -> (summed_batch_loss, last_learning_rate)``; ``rates[i]`` is
+    rates) -> summed_batch_loss``; ``rates[i]`` is
     Adam's learning rate for batch ``i`` (unused by SGD). ``order`` gives the
     rows of ``y``/``sw`` (and of dense ``x``) in training order; sparse ``x``
     must already be in that order. See ``xla_epoch_function`` for XLA.
@@ -174,7 +174,7 @@ def xla_epoch_function(model, solver: str, nesterov: bool, batch: int):
     tensors, gathering every batch's rows inside the loop.
 
     Signature: ``fn(params, slots, x, y, sw, order, n_rows, hyper, alpha,
-    rates) -> (summed_batch_loss, last_learning_rate)``; ``y`` may hold 0/1
+    rates) -> summed_batch_loss``; ``y`` may hold 0/1
     targets as ``uint8`` (cast per batch to ``sw``'s dtype). ``order`` is the
     training order of the ``n_rows`` rows padded (with any valid row index)
     to a whole number of batches: every batch has the static shape XLA needs,
@@ -199,28 +199,26 @@ def _update(solver, nesterov, params, grads, slots, hyper, step0, i):
 def _update_at(solver, nesterov, params, grads, slots, hyper, rates, i):
     """Apply one optimizer step; Adam's rate for batch ``i`` is ``rates[i]``."""
     if solver == "adam":
-        return apply_adam_at_rate(params, grads, slots, hyper, rates[i])
-    apply_sgd(params, grads, slots, hyper, nesterov)
-    return hyper[0]
+        apply_adam_at_rate(params, grads, slots, hyper, rates[i])
+    else:
+        apply_sgd(params, grads, slots, hyper, nesterov)
 
 
-def batch_loop(n_batches, step, total0, rate0):
+def batch_loop(n_batches, step, total0):
     """``total = total0; for i in range(n_batches): total += step(i)`` as one
     ``tf.while_loop`` (the additions in scikit-learn's order).
 
-    ``step(i)`` trains batch ``i`` and returns ``(weighted_loss, rate)``;
-    returns ``(total, last_rate)``.
+    ``step(i)`` trains batch ``i`` and returns its weighted loss. The
+    learning rates are the runners' (computed in NumPy), so the loop carries
+    nothing else.
     """
-
-    def body(i, total, rate):
-        loss, rate = step(i)
-        return i + 1, total + loss, tf.cast(rate, rate0.dtype)
-
-    start = (tf.zeros([], n_batches.dtype), total0, rate0)
-    _, total, rate = tf.while_loop(
-        lambda i, total, rate: i < n_batches, body, start, parallel_iterations=1
+    _, total = tf.while_loop(
+        lambda i, total: i < n_batches,
+        lambda i, total: (i + 1, total + step(i)),
+        (tf.zeros([], n_batches.dtype), total0),
+        parallel_iterations=1,
     )
-    return total, rate
+    return total
 
 
 def _make_epoch(model, solver, nesterov, sparse):
@@ -237,10 +235,10 @@ def _make_epoch(model, solver, nesterov, sparse):
             xb = sparse_rows(x, start, size) if sparse else tf.gather(x, idx)
             yb, swb = tf.gather(y, idx), tf.gather(sw, idx)
             loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
-            rate = _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
-            return loss * tf.cast(size, dtype), rate
+            _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
+            return loss * tf.cast(size, dtype)
 
-        return batch_loop(n_batches, step, tf.zeros([], dtype), hyper[0])
+        return batch_loop(n_batches, step, tf.zeros([], dtype))
 
     return epoch
 
@@ -261,10 +259,10 @@ def _make_xla_epoch(model, solver, nesterov, batch):
             xb, yb = tf.gather(x, idx), tf.cast(tf.gather(y, idx), dtype)
             swb = tf.gather(sw, idx) * valid
             loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
-            rate = _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
-            return loss * tf.cast(tf.minimum(bs, n_rows - start), dtype), rate
+            _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
+            return loss * tf.cast(tf.minimum(bs, n_rows - start), dtype)
 
-        return batch_loop(n_batches, step, tf.zeros([], dtype), hyper[0])
+        return batch_loop(n_batches, step, tf.zeros([], dtype))
 
     return epoch
 
@@ -273,7 +271,7 @@ def chunk_function(model, solver: str, nesterov: bool, batch: int, xla: bool):
     """A compiled function that trains the batches of one chunk of rows.
 
     Signature: ``fn(params, slots, x, y, sw, n_rows, hyper, alpha, rates,
-    total0) -> (total0 + summed_batch_loss, last_learning_rate)``;
+    total0) -> total0 + summed_batch_loss``;
     ``rates[i]`` is Adam's learning rate for the chunk's batch ``i``. The rows of
     ``x``/``y``/``sw`` are already in training order; batch ``i`` is rows
     ``[i * batch, (i + 1) * batch)`` of the first ``n_rows``. Rows past
@@ -302,10 +300,10 @@ def _make_chunk(model, solver, nesterov, batch):
             yb = tf.slice(y, tf.stack([start, 0]), tf.stack([bs, n_outputs]))
             swb = tf.slice(sw, [start], [bs])
             loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
-            rate = _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
-            return loss * tf.cast(tf.minimum(bs, n_rows - start), dtype), rate
+            _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
+            return loss * tf.cast(tf.minimum(bs, n_rows - start), dtype)
 
-        return batch_loop(n_batches, step, tf.cast(total0, dtype), hyper[0])
+        return batch_loop(n_batches, step, tf.cast(total0, dtype))
 
     return chunk
 

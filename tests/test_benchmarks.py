@@ -88,3 +88,26 @@ def test_table_rows_and_targets():
     assert skipped["ratio"] is None and skipped["met"] is None
     table = C.format_table([fast, acc, skipped])
     assert "| a " in table and "2.00x" in table and "- c: skipped" in table
+
+
+def test_ablations_quick_prints_each_pair(tmp_path):
+    """benchmarks/ablations.py switches tfmlp internals off by name: it must
+    keep running as they change (speed is not asserted)."""
+    import re
+
+    script = RUN.parent / "ablations.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    for pair in (
+        r"in place [\d.]+, chunked [\d.]+",
+        r"matrix-vector [\d.]+, square-and-sum [\d.]+",
+        r"first call .*without [\d.]+, with [\d.]+",
+        r"later calls, ms: without [\d.]+, with [\d.]+",
+    ):
+        assert re.search(pair, out), (pair, out)

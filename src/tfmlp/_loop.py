@@ -9,8 +9,8 @@ Two runners share one interface (``n_samples``, ``n_batches``, ``run_epoch``):
   (batch gathering, forward, backward, update) in one compiled function. Used
   for sparse input, for small dense input, and under XLA for dense input that
   XLA can read in place (a C-contiguous array in the training dtype: no copy)
-  or that is at most ``RESIDENT_MAX_BYTES`` (copied): MNIST-sized data trains
-  ~10% faster this way than through chunks.
+  or that is at most ``RESIDENT_MAX_BYTES`` (copied): faster per epoch than
+  through chunks (``benchmarks/ablations.py``).
 * ``ChunkRunner`` leaves large dense input in the caller's NumPy array: each
   epoch is cut into chunks of whole batches (8-64 MB, see ``CHUNK_BYTES``), the
   rows of a chunk are gathered in shuffled order with NumPy (on a helper

@@ -77,10 +77,10 @@ _TENSOR_TYPES = (tf.Variable, tf.Tensor)
 def _without_grappler():
     """Run the graph functions called inside without Grappler's rewrites.
 
-    Grappler optimises a function's graph on its first call: ~40 ms for an
-    epoch function, a tenth of a small-data fit, for no measurable gain per
-    epoch (measured on digits and on 20,000 MNIST rows). Prediction keeps it:
-    its fused kernels made a 1M-row ``predict_proba`` ~13% faster.
+    Grappler optimises a function's graph on its first call: ~70 ms for a
+    digits epoch function, a tenth of a small-data fit, for a few percent per
+    epoch at most (``benchmarks/ablations.py``). Prediction keeps it: its fused
+    kernels made a 1M-row ``predict_proba`` ~13% faster (a one-off measurement).
     TensorFlow has no public per-function switch; the call options of the
     eager context are what ``tf.function`` passes to the runtime. If they
     cannot be set (a TensorFlow version without these attributes), functions

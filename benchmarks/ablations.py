@@ -1,0 +1,150 @@
+"""What three of tfmlp's training-loop choices buy, each switched off in turn.
+
+    python benchmarks/ablations.py [--quick]
+
+Prints, on this machine (tfmlp only, no scikit-learn, no target; the
+README's "Performance" section quotes these figures):
+
+- ``in place vs chunked``: steady MNIST float32 epoch (784-100-10, adam,
+  batch 200) with the XLA epoch reading the array in place, and with the
+  chunked path (NumPy gathers chunks of rows on a helper thread);
+- ``penalty``: the same epoch with the L2 penalty's squared norms as
+  matrix-vector products (``_losses._squared_norm``) and as plain
+  square-and-sum (XLA's slow CPU reduction);
+- ``grappler``: the first call of a digits epoch function (trace included),
+  graph mode, with and without Grappler's first-call rewrite, and the median
+  later call.
+
+Each variant is measured with fits interleaved, median of the repeats
+(``_common.epoch_time``); compiled-function caches are cleared between
+variants that change the traced program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C  # noqa: E402
+
+
+def _mnist_epoch(X, y, k: int) -> float:
+    from tfmlp import MLPClassifier
+
+    def make(max_iter):
+        return MLPClassifier(
+            hidden_layer_sizes=(100,),
+            batch_size=200,
+            max_iter=max_iter,
+            tol=0.0,
+            n_iter_no_change=C.BIG,
+            random_state=0,
+        )
+
+    return C.epoch_time(make, X, y, k)["epoch"]
+
+
+def in_place_vs_chunked(X, y, k: int, repeats: int) -> str:
+    import tfmlp._loop as loop
+
+    viewable, resident = loop._xla_view_ok, loop.RESIDENT_MAX_BYTES
+    times: dict[str, list[float]] = {"in place": [], "chunked": []}
+    for _ in range(repeats):
+        for name in times:
+            chunked = name == "chunked"
+            loop._xla_view_ok = (lambda X, d: False) if chunked else viewable
+            loop.RESIDENT_MAX_BYTES = 0 if chunked else resident
+            times[name].append(_mnist_epoch(X, y, k))
+    loop._xla_view_ok, loop.RESIDENT_MAX_BYTES = viewable, resident
+    return _line("MNIST f32 epoch, s: ", times)
+
+
+def penalty_forms(X, y, k: int, repeats: int) -> str:
+    import tensorflow as tf
+
+    import tfmlp._losses as losses
+    import tfmlp._training as training
+
+    kept = losses._squared_norm
+    forms = {
+        "matrix-vector": kept,
+        "square-and-sum": lambda w: tf.reduce_sum(tf.square(w)),
+    }
+    times: dict[str, list[float]] = {name: [] for name in forms}
+    for _ in range(repeats):
+        for name, form in forms.items():
+            losses._squared_norm = form
+            training._CACHE.clear()  # retrace with this form
+            times[name].append(_mnist_epoch(X, y, k))
+    losses._squared_norm = kept
+    training._CACHE.clear()
+    return _line("MNIST f32 epoch by penalty form, s: ", times)
+
+
+def grappler(repeats: int) -> str:
+    from sklearn.datasets import load_digits
+
+    import tfmlp._training as training
+    from tfmlp import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    first: dict[str, list[float]] = {"without": [], "with": []}
+    later: dict[str, list[float]] = {"without": [], "with": []}
+    real = training._Compiled.__call__
+    for _ in range(repeats):
+        for name in first:
+            training._CACHE.clear()
+            calls: list[float] = []
+
+            def timed_call(self, *args, _name=name, _calls=calls):
+                if _name == "with":
+                    self._grappler = True
+                start = time.perf_counter()
+                out = real(self, *args)
+                _calls.append(time.perf_counter() - start)
+                return out
+
+            training._Compiled.__call__ = timed_call
+            try:
+                MLPClassifier(hidden_layer_sizes=(50,), max_iter=20).fit(X, y)
+            finally:
+                training._Compiled.__call__ = real
+            first[name].append(calls[0])
+            later[name].append(statistics.median(calls[1:]))
+    return (
+        _line("digits epoch function, first call (trace included), ms: ", first, 1e3)
+        + "\n"
+        + _line("digits epoch function, later calls, ms: ", later, 1e3)
+    )
+
+
+def _line(title: str, times: dict, scale: float = 1.0) -> str:
+    return title + ", ".join(
+        f"{name} {scale * statistics.median(v):.3f}" for name, v in times.items()
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke version")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    C.cpu_only()
+    n_train, k, repeats = (5_000, 3, 1) if args.quick else (None, 5, 3)
+    X, y, _, _ = C.load_mnist(np.float32, n_train=n_train, n_test=0)
+    print(C.environment())
+    print(in_place_vs_chunked(X, y, k, repeats))
+    print(penalty_forms(X, y, k, repeats))
+    print(grappler(repeats + 2))
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,11 @@ README's "Performance" section quotes these figures):
   square-and-sum (XLA's slow CPU reduction);
 - ``grappler``: the first call of a digits epoch function (trace included),
   graph mode, with and without Grappler's first-call rewrite, and the median
-  later call.
+  later call;
+- ``lbfgs objective``: one float64 loss-and-gradient evaluation (784-100-10)
+  with X as a CSR matrix and as a dense tensor, on MNIST (19% nonzeros) and
+  on random data of its shape with 10%, 25% and 40% nonzeros (where the
+  dense product wins: ``_lbfgs.CSR_MAX_DENSITY`` sits between).
 
 ``--quick`` runs one repeat on 5,000 random rows of MNIST's width (no data
 files needed). Each variant is measured with fits interleaved, median of the repeats
@@ -127,6 +131,44 @@ def grappler(repeats: int) -> str:
     )
 
 
+def lbfgs_objective(X, y, repeats: int) -> str:
+    import tensorflow as tf
+
+    from tfmlp._lbfgs import csr_handle, dense_tensor
+    from tfmlp._network import StandardForward, init_params
+    from tfmlp._params import NetSpec
+    from tfmlp._training import loss_grad_function
+
+    X = np.asarray(X, dtype=np.float64)
+    model = StandardForward(NetSpec.create(3, "relu", "softmax"))
+    rng = np.random.RandomState(0)
+    coefs, intercepts = init_params(rng, [X.shape[1], 100, 10], "relu", np.float64)
+    params = [tf.constant(a) for a in coefs + intercepts]
+    Y = tf.constant(np.eye(10)[np.asarray(y) % 10])
+    sw, alpha = tf.constant(np.ones(len(X))), tf.constant(1e-4, tf.float64)
+    lines = []
+    datasets = {f"{np.mean(X != 0):.0%} nonzeros (data)": X}
+    for density in (0.10, 0.25, 0.40):
+        Xr = rng.rand(*X.shape)
+        Xr[rng.rand(*X.shape) >= density] = 0.0
+        datasets[f"{density:.0%} nonzeros (random)"] = Xr
+    for label, data in datasets.items():
+        inputs = {
+            "csr": csr_handle(data, np.float64),
+            "dense": dense_tensor(data, np.float64),
+        }
+        times: dict[str, list[float]] = {name: [] for name in inputs}
+        for _ in range(repeats + 2):
+            for kind, x in inputs.items():
+                fn = loss_grad_function(model, kind)
+                fn(params, x, Y, sw, alpha)[0].numpy()  # warm
+                start = time.perf_counter()
+                fn(params, x, Y, sw, alpha)[0].numpy()
+                times[kind].append(time.perf_counter() - start)
+        lines.append(_line(f"lbfgs objective, {label}, s: ", times))
+    return "\n".join(lines)
+
+
 def _line(title: str, times: dict, scale: float = 1.0) -> str:
     return title + ", ".join(
         f"{name} {scale * statistics.median(v):.3f}" for name, v in times.items()
@@ -150,6 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     print(in_place_vs_chunked(X, y, k, repeats))
     print(penalty_forms(X, y, k, repeats))
     print(grappler(repeats + 2))
+    X64, y64 = (
+        (X[:2_000], y[:2_000]) if args.quick else C.load_mnist(np.float64, n_test=0)[:2]
+    )
+    print(lbfgs_objective(X64, y64, repeats))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from tfmlp._compat import _check_sample_weight, _SetOutputMixin, validate_data
 from tfmlp._custom import CustomNetwork
-from tfmlp._data import csr_tensors, input_tensors, is_sparse, row_chunks
+from tfmlp._data import input_tensors, is_sparse, row_chunks
 from tfmlp._extras import StandardStack, check_extras
 from tfmlp._lbfgs import fit_lbfgs
 from tfmlp._network import Network, StandardForward, init_params
@@ -490,13 +490,11 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             np.asarray(a, dtype=np.float64)
             for a in self.__dict__["_coefs"] + self.__dict__["_intercepts"]
         ]
-        sparse = is_sparse(X)
-        x = csr_tensors(X, np.float64) if sparse else input_tensors(X, np.float64)
         if sample_weight is None:
             sample_weight = np.ones(X.shape[0])
         arrays, loss, n_iter = fit_lbfgs(
             params,
-            x,
+            X,
             tf.constant(np.asarray(y, dtype=np.float64)),
             tf.constant(np.asarray(sample_weight, dtype=np.float64)),
             StandardForward(
@@ -506,7 +504,6 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             max_iter=self.max_iter,
             max_fun=self.max_fun,
             tol=self.tol,
-            sparse=sparse,
         )
         self.n_iter_ = n_iter
         self.loss_ = loss

@@ -14,7 +14,39 @@ import scipy.optimize
 import tensorflow as tf
 from sklearn.exceptions import ConvergenceWarning
 
+from tfmlp._data import csr_handle, csr_tensors, dense_tensor, is_sparse
 from tfmlp._training import loss_grad_function
+
+# Dense input this large with at most this share of nonzeros is multiplied as
+# a CSR matrix: for MNIST in float64 (19% nonzeros) one evaluation's two
+# products over X take ~0.15 s instead of ~0.25 s dense, the sparse cost grows
+# with the nonzeros and meets the dense one near 30% (``benchmarks/ablations.py``).
+CSR_MAX_DENSITY = 0.25
+CSR_MIN_SIZE = 1_000_000
+_INT32_MAX = 2**31 - 1
+
+
+def objective_input(X, model) -> tuple[object, str]:
+    """``(x, kind)`` for ``loss_grad_function``: X in float64 as a CSR handle
+    where that multiplies faster, else as dense or sparse-row tensors."""
+    if _csr_faster(X, model):
+        return csr_handle(X, np.float64), "csr"
+    if is_sparse(X):
+        return csr_tensors(X, np.float64), "sparse"
+    return dense_tensor(X, np.float64), "dense"
+
+
+def _csr_faster(X, model) -> bool:
+    # the CSR product runs on the CPU (the GPU keeps the tested tensor paths)
+    # and only the hand-written backward pass multiplies by it
+    if not getattr(model, "manual_backward", False):
+        return False
+    if tf.config.list_logical_devices("GPU") or max(X.shape) > _INT32_MAX:
+        return False
+    if is_sparse(X):
+        return X.nnz <= _INT32_MAX
+    nnz = np.count_nonzero(X)
+    return X.size >= CSR_MIN_SIZE and nnz <= min(CSR_MAX_DENSITY * X.size, _INT32_MAX)
 
 
 def pack(arrays: list[np.ndarray]) -> np.ndarray:
@@ -30,14 +62,15 @@ def unpack(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
     return out
 
 
-def fit_lbfgs(params, x, y, sw, model, *, alpha, max_iter, max_fun, tol, sparse):
-    """Minimise the objective from ``params`` (float64 arrays).
+def fit_lbfgs(params, X, y, sw, model, *, alpha, max_iter, max_fun, tol):
+    """Minimise the objective over validated ``X`` from ``params`` (float64 arrays).
 
     Returns ``(arrays, loss, n_iter)`` and warns like scikit-learn when SciPy
     reports that it did not converge.
     """
     shapes = [p.shape for p in params]
-    fn = loss_grad_function(model, sparse)
+    x, kind = objective_input(X, model)
+    fn = loss_grad_function(model, kind)
     alpha_t = tf.constant(alpha, tf.float64)
 
     def fun(flat):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from tfmlp._data import CsrMatrix
 from tfmlp._params import NetSpec
 
 # Activations beyond scikit-learn's four use Keras' own functions, so that the
@@ -67,14 +68,18 @@ def init_params(
 
 
 def matmul(x, w):
-    """x @ w for a dense tensor or a tf.SparseTensor x."""
+    """x @ w for a dense tensor, a tf.SparseTensor or a ``CsrMatrix`` x."""
+    if isinstance(x, CsrMatrix):
+        return x.matmul(w)
     if isinstance(x, tf.SparseTensor):
         return tf.sparse.sparse_dense_matmul(x, w)
     return tf.matmul(x, w)
 
 
 def matmul_t(a, d):
-    """a.T @ d for a dense tensor or a tf.SparseTensor a."""
+    """a.T @ d for a dense tensor, a tf.SparseTensor or a ``CsrMatrix`` a."""
+    if isinstance(a, CsrMatrix):
+        return a.matmul(d, transpose=True)
     if isinstance(a, tf.SparseTensor):
         return tf.sparse.sparse_dense_matmul(a, d, adjoint_a=True)
     return tf.matmul(a, d, transpose_a=True)

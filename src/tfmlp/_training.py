@@ -17,7 +17,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2
 from tensorflow.python.eager import context
 
-from tfmlp._data import sparse_rows
+from tfmlp._data import CsrMatrix, sparse_rows
 from tfmlp._losses import loss_and_grads
 from tfmlp._optimizers import apply_adam, apply_adam_at_rate, apply_sgd
 
@@ -308,17 +308,21 @@ def _make_chunk(model, solver, nesterov, batch):
     return chunk
 
 
-def loss_grad_function(model, sparse: bool):
-    """Compiled full-batch ``fn(params, x, y, sw, alpha) -> (loss, grads)``."""
+def loss_grad_function(model, kind: str):
+    """Compiled full-batch ``fn(params, x, y, sw, alpha) -> (loss, grads)``.
+
+    ``kind`` says what ``x`` is: ``"dense"`` (a tensor), ``"sparse"`` (the
+    tensors of ``csr_tensors``) or ``"csr"`` (a ``csr_handle``).
+    """
 
     def loss_grad(params, x, y, sw, alpha):
-        if sparse:
+        if kind == "sparse":
             x = sparse_rows(x, 0, tf.shape(y, out_type=tf.int64)[0])
+        elif kind == "csr":
+            x = CsrMatrix(x, y.dtype)
         return loss_and_grads(params, x, y, sw, model, tf.cast(alpha, y.dtype))
 
-    return _cached(
-        model, ("loss_grad", bool(sparse)), lambda: loss_grad, autograph=False
-    )
+    return _cached(model, ("loss_grad", kind), lambda: loss_grad, autograph=False)
 
 
 def predict_function(model, sparse: bool):

@@ -1,0 +1,135 @@
+"""The lbfgs objective's input: CSR products for sparse and mostly-zero data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import tensorflow as tf
+from sklearn.datasets import load_digits
+
+import tfmlp._lbfgs as lbfgs
+from test_parity import assert_same_fit, fit_both
+from tfmlp._data import CsrMatrix
+from tfmlp._lbfgs import objective_input
+from tfmlp._network import StandardForward, init_params
+from tfmlp._params import NetSpec
+from tfmlp._training import loss_grad_function
+
+
+def _mostly_zeros(n, d, density, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.rand(n, d) * 3 - 1
+    X[rng.rand(n, d) >= density] = 0.0
+    return X
+
+
+def _model(activation="relu", out="softmax", units=(40, 7, 3)):
+    return StandardForward(NetSpec.create(len(units), activation, out))
+
+
+def test_kind_follows_density_size_and_format():
+    low = _mostly_zeros(2000, 600, 0.1)  # 1.2M elements, 10% nonzeros
+    assert objective_input(low, _model())[1] == "csr"
+    assert objective_input(sp.csr_matrix(low), _model())[1] == "csr"
+    assert objective_input(sp.csr_matrix(low[:10]), _model())[1] == "csr"
+    dense = _mostly_zeros(2000, 600, 0.6)
+    assert objective_input(dense, _model())[1] == "dense"
+    assert objective_input(low[:100], _model())[1] == "dense"  # small: dense
+    # activations differentiated by a GradientTape keep the tensor paths
+    assert objective_input(low, _model("gelu"))[1] == "dense"
+    assert objective_input(sp.csr_matrix(low), _model("gelu"))[1] == "sparse"
+
+
+def test_kind_on_a_gpu_keeps_the_tensor_paths(monkeypatch):
+    real = tf.config.list_logical_devices
+
+    def with_gpu(kind=None):
+        return ["GPU:0"] if kind == "GPU" else real(kind)
+
+    monkeypatch.setattr(tf.config, "list_logical_devices", with_gpu)
+    low = _mostly_zeros(2000, 600, 0.1)
+    assert objective_input(low, _model())[1] == "dense"
+    assert objective_input(sp.csr_matrix(low), _model())[1] == "sparse"
+
+
+@pytest.mark.parametrize("out", ["softmax", "logistic", "identity", "exp"])
+@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
+def test_csr_objective_equals_the_dense_one(activation, out):
+    rng = np.random.RandomState(1)
+    units = [30, 8, 6, 4]
+    X = _mostly_zeros(57, units[0], 0.2, seed=2)
+    X[3] = 0.0  # an empty row
+    coefs, intercepts = init_params(rng, units, activation, np.float64)
+    params = [tf.constant(a) for a in coefs + intercepts]
+    if out == "softmax":
+        y = np.eye(units[-1])[rng.randint(0, units[-1], len(X))]
+    else:
+        y = (rng.rand(len(X), units[-1]) < 0.5).astype(float)
+    y, sw = tf.constant(y), tf.constant(rng.rand(len(X)) + 0.5)
+    alpha = tf.constant(0.2, tf.float64)
+    model = StandardForward(NetSpec.create(len(units), activation, out))
+    results = {}
+    for kind, x in [
+        ("dense", lbfgs.dense_tensor(X, np.float64)),
+        ("csr", lbfgs.csr_handle(X, np.float64)),
+        ("sparse", lbfgs.csr_tensors(sp.csr_matrix(X), np.float64)),
+    ]:
+        loss, grads = loss_grad_function(model, kind)(params, x, y, sw, alpha)
+        results[kind] = [loss.numpy()] + [g.numpy() for g in grads]
+    for kind in ("csr", "sparse"):
+        for a, b in zip(results[kind], results["dense"]):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_csr_handle_drops_explicit_zeros_and_reads_any_sparse_format():
+    X = _mostly_zeros(20, 9, 0.3)
+    coo = sp.coo_matrix(X)
+    coo.data[0] = 0.0  # an explicit zero
+    expected = coo.toarray()
+    w = tf.constant(np.random.RandomState(0).rand(9, 4))
+    for fmt in (coo, coo.tocsc(), coo.tocsr(), expected):
+        handle = lbfgs.csr_handle(fmt, np.float64)
+        fn = tf.function(lambda h, w: CsrMatrix(h, tf.float64).matmul(w))
+        np.testing.assert_allclose(fn(handle, w).numpy(), expected @ w.numpy())
+
+
+def test_mostly_zero_data_fits_like_sklearn():
+    """A dataset past the CSR thresholds: same fit as scikit-learn's (1e-8)."""
+    rng = np.random.RandomState(5)
+    X = _mostly_zeros(1800, 600, 0.15, seed=5)
+    y = (X[:, :30].sum(axis=1) > rng.rand(1800) * 2).astype(int) + (X[:, 0] > 0)
+    model = _model("relu", "softmax", (600, 12, 3))
+    assert objective_input(X, model)[1] == "csr"
+    params = dict(solver="lbfgs", hidden_layer_sizes=(12,), max_iter=15, random_state=0)
+    sk, tf_est = fit_both("MLPClassifier", params, X, y)
+    assert_same_fit(sk, tf_est, X)
+    sk, tf_est = fit_both("MLPClassifier", params, sp.csr_matrix(X), y)
+    assert_same_fit(sk, tf_est, X)
+
+
+@pytest.mark.parametrize("activation", ["logistic", "tanh", "identity"])
+def test_csr_path_forced_on_digits_fits_like_sklearn(monkeypatch, activation):
+    monkeypatch.setattr(lbfgs, "CSR_MIN_SIZE", 0)
+    monkeypatch.setattr(lbfgs, "CSR_MAX_DENSITY", 1.0)
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600] / 16.0, y[:600]
+    sample_weight = np.random.RandomState(0).rand(600) + 0.5
+    seen = []
+    real = lbfgs.objective_input
+    monkeypatch.setattr(
+        lbfgs, "objective_input", lambda X, m: seen.append(real(X, m)[1]) or real(X, m)
+    )
+    params = dict(
+        solver="lbfgs",
+        activation=activation,
+        hidden_layer_sizes=(9, 6),
+        max_iter=12,
+        random_state=2,
+        alpha=0.01,
+    )
+    sk, tf_est = fit_both(
+        "MLPRegressor", params, X, y.astype(float), sample_weight=sample_weight
+    )
+    assert seen == ["csr"]
+    assert_same_fit(sk, tf_est, X)

@@ -1,4 +1,4 @@
-"""What three of tfmlp's training-loop choices buy, each switched off in turn.
+"""What four of tfmlp's training-loop choices buy, each switched off in turn.
 
     python benchmarks/ablations.py [--quick]
 
@@ -11,9 +11,10 @@ README's "Performance" section quotes these figures):
 - ``penalty``: the same epoch with the L2 penalty's squared norms as
   matrix-vector products (``_losses._squared_norm``) and as plain
   square-and-sum (XLA's slow CPU reduction);
-- ``grappler``: the first call of a digits epoch function (trace included),
-  graph mode, with and without Grappler's first-call rewrite, and the median
-  later call;
+- ``lean calls``: the first call of a digits epoch function (trace included),
+  graph mode, and the median later call, three ways: lean (no Grappler
+  rewrite, single-threaded executor: what tfmlp does), without Grappler on
+  the default executor, and TensorFlow's defaults;
 - ``lbfgs objective``: one float64 loss-and-gradient evaluation (784-100-10)
   with X as a CSR matrix and as a dense tensor, on MNIST (19% nonzeros) and
   on random data of its shape with 10%, 25% and 40% nonzeros (where the
@@ -94,26 +95,30 @@ def penalty_forms(X, y, k: int, repeats: int) -> str:
     return _line("MNIST f32 epoch by penalty form, s: ", times)
 
 
-def grappler(repeats: int) -> str:
+def lean_calls(repeats: int) -> str:
     from sklearn.datasets import load_digits
 
     import tfmlp._training as training
     from tfmlp import MLPClassifier
 
     X, y = load_digits(return_X_y=True)
-    first: dict[str, list[float]] = {"without": [], "with": []}
-    later: dict[str, list[float]] = {"without": [], "with": []}
-    real = training._Compiled.__call__
+    variants = ("lean", "no-grappler", "defaults")
+    first: dict[str, list[float]] = {name: [] for name in variants}
+    later: dict[str, list[float]] = {name: [] for name in variants}
+    real_call, real_executor = training._Compiled.__call__, training._SINGLE_THREADED
     for _ in range(repeats):
-        for name in first:
+        for name in variants:
             training._CACHE.clear()
+            training._LEAN_OPTIONS.clear()
+            # "" is TensorFlow's default executor
+            training._SINGLE_THREADED = "" if name == "no-grappler" else real_executor
             calls: list[float] = []
 
             def timed_call(self, *args, _name=name, _calls=calls):
-                if _name == "with":
-                    self._grappler = True
+                if _name == "defaults":
+                    self._lean = False
                 start = time.perf_counter()
-                out = real(self, *args)
+                out = real_call(self, *args)
                 _calls.append(time.perf_counter() - start)
                 return out
 
@@ -121,9 +126,12 @@ def grappler(repeats: int) -> str:
             try:
                 MLPClassifier(hidden_layer_sizes=(50,), max_iter=20).fit(X, y)
             finally:
-                training._Compiled.__call__ = real
+                training._Compiled.__call__ = real_call
+                training._SINGLE_THREADED = real_executor
+                training._LEAN_OPTIONS.clear()
             first[name].append(calls[0])
             later[name].append(statistics.median(calls[1:]))
+    training._CACHE.clear()
     return (
         _line("digits epoch function, first call (trace included), ms: ", first, 1e3)
         + "\n"
@@ -191,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     print(C.environment())
     print(in_place_vs_chunked(X, y, k, repeats))
     print(penalty_forms(X, y, k, repeats))
-    print(grappler(repeats + 2))
+    print(lean_calls(repeats + 2))
     X64, y64 = (
         (X[:2_000], y[:2_000]) if args.quick else C.load_mnist(np.float64, n_test=0)[:2]
     )

@@ -107,7 +107,9 @@ def test_ablations_quick_prints_each_pair(tmp_path):
     for pair in (
         r"in place [\d.]+, chunked [\d.]+",
         r"matrix-vector [\d.]+, square-and-sum [\d.]+",
-        r"first call .*without [\d.]+, with [\d.]+",
-        r"later calls, ms: without [\d.]+, with [\d.]+",
+        r"first call .*lean [\d.]+, no-grappler [\d.]+, defaults [\d.]+",
+        r"later calls, ms: lean [\d.]+, no-grappler [\d.]+, defaults [\d.]+",
+        r"lbfgs objective, \d+% nonzeros \(data\), s: csr [\d.]+, dense [\d.]+",
+        r"lbfgs objective, 40% nonzeros \(random\), s: csr [\d.]+, dense [\d.]+",
     ):
         assert re.search(pair, out), (pair, out)

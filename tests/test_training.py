@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pytest
 import tensorflow as tf
 from sklearn.utils import shuffle as sk_shuffle
 
@@ -49,32 +52,78 @@ def test_epoch_shuffle_draws_as_scikit_learn():
     assert runner._shuffle(None) is runner.sample_idx
 
 
-def test_standard_graph_functions_skip_grappler_and_restore_the_context():
+def test_standard_graph_functions_run_lean_and_restore_the_context():
     from tensorflow.python.eager import context
 
     from tfmlp._network import StandardForward
     from tfmlp._params import NetSpec
     from tfmlp._training import (
-        _without_grappler,
+        _lean_calls,
         chunk_function,
         epoch_function,
         predict_function,
     )
 
     model = StandardForward(NetSpec.create(3, "relu", "softmax"))
-    assert not epoch_function(model, "adam", False, False)._grappler
-    assert not chunk_function(model, "adam", False, 8, False)._grappler
-    assert predict_function(model, False)._grappler  # inference keeps it
-    assert chunk_function(model, "adam", False, 8, True)._grappler  # XLA
+    assert epoch_function(model, "adam", False, False)._lean
+    assert chunk_function(model, "adam", False, 8, False)._lean
+    assert not predict_function(model, False)._lean  # inference keeps defaults
+    assert not chunk_function(model, "adam", False, 8, True)._lean  # XLA
     ctx = context.context()
     before = ctx.function_call_options
-    with _without_grappler():
+    with _lean_calls():
         inside = ctx.function_call_options
         assert inside is not before
         config = tf.compat.v1.ConfigProto()
         config.ParseFromString(inside.config_proto_serialized)
         assert config.graph_options.rewrite_options.disable_meta_optimizer
+        assert inside.executor_type == "SINGLE_THREADED_EXECUTOR"  # no GPU here
     assert ctx.function_call_options is before
+
+
+def test_lean_epoch_keeps_its_loop_unlowered_and_trains_like_the_default(monkeypatch):
+    """Traced for the single-threaded executor, the batch loop is not lowered
+    to Switch/Merge (that executor cannot run them), and the fit equals one
+    on TensorFlow's defaults (Grappler, lowered loop, default executor)."""
+    import tfmlp._training as training
+    from tfmlp import MLPClassifier
+
+    X, y = np.random.RandomState(0).rand(300, 7), np.arange(300) % 3
+    real_init = training._Compiled.__init__
+    fits = {}
+    for lean in (True, False):
+        if not lean:  # every compiled function on TensorFlow's defaults
+            monkeypatch.setattr(
+                training._Compiled,
+                "__init__",
+                lambda self, fn, jit=False, ag=True, lean=False: real_init(
+                    self, fn, jit, ag, False
+                ),
+            )
+        training._CACHE.clear()
+        est = MLPClassifier(
+            hidden_layer_sizes=(6,), max_iter=3, random_state=0, jit_compile=False
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits[lean] = est.fit(X, y)
+        (fn,) = [f for k, f in training._CACHE.items() if k[1] == "epoch"]
+        assert fn._lean is lean
+        (concrete,) = fn._concrete.values()
+        (loop,) = [
+            op
+            for op in concrete.graph.get_operations()
+            if op.type in ("While", "StatelessWhile")
+        ]
+        try:
+            lowered = loop.get_attr("_lower_using_switch_merge")
+        except ValueError:  # not set: not lowered
+            lowered = False
+        assert lowered is not lean
+    training._CACHE.clear()
+    for a, b in zip(fits[True].coefs_, fits[False].coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert fits[True].loss_curve_ == pytest.approx(fits[False].loss_curve_, rel=1e-12)
 
 
 def test_adam_rates_are_scikit_learns_bit_for_bit():
@@ -126,11 +175,11 @@ def test_folds_clones_and_refits_reuse_one_trace():
     assert _traces() - before == first
 
 
-def test_grappler_switch_follows_the_current_call_options():
+def test_lean_options_follow_the_current_call_options():
     from tensorflow.core.protobuf import config_pb2
     from tensorflow.python.eager import context
 
-    from tfmlp._training import _without_grappler
+    from tfmlp._training import _lean_calls
 
     ctx = context.context()
     before = ctx.function_call_options
@@ -141,7 +190,7 @@ def test_grappler_switch_follows_the_current_call_options():
         executor_type=before.executor_type, config_proto=config
     )
     try:
-        with _without_grappler():
+        with _lean_calls():
             inside = config_pb2.ConfigProto()
             inside.ParseFromString(ctx.function_call_options.config_proto_serialized)
         assert inside.allow_soft_placement == config.allow_soft_placement

@@ -33,28 +33,27 @@ class _Compiled:
     shapes: TensorFlow traces once per distinct set of weight shapes.
     """
 
-    def __init__(
-        self, python_function, jit_compile=False, autograph=True, grappler=True
-    ):
+    def __init__(self, python_function, jit_compile=False, autograph=True, lean=False):
         self._fn = tf.function(
             python_function, jit_compile=jit_compile or None, autograph=autograph
         )
         self._concrete: dict = {}
-        self._grappler = grappler
+        self._lean = lean
 
     def __call__(self, *args):
-        if self._grappler:
-            return self._call(args)
-        with _without_grappler():
-            return self._call(args)
+        leaves = tf.nest.flatten(args)
+        if any(isinstance(v, tf.distribute.DistributedValues) for v in leaves):
+            # mirrored variables: tf.function's dispatch, TensorFlow's defaults
+            return self._fn(*args)
+        if not self._lean:
+            return self._call(args, leaves)
+        with _lean_calls():
+            return self._call(args, leaves)
 
-    def _call(self, args):
+    def _call(self, args, leaves):
         # Calling the concrete function directly skips tf.function's dispatch
         # (hashing every argument's trace type), which costs about a
         # millisecond per call: as much as a whole small-data epoch.
-        leaves = tf.nest.flatten(args)
-        if any(isinstance(v, tf.distribute.DistributedValues) for v in leaves):
-            return self._fn(*args)  # mirrored variables: tf.function's dispatch
         key = tuple(_signature(v) for v in leaves)
         concrete = self._concrete.get(key)
         if concrete is None:
@@ -74,32 +73,39 @@ _TENSOR_TYPES = (tf.Variable, tf.Tensor)
 
 
 @contextlib.contextmanager
-def _without_grappler():
-    """Run the graph functions called inside without Grappler's rewrites.
+def _lean_calls():
+    """Trace and run the graph functions inside the lean way (see ``_cached``).
 
-    Grappler optimises a function's graph on its first call: ~70 ms for a
-    digits epoch function, a tenth of a small-data fit, for a few percent per
-    epoch at most (``benchmarks/ablations.py``). Prediction keeps it: its fused
-    kernels made a 1M-row ``predict_proba`` ~13% faster (a one-off measurement).
-    TensorFlow has no public per-function switch; the call options of the
-    eager context are what ``tf.function`` passes to the runtime. If they
-    cannot be set (a TensorFlow version without these attributes), functions
-    are called as usual.
+    Without Grappler's rewrites: Grappler optimises a function's graph on its
+    first call, ~70 ms for a digits epoch function, a tenth of a small-data
+    fit, for a few percent per epoch at most. On the single-threaded executor
+    (CPU only): it runs each op inline instead of scheduling it on the
+    inter-op thread pool, which cut a digits epoch (8 batches of ~150 small
+    ops) from ~2.1 to ~1.7 ms (``benchmarks/ablations.py``); a function traced
+    under it keeps its ``tf.while_loop`` as one functional ``While`` op (this
+    executor runs no lowered control flow). Prediction keeps TensorFlow's
+    defaults: Grappler's fused kernels made a 1M-row ``predict_proba`` ~13%
+    faster (a one-off measurement). TensorFlow has no public per-function
+    switch; the call options of the eager context are what ``tf.function``
+    passes to the runtime and reads while tracing. If they cannot be set (a
+    TensorFlow version without these attributes), functions are called as
+    usual.
     """
     try:
         ctx = context.context()
         old = ctx.function_call_options
         key = (old.config_proto_serialized, old.executor_type)
-        options = _NO_GRAPPLER.get(key)
+        options = _LEAN_OPTIONS.get(key)
         if options is None:  # derived from the current options, whatever the
             config = config_pb2.ConfigProto()  # user has configured since
             config.ParseFromString(old.config_proto_serialized)
             config.graph_options.rewrite_options.disable_meta_optimizer = True
+            executor = old.executor_type if _gpu_visible() else _SINGLE_THREADED
             options = context.FunctionCallOptions(
-                executor_type=old.executor_type, config_proto=config
+                executor_type=executor, config_proto=config
             )
-            _NO_GRAPPLER.clear()
-            _NO_GRAPPLER[key] = options
+            _LEAN_OPTIONS.clear()
+            _LEAN_OPTIONS[key] = options
         ctx.function_call_options = options
     except Exception:  # private API moved: keep TensorFlow's defaults
         yield
@@ -110,7 +116,12 @@ def _without_grappler():
         ctx.function_call_options = old
 
 
-_NO_GRAPPLER: dict = {}  # the current call options -> the same without Grappler
+_SINGLE_THREADED = "SINGLE_THREADED_EXECUTOR"
+_LEAN_OPTIONS: dict = {}  # the current call options -> their lean version
+
+
+def _gpu_visible() -> bool:
+    return bool(tf.config.list_logical_devices("GPU"))
 
 
 def _flat_input(value):
@@ -131,7 +142,7 @@ def _relaxed(value):
     return tf.TensorSpec([None] * value.shape.rank, value.dtype)
 
 
-def _cached(model, key, build, jit_compile=False, autograph=True, grappler=True):
+def _cached(model, key, build, jit_compile=False, autograph=True, lean=False):
     """The compiled function for ``key``, built and cached on first use.
 
     ``autograph=False`` (for functions written with explicit ``tf.while_loop``)
@@ -147,11 +158,11 @@ def _cached(model, key, build, jit_compile=False, autograph=True, grappler=True)
         autograph = True
     fn = cache.get(key)
     if fn is None:
-        # ``grappler=False`` (the standard network's graph-mode epochs, see
-        # ``_without_grappler``) is honoured without XLA and for the standard
+        # ``lean=True`` (the standard network's graph-mode training loops, see
+        # ``_lean_calls``) is honoured without XLA and for the standard
         # network only; user-built Keras stacks keep TensorFlow's defaults.
-        grappler = grappler or bool(jit_compile) or not standard
-        fn = cache[key] = _Compiled(build(), jit_compile, autograph, grappler)
+        lean = lean and not jit_compile and standard
+        fn = cache[key] = _Compiled(build(), jit_compile, autograph, lean)
     return fn
 
 
@@ -166,7 +177,7 @@ def epoch_function(model, solver: str, nesterov: bool, sparse: bool):
     """
     key = ("epoch", solver, bool(nesterov), bool(sparse))
     build = lambda: _make_epoch(model, solver, bool(nesterov), sparse)  # noqa: E731
-    return _cached(model, key, build, autograph=False, grappler=False)
+    return _cached(model, key, build, autograph=False, lean=True)
 
 
 def xla_epoch_function(model, solver: str, nesterov: bool, batch: int):
@@ -281,7 +292,7 @@ def chunk_function(model, solver: str, nesterov: bool, batch: int, xla: bool):
     """
     key = ("chunk", solver, bool(nesterov), int(batch), bool(xla))
     build = lambda: _make_chunk(model, solver, bool(nesterov), batch)  # noqa: E731
-    return _cached(model, key, build, jit_compile=xla, autograph=False, grappler=False)
+    return _cached(model, key, build, jit_compile=xla, autograph=False, lean=True)
 
 
 def _make_chunk(model, solver, nesterov, batch):

@@ -9,7 +9,8 @@ Cases (one script each, also runnable alone): mnist (float32/float64 epoch,
 whole 20-epoch fit with test accuracy), large (1M x 100 epoch and peak RSS),
 lbfgs (time per loss-and-gradient evaluation), small_cv (5-fold CV on
 digits), float32 (what compute_dtype="float32" costs in accuracy and buys in
-time on float64 MNIST; no target), gpu (skipped without a GPU).
+time on float64 MNIST; no target), sparse (MNIST as a CSR matrix: epoch and
+predict_proba; no target), gpu (skipped without a GPU).
 ratio = scikit-learn time / tfmlp time, so > 1 means tfmlp is faster; "met"
 compares it with the issue's target.
 
@@ -44,6 +45,7 @@ CASES = {
     "lbfgs": "bench_lbfgs",
     "small_cv": "bench_small_cv",
     "float32": "bench_float32",
+    "sparse": "bench_sparse",
     "gpu": "bench_gpu",
 }
 

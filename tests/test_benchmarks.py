@@ -113,3 +113,22 @@ def test_ablations_quick_prints_each_pair(tmp_path):
         r"lbfgs objective, 40% nonzeros \(random\), s: csr [\d.]+, dense [\d.]+",
     ):
         assert re.search(pair, out), (pair, out)
+
+
+def test_sparse_case_quick_runs_without_data_files(tmp_path):
+    """bench_sparse --quick falls back to random CSR data of MNIST's shape."""
+    import os
+
+    env = dict(os.environ, TFMLP_MNIST_DIR=str(tmp_path))  # no files there
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--case", "sparse"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for case in ("sparse MNIST epoch", "sparse MNIST predict_proba"):
+        row = next(line for line in proc.stdout.splitlines() if f"| {case} " in line)
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[3].endswith("x"), row  # a ratio was measured

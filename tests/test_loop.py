@@ -214,3 +214,91 @@ def test_without_in_place_reads_the_xla_epoch_trains_the_same(monkeypatch):
     assert other.loss_curve_ == ref.loss_curve_
     for a, b in zip(other.coefs_, ref.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+def _sparse_problem(n=230, d=40, seed=0):
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(seed)
+    X = rng.rand(n, d) * 2 - 0.5
+    X[rng.rand(n, d) < 0.8] = 0.0
+    X[5] = 0.0  # an empty row
+    y = (X[:, :10].sum(axis=1) > 0.2).astype(int) + (X[:, 10] > 0)
+    return sp.csr_matrix(X), y
+
+
+def _sparse_modes(monkeypatch, est, X, y, **fit_kw):
+    """The epoch function's sparse mode used by a fit, and the fitted estimator."""
+    modes = []
+    real = loop.epoch_function
+
+    def spy(model, solver, nesterov, sparse):
+        modes.append(sparse)
+        return real(model, solver, nesterov, sparse)
+
+    monkeypatch.setattr(loop, "epoch_function", spy)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y, **fit_kw)
+    monkeypatch.setattr(loop, "epoch_function", real)
+    return set(modes), est
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="adam", batch_size=32),
+        dict(solver="sgd", batch_size=50, momentum=0.8, nesterovs_momentum=True),
+        dict(solver="sgd", batch_size=64, learning_rate="adaptive"),
+        dict(solver="adam", early_stopping=True, batch_size=40),
+    ],
+)
+def test_sparse_batches_gathered_as_csr_match_scikit_learn(monkeypatch, params):
+    """On the CPU, sparse batches are gathered from the matrix as given and
+    multiplied as CSR; the fit is scikit-learn's (and the reordering path's,
+    used where a GPU is visible)."""
+    from test_parity import assert_same_fit, fit_both
+
+    X, y = _sparse_problem()
+    params = dict(hidden_layer_sizes=(7, 4), max_iter=6, random_state=3, **params)
+    sk, ours = fit_both("MLPClassifier", params, X, y)
+    assert_same_fit(sk, ours, X)
+    modes, gathered = _sparse_modes(monkeypatch, MLPClassifier(**params), X, y)
+    assert modes == {"csr"}
+    monkeypatch.setattr(loop, "_in_place_ok", lambda: False)  # as with a GPU
+    modes, reordered = _sparse_modes(monkeypatch, MLPClassifier(**params), X, y)
+    assert modes == {True}
+    for a, b in zip(gathered.coefs_, reordered.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+def test_sparse_regressor_weights_and_partial_fit_match_scikit_learn(monkeypatch):
+    from test_parity import assert_same_fit, call_both, make_pair
+
+    X, y = _sparse_problem(seed=1)
+    target = np.asarray(X[:, :5].sum(axis=1)).ravel() + 0.1 * y
+    sw = np.random.RandomState(2).rand(X.shape[0]) + 0.5
+    params = dict(hidden_layer_sizes=(6,), max_iter=5, random_state=0, batch_size=45)
+    sk, ours = make_pair("MLPRegressor", **params)
+    call_both(sk, ours, "fit", X, target, sample_weight=sw)
+    for _ in range(2):
+        call_both(sk, ours, "partial_fit", X.tocsc(), target)
+    assert_same_fit(sk, ours, X)
+    modes, _ = _sparse_modes(monkeypatch, MLPRegressor(**params), X, target)
+    assert modes == {"csr"}
+
+
+def test_sparse_batches_with_a_tape_activation_reorder(monkeypatch):
+    """Activations without the hand-written backward pass keep the
+    tf.SparseTensor path, and train like the dense input."""
+    X, y = _sparse_problem(seed=4)
+    params = dict(
+        hidden_layer_sizes=(5,), activation="gelu", max_iter=3, random_state=0
+    )
+    modes, sparse = _sparse_modes(monkeypatch, MLPClassifier(**params), X, y)
+    assert modes == {True}
+    _, dense = _sparse_modes(monkeypatch, MLPClassifier(**params), X.toarray(), y)
+    for a, b in zip(sparse.coefs_, dense.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)

@@ -20,6 +20,7 @@ from tfmlp._custom import CustomNetwork
 from tfmlp._data import input_tensors, is_sparse, row_chunks
 from tfmlp._extras import StandardStack, check_extras
 from tfmlp._lbfgs import fit_lbfgs
+from tfmlp._loop import sparse_mode
 from tfmlp._network import Network, StandardForward, init_params
 from tfmlp._optimizers import SGD, Adam
 from tfmlp._params import (
@@ -273,9 +274,11 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         """Output activations for validated X (dense or sparse), in chunks."""
         net = self._network()
         sparse = is_sparse(X)
+        model = self._forward_model(net)
         if sparse:
             X = X.tocsr()
-        fn = make_function(self._forward_model(net), sparse)
+            sparse = sparse_mode(model)
+        fn = make_function(model, sparse)
         outputs = []
         for rows in row_chunks(X.shape[0], _PREDICT_CHUNK):
             x = input_tensors(X[rows], net.dtype)

@@ -24,18 +24,25 @@ def dense_tensor(X: np.ndarray, dtype) -> tf.Tensor:
     return tf.convert_to_tensor(np.asarray(X, dtype=dtype))
 
 
-def csr_tensors(X, dtype) -> tuple:
-    """CSR matrix -> (indptr, indices, values, row_ids, n_features) tensors."""
+def csr_tensors(X, dtype, row_ids: bool = True) -> tuple:
+    """CSR matrix -> (indptr, indices, values, row_ids, n_features) tensors.
+
+    ``row_ids`` (each value's row, which ``sparse_rows`` needs) is left empty
+    with ``row_ids=False``; ``gathered_rows`` does not read it.
+    """
     X = sp.csr_matrix(X)
     if not X.has_sorted_indices:
         X = X.sorted_indices()
-    counts = np.diff(X.indptr)
-    row_ids = np.repeat(np.arange(X.shape[0], dtype=np.int64), counts)
+    if row_ids:
+        counts = np.diff(X.indptr)
+        ids = np.repeat(np.arange(X.shape[0], dtype=np.int64), counts)
+    else:
+        ids = np.zeros(0, np.int64)
     return (
         tf.convert_to_tensor(X.indptr.astype(np.int64)),
         tf.convert_to_tensor(X.indices.astype(np.int64)),
         tf.convert_to_tensor(X.data.astype(dtype, copy=False)),
-        tf.convert_to_tensor(row_ids),
+        tf.convert_to_tensor(ids),
         tf.convert_to_tensor(np.int64(X.shape[1])),
     )
 
@@ -61,8 +68,9 @@ class CsrMatrix:
     Its product with a dense matrix (``SparseMatrixMatMul``) runs several times
     faster than ``tf.sparse.sparse_dense_matmul`` over a ``tf.SparseTensor`` of
     the same rows and, for float64 data that is mostly zeros, faster than the
-    dense product (``benchmarks/ablations.py``). Only the full-batch lbfgs
-    objective uses it: the handle is built once per fit by :func:`csr_handle`.
+    dense product (``benchmarks/ablations.py``). The full-batch lbfgs
+    objective builds the handle once per fit (:func:`csr_handle`); sparse
+    training builds one per batch inside the graph (:func:`csr_batch`).
     """
 
     def __init__(self, handle: tf.Tensor, dtype):
@@ -73,6 +81,10 @@ class CsrMatrix:
         )
         handle_data_util.set_handle_data(handle, proto)
         self.handle = handle
+        self.dtype = tf.as_dtype(dtype)
+
+    def to_dense(self):
+        return csr_ops.csr_sparse_matrix_to_dense(self.handle, type=self.dtype)
 
     def matmul(self, w, transpose: bool = False):
         """``self @ w``, or ``self.T @ w`` with ``transpose``."""
@@ -94,6 +106,31 @@ def csr_handle(X, dtype) -> tf.Tensor:
     return csr_ops.sparse_tensor_to_csr_sparse_matrix(
         indices, X.data, np.array(X.shape, dtype=np.int64)
     )
+
+
+def gathered_rows(data: tuple, idx) -> tf.SparseTensor:
+    """Rows ``idx`` (in that order) of CSR tensors, as a tf.SparseTensor (in graph).
+
+    Each row's slice of ``indices``/``values`` is gathered by position, so
+    shuffled batches come straight from the matrix as it was given.
+    """
+    indptr, indices, values, _, n_features = data
+    positions = tf.ragged.range(tf.gather(indptr, idx), tf.gather(indptr, idx + 1))
+    flat = positions.flat_values
+    rows = positions.value_rowids()
+    return tf.SparseTensor(
+        tf.stack([rows, tf.gather(indices, flat)], axis=1),
+        tf.gather(values, flat),
+        tf.stack([tf.size(idx, out_type=tf.int64), n_features]),
+    )
+
+
+def csr_batch(rows: tf.SparseTensor) -> CsrMatrix:
+    """A tf.SparseTensor in row-major order as a ``CsrMatrix`` (in graph)."""
+    handle = csr_ops.sparse_tensor_to_csr_sparse_matrix(
+        rows.indices, rows.values, rows.dense_shape
+    )
+    return CsrMatrix(handle, rows.values.dtype)
 
 
 def input_tensors(X, dtype):

@@ -168,10 +168,12 @@ class StandardForward:
         """Activations of the last hidden layer (x itself without hidden layers)."""
         n = self.spec.n_layers - 1
         act = HIDDEN_ACTIVATIONS[self.spec.activation]
-        a = tf.sparse.to_dense(x) if isinstance(x, tf.SparseTensor) else x
+        a = x
         for i in range(n - 1):
             a = act(matmul(a, params[i]) + params[n + i])
-        return a
+        if isinstance(a, CsrMatrix):  # no hidden layer: x itself
+            return a.to_dense()
+        return tf.sparse.to_dense(a) if isinstance(a, tf.SparseTensor) else a
 
 
 class Network:

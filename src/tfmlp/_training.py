@@ -17,7 +17,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2
 from tensorflow.python.eager import context
 
-from tfmlp._data import CsrMatrix, sparse_rows
+from tfmlp._data import CsrMatrix, csr_batch, gathered_rows, sparse_rows
 from tfmlp._losses import loss_and_grads
 from tfmlp._optimizers import apply_adam, apply_adam_at_rate, apply_sgd
 
@@ -166,18 +166,32 @@ def _cached(model, key, build, jit_compile=False, autograph=True, lean=False):
     return fn
 
 
-def epoch_function(model, solver: str, nesterov: bool, sparse: bool):
+def epoch_function(model, solver: str, nesterov: bool, sparse):
     """A compiled function that trains one epoch (graph mode, no XLA).
 
     Signature: ``fn(params, slots, x, y, sw, order, batch_size, hyper, alpha,
     rates) -> summed_batch_loss``; ``rates[i]`` is
     Adam's learning rate for batch ``i`` (unused by SGD). ``order`` gives the
-    rows of ``y``/``sw`` (and of dense ``x``) in training order; sparse ``x``
-    must already be in that order. See ``xla_epoch_function`` for XLA.
+    rows of ``y``/``sw`` (and of dense ``x``) in training order. ``sparse``:
+    False for a dense tensor ``x``; ``"csr"`` for ``csr_tensors`` whose rows
+    are gathered by ``order`` batch by batch and multiplied as a CSR matrix
+    (the hand-written backward pass only); True for ``csr_tensors`` already
+    in training order, multiplied as a ``tf.SparseTensor``. See
+    ``xla_epoch_function`` for XLA.
     """
-    key = ("epoch", solver, bool(nesterov), bool(sparse))
+    key = ("epoch", solver, bool(nesterov), sparse)
     build = lambda: _make_epoch(model, solver, bool(nesterov), sparse)  # noqa: E731
     return _cached(model, key, build, autograph=False, lean=True)
+
+
+def _batch_rows(x, idx, start, size, sparse):
+    """Batch rows ``idx`` (rows ``[start, start + size)`` of pre-ordered
+    sparse tensors) in the form ``epoch_function``'s ``sparse`` names."""
+    if sparse == "csr":
+        return csr_batch(gathered_rows(x, idx))
+    if sparse:
+        return sparse_rows(x, start, size)
+    return tf.gather(x, idx)
 
 
 def xla_epoch_function(model, solver: str, nesterov: bool, batch: int):
@@ -243,7 +257,7 @@ def _make_epoch(model, solver, nesterov, sparse):
             start = i * batch_size
             size = tf.minimum(batch_size, n - start)
             idx = tf.slice(order, [start], [size])
-            xb = sparse_rows(x, start, size) if sparse else tf.gather(x, idx)
+            xb = _batch_rows(x, idx, start, size, sparse)
             yb, swb = tf.gather(y, idx), tf.gather(sw, idx)
             loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
             _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
@@ -336,25 +350,32 @@ def loss_grad_function(model, kind: str):
     return _cached(model, ("loss_grad", kind), lambda: loss_grad, autograph=False)
 
 
-def predict_function(model, sparse: bool):
-    """Compiled ``fn(params, x, n_rows) -> output activations`` (inference mode)."""
+def predict_function(model, sparse):
+    """Compiled ``fn(params, x, n_rows) -> output activations`` (inference mode).
+
+    ``sparse``: False for a dense tensor ``x``; True for ``csr_tensors``
+    multiplied as a ``tf.SparseTensor``; ``"csr"`` for ``csr_tensors``
+    multiplied as a CSR matrix (the standard network's forward pass only).
+    """
 
     def predict(params, x, n_rows):
-        if sparse:
-            x = sparse_rows(x, 0, n_rows)
-        return model(params, x, training=False)[1]
+        return model(params, _all_rows(x, n_rows, sparse), training=False)[1]
 
-    return _cached(model, ("predict", bool(sparse)), lambda: predict, autograph=False)
+    return _cached(model, ("predict", sparse), lambda: predict, autograph=False)
 
 
-def transform_function(model, sparse: bool):
-    """Compiled ``fn(params, x, n_rows) -> last hidden layer activations``."""
+def transform_function(model, sparse):
+    """Compiled ``fn(params, x, n_rows) -> last hidden layer activations``
+    (``sparse`` as for ``predict_function``)."""
 
     def transform(params, x, n_rows):
-        if sparse:
-            x = sparse_rows(x, 0, n_rows)
-        return model.hidden(params, x)
+        return model.hidden(params, _all_rows(x, n_rows, sparse))
 
-    return _cached(
-        model, ("transform", bool(sparse)), lambda: transform, autograph=False
-    )
+    return _cached(model, ("transform", sparse), lambda: transform, autograph=False)
+
+
+def _all_rows(x, n_rows, sparse):
+    if not sparse:
+        return x
+    rows = sparse_rows(x, 0, n_rows)
+    return csr_batch(rows) if sparse == "csr" else rows

@@ -71,8 +71,15 @@ def test_runner_choice(monkeypatch):
     assert _runner_kind(forced, fortran, y, monkeypatch) == "EpochRunner[xla]"
     import scipy.sparse as sp
 
-    sparse = sp.csr_matrix(small)
+    sparse = sp.csr_matrix(small)  # narrow rows: trained through dense chunks
+    assert _runner_kind(MLPClassifier(**kw), sparse, y, monkeypatch) == "ChunkRunner"
+    emptier = sp.csr_matrix(small * (rng.rand(*small.shape) < 0.3))
+    monkeypatch.setattr(loop, "DENSE_MIN_DENSITY", 0.5)  # too empty: sparse
+    assert _runner_kind(MLPClassifier(**kw), emptier, y, monkeypatch) == "EpochRunner"
+    monkeypatch.setattr(loop, "DENSE_MIN_DENSITY", 0.01)
+    monkeypatch.setattr(loop, "DENSE_BATCH_MAX_BYTES", 100 * 4 * 8 - 1)  # too wide
     assert _runner_kind(MLPClassifier(**kw), sparse, y, monkeypatch) == "EpochRunner"
+    monkeypatch.setattr(loop, "DENSE_BATCH_MAX_BYTES", 4 * 2**20)
     monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", 100 * 4 * 8)
     reg = MLPRegressor(jit_compile=False, **kw)
     assert _runner_kind(reg, small, rng.rand(100), monkeypatch) == "ChunkRunner"
@@ -256,11 +263,12 @@ def _sparse_modes(monkeypatch, est, X, y, **fit_kw):
     ],
 )
 def test_sparse_batches_gathered_as_csr_match_scikit_learn(monkeypatch, params):
-    """On the CPU, sparse batches are gathered from the matrix as given and
-    multiplied as CSR; the fit is scikit-learn's (and the reordering path's,
-    used where a GPU is visible)."""
+    """On the CPU, sparse batches too wide for dense chunks are gathered from
+    the matrix as given and multiplied as CSR; the fit is scikit-learn's (and
+    the reordering path's, used where a GPU is visible)."""
     from test_parity import assert_same_fit, fit_both
 
+    monkeypatch.setattr(loop, "DENSE_BATCH_MAX_BYTES", 0)
     X, y = _sparse_problem()
     params = dict(hidden_layer_sizes=(7, 4), max_iter=6, random_state=3, **params)
     sk, ours = fit_both("MLPClassifier", params, X, y)
@@ -277,6 +285,7 @@ def test_sparse_batches_gathered_as_csr_match_scikit_learn(monkeypatch, params):
 def test_sparse_regressor_weights_and_partial_fit_match_scikit_learn(monkeypatch):
     from test_parity import assert_same_fit, call_both, make_pair
 
+    monkeypatch.setattr(loop, "DENSE_BATCH_MAX_BYTES", 0)
     X, y = _sparse_problem(seed=1)
     target = np.asarray(X[:, :5].sum(axis=1)).ravel() + 0.1 * y
     sw = np.random.RandomState(2).rand(X.shape[0]) + 0.5
@@ -293,6 +302,7 @@ def test_sparse_regressor_weights_and_partial_fit_match_scikit_learn(monkeypatch
 def test_sparse_batches_with_a_tape_activation_reorder(monkeypatch):
     """Activations without the hand-written backward pass keep the
     tf.SparseTensor path, and train like the dense input."""
+    monkeypatch.setattr(loop, "DENSE_BATCH_MAX_BYTES", 0)
     X, y = _sparse_problem(seed=4)
     params = dict(
         hidden_layer_sizes=(5,), activation="gelu", max_iter=3, random_state=0
@@ -302,3 +312,36 @@ def test_sparse_batches_with_a_tape_activation_reorder(monkeypatch):
     _, dense = _sparse_modes(monkeypatch, MLPClassifier(**params), X.toarray(), y)
     for a, b in zip(sparse.coefs_, dense.coefs_):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("jit_compile", [None, True, False])
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_rows_through_dense_chunks_match_scikit_learn(
+    monkeypatch, jit_compile, fmt
+):
+    """Narrow sparse input is written out dense chunk by chunk (several chunks
+    here, the last one partial) and fits like scikit-learn on the sparse
+    matrix, with sample weights and a later partial_fit."""
+    from test_parity import assert_same_fit, call_both, make_pair
+
+    monkeypatch.setattr(loop, "CHUNK_BYTES", 1)  # CHUNK_MIN_BATCHES per chunk
+    monkeypatch.setattr(loop, "CHUNK_MIN_BATCHES", 2)
+    X, y = _sparse_problem(n=257, seed=6)
+    X = X.asformat(fmt)
+    sw = np.random.RandomState(1).rand(X.shape[0]) + 0.5
+    params = dict(hidden_layer_sizes=(8,), max_iter=4, random_state=2, batch_size=30)
+    sk, ours = make_pair("MLPClassifier", **params)
+    ours.set_params(jit_compile=jit_compile)
+    kinds = []
+    real = loop.make_runner
+
+    def spy(*args):
+        runner = real(*args)
+        kinds.append((type(runner).__name__, getattr(runner, "chunk_rows", 0)))
+        return runner
+
+    monkeypatch.setattr("tfmlp._stochastic.make_runner", spy)
+    call_both(sk, ours, "fit", X, y, sample_weight=sw)
+    call_both(sk, ours, "partial_fit", X, y)
+    assert_same_fit(sk, ours, X)
+    assert kinds and all(k == ("ChunkRunner", 60) for k in kinds), kinds

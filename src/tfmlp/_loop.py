@@ -16,7 +16,10 @@ Two runners share one interface (``n_samples``, ``n_batches``, ``run_epoch``):
   rows of a chunk are gathered in shuffled order with NumPy (on a helper
   thread, while TensorFlow trains the previous chunk) and one compiled call,
   XLA by default, trains all batches of the chunk. Peak memory is the input
-  plus a few chunks, not a second copy of the input.
+  plus a few chunks, not a second copy of the input. It also takes sparse
+  input whose rows are not too wide or too empty (``_dense_chunks_ok``): each
+  chunk's rows are written out dense (SciPy, on the helper thread) and train
+  like dense rows, several times faster than sparse products in graph mode.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ CHUNK_MIN_BATCHES = 48  # so that the ~2 ms cost of a call stays a few percent,
 CHUNK_MAX_BYTES = 64 * 2**20  # but never beyond this
 CHUNK_MIN_BYTES = 32 * 2**20  # inputs this large are chunked even without XLA
 RESIDENT_MAX_BYTES = 256 * 2**20  # XLA epochs over tensors up to this size
+# sparse input is trained through dense chunks on the CPU when a batch of its
+# rows, written out dense, is at most this large and has at least this share
+# of nonzeros (``benchmarks/bench_sparse.py``)
+DENSE_BATCH_MAX_BYTES = 4 * 2**20
+DENSE_MIN_DENSITY = 0.01
 
 
 def use_xla(jit_compile, X, sparse: bool) -> bool:
@@ -51,6 +59,9 @@ def make_runner(est, net, X, y, sample_weight):
     """The runner for in-memory input: chunked for large dense arrays."""
     sparse = is_sparse(X)
     xla = use_xla(est.jit_compile, X, sparse)
+    if sparse and _dense_chunks_ok(X, net.dtype, est.batch_size):
+        xla = use_xla(est.jit_compile, X, False)
+        return ChunkRunner(est, net, X, y, sample_weight, xla)
     if sparse:
         return EpochRunner(est, net, X, y, sample_weight)
     nbytes = X.shape[0] * X.shape[1] * np.dtype(net.dtype).itemsize
@@ -179,14 +190,29 @@ class EpochRunner(_Runner):
         return total.numpy()
 
 
+def _dense_chunks_ok(X, dtype, batch_size) -> bool:
+    """Whether sparse ``X`` trains faster written out dense chunk by chunk."""
+    n, d = X.shape
+    rows = 200 if batch_size == "auto" else batch_size
+    dense_batch = max(min(rows, n), 1) * d * np.dtype(dtype).itemsize
+    return (
+        _in_place_ok()  # a GPU keeps the sparse path
+        and dense_batch <= DENSE_BATCH_MAX_BYTES
+        and X.nnz >= DENSE_MIN_DENSITY * n * d
+    )
+
+
 class ChunkRunner(_Runner):
-    """Large dense input: NumPy gathers chunks of batches, TensorFlow trains them."""
+    """Large dense input (or sparse input, see ``_dense_chunks_ok``): NumPy
+    gathers chunks of batches, TensorFlow trains them."""
 
     def __init__(self, est, net, X, y, sample_weight, xla: bool):
         super().__init__(est, net, X.shape[0])
         n_features = X.shape[1]
         self.dtype = dtype = net.dtype
-        self.X = X
+        # sparse rows are written out dense per chunk, in the training dtype
+        self.sparse = is_sparse(X)
+        self.X = X.tocsr().astype(dtype, copy=False) if self.sparse else X
         y = np.asarray(y).reshape(self.n_samples, -1)
         # targets stay as they are (a classifier's are bool): cast per chunk
         self.Y = y if y.dtype in (np.bool_, dtype) else y.astype(dtype)
@@ -228,7 +254,9 @@ class ChunkRunner(_Runner):
         idx = order[start : start + self.chunk_rows]
         m = len(idx)
         x, y, sw = self.buffers[k % 2]
-        if self.X.dtype == self.dtype:  # mode="clip": take without a temporary
+        if self.sparse:
+            self.X[idx].toarray(out=x[:m])
+        elif self.X.dtype == self.dtype:  # mode="clip": take without a temporary
             np.take(self.X, idx, axis=0, out=x[:m], mode="clip")
         else:  # compute_dtype differs from the input's: cast chunk by chunk
             x[:m] = self.X[idx]

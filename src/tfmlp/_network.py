@@ -110,7 +110,7 @@ def _scale_by_derivative(delta, a, activation: str):
     """``delta * f'(z)`` written with the activation ``a = f(z)`` (as
     scikit-learn's ``DERIVATIVES`` do)."""
     if activation == "relu":
-        return tf.where(a > 0, delta, tf.zeros_like(delta))
+        return tf.where(a > 0, delta, tf.zeros([], delta.dtype))
     if activation == "logistic":
         return delta * a * (1 - a)
     if activation == "tanh":

@@ -162,6 +162,7 @@ def apply_adam_at_rate(params, grads, slots, hyper, learning_rate):
     """One Adam step with the step's (bias-corrected, float64) learning rate."""
     b1, one_b1, b2, one_b2, eps = (hyper[i] for i in range(1, 6))
     n = len(params)
+    neg_rate = -learning_rate
     cast: dict = {}  # the hyper-parameters in each weight dtype, cast once
     for param, grad, m, v in zip(params, grads, slots[:n], slots[n:]):
         dtype = param.dtype
@@ -174,9 +175,9 @@ def apply_adam_at_rate(params, grads, slots, hyper, learning_rate):
         v.assign(new_v)
         denom = tf.sqrt(new_v) + eps_
         if dtype == tf.float64:
-            param.assign_add(-learning_rate * new_m / denom)
+            param.assign_add(neg_rate * new_m / denom)
         else:  # scikit-learn computes this update in float64 and rounds once
-            update = -learning_rate * tf.cast(new_m, tf.float64)
+            update = neg_rate * tf.cast(new_m, tf.float64)
             update = update / tf.cast(denom, tf.float64)
             param.assign(tf.cast(tf.cast(param, tf.float64) + update, dtype))
     return learning_rate

@@ -222,11 +222,29 @@ def _update(solver, nesterov, params, grads, slots, hyper, step0, i):
 
 
 def _update_at(solver, nesterov, params, grads, slots, hyper, rates, i):
-    """Apply one optimizer step; Adam's rate for batch ``i`` is ``rates[i]``."""
+    """Apply one optimizer step; Adam's rate for batch ``i`` is ``rates[i]``.
+
+    ``hyper`` is the list of ``_hyper_scalars``, sliced once per call.
+    """
     if solver == "adam":
-        apply_adam_at_rate(params, grads, slots, hyper, rates[i])
+        apply_adam_at_rate(params, grads, slots, hyper, tf.gather(rates, i))
     else:
         apply_sgd(params, grads, slots, hyper, nesterov)
+
+
+def _hyper_scalars(solver, hyper) -> list:
+    """The optimizer's hyper-parameter vector as scalars, sliced outside the
+    batch loop (inside it, every slice is a few graph nodes per batch)."""
+    return [hyper[k] for k in range(6 if solver == "adam" else 2)]
+
+
+def _batch_params(model, params):
+    """The standard network reads each weight once per batch (one tensor for
+    the forward pass, the penalty and its gradient); other networks get the
+    variables themselves."""
+    if getattr(model, "forward_all", None) is None:
+        return params
+    return [tf.convert_to_tensor(p) for p in params]
 
 
 def batch_loop(n_batches, step, total0):
@@ -250,6 +268,7 @@ def _make_epoch(model, solver, nesterov, sparse):
     def epoch(params, slots, x, y, sw, order, batch_size, hyper, alpha, rates):
         dtype = y.dtype
         alpha = tf.cast(alpha, dtype)
+        hyper = _hyper_scalars(solver, hyper)
         n = tf.shape(order, out_type=tf.int64)[0]
         n_batches = (n + batch_size - 1) // batch_size
 
@@ -259,7 +278,8 @@ def _make_epoch(model, solver, nesterov, sparse):
             idx = tf.slice(order, [start], [size])
             xb = _batch_rows(x, idx, start, size, sparse)
             yb, swb = tf.gather(y, idx), tf.gather(sw, idx)
-            loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
+            current = _batch_params(model, params)
+            loss, grads = loss_and_grads(current, xb, yb, swb, model, alpha)
             _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
             return loss * tf.cast(size, dtype)
 
@@ -274,6 +294,7 @@ def _make_xla_epoch(model, solver, nesterov, batch):
     def epoch(params, slots, x, y, sw, order, n_rows, hyper, alpha, rates):
         dtype = sw.dtype  # y may be 0/1 bytes: cast batch by batch
         alpha = tf.cast(alpha, dtype)
+        hyper = _hyper_scalars(solver, hyper)
         n_batches = (n_rows + bs - 1) // bs
         positions = tf.range(bs)
 
@@ -283,7 +304,8 @@ def _make_xla_epoch(model, solver, nesterov, batch):
             valid = tf.cast(positions < n_rows - start, dtype)
             xb, yb = tf.gather(x, idx), tf.cast(tf.gather(y, idx), dtype)
             swb = tf.gather(sw, idx) * valid
-            loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
+            current = _batch_params(model, params)
+            loss, grads = loss_and_grads(current, xb, yb, swb, model, alpha)
             _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
             return loss * tf.cast(tf.minimum(bs, n_rows - start), dtype)
 
@@ -315,6 +337,7 @@ def _make_chunk(model, solver, nesterov, batch):
     def chunk(params, slots, x, y, sw, n_rows, hyper, alpha, rates, total0):
         dtype = y.dtype
         alpha = tf.cast(alpha, dtype)
+        hyper = _hyper_scalars(solver, hyper)
         n_batches = (n_rows + bs - 1) // bs
         n_features = tf.shape(x, out_type=tf.int64)[1]
         n_outputs = tf.shape(y, out_type=tf.int64)[1]
@@ -324,7 +347,8 @@ def _make_chunk(model, solver, nesterov, batch):
             xb = tf.slice(x, tf.stack([start, 0]), tf.stack([bs, n_features]))
             yb = tf.slice(y, tf.stack([start, 0]), tf.stack([bs, n_outputs]))
             swb = tf.slice(sw, [start], [bs])
-            loss, grads = loss_and_grads(params, xb, yb, swb, model, alpha)
+            current = _batch_params(model, params)
+            loss, grads = loss_and_grads(current, xb, yb, swb, model, alpha)
             _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
             return loss * tf.cast(tf.minimum(bs, n_rows - start), dtype)
 

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402
+from bench_mnist import estimator  # noqa: E402  (the same network)
 
 
 def _data(quick: bool):
@@ -38,27 +39,12 @@ def _data(quick: bool):
     return sp.csr_matrix(X), y
 
 
-def _estimator(lib: str, k: int):
-    if lib == "sklearn":
-        from sklearn.neural_network import MLPClassifier
-    else:
-        from tfmlp import MLPClassifier
-    return MLPClassifier(
-        hidden_layer_sizes=(100,),
-        batch_size=200,
-        max_iter=k,
-        tol=0.0,
-        n_iter_no_change=C.BIG,
-        random_state=0,
-    )
-
-
 def _fitted(lib: str, X, y):
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # one epoch: not converged
-        return _estimator(lib, 1).fit(X, y)
+        return estimator(lib, 1).fit(X, y)
 
 
 def _predict_time(est, X) -> float:
@@ -79,7 +65,7 @@ def run(quick: bool = False) -> list[dict]:
     predict = {"sklearn": [], "tfmlp": []}
     for _ in range(repeats):
         for lib in epoch:
-            res = C.epoch_time(lambda k, lib=lib: _estimator(lib, k), X, y, k)
+            res = C.epoch_time(lambda k, lib=lib: estimator(lib, k), X, y, k)
             epoch[lib].append(res["epoch"])
             fitted = _fitted(lib, X, y)
             predict[lib].append(_predict_time(fitted, X))
@@ -90,22 +76,20 @@ def run(quick: bool = False) -> list[dict]:
         f"{C.spread(epoch['tfmlp'])} s; predict_proba: sklearn "
         f"{C.spread(predict['sklearn'])} s, tfmlp {C.spread(predict['tfmlp'])} s)"
     )
+    rows = [
+        ("sparse MNIST epoch", epoch, "s/epoch"),
+        ("sparse MNIST predict_proba", predict, "s"),
+    ]
     return [
         C.make_row(
-            "sparse MNIST epoch",
-            C.median(epoch["sklearn"]),
-            C.median(epoch["tfmlp"]),
+            case,
+            C.median(times["sklearn"]),
+            C.median(times["tfmlp"]),
             None,
-            unit="s/epoch",
-            notes=notes,
-        ),
-        C.make_row(
-            "sparse MNIST predict_proba",
-            C.median(predict["sklearn"]),
-            C.median(predict["tfmlp"]),
-            None,
-            unit="s",
-        ),
+            unit=unit,
+            notes=notes if k == 0 else "",
+        )
+        for k, (case, times, unit) in enumerate(rows)
     ]
 
 

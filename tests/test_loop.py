@@ -345,3 +345,37 @@ def test_sparse_rows_through_dense_chunks_match_scikit_learn(
     call_both(sk, ours, "partial_fit", X, y)
     assert_same_fit(sk, ours, X)
     assert kinds and all(k == ("ChunkRunner", 60) for k in kinds), kinds
+
+
+def test_without_tensorflow_csr_ops_sparse_input_uses_sparse_tensors(monkeypatch):
+    """If TensorFlow's private CSR ops cannot be imported, sparse input takes
+    the tf.SparseTensor paths (training, lbfgs, prediction) with the same fit."""
+    import tfmlp._lbfgs as lbfgs
+
+    monkeypatch.setattr(loop, "DENSE_BATCH_MAX_BYTES", 0)
+    X, y = _sparse_problem(seed=7)
+    for solver in ("adam", "lbfgs"):
+        params = dict(
+            hidden_layer_sizes=(5,), max_iter=4, random_state=0, solver=solver
+        )
+        _, with_csr = _sparse_modes(monkeypatch, MLPClassifier(**params), X, y)
+        monkeypatch.setattr(loop, "CSR_AVAILABLE", False)
+        monkeypatch.setattr(lbfgs, "CSR_AVAILABLE", False)
+        modes, without = _sparse_modes(monkeypatch, MLPClassifier(**params), X, y)
+        assert modes == ({True} if solver == "adam" else set())
+        assert lbfgs.objective_input(X, _standard_forward("relu"))[1] == "sparse"
+        assert loop.sparse_mode(_standard_forward("relu")) is True
+        for a, b in zip(with_csr.coefs_, without.coefs_):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(
+            with_csr.predict_proba(X), without.predict_proba(X), rtol=1e-10
+        )
+        monkeypatch.setattr(loop, "CSR_AVAILABLE", True)
+        monkeypatch.setattr(lbfgs, "CSR_AVAILABLE", True)
+
+
+def _standard_forward(activation):
+    from tfmlp._network import StandardForward
+    from tfmlp._params import NetSpec
+
+    return StandardForward(NetSpec.create(3, activation, "softmax"))

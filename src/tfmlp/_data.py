@@ -11,9 +11,17 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
-from tensorflow.python.ops import handle_data_util
-from tensorflow.python.ops.linalg.sparse import gen_sparse_csr_matrix_ops as csr_ops
-from tensorflow.python.ops.linalg.sparse import sparse_csr_matrix_ops
+
+try:  # TensorFlow's CSR matrix ops live in private modules
+    from tensorflow.python.ops import handle_data_util
+    from tensorflow.python.ops.linalg.sparse import (
+        gen_sparse_csr_matrix_ops as csr_ops,
+    )
+    from tensorflow.python.ops.linalg.sparse import sparse_csr_matrix_ops
+
+    CSR_AVAILABLE = True
+except ImportError:  # a TensorFlow without them: the tf.SparseTensor paths
+    CSR_AVAILABLE = False
 
 
 def is_sparse(X) -> bool:

@@ -14,7 +14,13 @@ import scipy.optimize
 import tensorflow as tf
 from sklearn.exceptions import ConvergenceWarning
 
-from tfmlp._data import csr_handle, csr_tensors, dense_tensor, is_sparse
+from tfmlp._data import (
+    CSR_AVAILABLE,
+    csr_handle,
+    csr_tensors,
+    dense_tensor,
+    is_sparse,
+)
 from tfmlp._training import loss_grad_function
 
 # Dense input this large with at most this share of nonzeros is multiplied as
@@ -39,7 +45,7 @@ def objective_input(X, model) -> tuple[object, str]:
 def _csr_faster(X, model) -> bool:
     # the CSR product runs on the CPU (the GPU keeps the tested tensor paths)
     # and only the hand-written backward pass multiplies by it
-    if not getattr(model, "manual_backward", False):
+    if not (CSR_AVAILABLE and getattr(model, "manual_backward", False)):
         return False
     if tf.config.list_logical_devices("GPU") or max(X.shape) > _INT32_MAX:
         return False

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tensorflow as tf
 
-from tfmlp._data import csr_tensors, input_tensors, is_sparse
+from tfmlp._data import CSR_AVAILABLE, csr_tensors, input_tensors, is_sparse
 from tfmlp._optimizers import Adam
 from tfmlp._params import resolve_batch_size
 from tfmlp._training import chunk_function, epoch_function, xla_epoch_function
@@ -332,7 +332,7 @@ def sparse_mode(model):
     for the standard network on the CPU, else True (a ``tf.SparseTensor``:
     custom Keras stacks take those, and the CSR path is untested on GPUs)."""
     standard = getattr(model, "forward_all", None) is not None
-    return "csr" if standard and _in_place_ok() else True
+    return "csr" if standard and CSR_AVAILABLE and _in_place_ok() else True
 
 
 @functools.lru_cache(maxsize=1)

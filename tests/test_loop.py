@@ -214,7 +214,7 @@ def test_without_in_place_reads_the_xla_epoch_trains_the_same(monkeypatch):
     kw = dict(hidden_layer_sizes=(5,), max_iter=4, batch_size=40, random_state=0)
     with pytest.warns(Warning):
         ref = MLPClassifier(jit_compile=True, **kw).fit(X, y)
-    monkeypatch.setattr(loop, "_in_place_ok", lambda: False)
+    monkeypatch.setattr(loop, "cpu_only", lambda: False)
     assert not loop._xla_view_ok(X, np.float64)
     with pytest.warns(Warning):
         other = MLPClassifier(jit_compile=True, **kw).fit(X, y)
@@ -275,7 +275,7 @@ def test_sparse_batches_gathered_as_csr_match_scikit_learn(monkeypatch, params):
     assert_same_fit(sk, ours, X)
     modes, gathered = _sparse_modes(monkeypatch, MLPClassifier(**params), X, y)
     assert modes == {"csr"}
-    monkeypatch.setattr(loop, "_in_place_ok", lambda: False)  # as with a GPU
+    monkeypatch.setattr(loop, "cpu_only", lambda: False)  # as with a GPU
     modes, reordered = _sparse_modes(monkeypatch, MLPClassifier(**params), X, y)
     assert modes == {True}
     for a, b in zip(gathered.coefs_, reordered.coefs_):

@@ -8,6 +8,8 @@ the matrix is never densified.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
@@ -26,6 +28,13 @@ except ImportError:  # a TensorFlow without them: the tf.SparseTensor paths
 
 def is_sparse(X) -> bool:
     return sp.issparse(X)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_only() -> bool:
+    """Whether TensorFlow sees no GPU. Host arrays are read in place, and the
+    CSR kernels and the single-threaded executor are used, only then."""
+    return not tf.config.list_logical_devices("GPU")
 
 
 def dense_tensor(X: np.ndarray, dtype) -> tf.Tensor:

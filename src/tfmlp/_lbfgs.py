@@ -16,6 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from tfmlp._data import (
     CSR_AVAILABLE,
+    cpu_only,
     csr_handle,
     csr_tensors,
     dense_tensor,
@@ -47,7 +48,7 @@ def _csr_faster(X, model) -> bool:
     # and only the hand-written backward pass multiplies by it
     if not (CSR_AVAILABLE and getattr(model, "manual_backward", False)):
         return False
-    if tf.config.list_logical_devices("GPU") or max(X.shape) > _INT32_MAX:
+    if not cpu_only() or max(X.shape) > _INT32_MAX:
         return False
     if is_sparse(X):
         return X.nnz <= _INT32_MAX

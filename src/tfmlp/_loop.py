@@ -24,13 +24,18 @@ Two runners share one interface (``n_samples``, ``n_batches``, ``run_epoch``):
 
 from __future__ import annotations
 
-import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tensorflow as tf
 
-from tfmlp._data import CSR_AVAILABLE, csr_tensors, input_tensors, is_sparse
+from tfmlp._data import (
+    CSR_AVAILABLE,
+    cpu_only,
+    csr_tensors,
+    input_tensors,
+    is_sparse,
+)
 from tfmlp._optimizers import Adam
 from tfmlp._params import resolve_batch_size
 from tfmlp._training import chunk_function, epoch_function, xla_epoch_function
@@ -122,14 +127,12 @@ class EpochRunner(_Runner):
         dtype = net.dtype
         self.X = X.tocsr() if self.sparse else X
         model, solver = est._forward_model(net), est.solver
-        # sparse rows: on the CPU with the hand-written backward pass, each
-        # batch is gathered from the matrix as given and multiplied as CSR
-        # (~5x faster products than a tf.SparseTensor's, and no reordered
-        # copy of the matrix per epoch); else the matrix is reordered each
-        # epoch and batches are row ranges of it
-        self.reorder = self.sparse and not (
-            sparse_mode(model) == "csr" and getattr(model, "manual_backward", False)
-        )
+        # sparse rows in "csr" mode: each batch is gathered from the matrix
+        # as given and multiplied as CSR (no reordered copy of the matrix per
+        # epoch; ``benchmarks/ablations.py``); else the matrix is reordered
+        # each epoch and batches are row ranges of it
+        self.sparse_kind = sparse_mode(model, training=True) if self.sparse else False
+        self.reorder = self.sparse_kind is True
         if self.xla:  # arrays read in place where possible (``_viewable``)
             self.x = _xla_view(X) if _xla_view_ok(X, dtype) else input_tensors(X, dtype)
             self.y, self.sw = _xla_targets(y, sample_weight, self.n_samples, dtype)
@@ -152,8 +155,9 @@ class EpochRunner(_Runner):
             if sample_weight is None:
                 sample_weight = np.ones(self.n_samples, dtype=dtype)
             self.sw = tf.constant(np.asarray(sample_weight, dtype=dtype))
-            sparse = (self.reorder or "csr") if self.sparse else False
-            self.fn = epoch_function(model, solver, est.nesterovs_momentum, sparse)
+            self.fn = epoch_function(
+                model, solver, est.nesterovs_momentum, self.sparse_kind
+            )
             self.batch = tf.constant(self.batch_size, tf.int64)
 
     def _order_tensor(self) -> tf.Tensor:
@@ -193,10 +197,10 @@ class EpochRunner(_Runner):
 def _dense_chunks_ok(X, dtype, batch_size) -> bool:
     """Whether sparse ``X`` trains faster written out dense chunk by chunk."""
     n, d = X.shape
-    rows = 200 if batch_size == "auto" else batch_size
-    dense_batch = max(min(rows, n), 1) * d * np.dtype(dtype).itemsize
+    rows = resolve_batch_size(batch_size, n, warn=False)
+    dense_batch = rows * d * np.dtype(dtype).itemsize
     return (
-        _in_place_ok()  # a GPU keeps the sparse path
+        cpu_only()  # a GPU keeps the sparse path
         and dense_batch <= DENSE_BATCH_MAX_BYTES
         and X.nnz >= DENSE_MIN_DENSITY * n * d
     )
@@ -318,7 +322,7 @@ def _viewable(a) -> bool:
     chunk at a time; read-only arrays cannot be exported.
     """
     return (
-        _in_place_ok()
+        cpu_only()  # on a GPU a host array would be copied at every epoch
         and type(a) is np.ndarray
         and a.size > 0
         and a.flags.c_contiguous
@@ -327,20 +331,16 @@ def _viewable(a) -> bool:
     )
 
 
-def sparse_mode(model):
+def sparse_mode(model, training: bool = False):
     """How sparse rows meet the weights: ``"csr"`` (TensorFlow's CSR kernels)
-    for the standard network on the CPU, else True (a ``tf.SparseTensor``:
-    custom Keras stacks take those, and the CSR path is untested on GPUs)."""
+    for the standard network on the CPU (in training, with its hand-written
+    backward pass), else True (a ``tf.SparseTensor``: custom Keras stacks and
+    tape-differentiated activations take those, and the CSR path is untested
+    on GPUs)."""
     standard = getattr(model, "forward_all", None) is not None
-    return "csr" if standard and CSR_AVAILABLE and _in_place_ok() else True
-
-
-@functools.lru_cache(maxsize=1)
-def _in_place_ok() -> bool:
-    """Host arrays are read in place only when training runs on the CPU: on
-    a GPU they would be copied to the device at every epoch, where a tensor
-    made once stays there."""
-    return not tf.config.list_logical_devices("GPU")
+    if training:
+        standard = standard and getattr(model, "manual_backward", False)
+    return "csr" if standard and CSR_AVAILABLE and cpu_only() else True
 
 
 def _xla_view(X: np.ndarray) -> tf.Tensor:

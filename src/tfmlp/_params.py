@@ -75,13 +75,14 @@ def hidden_sizes(hidden_layer_sizes) -> list[int]:
     return [int(s) for s in sizes]
 
 
-def resolve_batch_size(batch_size, n_samples: int) -> int:
-    """scikit-learn's batch size rule: 'auto' is min(200, n); larger values clip."""
+def resolve_batch_size(batch_size, n_samples: int, warn: bool = True) -> int:
+    """scikit-learn's batch size rule: 'auto' is min(200, n); larger values clip
+    (with scikit-learn's warning unless ``warn=False``)."""
     import warnings
 
     if batch_size == "auto":
         return min(200, n_samples)
-    if batch_size > n_samples:
+    if warn and batch_size > n_samples:
         warnings.warn(
             "Got `batch_size` less than 1 or larger than "
             "sample size. It is going to be clipped",

@@ -17,7 +17,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2
 from tensorflow.python.eager import context
 
-from tfmlp._data import CsrMatrix, csr_batch, gathered_rows, sparse_rows
+from tfmlp._data import CsrMatrix, cpu_only, csr_batch, gathered_rows, sparse_rows
 from tfmlp._losses import loss_and_grads
 from tfmlp._optimizers import apply_adam, apply_adam_at_rate, apply_sgd
 
@@ -100,7 +100,7 @@ def _lean_calls():
             config = config_pb2.ConfigProto()  # user has configured since
             config.ParseFromString(old.config_proto_serialized)
             config.graph_options.rewrite_options.disable_meta_optimizer = True
-            executor = old.executor_type if _gpu_visible() else _SINGLE_THREADED
+            executor = _SINGLE_THREADED if cpu_only() else old.executor_type
             options = context.FunctionCallOptions(
                 executor_type=executor, config_proto=config
             )
@@ -118,10 +118,6 @@ def _lean_calls():
 
 _SINGLE_THREADED = "SINGLE_THREADED_EXECUTOR"
 _LEAN_OPTIONS: dict = {}  # the current call options -> their lean version
-
-
-def _gpu_visible() -> bool:
-    return bool(tf.config.list_logical_devices("GPU"))
 
 
 def _flat_input(value):

@@ -77,7 +77,7 @@ def test_csr_objective_equals_the_dense_one(activation, out):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
 
 
-def test_csr_handle_drops_explicit_zeros_and_reads_any_sparse_format():
+def test_csr_handle_reads_explicit_zeros_and_any_sparse_format():
     X = _mostly_zeros(20, 9, 0.3)
     coo = sp.coo_matrix(X)
     coo.data[0] = 0.0  # an explicit zero

@@ -109,19 +109,16 @@ class CsrMatrix:
 
 
 def csr_handle(X, dtype) -> tf.Tensor:
-    """A CSR sparse-matrix handle (variant tensor) holding X's nonzeros in ``dtype``.
+    """A CSR sparse-matrix handle (variant tensor) holding X in ``dtype``.
 
-    X is a dense array or a SciPy sparse matrix; explicit zeros are dropped.
+    X is a dense array or a SciPy sparse matrix (built once, eagerly).
     """
-    X = sp.csr_matrix(X, dtype=dtype)
-    X.eliminate_zeros()
-    if not X.has_sorted_indices:
-        X = X.sorted_indices()
-    rows = np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr))
-    indices = np.stack([rows, X.indices.astype(np.int64)], axis=1)
-    del rows
+    return _csr_variant(sparse_rows(csr_tensors(X, dtype), 0, X.shape[0]))
+
+
+def _csr_variant(rows: tf.SparseTensor) -> tf.Tensor:
     return csr_ops.sparse_tensor_to_csr_sparse_matrix(
-        indices, X.data, np.array(X.shape, dtype=np.int64)
+        rows.indices, rows.values, rows.dense_shape
     )
 
 
@@ -144,10 +141,7 @@ def gathered_rows(data: tuple, idx) -> tf.SparseTensor:
 
 def csr_batch(rows: tf.SparseTensor) -> CsrMatrix:
     """A tf.SparseTensor in row-major order as a ``CsrMatrix`` (in graph)."""
-    handle = csr_ops.sparse_tensor_to_csr_sparse_matrix(
-        rows.indices, rows.values, rows.dense_shape
-    )
-    return CsrMatrix(handle, rows.values.dtype)
+    return CsrMatrix(_csr_variant(rows), rows.values.dtype)
 
 
 def input_tensors(X, dtype):

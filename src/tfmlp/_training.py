@@ -234,6 +234,22 @@ def _hyper_scalars(solver, hyper) -> list:
     return [hyper[k] for k in range(6 if solver == "adam" else 2)]
 
 
+def _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha, rates):
+    """``train(i, xb, yb, swb) -> batch loss``: forward, backward and the
+    optimizer step for batch ``i``. Called outside the batch loop, so that
+    the hyper-parameters are sliced once per call; ``alpha`` comes in the
+    training dtype."""
+    hyper = _hyper_scalars(solver, hyper)
+
+    def train(i, xb, yb, swb):
+        current = _batch_params(model, params)
+        loss, grads = loss_and_grads(current, xb, yb, swb, model, alpha)
+        _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
+        return loss
+
+    return train
+
+
 def _batch_params(model, params):
     """The standard network reads each weight once per batch (one tensor for
     the forward pass, the penalty and its gradient); other networks get the
@@ -264,7 +280,9 @@ def _make_epoch(model, solver, nesterov, sparse):
     def epoch(params, slots, x, y, sw, order, batch_size, hyper, alpha, rates):
         dtype = y.dtype
         alpha = tf.cast(alpha, dtype)
-        hyper = _hyper_scalars(solver, hyper)
+        train = _batch_trainer(
+            model, solver, nesterov, params, slots, hyper, alpha, rates
+        )
         n = tf.shape(order, out_type=tf.int64)[0]
         n_batches = (n + batch_size - 1) // batch_size
 
@@ -274,10 +292,7 @@ def _make_epoch(model, solver, nesterov, sparse):
             idx = tf.slice(order, [start], [size])
             xb = _batch_rows(x, idx, start, size, sparse)
             yb, swb = tf.gather(y, idx), tf.gather(sw, idx)
-            current = _batch_params(model, params)
-            loss, grads = loss_and_grads(current, xb, yb, swb, model, alpha)
-            _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
-            return loss * tf.cast(size, dtype)
+            return train(i, xb, yb, swb) * tf.cast(size, dtype)
 
         return batch_loop(n_batches, step, tf.zeros([], dtype))
 
@@ -290,7 +305,9 @@ def _make_xla_epoch(model, solver, nesterov, batch):
     def epoch(params, slots, x, y, sw, order, n_rows, hyper, alpha, rates):
         dtype = sw.dtype  # y may be 0/1 bytes: cast batch by batch
         alpha = tf.cast(alpha, dtype)
-        hyper = _hyper_scalars(solver, hyper)
+        train = _batch_trainer(
+            model, solver, nesterov, params, slots, hyper, alpha, rates
+        )
         n_batches = (n_rows + bs - 1) // bs
         positions = tf.range(bs)
 
@@ -300,10 +317,9 @@ def _make_xla_epoch(model, solver, nesterov, batch):
             valid = tf.cast(positions < n_rows - start, dtype)
             xb, yb = tf.gather(x, idx), tf.cast(tf.gather(y, idx), dtype)
             swb = tf.gather(sw, idx) * valid
-            current = _batch_params(model, params)
-            loss, grads = loss_and_grads(current, xb, yb, swb, model, alpha)
-            _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
-            return loss * tf.cast(tf.minimum(bs, n_rows - start), dtype)
+            return train(i, xb, yb, swb) * tf.cast(
+                tf.minimum(bs, n_rows - start), dtype
+            )
 
         return batch_loop(n_batches, step, tf.zeros([], dtype))
 
@@ -333,7 +349,9 @@ def _make_chunk(model, solver, nesterov, batch):
     def chunk(params, slots, x, y, sw, n_rows, hyper, alpha, rates, total0):
         dtype = y.dtype
         alpha = tf.cast(alpha, dtype)
-        hyper = _hyper_scalars(solver, hyper)
+        train = _batch_trainer(
+            model, solver, nesterov, params, slots, hyper, alpha, rates
+        )
         n_batches = (n_rows + bs - 1) // bs
         n_features = tf.shape(x, out_type=tf.int64)[1]
         n_outputs = tf.shape(y, out_type=tf.int64)[1]
@@ -343,10 +361,9 @@ def _make_chunk(model, solver, nesterov, batch):
             xb = tf.slice(x, tf.stack([start, 0]), tf.stack([bs, n_features]))
             yb = tf.slice(y, tf.stack([start, 0]), tf.stack([bs, n_outputs]))
             swb = tf.slice(sw, [start], [bs])
-            current = _batch_params(model, params)
-            loss, grads = loss_and_grads(current, xb, yb, swb, model, alpha)
-            _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
-            return loss * tf.cast(tf.minimum(bs, n_rows - start), dtype)
+            return train(i, xb, yb, swb) * tf.cast(
+                tf.minimum(bs, n_rows - start), dtype
+            )
 
         return batch_loop(n_batches, step, tf.cast(total0, dtype))
 

@@ -1,4 +1,4 @@
-"""What four of tfmlp's training-loop choices buy, each switched off in turn.
+"""What five of tfmlp's training-loop choices buy, each switched off in turn.
 
     python benchmarks/ablations.py [--quick]
 
@@ -15,6 +15,11 @@ README's "Performance" section quotes these figures):
   graph mode, and the median later call, three ways: lean (no Grappler
   rewrite, single-threaded executor: what tfmlp does), without Grappler on
   the default executor, and TensorFlow's defaults;
+- ``CSR input epoch``: the MNIST float32 epoch with X as a SciPy CSR
+  matrix, trained through dense chunks (what tfmlp does for narrow rows), as
+  CSR batches gathered in the graph (wide or empty rows), and as
+  ``tf.SparseTensor`` row ranges of a matrix reordered every epoch (the GPU
+  path);
 - ``lbfgs objective``: one float64 loss-and-gradient evaluation (784-100-10)
   with X as a CSR matrix and as a dense tensor, on MNIST (19% nonzeros) and
   on random data of its shape with 10%, 25% and 40% nonzeros (where the
@@ -139,6 +144,33 @@ def lean_calls(repeats: int) -> str:
     )
 
 
+def sparse_paths(X, y, repeats: int) -> str:
+    """The MNIST epoch with X as a CSR matrix (float32), on the three paths
+    sparse training can take (``_loop.make_runner``)."""
+    import scipy.sparse as sp
+
+    import tfmlp._loop as loop
+
+    S = sp.csr_matrix(X)
+    dense_max, mode = loop.DENSE_BATCH_MAX_BYTES, loop.sparse_mode
+    variants = {
+        "dense chunks": (dense_max, mode),
+        "csr gather": (0, mode),
+        "SparseTensor rows": (0, lambda model, training=False: True),
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, (limit, choose) in variants.items():
+            loop.DENSE_BATCH_MAX_BYTES, loop.sparse_mode = limit, choose
+            try:
+                times[name].append(_mnist_epoch(S, y, 3))
+            finally:
+                loop.DENSE_BATCH_MAX_BYTES, loop.sparse_mode = dense_max, mode
+    return _line(
+        f"CSR input epoch ({S.nnz / np.prod(S.shape):.0%} nonzeros), s: ", times
+    )
+
+
 def lbfgs_objective(X, y, repeats: int) -> str:
     import tensorflow as tf
 
@@ -200,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     print(in_place_vs_chunked(X, y, k, repeats))
     print(penalty_forms(X, y, k, repeats))
     print(lean_calls(repeats + 2))
+    print(sparse_paths(X, y, repeats))
     X64, y64 = (
         (X[:2_000], y[:2_000]) if args.quick else C.load_mnist(np.float64, n_test=0)[:2]
     )

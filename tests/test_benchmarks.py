@@ -109,6 +109,8 @@ def test_ablations_quick_prints_each_pair(tmp_path):
         r"matrix-vector [\d.]+, square-and-sum [\d.]+",
         r"first call .*lean [\d.]+, no-grappler [\d.]+, defaults [\d.]+",
         r"later calls, ms: lean [\d.]+, no-grappler [\d.]+, defaults [\d.]+",
+        r"CSR input epoch .*dense chunks [\d.]+, csr gather [\d.]+, "
+        r"SparseTensor rows [\d.]+",
         r"lbfgs objective, \d+% nonzeros \(data\), s: csr [\d.]+, dense [\d.]+",
         r"lbfgs objective, 40% nonzeros \(random\), s: csr [\d.]+, dense [\d.]+",
     ):

@@ -31,8 +31,9 @@ def _problem(activation, out_activation, sparse, dtype=np.float64):
         y = (rng.rand(n, units[-1]) < 0.5).astype(float)
     else:
         y = rng.rand(n, units[-1]) * 2
-    x = sparse_rows(csr_tensors(sp.csr_matrix(X), dtype), 0, n) if sparse else X
-    if not sparse:
+    if sparse:
+        x = sparse_rows(csr_tensors(sp.csr_matrix(X), dtype), 0, n)
+    else:
         x = tf.constant(X.astype(dtype))
     sw = tf.constant(rng.rand(n).astype(dtype) + 0.5)
     spec = NetSpec.create(len(units), activation, out_activation)

@@ -77,11 +77,11 @@ def _lean_calls():
     """Trace and run the graph functions inside the lean way (see ``_cached``).
 
     Without Grappler's rewrites: Grappler optimises a function's graph on its
-    first call, ~70 ms for a digits epoch function, a tenth of a small-data
+    first call, ~50 ms for a digits epoch function, a tenth of a small-data
     fit, for a few percent per epoch at most. On the single-threaded executor
     (CPU only): it runs each op inline instead of scheduling it on the
     inter-op thread pool, which cut a digits epoch (8 batches of ~150 small
-    ops) from ~2.1 to ~1.7 ms (``benchmarks/ablations.py``); a function traced
+    ops) from ~2.9 to ~2.3 ms (``benchmarks/ablations.py``); a function traced
     under it keeps its ``tf.while_loop`` as one functional ``While`` op (this
     executor runs no lowered control flow). Prediction keeps TensorFlow's
     defaults: Grappler's fused kernels made a 1M-row ``predict_proba`` ~13%

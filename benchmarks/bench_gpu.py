@@ -10,8 +10,10 @@ Whether a GPU is visible is checked in a fresh process
 (``tf.config.list_physical_devices('GPU')``), because the CPU cases hide GPUs
 from the runner's own process; that check is skipped (no TensorFlow import)
 when the machine has neither ``/dev/nvidia<N>`` nor ``nvidia-smi``. Without a
-GPU the case returns one row that says it was skipped. ``--quick`` uses 30,000
-rows and ``k = 3``.
+GPU the case returns one row that says it was skipped. A second,
+informational row runs tfmlp on the GPU with ``compute_dtype="mixed_float16"``
+(float16 products, float32 weights; Keras' mixed policy). ``--quick`` uses
+30,000 rows and ``k = 3``.
 """
 
 from __future__ import annotations
@@ -67,27 +69,40 @@ def run(quick: bool = False) -> list[dict]:
         ]
     n_samples, k, repeats = (30_000, 3, 1) if quick else (1_000_000, 4, 2)
     C.cached_classification(n_samples)
-    res = {"sklearn": [], "tfmlp": []}
+    res = {"sklearn": [], "tfmlp": [], "mixed": []}
     for _ in range(repeats):
         res["sklearn"].append(
             C.run_worker(
                 bench_large.SCRIPT, "epoch", lib="sklearn", n_samples=n_samples, k=k
             )
         )
-        res["tfmlp"].append(
-            C.run_worker(
-                bench_large.SCRIPT,
-                "epoch",
-                cpu=False,
-                lib="tfmlp",
-                n_samples=n_samples,
-                k=k,
-                monitor_gpu=True,
+        for key, compute_dtype in (("tfmlp", None), ("mixed", "mixed_float16")):
+            res[key].append(
+                C.run_worker(
+                    bench_large.SCRIPT,
+                    "epoch",
+                    cpu=False,
+                    lib="tfmlp",
+                    n_samples=n_samples,
+                    k=k,
+                    monitor_gpu=True,
+                    compute_dtype=compute_dtype,
+                )
             )
-        )
     sk = C.median(r["epoch"] for r in res["sklearn"])
-    tf = C.median(r["epoch"] for r in res["tfmlp"])
-    gpu_stats = [r["gpu"] for r in res["tfmlp"] if r.get("gpu") and r["gpu"]["n"]]
+    rows = []
+    for key, name, target in (
+        ("tfmlp", "gpu large f32 epoch", 20.0),
+        ("mixed", "gpu large epoch, mixed_float16", None),
+    ):
+        notes = f"{', '.join(gpus)}; " + _notes(res[key], n_samples, k, repeats)
+        tf = C.median(r["epoch"] for r in res[key])
+        rows.append(C.make_row(name, sk, tf, target, unit="s/ep", notes=notes))
+    return rows
+
+
+def _notes(runs: list[dict], n_samples: int, k: int, repeats: int) -> str:
+    gpu_stats = [r["gpu"] for r in runs if r.get("gpu") and r["gpu"]["n"]]
     if gpu_stats:
         util = (
             f"GPU utilisation during the fits: mean "
@@ -97,14 +112,13 @@ def run(quick: bool = False) -> list[dict]:
         )
     else:
         util = "GPU utilisation n/a (nvidia-smi not found)"
-    first = C.median(r["first"] for r in res["tfmlp"])
-    notes = (
-        f"{', '.join(gpus)}; {n_samples:,} x 100 float32, sklearn on the CPU, "
-        f"tfmlp devices {res['tfmlp'][0].get('devices')}; median epoch time of "
-        f"epochs 2..{k} of fit(max_iter={k}), median of {repeats}; tfmlp first "
-        f"epoch incl. trace/compile {C.fmt_num(first)} s; {util}"
+    first = C.median(r["first"] for r in runs)
+    return (
+        f"{n_samples:,} x 100 float32, sklearn on the CPU, tfmlp devices "
+        f"{runs[0].get('devices')}; median epoch time of epochs 2..{k} of "
+        f"fit(max_iter={k}), median of {repeats}; tfmlp first epoch incl. "
+        f"trace/compile {C.fmt_num(first)} s; {util}"
     )
-    return [C.make_row("gpu large f32 epoch", sk, tf, 20.0, unit="s/ep", notes=notes)]
 
 
 if __name__ == "__main__":

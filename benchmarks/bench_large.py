@@ -40,11 +40,15 @@ SCRIPT = Path(__file__).resolve()
 HIDDEN = (256, 128)
 
 
-def estimator(lib: str, max_iter: int):
+def estimator(lib: str, max_iter: int, compute_dtype: str | None = None):
     if lib == "sklearn":
         from sklearn.neural_network import MLPClassifier
+
+        extra = {}
     else:
         from tfmlp import MLPClassifier
+
+        extra = {"compute_dtype": compute_dtype} if compute_dtype else {}
     return MLPClassifier(
         hidden_layer_sizes=HIDDEN,
         solver="adam",
@@ -52,11 +56,19 @@ def estimator(lib: str, max_iter: int):
         tol=0.0,
         n_iter_no_change=C.BIG,
         random_state=0,
+        **extra,
     )
 
 
-def epoch_worker(lib: str, n_samples: int, k: int, monitor_gpu: bool = False) -> dict:
-    """Worker task: import, load the cached data, one timed fit, peak RSS."""
+def epoch_worker(
+    lib: str,
+    n_samples: int,
+    k: int,
+    monitor_gpu: bool = False,
+    compute_dtype: str | None = None,
+) -> dict:
+    """Worker task: import, load the cached data, one timed fit, peak RSS
+    (``compute_dtype``: tfmlp's opt-in mode, e.g. mixed precision on a GPU)."""
     import_s = C.import_library(lib)
     rss_import = C.current_rss_mb()
     x_path, y_path = C.cached_classification(n_samples)
@@ -67,10 +79,10 @@ def epoch_worker(lib: str, n_samples: int, k: int, monitor_gpu: bool = False) ->
         import _gpu_monitor
 
         with _gpu_monitor.GpuMonitor() as gpu:
-            res = C.epoch_time(lambda m: estimator(lib, m), X, y, k)
+            res = C.epoch_time(lambda m: estimator(lib, m, compute_dtype), X, y, k)
         gpu = gpu.summary()
     else:
-        res = C.epoch_time(lambda m: estimator(lib, m), X, y, k)
+        res = C.epoch_time(lambda m: estimator(lib, m, compute_dtype), X, y, k)
     out = dict(
         res,
         import_s=import_s,

@@ -29,6 +29,7 @@ from tfmlp._params import (
     NetSpec,
     hidden_sizes,
 )
+from tfmlp._precision import matmul_dtype
 from tfmlp._stochastic import StochasticMixin
 from tfmlp._streaming import DatasetMixin, is_dataset
 from tfmlp._training import predict_function, transform_function
@@ -228,6 +229,15 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
     def _forward_model(self, net):
         return net.forward_model(self.activation, self.out_activation_)
 
+    def _train_model(self, net):
+        """The forward model of training: under a mixed ``compute_dtype`` the
+        standard network's products run in float16/bfloat16 (``_precision``);
+        prediction keeps ``_forward_model`` (float32)."""
+        dtype = matmul_dtype(self.compute_dtype)
+        if dtype is None or net.custom:
+            return self._forward_model(net)
+        return net.forward_model(self.activation, self.out_activation_, dtype)
+
     def _set_trained_weights(self, arrays: list[np.ndarray]) -> None:
         """Store weights produced by training into both NumPy and the network."""
         net = self.__dict__.get("_net")
@@ -408,8 +418,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         else:
             sample_weight = self._class_weights(y, sample_weight, incremental)
             X, y = self._validate_input(X, y, incremental, reset=first_pass)
-            if self.compute_dtype == "float32" and X.dtype != np.float32:
-                X = X.astype(np.float32)  # opt-in speed mode: train in float32
+            if self.compute_dtype is not None and X.dtype != np.float32:
+                X = X.astype(np.float32)  # opt-in speed modes: float32 weights
             n_features, dtype = X.shape[1], X.dtype
             if sample_weight is not None:
                 sample_weight = _check_sample_weight(sample_weight, X)

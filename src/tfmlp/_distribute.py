@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfmlp._losses import data_loss, gradient_surrogate, l2_penalty
-from tfmlp._optimizers import Adam, apply_adam, apply_sgd
+from tfmlp._optimizers import Adam
+from tfmlp._training import _split_scale, _update
 
 _STRATEGIES: dict = {}
 
@@ -45,12 +46,17 @@ def mirrored_variables(strategy, arrays: list[np.ndarray]) -> list[tf.Variable]:
 def _replica_step(model, solver, nesterov, params, slots, batch, hyper, alpha, step):
     x, y, sw = batch
     ctx = tf.distribute.get_replica_context()
+    slots, scale = _split_scale(model, slots)
     with tf.GradientTape() as tape:
         tape.watch(params)
         z, p = model(params, x)
         total_weight = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(sw))
         surrogate = gradient_surrogate(z, p, y, sw, total_weight)
+        if scale is not None:  # float16 loss scaling (``_precision``)
+            surrogate = surrogate * tf.cast(scale[0], surrogate.dtype)
     grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tape.gradient(surrogate, params))
+    if scale is not None:
+        grads = [g / tf.cast(scale[0], g.dtype) for g in grads]
     coefs = model.coefs(params)
     n_coefs = len(coefs)
     grads = [
@@ -61,11 +67,7 @@ def _replica_step(model, solver, nesterov, params, slots, batch, hyper, alpha, s
     )
     loss = data + l2_penalty(coefs, alpha, total_weight)
     rows = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.shape(x, out_type=tf.int64)[0])
-    if solver == "adam":
-        rate = apply_adam(params, grads, slots, hyper, step)
-    else:
-        apply_sgd(params, grads, slots, hyper, nesterov)
-        rate = hyper[0]
+    rate = _update(solver, nesterov, params, grads, slots, hyper, step - 1, 0, scale)
     return loss, rows, rate
 
 
@@ -114,10 +116,11 @@ class DistributedRunner:
         self.batches = batches  # callable: random_state -> tf.data.Dataset
         self.n_samples = 0
         self.n_batches = None
-        slots = self.optimizer.slots(strategy)
+        model = est._train_model(net)
+        slots = self.optimizer.slots(strategy, loss_scale=model.spec.loss_scaling)
         self.fn = make_epoch(
             strategy,
-            est._forward_model(net),
+            model,
             est.solver,
             bool(est.nesterovs_momentum),
             net.variables,

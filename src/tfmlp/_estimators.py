@@ -109,13 +109,22 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         inputs of at least one million values, where it runs epochs faster
         and its one-off compilation (about a second) pays for itself; plain
         graph execution otherwise. Both give the same numbers up to rounding.
-    compute_dtype : {'float32'}, default=None
-        Opt-in speed mode (not a scikit-learn parameter). None trains in the
+    compute_dtype : {'float32', 'mixed_float16', 'mixed_bfloat16'}, default=None
+        Opt-in speed modes (not a scikit-learn parameter). None trains in the
         input's dtype (float32 stays float32, anything else float64), which
         is what scikit-learn does and what parity needs. 'float32' trains
         float64 input in float32: about 1.7x as fast on CPU, with weights,
         losses and predictions that differ from scikit-learn's at the
         float32 rounding level (see the README's Performance section).
+        'mixed_float16' and 'mixed_bfloat16' are mixed precision, as Keras'
+        policies of those names: float32 weights, optimizer state,
+        activations and loss, with the matrix products of training in
+        float16/bfloat16 (fast on GPUs with tensor cores; on most CPUs slower
+        than 'float32'). 'mixed_float16' scales the loss dynamically (steps
+        with overflowing gradients are skipped and the scale adapts; the
+        scale is kept for ``partial_fit`` and ``warm_start``). Prediction and
+        ``solver='lbfgs'`` compute in float32; the standard network only
+        (not with ``hidden_stack``, ``dropout`` or ``batch_normalization``).
     hidden_stack : callable, default=None
         Builds the hidden layers with any Keras layers (not a scikit-learn
         parameter): called with the Keras input tensor, it returns the last
@@ -621,13 +630,22 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         inputs of at least one million values, where it runs epochs faster
         and its one-off compilation (about a second) pays for itself; plain
         graph execution otherwise. Both give the same numbers up to rounding.
-    compute_dtype : {'float32'}, default=None
-        Opt-in speed mode (not a scikit-learn parameter). None trains in the
+    compute_dtype : {'float32', 'mixed_float16', 'mixed_bfloat16'}, default=None
+        Opt-in speed modes (not a scikit-learn parameter). None trains in the
         input's dtype (float32 stays float32, anything else float64), which
         is what scikit-learn does and what parity needs. 'float32' trains
         float64 input in float32: about 1.7x as fast on CPU, with weights,
         losses and predictions that differ from scikit-learn's at the
         float32 rounding level (see the README's Performance section).
+        'mixed_float16' and 'mixed_bfloat16' are mixed precision, as Keras'
+        policies of those names: float32 weights, optimizer state,
+        activations and loss, with the matrix products of training in
+        float16/bfloat16 (fast on GPUs with tensor cores; on most CPUs slower
+        than 'float32'). 'mixed_float16' scales the loss dynamically (steps
+        with overflowing gradients are skipped and the scale adapts; the
+        scale is kept for ``partial_fit`` and ``warm_start``). Prediction and
+        ``solver='lbfgs'`` compute in float32; the standard network only
+        (not with ``hidden_stack``, ``dropout`` or ``batch_normalization``).
     hidden_stack : callable, default=None
         Builds the hidden layers with any Keras layers (not a scikit-learn
         parameter): called with the Keras input tensor, it returns the last

@@ -68,6 +68,16 @@ def check_extras(est) -> None:
             "'hidden_layer_sizes'; with a custom 'hidden_stack', add Dropout or "
             "BatchNormalization layers inside it instead."
         )
+    if (uses_stack or est.hidden_stack is not None) and est.compute_dtype in (
+        "mixed_float16",
+        "mixed_bfloat16",
+    ):
+        raise ValueError(
+            f"compute_dtype={est.compute_dtype!r} applies to the standard network "
+            "built from 'hidden_layer_sizes' (without 'hidden_stack', 'dropout' or "
+            "'batch_normalization'); for a Keras hidden stack, give its layers "
+            "Keras dtype policies and leave compute_dtype=None or 'float32'."
+        )
     if (uses_stack or est.hidden_stack is not None) and est.solver == "lbfgs":
         raise ValueError(
             "solver='lbfgs' does not support 'hidden_stack', 'dropout' or "

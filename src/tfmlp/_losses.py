@@ -67,33 +67,48 @@ def gradient_surrogate(z, p, y, sw, sw_sum):
     return tf.reduce_sum(delta * z) / sw_sum
 
 
-def loss_and_grads(params, x, y, sw, model, alpha):
+def loss_and_grads(params, x, y, sw, model, alpha, scale=None):
     """Reported batch objective and scikit-learn's gradients for ``params``.
 
     ``model`` is a forward model (see ``_network.StandardForward``): called as
     ``model(params, x)`` it returns ``(z, p)``; ``model.coefs(params)`` are the
     penalised weight matrices; ``model.spec.loss`` names the objective.
+    ``scale`` (float16 training, ``_precision``): the data term's gradient is
+    backpropagated multiplied by it and divided by it at the end, so that
+    small float16 products do not underflow; the result is the same gradient.
     """
     sw_sum = tf.reduce_sum(sw)
     if getattr(model, "manual_backward", False):
-        p, grads, penalty = _manual_grads(params, x, y, sw, sw_sum, model, alpha)
+        p, grads, penalty = _manual_grads(params, x, y, sw, sw_sum, model, alpha, scale)
     else:
         with tf.GradientTape() as tape:
             tape.watch(params)
             z, p = model(params, x)
             penalty = l2_penalty(model.coefs(params), alpha, sw_sum)
             surrogate = gradient_surrogate(z, p, y, sw, sw_sum) + penalty
+            if scale is not None:
+                surrogate = surrogate * tf.cast(scale, surrogate.dtype)
         grads = tape.gradient(surrogate, params)
+        if scale is not None:
+            grads = _unscaled(grads, scale)
     loss = data_loss(model.spec.loss, y, p, sw, sw_sum) + penalty
     return loss, grads
 
 
-def _manual_grads(params, x, y, sw, sw_sum, model, alpha):
+def _unscaled(grads, scale):
+    return [g / tf.cast(scale, g.dtype) for g in grads]
+
+
+def _manual_grads(params, x, y, sw, sw_sum, model, alpha, scale=None):
     """``(p, grads, penalty)`` by the model's hand-written backward pass."""
     activations = model.forward_all(params, x)
     p = OUTPUT_ACTIVATIONS[model.spec.out_activation](activations[-1])
     delta = (p - y) * sw[:, None] / sw_sum  # gradient_surrogate's, w.r.t. z
+    if scale is not None:
+        delta = delta * tf.cast(scale, delta.dtype)
     grads = model.backward(params, activations, delta)
+    if scale is not None:
+        grads = _unscaled(grads, scale)
     coefs = model.coefs(params)
     for i, w in enumerate(coefs):  # d/dW of (alpha / 2) ||W||^2 / sw_sum
         grads[i] = grads[i] + alpha * w / sw_sum

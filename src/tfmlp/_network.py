@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tfmlp._data import CsrMatrix
 from tfmlp._params import NetSpec
+from tfmlp._precision import cast_matmul
 
 # Activations beyond scikit-learn's four use Keras' own functions, so that the
 # estimator and ``model_`` compute exactly the same thing.
@@ -67,21 +68,31 @@ def init_params(
     return coefs, intercepts
 
 
-def matmul(x, w):
-    """x @ w for a dense tensor, a tf.SparseTensor or a ``CsrMatrix`` x."""
+def matmul(x, w, dtype=None):
+    """x @ w for a dense tensor, a tf.SparseTensor or a ``CsrMatrix`` x.
+
+    ``dtype`` (a mixed policy's "float16"/"bfloat16"): a dense product is
+    computed in it and returned in ``x``'s dtype; sparse products stay in
+    ``x``'s dtype.
+    """
     if isinstance(x, CsrMatrix):
         return x.matmul(w)
     if isinstance(x, tf.SparseTensor):
         return tf.sparse.sparse_dense_matmul(x, w)
+    if dtype is not None:
+        return cast_matmul(x, w, dtype)
     return tf.matmul(x, w)
 
 
-def matmul_t(a, d):
-    """a.T @ d for a dense tensor, a tf.SparseTensor or a ``CsrMatrix`` a."""
+def matmul_t(a, d, dtype=None):
+    """a.T @ d for a dense tensor, a tf.SparseTensor or a ``CsrMatrix`` a
+    (``dtype`` as for ``matmul``)."""
     if isinstance(a, CsrMatrix):
         return a.matmul(d, transpose=True)
     if isinstance(a, tf.SparseTensor):
         return tf.sparse.sparse_dense_matmul(a, d, adjoint_a=True)
+    if dtype is not None:
+        return cast_matmul(a, d, dtype, transpose_a=True)
     return tf.matmul(a, d, transpose_a=True)
 
 
@@ -101,7 +112,7 @@ def forward_all(params, x, spec) -> list:
     hidden = HIDDEN_ACTIVATIONS[spec.activation]
     activations = [x]
     for i in range(n):
-        z = matmul(activations[-1], params[i]) + params[n + i]
+        z = matmul(activations[-1], params[i], spec.matmul_dtype) + params[n + i]
         activations.append(hidden(z) if i < n - 1 else z)
     return activations
 
@@ -134,10 +145,15 @@ def backward(params, activations, delta, spec):
     n = spec.n_layers - 1
     coef_grads, intercept_grads = [None] * n, [None] * n
     for i in range(n - 1, -1, -1):
-        coef_grads[i] = matmul_t(activations[i], delta)
+        coef_grads[i] = matmul_t(activations[i], delta, spec.matmul_dtype)
         intercept_grads[i] = tf.reduce_sum(delta, axis=0)
         if i > 0:
-            delta = tf.matmul(delta, params[i], transpose_b=True)
+            if spec.matmul_dtype is None:
+                delta = tf.matmul(delta, params[i], transpose_b=True)
+            else:
+                delta = cast_matmul(
+                    delta, params[i], spec.matmul_dtype, transpose_b=True
+                )
             delta = _scale_by_derivative(delta, activations[i], spec.activation)
     return coef_grads + intercept_grads
 
@@ -197,9 +213,13 @@ class Network:
         self._keras = None
         self._snapshot = self.read()
 
-    def forward_model(self, activation: str, out_activation: str) -> StandardForward:
+    def forward_model(
+        self, activation: str, out_activation: str, matmul_dtype: str | None = None
+    ) -> StandardForward:
+        """The forward model; ``matmul_dtype`` (training under a mixed policy)
+        computes its dense matrix products in float16/bfloat16."""
         return StandardForward(
-            NetSpec.create(self.n_weights + 1, activation, out_activation)
+            NetSpec.create(self.n_weights + 1, activation, out_activation, matmul_dtype)
         )
 
     @property

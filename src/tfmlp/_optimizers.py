@@ -14,11 +14,20 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfmlp._precision import initial_state
+
 
 class _Optimizer:
-    """Base: slot variables that pickle as NumPy arrays."""
+    """Base: slot variables that pickle as NumPy arrays.
+
+    Under ``compute_dtype="mixed_float16"`` the optimizer also keeps the
+    dynamic loss scale, ``[scale, finite steps in a row]`` (``_precision``),
+    so that ``partial_fit`` and ``warm_start`` continue with it.
+    """
 
     n_slots_per_param = 1
+    _loss_scale = None  # the loss-scale state as an array (pickles, old ones)
+    _scale_var = None  # ... and as a variable once training has used it
 
     def __init__(self, params: list[np.ndarray], learning_rate_init: float):
         self.learning_rate_init = learning_rate_init
@@ -29,21 +38,34 @@ class _Optimizer:
         self._slot_vars = None
         self._strategy = None
 
-    def slots(self, strategy=None) -> list[tf.Variable]:
-        """Slot variables (mirrored ones under a ``tf.distribute`` strategy)."""
+    def slots(self, strategy=None, loss_scale: bool = False) -> list[tf.Variable]:
+        """Slot variables (mirrored ones under a ``tf.distribute`` strategy);
+        with ``loss_scale``, the loss-scale variable follows them (created at
+        its initial value the first time)."""
         if self._slot_vars is not None and self._strategy is not strategy:
             self._slot_arrays = [v.numpy() for v in self._slot_vars]
             self._slot_vars = None
+            self._loss_scale = self.loss_scale_state()
+            self._scale_var = None
         if self._slot_vars is None:
-            if strategy is None:
-                self._slot_vars = [tf.Variable(a) for a in self._slot_arrays]
-            else:
-                from tfmlp._distribute import mirrored_variables
-
-                self._slot_vars = mirrored_variables(strategy, self._slot_arrays)
+            self._slot_vars = _variables(self._slot_arrays, strategy)
             self._strategy = strategy
             self._slot_arrays = None
-        return self._slot_vars
+        if not loss_scale:
+            return self._slot_vars
+        if self._scale_var is None:
+            state = self._loss_scale
+            if state is None:
+                state = initial_state()
+            self._scale_var = _variables([state], strategy)[0]
+            self._loss_scale = None
+        return [*self._slot_vars, self._scale_var]
+
+    def loss_scale_state(self) -> np.ndarray | None:
+        """``[scale, finite steps in a row]`` of float16 training, or None."""
+        if self._scale_var is not None:
+            return self._scale_var.numpy()
+        return self._loss_scale
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -51,6 +73,9 @@ class _Optimizer:
             state["_slot_arrays"] = [v.numpy() for v in self._slot_vars]
         state["_slot_vars"] = None
         state["_strategy"] = None
+        if self.loss_scale_state() is not None:
+            state["_loss_scale"] = self.loss_scale_state()
+        state.pop("_scale_var", None)
         return state
 
     def __setstate__(self, state):
@@ -64,6 +89,14 @@ class _Optimizer:
         if verbose:
             print(msg + " Stopping.")
         return True
+
+
+def _variables(arrays, strategy) -> list[tf.Variable]:
+    if strategy is None:
+        return [tf.Variable(a) for a in arrays]
+    from tfmlp._distribute import mirrored_variables
+
+    return mirrored_variables(strategy, arrays)
 
 
 class SGD(_Optimizer):
@@ -153,9 +186,13 @@ def apply_adam(params, grads, slots, hyper, step):
     in-memory runners precompute the rates (``Adam.rates``) and call
     ``apply_adam_at_rate``.
     """
+    return apply_adam_at_rate(params, grads, slots, hyper, adam_rate(hyper, step))
+
+
+def adam_rate(hyper, step):
+    """Adam's bias-corrected learning rate at (1-based, float64) ``step``."""
     lr0, b1, b2 = hyper[0], hyper[1], hyper[3]
-    learning_rate = lr0 * tf.sqrt(1 - tf.pow(b2, step)) / (1 - tf.pow(b1, step))
-    return apply_adam_at_rate(params, grads, slots, hyper, learning_rate)
+    return lr0 * tf.sqrt(1 - tf.pow(b2, step)) / (1 - tf.pow(b1, step))
 
 
 def apply_adam_at_rate(params, grads, slots, hyper, learning_rate):

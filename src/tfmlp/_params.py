@@ -46,7 +46,10 @@ BASE_CONSTRAINTS: dict = {
     # tfmlp's own parameters (appended after scikit-learn's); checked in fit
     "callbacks": "no_validation",
     "jit_compile": ["boolean", None],
-    "compute_dtype": [StrOptions({"float32"}), None],
+    "compute_dtype": [
+        StrOptions({"float32", "mixed_float16", "mixed_bfloat16"}),
+        None,
+    ],
     "hidden_stack": [callable, None],
     "dropout": [Interval(Real, 0, 1, closed="left"), None],
     "batch_normalization": ["boolean"],
@@ -99,13 +102,25 @@ class NetSpec:
     activation: str
     out_activation: str
     loss: str  # squared_error | poisson | log_loss | binary_log_loss
+    # training's matrix products under a mixed policy (``_precision``)
+    matmul_dtype: str | None = None
+
+    @property
+    def loss_scaling(self) -> bool:
+        return self.matmul_dtype == "float16"
 
     @classmethod
-    def create(cls, n_layers: int, activation: str, out_activation: str) -> NetSpec:
+    def create(
+        cls,
+        n_layers: int,
+        activation: str,
+        out_activation: str,
+        matmul_dtype: str | None = None,
+    ) -> NetSpec:
         loss = {
             "identity": "squared_error",
             "exp": "poisson",
             "softmax": "log_loss",
             "logistic": "binary_log_loss",
         }[out_activation]
-        return cls(n_layers, activation, out_activation, loss)
+        return cls(n_layers, activation, out_activation, loss, matmul_dtype)

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tfmlp._losses import loss_and_grads
 from tfmlp._optimizers import Adam
-from tfmlp._training import _cached, _update
+from tfmlp._training import _cached, _split_scale, _update
 
 
 def is_dataset(obj) -> bool:
@@ -89,6 +89,7 @@ def dataset_epoch_function(model, solver: str, nesterov: bool, encode, key):
     """Compiled ``fn(params, slots, ds, hyper, alpha, step0)`` -> epoch totals."""
 
     def epoch(params, slots, ds, hyper, alpha, step0):
+        slots, scale = _split_scale(model, slots)
         dtype = params[0].dtype
         alpha = tf.cast(alpha, dtype)
         total = tf.zeros([], dtype)
@@ -101,9 +102,17 @@ def dataset_epoch_function(model, solver: str, nesterov: bool, encode, key):
             n_b = tf.shape(x, out_type=tf.int64)[0]
             sw = tf.cast(batch[2], dtype) if len(batch) == 3 else tf.ones([n_b], dtype)
             loss, grads = loss_and_grads(
-                params, x, y, tf.reshape(sw, [-1]), model, alpha
+                params,
+                x,
+                y,
+                tf.reshape(sw, [-1]),
+                model,
+                alpha,
+                None if scale is None else scale[0],
             )
-            rate = _update(solver, nesterov, params, grads, slots, hyper, step0, steps)
+            rate = _update(
+                solver, nesterov, params, grads, slots, hyper, step0, steps, scale
+            )
             total += loss * tf.cast(n_b, dtype)
             rows += n_b
             steps += 1
@@ -123,8 +132,10 @@ class DatasetRunner:
         self.ds = ds
         self.n_samples = 0
         self.n_batches = None  # unknown until the first pass
+        model = est._train_model(net)
+        self.loss_scale = model.spec.loss_scaling
         self.fn = dataset_epoch_function(
-            est._forward_model(net),
+            model,
             est.solver,
             est.nesterovs_momentum,
             encode,
@@ -139,7 +150,7 @@ class DatasetRunner:
         try:
             total, rows, steps, rate = self.fn(
                 self.net.variables,
-                opt.slots(),
+                opt.slots(loss_scale=self.loss_scale),
                 self.ds,
                 tf.constant(opt.hyper()),
                 self.alpha,
@@ -221,7 +232,7 @@ class DatasetMixin:
             )
         x_dtype = ds.element_spec[0].dtype
         dtype = np.float32 if x_dtype == tf.float32 else np.float64
-        if self.compute_dtype == "float32":
+        if self.compute_dtype is not None:  # float32 or a mixed policy
             dtype = np.float32
         n_outputs, targets = self._dataset_targets(
             y_spec, classes, first_pass, incremental

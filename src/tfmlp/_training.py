@@ -19,7 +19,8 @@ from tensorflow.python.eager import context
 
 from tfmlp._data import CsrMatrix, cpu_only, csr_batch, gathered_rows, sparse_rows
 from tfmlp._losses import loss_and_grads
-from tfmlp._optimizers import apply_adam, apply_adam_at_rate, apply_sgd
+from tfmlp._optimizers import adam_rate, apply_adam_at_rate, apply_sgd
+from tfmlp._precision import guarded_step
 
 _CACHE: dict = {}
 
@@ -207,14 +208,29 @@ def xla_epoch_function(model, solver: str, nesterov: bool, batch: int):
     return _cached(model, key, build, jit_compile=True, autograph=False)
 
 
-def _update(solver, nesterov, params, grads, slots, hyper, step0, i):
-    """Apply one optimizer step; returns the step's learning rate (Adam)."""
+def _update(solver, nesterov, params, grads, slots, hyper, step0, i, scale=None):
+    """Apply one optimizer step; returns the step's learning rate (Adam).
+
+    With ``scale`` (the loss-scale variable of float16 training) the step is
+    skipped if a gradient is not finite (``_precision.guarded_step``).
+    """
     if solver == "adam":
-        return apply_adam(
-            params, grads, slots, hyper, step0 + tf.cast(i + 1, tf.float64)
-        )
-    apply_sgd(params, grads, slots, hyper, nesterov)
-    return hyper[0]
+        rate = adam_rate(hyper, step0 + tf.cast(i + 1, tf.float64))
+
+        def apply():
+            apply_adam_at_rate(params, grads, slots, hyper, rate)
+
+    else:
+        rate = hyper[0]
+
+        def apply():
+            apply_sgd(params, grads, slots, hyper, nesterov)
+
+    if scale is None:
+        apply()
+    else:
+        guarded_step(apply, grads, scale, [*params, *slots])
+    return rate
 
 
 def _update_at(solver, nesterov, params, grads, slots, hyper, rates, i):
@@ -238,16 +254,34 @@ def _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha, rates):
     """``train(i, xb, yb, swb) -> batch loss``: forward, backward and the
     optimizer step for batch ``i``. Called outside the batch loop, so that
     the hyper-parameters are sliced once per call; ``alpha`` comes in the
-    training dtype."""
+    training dtype. Under float16 loss scaling (``_precision``) the last of
+    ``slots`` is the loss-scale variable."""
     hyper = _hyper_scalars(solver, hyper)
+    slots, scale = _split_scale(model, slots)
 
     def train(i, xb, yb, swb):
         current = _batch_params(model, params)
-        loss, grads = loss_and_grads(current, xb, yb, swb, model, alpha)
-        _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
+        if scale is None:
+            loss, grads = loss_and_grads(current, xb, yb, swb, model, alpha)
+            _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
+            return loss
+        loss, grads = loss_and_grads(current, xb, yb, swb, model, alpha, scale[0])
+        guarded_step(
+            lambda: _update_at(solver, nesterov, params, grads, slots, hyper, rates, i),
+            grads,
+            scale,
+        )
         return loss
 
     return train
+
+
+def _split_scale(model, slots):
+    """``(optimizer slots, loss-scale variable or None)``."""
+    spec = getattr(model, "spec", None)
+    if spec is not None and spec.loss_scaling:
+        return list(slots[:-1]), slots[-1]
+    return slots, None
 
 
 def _batch_params(model, params):

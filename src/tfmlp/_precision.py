@@ -1,0 +1,84 @@
+"""Mixed precision for the stochastic solvers (``compute_dtype="mixed_*"``).
+
+Under a mixed policy the weights, the optimizer's state, the activations and
+the loss stay float32; only the matrix products of training run in float16 or
+bfloat16 (their operands are cast, their results cast back), as Keras' mixed
+policies do for Dense layers. float16 gradients underflow, so float16 training
+scales the loss dynamically, with Keras' defaults: the output delta is
+multiplied by the scale before the backward products and the gradients are
+divided by it afterwards; a step whose gradients are not all finite is skipped
+(weights and moments unchanged) and halves the scale; after
+``GROWTH_INTERVAL`` finite steps in a row the scale doubles. bfloat16 has
+float32's exponent range and needs no scaling.
+
+Prediction, ``transform``, ``model_`` and the L-BFGS solver compute in float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+MIXED_POLICIES = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+INITIAL_SCALE = 2.0**15
+GROWTH_INTERVAL = 2000
+MIN_SCALE = 1.0  # never below 1: a plain float16 step, as without scaling
+
+
+def matmul_dtype(compute_dtype) -> str | None:
+    """The products' dtype name for an estimator's ``compute_dtype``."""
+    return MIXED_POLICIES.get(compute_dtype)
+
+
+def initial_state() -> np.ndarray:
+    """The loss-scale state ``[scale, finite steps in a row]`` of a new fit."""
+    return np.array([INITIAL_SCALE, 0.0], np.float32)
+
+
+def cast_matmul(a, b, dtype, transpose_a=False, transpose_b=False):
+    """``a @ b`` computed in ``dtype``, returned in ``a``'s dtype."""
+    out_dtype = a.dtype
+    product = tf.matmul(
+        tf.cast(a, dtype),
+        tf.cast(b, dtype),
+        transpose_a=transpose_a,
+        transpose_b=transpose_b,
+    )
+    return tf.cast(product, out_dtype)
+
+
+def all_finite(tensors) -> tf.Tensor:
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
+
+
+def guarded_step(apply, grads, state, variables=()):
+    """Run ``apply()`` only if every gradient is finite, and update ``state``
+    (the loss-scale variable ``[scale, finite steps]``) as described above.
+
+    In a ``tf.distribute`` replica context, where a conditional may not hold
+    the variables' cross-replica updates, ``apply()`` always runs and
+    ``variables`` (those it changes) are put back if a gradient was not
+    finite.
+    """
+    finite = all_finite(grads)
+    if tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context():
+        before = [v.read_value() for v in variables]
+        apply()
+        for v, old in zip(variables, before):
+            v.assign(tf.where(finite, v.read_value(), old))
+    else:
+
+        def step():
+            apply()
+            return tf.constant(True)
+
+        tf.cond(finite, step, lambda: tf.constant(False))
+    scale, good = state[0], state[1] + 1
+    grow = good >= GROWTH_INTERVAL
+    new_scale = tf.where(
+        finite,
+        tf.where(grow, scale * 2, scale),
+        tf.maximum(scale / 2, MIN_SCALE),
+    )
+    new_good = tf.where(finite & ~grow, good, tf.zeros_like(good))
+    state.assign(tf.stack([new_scale, new_good]))

@@ -105,6 +105,12 @@ def _cases():
             Y_REG[:, 0],
             {},
         ),
+        "mixed_float16_adam": (
+            MLPClassifier(compute_dtype="mixed_float16", random_state=4, **small),
+            X,
+            Y_BINARY,
+            {},
+        ),
     }
 
 
@@ -630,3 +636,26 @@ def test_grid_search_two_jobs():
         search.best_estimator_.predict_proba(X),
         serial.best_estimator_.predict_proba(X),
     )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.array([1024.0, 3.0, 1.0], np.float32),  # wrong shape
+        np.array([0.5, 3.0], np.float32),  # scale below 1
+        np.array([np.inf, 3.0], np.float32),
+        np.array([1024.0, 3.0], np.float64),  # wrong dtype
+    ],
+)
+def test_a_damaged_loss_scale_is_refused(fitted, tmp_path, bad):
+    good = tmp_path / "mixed.tfmlp"
+    tfmlp.save(fitted["mixed_float16_adam"][0], good)
+    members = _members(good)
+    meta = json.loads(members[0][1])
+    index = meta["attributes"]["_optimizer"]["$optimizer"][1]["_loss_scale"]["$array"]
+    name = f"arrays/{index}.npy"
+    members = [(n, _npy(bad) if n == name else d) for n, d in members]
+    path = tmp_path / "bad.tfmlp"
+    _write(path, members)
+    with pytest.raises(ValueError, match="loss scale"):
+        tfmlp.load(path)

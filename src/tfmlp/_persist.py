@@ -926,6 +926,20 @@ class _Decoder:
             and all(isinstance(s, np.ndarray) and s.dtype.kind == "f" for s in slots),
             "float slot arrays",
         )
+        scale = state.get("_loss_scale")
+        _expect(
+            scale is None
+            or (
+                isinstance(scale, np.ndarray)
+                and scale.shape == (2,)
+                and scale.dtype == np.float32
+                and bool(np.isfinite(scale).all())
+                and scale[0] >= 1
+                and scale[1] >= 0
+            ),
+            "a loss scale [scale >= 1, steps >= 0] in float32",
+        )
+        _expect("_scale_var" not in state, "no loss-scale variable")
         opt = _OPTIMIZERS[kind].__new__(_OPTIMIZERS[kind])
         opt.__setstate__(state)
         return opt

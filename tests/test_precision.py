@@ -224,3 +224,14 @@ def test_mixed_policies_reject_keras_stacks(policy, extra):
     with pytest.raises(ValueError, match="dtype policies"):
         fitted.fit(XA, YA)
     np.testing.assert_array_equal(fitted.predict_proba(XB), before)
+
+
+@pytest.mark.parametrize("activation", ["logistic", "tanh", "identity", "gelu"])
+def test_mixed_float16_with_other_activations(activation):
+    # gelu: the GradientTape path (scaled surrogate), the others hand-written
+    kw = dict(activation=activation, solver="sgd", learning_rate_init=0.05)
+    ref = _fit(_clf(compute_dtype="float32", **kw), XA, YA)
+    mixed = _fit(_clf(compute_dtype="mixed_float16", **kw), XA, YA)
+    np.testing.assert_allclose(mixed.loss_curve_, ref.loss_curve_, rtol=0.05)
+    assert not np.allclose(mixed.coefs_[0], ref.coefs_[0], rtol=0, atol=1e-6)
+    assert mixed._optimizer.loss_scale_state()[0] == precision.INITIAL_SCALE

@@ -7,9 +7,10 @@ policies do for Dense layers. float16 gradients underflow, so float16 training
 scales the loss dynamically, with Keras' defaults: the output delta is
 multiplied by the scale before the backward products and the gradients are
 divided by it afterwards; a step whose gradients are not all finite is skipped
-(weights and moments unchanged) and halves the scale; after
-``GROWTH_INTERVAL`` finite steps in a row the scale doubles. bfloat16 has
-float32's exponent range and needs no scaling.
+(weights and moments unchanged; the batch still counts in ``t_`` and in
+Adam's step count, which the epoch's learning rates are computed from) and
+halves the scale; after ``GROWTH_INTERVAL`` finite steps in a row the scale
+doubles. bfloat16 has float32's exponent range and needs no scaling.
 
 Prediction, ``transform``, ``model_`` and the L-BFGS solver compute in float32.
 """

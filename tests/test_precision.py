@@ -235,3 +235,29 @@ def test_mixed_float16_with_other_activations(activation):
     np.testing.assert_allclose(mixed.loss_curve_, ref.loss_curve_, rtol=0.05)
     assert not np.allclose(mixed.coefs_[0], ref.coefs_[0], rtol=0, atol=1e-6)
     assert mixed._optimizer.loss_scale_state()[0] == precision.INITIAL_SCALE
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_mixed_float16_on_the_chunked_path(monkeypatch, jit):
+    """Inputs fed chunk by chunk (large or not readable in place) train the
+    same way as the in-memory epoch under a mixed policy."""
+    from tfmlp import _loop
+
+    kinds = []
+    original = _loop.ChunkRunner.__init__
+
+    def spy(self, *args, **kwargs):
+        kinds.append("chunks")
+        original(self, *args, **kwargs)
+
+    kw = dict(compute_dtype="mixed_float16", jit_compile=jit, shuffle=False)
+    ref = _fit(_clf(**kw), XA, YA)
+    monkeypatch.setattr(_loop.ChunkRunner, "__init__", spy)
+    monkeypatch.setattr(_loop, "CHUNK_MIN_BYTES", 0)
+    monkeypatch.setattr(_loop, "RESIDENT_MAX_BYTES", 0)
+    chunked = _fit(_clf(**kw), np.asfortranarray(XA), YA)
+    assert kinds == ["chunks"]
+    np.testing.assert_allclose(chunked.loss_curve_, ref.loss_curve_, rtol=1e-4)
+    np.testing.assert_array_equal(
+        chunked._optimizer.loss_scale_state(), ref._optimizer.loss_scale_state()
+    )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from tfmlp._data import CsrMatrix
+from tfmlp._data import CsrMatrix, FirstProduct
 from tfmlp._params import NetSpec
 from tfmlp._precision import cast_matmul
 
@@ -69,7 +69,8 @@ def init_params(
 
 
 def matmul(x, w, dtype=None):
-    """x @ w for a dense tensor, a tf.SparseTensor or a ``CsrMatrix`` x.
+    """x @ w for a dense tensor, a tf.SparseTensor, a ``CsrMatrix`` or a
+    ``FirstProduct`` x (whose value is the product).
 
     ``dtype`` (a mixed policy's "float16"/"bfloat16"): a dense product is
     computed in it and returned in ``x``'s dtype; sparse products stay in
@@ -79,6 +80,8 @@ def matmul(x, w, dtype=None):
         return x.matmul(w)
     if isinstance(x, tf.SparseTensor):
         return tf.sparse.sparse_dense_matmul(x, w)
+    if isinstance(x, FirstProduct):  # computed outside the graph (prediction)
+        return x.value
     if dtype is not None:
         return cast_matmul(x, w, dtype)
     return tf.matmul(x, w)

@@ -17,7 +17,14 @@ import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2
 from tensorflow.python.eager import context
 
-from tfmlp._data import CsrMatrix, cpu_only, csr_batch, gathered_rows, sparse_rows
+from tfmlp._data import (
+    CsrMatrix,
+    FirstProduct,
+    cpu_only,
+    csr_batch,
+    gathered_rows,
+    sparse_rows,
+)
 from tfmlp._losses import loss_and_grads
 from tfmlp._optimizers import adam_rate, apply_adam_at_rate, apply_sgd
 from tfmlp._precision import guarded_step
@@ -426,7 +433,9 @@ def predict_function(model, sparse):
 
     ``sparse``: False for a dense tensor ``x``; True for ``csr_tensors``
     multiplied as a ``tf.SparseTensor``; ``"csr"`` for ``csr_tensors``
-    multiplied as a CSR matrix (the standard network's forward pass only).
+    multiplied as a CSR matrix; ``"product"`` for ``x`` = the first layer's
+    product ``X @ W1``, computed outside (``_data.sparse_dot``). The last two
+    for the standard network only.
     """
 
     def predict(params, x, n_rows):
@@ -448,5 +457,7 @@ def transform_function(model, sparse):
 def _all_rows(x, n_rows, sparse):
     if not sparse:
         return x
+    if sparse == "product":
+        return FirstProduct(x)
     rows = sparse_rows(x, 0, n_rows)
     return csr_batch(rows) if sparse == "csr" else rows

@@ -1,4 +1,4 @@
-"""What six of tfmlp's loop choices buy, each switched off in turn.
+"""What seven of tfmlp's loop choices buy, each switched off in turn.
 
     python benchmarks/ablations.py [--quick]
 
@@ -20,10 +20,11 @@ README's "Performance" section quotes these figures):
   CSR batches gathered in the graph (wide or empty rows), and as
   ``tf.SparseTensor`` row ranges of a matrix reordered every epoch (the GPU
   path);
-- ``CSR predict_proba``: ``predict_proba`` on the MNIST float32 rows as a
-  SciPy CSR matrix with the first product by SciPy on all cores (what tfmlp
-  does on the CPU), by SciPy on one thread, and in the graph as TensorFlow's
-  CSR product (the path before; still the GPU's);
+- ``predict_proba``: on the MNIST float32 rows as a dense array with the
+  first layer's product by NumPy (what tfmlp does on the CPU) and in the
+  graph (the path before; still the GPU's); as a SciPy CSR matrix with that
+  product by SciPy on all cores (tfmlp on the CPU), by SciPy on one thread,
+  and in the graph as TensorFlow's CSR product;
 - ``lbfgs objective``: one float64 loss-and-gradient evaluation (784-100-10)
   with X as a CSR matrix and as a dense tensor, on MNIST (19% nonzeros) and
   on random data of its shape with 10%, 25% and 40% nonzeros (where the
@@ -175,8 +176,9 @@ def sparse_paths(X, y, repeats: int) -> str:
     )
 
 
-def sparse_predict(X, y, repeats: int) -> str:
-    """predict_proba of a CSR matrix, three ways (``_base._forward``)."""
+def first_product(X, y, repeats: int) -> str:
+    """predict_proba of dense and CSR rows, the first layer's product taken
+    outside the graph or in it (``_base._first_product_outside``)."""
     import scipy.sparse as sp
 
     import tfmlp._base as base
@@ -186,36 +188,48 @@ def sparse_predict(X, y, repeats: int) -> str:
     S = sp.csr_matrix(X)
     clf = MLPClassifier(hidden_layer_sizes=(100,), max_iter=1, random_state=0)
     clf.fit(X[:2_000], y[:2_000])
-    cores, product = data._cpu_count, base.BaseMLP._forward_sparse_product
+    cores, product = data._cpu_count, base.BaseMLP._forward_first_product
     variants = {
-        "scipy all cores": {},
-        "scipy one thread": {"cores": lambda: 1},
-        "tensorflow CSR": {"product": _in_graph_product},
+        "dense": {
+            "numpy": {},
+            "in graph": {"product": _in_graph_product},
+        },
+        "CSR": {
+            "scipy all cores": {},
+            "scipy one thread": {"cores": lambda: 1},
+            "tensorflow CSR": {"product": _in_graph_product},
+        },
     }
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats + 2):
-        for name, switch in variants.items():
-            data._cpu_count = switch.get("cores", cores)
-            base.BaseMLP._forward_sparse_product = switch.get("product", product)
-            try:
-                clf.predict_proba(S)  # warm (traces)
-                start = time.perf_counter()
-                clf.predict_proba(S)
-                times[name].append(time.perf_counter() - start)
-            finally:
-                data._cpu_count, base.BaseMLP._forward_sparse_product = cores, product
-    return _line(f"CSR predict_proba ({S.shape[0]:,} rows), s: ", times)
+    lines = []
+    for kind, ways in variants.items():
+        rows = X if kind == "dense" else S
+        times: dict[str, list[float]] = {name: [] for name in ways}
+        for _ in range(repeats + 2):
+            for name, switch in ways.items():
+                data._cpu_count = switch.get("cores", cores)
+                base.BaseMLP._forward_first_product = switch.get("product", product)
+                try:
+                    clf.predict_proba(rows)  # warm (traces)
+                    start = time.perf_counter()
+                    clf.predict_proba(rows)
+                    times[name].append(time.perf_counter() - start)
+                finally:
+                    data._cpu_count = cores
+                    base.BaseMLP._forward_first_product = product
+        title = f"{kind} predict_proba ({X.shape[0]:,} rows), s: "
+        lines.append(_line(title, times))
+    return "\n".join(lines)
 
 
 def _in_graph_product(self, X, net, model, make_function):
-    """The sparse forward pass before SciPy took the first product: all of it
-    in the graph, the rows multiplied as TensorFlow's CSR matrix."""
+    """The forward pass before the first product moved out: all of it in the
+    graph (CSR rows multiplied as TensorFlow's CSR matrix)."""
     import tensorflow as tf
 
     from tfmlp._base import _PREDICT_CHUNK
-    from tfmlp._data import input_tensors, row_chunks
+    from tfmlp._data import input_tensors, is_sparse, row_chunks
 
-    fn = make_function(model, "csr")
+    fn = make_function(model, "csr" if is_sparse(X) else False)
     outputs = []
     for rows in row_chunks(X.shape[0], _PREDICT_CHUNK):
         x = input_tensors(X[rows], net.dtype)
@@ -286,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     print(penalty_forms(X, y, k, repeats))
     print(lean_calls(repeats + 2))
     print(sparse_paths(X, y, repeats))
-    print(sparse_predict(X, y, repeats))
+    print(first_product(X, y, repeats))
     X64, y64 = (
         (X[:2_000], y[:2_000]) if args.quick else C.load_mnist(np.float64, n_test=0)[:2]
     )

@@ -24,6 +24,9 @@ Three rows (issue 3's MNIST targets):
   points).
 - ``mnist f64 epoch``: as the first row with float64 input, scikit-learn's
   default and tfmlp's parity path (target >= 1.2x).
+- ``mnist f32 predict_proba``: ``predict_proba`` on the 60,000 float32
+  training rows of a network fitted for one epoch on 2,000 of them, calls of
+  the two libraries interleaved, median (informational, no target).
 
 scikit-learn and tfmlp measurements are interleaved and the median of a few
 repeats is reported, because shared machines are noisy. ``--quick`` uses
@@ -98,6 +101,40 @@ def steady_epoch(dtype, *, n_train: int | None, k: int, repeats: int) -> dict:
     return C.make_row(f"mnist {name} epoch", sk, tf, target, unit="s/ep", notes=notes)
 
 
+def predict_row(*, n_train: int | None, repeats: int) -> dict:
+    """predict_proba on the training rows, both libraries interleaved."""
+    import time
+    import warnings
+
+    C.cpu_only()
+    X, y, _, _ = C.load_mnist(np.float32, n_train=n_train, n_test=0)
+    fitted = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lib in ("sklearn", "tfmlp"):
+            fitted[lib] = estimator(lib, 1).fit(X[:2_000], y[:2_000])
+            fitted[lib].predict_proba(X)  # warm-up (tracing)
+    times: dict = {"sklearn": [], "tfmlp": []}
+    for _ in range(repeats):
+        for lib, est in fitted.items():
+            start = time.perf_counter()
+            est.predict_proba(X)
+            times[lib].append(time.perf_counter() - start)
+    notes = (
+        f"{X.shape[0]:,} rows float32, median of {repeats} interleaved calls "
+        f"(sklearn {C.spread(times['sklearn'])} s, tfmlp "
+        f"{C.spread(times['tfmlp'])} s); no target (informational)"
+    )
+    return C.make_row(
+        "mnist f32 predict_proba",
+        C.median(times["sklearn"]),
+        C.median(times["tfmlp"]),
+        None,
+        unit="s",
+        notes=notes,
+    )
+
+
 def fit_worker(lib: str, dtype: str, n_train, max_iter: int) -> dict:
     """Worker task: one whole fit in a fresh process, plus test accuracy."""
     import_s = C.import_library(lib)
@@ -163,12 +200,14 @@ def run(quick: bool = False) -> list[dict]:
             steady_epoch(np.float32, k=4, **size),
             whole_fit(max_iter=3, **size),
             steady_epoch(np.float64, k=4, **size),
+            predict_row(n_train=5_000, repeats=3),
         ]
     size = {"n_train": None, "repeats": 3}
     return [
         steady_epoch(np.float32, k=6, **size),
         whole_fit(max_iter=20, **size),
         steady_epoch(np.float64, k=5, **size),
+        predict_row(n_train=None, repeats=9),
     ]
 
 

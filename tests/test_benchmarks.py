@@ -111,6 +111,7 @@ def test_ablations_quick_prints_each_pair(tmp_path):
         r"later calls, ms: lean [\d.]+, no-grappler [\d.]+, defaults [\d.]+",
         r"CSR input epoch .*dense chunks [\d.]+, csr gather [\d.]+, "
         r"SparseTensor rows [\d.]+",
+        r"dense predict_proba .*numpy [\d.]+, in graph [\d.]+",
         r"CSR predict_proba .*scipy all cores [\d.]+, scipy one thread [\d.]+, "
         r"tensorflow CSR [\d.]+",
         r"lbfgs objective, \d+% nonzeros \(data\), s: csr [\d.]+, dense [\d.]+",

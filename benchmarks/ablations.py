@@ -188,16 +188,16 @@ def first_product(X, y, repeats: int) -> str:
     S = sp.csr_matrix(X)
     clf = MLPClassifier(hidden_layer_sizes=(100,), max_iter=1, random_state=0)
     clf.fit(X[:2_000], y[:2_000])
-    cores, product = data._cpu_count, base.BaseMLP._forward_first_product
+    cores, outside = data._cpu_count, base._first_product_outside
     variants = {
         "dense": {
             "numpy": {},
-            "in graph": {"product": _in_graph_product},
+            "in graph": {"outside": lambda X, model, sparse: False},
         },
         "CSR": {
             "scipy all cores": {},
             "scipy one thread": {"cores": lambda: 1},
-            "tensorflow CSR": {"product": _in_graph_product},
+            "tensorflow CSR": {"outside": lambda X, model, sparse: False},
         },
     }
     lines = []
@@ -207,35 +207,17 @@ def first_product(X, y, repeats: int) -> str:
         for _ in range(repeats + 2):
             for name, switch in ways.items():
                 data._cpu_count = switch.get("cores", cores)
-                base.BaseMLP._forward_first_product = switch.get("product", product)
+                base._first_product_outside = switch.get("outside", outside)
                 try:
                     clf.predict_proba(rows)  # warm (traces)
                     start = time.perf_counter()
                     clf.predict_proba(rows)
                     times[name].append(time.perf_counter() - start)
                 finally:
-                    data._cpu_count = cores
-                    base.BaseMLP._forward_first_product = product
+                    data._cpu_count, base._first_product_outside = cores, outside
         title = f"{kind} predict_proba ({X.shape[0]:,} rows), s: "
         lines.append(_line(title, times))
     return "\n".join(lines)
-
-
-def _in_graph_product(self, X, net, model, make_function):
-    """The forward pass before the first product moved out: all of it in the
-    graph (CSR rows multiplied as TensorFlow's CSR matrix)."""
-    import tensorflow as tf
-
-    from tfmlp._base import _PREDICT_CHUNK
-    from tfmlp._data import input_tensors, is_sparse, row_chunks
-
-    fn = make_function(model, "csr" if is_sparse(X) else False)
-    outputs = []
-    for rows in row_chunks(X.shape[0], _PREDICT_CHUNK):
-        x = input_tensors(X[rows], net.dtype)
-        n_rows = tf.constant(rows.stop - rows.start, tf.int64)
-        outputs.append(fn(net.variables, x, n_rows).numpy())
-    return np.concatenate(outputs, axis=0)
 
 
 def lbfgs_objective(X, y, repeats: int) -> str:

@@ -121,3 +121,16 @@ def test_other_networks_keep_the_in_graph_sparse_product(monkeypatch):
     np.testing.assert_allclose(standard.predict_proba(X), expected, rtol=1e-12)
     assert calls == []
     assert ("predict", "product") in {k[1:] for k in _training._CACHE}
+
+
+def test_a_float32_network_predicts_float64_rows_chunk_by_chunk(monkeypatch):
+    X, y = _sparse(dtype=np.float64)
+    clf = _fit(
+        MLPClassifier(hidden_layer_sizes=(6,), max_iter=3), X.astype(np.float32), y
+    )
+    monkeypatch.setattr(_base, "_PREDICT_CHUNK", 50)
+    expected = clf.predict_proba(X.astype(np.float32))
+    for rows in (X, X.toarray()):  # cast to the network's float32 per chunk
+        got = clf.predict_proba(rows)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)

@@ -327,14 +327,14 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         (see ``_first_product_outside``) and the rest of the network
         compiled."""
         fn = make_function(model, "product")
-        X = X.astype(net.dtype, copy=False)
         W1 = net.variables[0].numpy()
         outputs = []
-        for rows in row_chunks(X.shape[0], _PREDICT_CHUNK):
+        for rows in row_chunks(X.shape[0], _PREDICT_CHUNK):  # cast chunk by chunk
             if is_sparse(X):
-                h = sparse_dot(csr_rows(X, rows.start, rows.stop), W1)
+                part = csr_rows(X, rows.start, rows.stop)
+                h = sparse_dot(part.astype(W1.dtype, copy=False), W1)
             else:
-                h = X[rows] @ W1
+                h = X[rows].astype(W1.dtype, copy=False) @ W1
             n_rows = tf.constant(rows.stop - rows.start, tf.int64)
             outputs.append(fn(net.variables, tf.constant(h), n_rows).numpy())
         return np.concatenate(outputs, axis=0)

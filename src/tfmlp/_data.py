@@ -9,6 +9,8 @@ the matrix is never densified.
 from __future__ import annotations
 
 import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -164,9 +166,9 @@ SPARSE_THREADS_MIN_NNZ = 200_000  # smaller products run on one thread
 class FirstProduct:
     """The first layer's product ``x @ W1``, computed outside the graph.
 
-    Sparse prediction on the CPU multiplies the rows with SciPy (the
-    ``sparse_dot`` below); the network's first ``matmul`` then returns this
-    value instead of multiplying (see ``_network.matmul``).
+    Prediction on the CPU multiplies dense rows with NumPy and CSR rows with
+    SciPy (``sparse_dot`` below); the network's first ``matmul`` then returns
+    this value instead of multiplying (see ``_network.matmul``).
     """
 
     def __init__(self, value: tf.Tensor):
@@ -196,11 +198,10 @@ def sparse_dot(X: sp.csr_matrix, W: np.ndarray) -> np.ndarray:
     scikit-learn's own product.
     """
     n = X.shape[0]
-    out = np.empty((n, W.shape[1]), np.result_type(X.dtype, W.dtype))
     parts = min(_cpu_count(), max(1, X.nnz // SPARSE_THREADS_MIN_NNZ))
     if parts <= 1 or n < 2:
-        out[...] = X @ W
-        return out
+        return X @ W
+    out = np.empty((n, W.shape[1]), np.result_type(X.dtype, W.dtype))
     targets = np.linspace(0, X.nnz, parts + 1)[1:-1]
     inner = np.searchsorted(X.indptr, targets).clip(1, n - 1)
     bounds = [0, *sorted(set(inner.tolist())), n]
@@ -209,8 +210,6 @@ def sparse_dot(X: sp.csr_matrix, W: np.ndarray) -> np.ndarray:
         a, b = bounds[k], bounds[k + 1]
         out[a:b] = csr_rows(X, a, b) @ W
 
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(len(bounds) - 1) as pool:
         list(pool.map(block, range(len(bounds) - 1)))
     return out
@@ -218,8 +217,6 @@ def sparse_dot(X: sp.csr_matrix, W: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _cpu_count() -> int:
-    import os
-
     try:
         return max(1, min(8, len(os.sched_getaffinity(0))))
     except (AttributeError, OSError):

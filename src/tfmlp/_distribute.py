@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from tfmlp._losses import data_loss, gradient_surrogate, l2_penalty
 from tfmlp._optimizers import Adam
+from tfmlp._precision import current_scale, scaled, unscaled
 from tfmlp._training import _split_scale, _update
 
 _STRATEGIES: dict = {}
@@ -52,11 +53,9 @@ def _replica_step(model, solver, nesterov, params, slots, batch, hyper, alpha, s
         z, p = model(params, x)
         total_weight = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(sw))
         surrogate = gradient_surrogate(z, p, y, sw, total_weight)
-        if scale is not None:  # float16 loss scaling (``_precision``)
-            surrogate = surrogate * tf.cast(scale[0], surrogate.dtype)
+        surrogate = scaled(surrogate, current_scale(scale))  # float16 training
     grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tape.gradient(surrogate, params))
-    if scale is not None:
-        grads = [g / tf.cast(scale[0], g.dtype) for g in grads]
+    grads = unscaled(grads, current_scale(scale))
     coefs = model.coefs(params)
     n_coefs = len(coefs)
     grads = [
@@ -117,7 +116,7 @@ class DistributedRunner:
         self.n_samples = 0
         self.n_batches = None
         model = est._train_model(net)
-        slots = self.optimizer.slots(strategy, loss_scale=model.spec.loss_scaling)
+        slots = self.optimizer.slots(strategy, model=model)
         self.fn = make_epoch(
             strategy,
             model,

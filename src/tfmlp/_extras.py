@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.utils.class_weight import compute_sample_weight
 
 from tfmlp._network import KERAS_ACTIVATIONS
+from tfmlp._precision import matmul_dtype
 
 
 def class_sample_weight(class_weight, y, sample_weight, *, incremental: bool):
@@ -68,10 +69,7 @@ def check_extras(est) -> None:
             "'hidden_layer_sizes'; with a custom 'hidden_stack', add Dropout or "
             "BatchNormalization layers inside it instead."
         )
-    if (uses_stack or est.hidden_stack is not None) and est.compute_dtype in (
-        "mixed_float16",
-        "mixed_bfloat16",
-    ):
+    if (uses_stack or est.hidden_stack is not None) and matmul_dtype(est.compute_dtype):
         raise ValueError(
             f"compute_dtype={est.compute_dtype!r} applies to the standard network "
             "built from 'hidden_layer_sizes' (without 'hidden_stack', 'dropout' or "

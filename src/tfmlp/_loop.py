@@ -128,8 +128,8 @@ class EpochRunner(_Runner):
         self.xla = xla and not self.sparse
         dtype = net.dtype
         self.X = X.tocsr() if self.sparse else X
-        model, solver = est._train_model(net), est.solver
-        self.loss_scale = model.spec.loss_scaling
+        self.model = model = est._train_model(net)
+        solver = est.solver
         # sparse rows in "csr" mode: each batch is gathered from the matrix
         # as given and multiplied as CSR (no reordered copy of the matrix per
         # epoch; ``benchmarks/ablations.py``); else the matrix is reordered
@@ -183,7 +183,7 @@ class EpochRunner(_Runner):
         rates = self._rates(self.n_batches)
         total = self.fn(
             self.net.variables,
-            opt.slots(loss_scale=self.loss_scale),
+            opt.slots(model=self.model),
             x,
             self.y,
             self.sw,
@@ -241,10 +241,9 @@ class ChunkRunner(_Runner):
             for _ in range(2)
         ]
         self.ones = tf.ones([rows], dtype)
-        model = est._train_model(net)
-        self.loss_scale = model.spec.loss_scaling
+        self.model = est._train_model(net)
         self.fn = chunk_function(
-            model,
+            self.model,
             est.solver,
             est.nesterovs_momentum,
             self.batch_size,
@@ -301,7 +300,7 @@ class ChunkRunner(_Runner):
                     pending = pool.submit(self._chunk, order, k + 1)
                 total = self.fn(
                     self.net.variables,
-                    opt.slots(loss_scale=self.loss_scale),
+                    opt.slots(model=self.model),
                     x,
                     y,
                     sw,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfmlp._network import OUTPUT_ACTIVATIONS
+from tfmlp._precision import scaled, unscaled
 
 
 def _weighted_average(values, sw, sw_sum):
@@ -86,17 +87,10 @@ def loss_and_grads(params, x, y, sw, model, alpha, scale=None):
             z, p = model(params, x)
             penalty = l2_penalty(model.coefs(params), alpha, sw_sum)
             surrogate = gradient_surrogate(z, p, y, sw, sw_sum) + penalty
-            if scale is not None:
-                surrogate = surrogate * tf.cast(scale, surrogate.dtype)
-        grads = tape.gradient(surrogate, params)
-        if scale is not None:
-            grads = _unscaled(grads, scale)
+            surrogate = scaled(surrogate, scale)  # recorded by the tape
+        grads = unscaled(tape.gradient(surrogate, params), scale)
     loss = data_loss(model.spec.loss, y, p, sw, sw_sum) + penalty
     return loss, grads
-
-
-def _unscaled(grads, scale):
-    return [g / tf.cast(scale, g.dtype) for g in grads]
 
 
 def _manual_grads(params, x, y, sw, sw_sum, model, alpha, scale=None):
@@ -104,11 +98,7 @@ def _manual_grads(params, x, y, sw, sw_sum, model, alpha, scale=None):
     activations = model.forward_all(params, x)
     p = OUTPUT_ACTIVATIONS[model.spec.out_activation](activations[-1])
     delta = (p - y) * sw[:, None] / sw_sum  # gradient_surrogate's, w.r.t. z
-    if scale is not None:
-        delta = delta * tf.cast(scale, delta.dtype)
-    grads = model.backward(params, activations, delta)
-    if scale is not None:
-        grads = _unscaled(grads, scale)
+    grads = unscaled(model.backward(params, activations, scaled(delta, scale)), scale)
     coefs = model.coefs(params)
     for i, w in enumerate(coefs):  # d/dW of (alpha / 2) ||W||^2 / sw_sum
         grads[i] = grads[i] + alpha * w / sw_sum

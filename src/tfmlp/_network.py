@@ -82,9 +82,7 @@ def matmul(x, w, dtype=None):
         return tf.sparse.sparse_dense_matmul(x, w)
     if isinstance(x, FirstProduct):  # computed outside the graph (prediction)
         return x.value
-    if dtype is not None:
-        return cast_matmul(x, w, dtype)
-    return tf.matmul(x, w)
+    return cast_matmul(x, w, dtype)
 
 
 def matmul_t(a, d, dtype=None):
@@ -94,9 +92,7 @@ def matmul_t(a, d, dtype=None):
         return a.matmul(d, transpose=True)
     if isinstance(a, tf.SparseTensor):
         return tf.sparse.sparse_dense_matmul(a, d, adjoint_a=True)
-    if dtype is not None:
-        return cast_matmul(a, d, dtype, transpose_a=True)
-    return tf.matmul(a, d, transpose_a=True)
+    return cast_matmul(a, d, dtype, transpose_a=True)
 
 
 def forward(params, x, spec):
@@ -151,12 +147,7 @@ def backward(params, activations, delta, spec):
         coef_grads[i] = matmul_t(activations[i], delta, spec.matmul_dtype)
         intercept_grads[i] = tf.reduce_sum(delta, axis=0)
         if i > 0:
-            if spec.matmul_dtype is None:
-                delta = tf.matmul(delta, params[i], transpose_b=True)
-            else:
-                delta = cast_matmul(
-                    delta, params[i], spec.matmul_dtype, transpose_b=True
-                )
+            delta = cast_matmul(delta, params[i], spec.matmul_dtype, transpose_b=True)
             delta = _scale_by_derivative(delta, activations[i], spec.activation)
     return coef_grads + intercept_grads
 

@@ -38,10 +38,11 @@ class _Optimizer:
         self._slot_vars = None
         self._strategy = None
 
-    def slots(self, strategy=None, loss_scale: bool = False) -> list[tf.Variable]:
+    def slots(self, strategy=None, model=None) -> list[tf.Variable]:
         """Slot variables (mirrored ones under a ``tf.distribute`` strategy);
-        with ``loss_scale``, the loss-scale variable follows them (created at
-        its initial value the first time)."""
+        for a forward ``model`` that trains with loss scaling
+        (``model.spec.loss_scaling``) the loss-scale variable follows them
+        (created at its initial value the first time)."""
         if self._slot_vars is not None and self._strategy is not strategy:
             self._slot_arrays = [v.numpy() for v in self._slot_vars]
             self._slot_vars = None
@@ -51,7 +52,7 @@ class _Optimizer:
             self._slot_vars = _variables(self._slot_arrays, strategy)
             self._strategy = strategy
             self._slot_arrays = None
-        if not loss_scale:
+        if model is None or not model.spec.loss_scaling:
             return self._slot_vars
         if self._scale_var is None:
             state = self._loss_scale

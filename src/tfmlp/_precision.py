@@ -36,16 +36,35 @@ def initial_state() -> np.ndarray:
     return np.array([INITIAL_SCALE, 0.0], np.float32)
 
 
-def cast_matmul(a, b, dtype, transpose_a=False, transpose_b=False):
-    """``a @ b`` computed in ``dtype``, returned in ``a``'s dtype."""
-    out_dtype = a.dtype
+def cast_matmul(a, b, dtype=None, transpose_a=False, transpose_b=False):
+    """``a @ b`` computed in ``dtype`` (a mixed policy's "float16"/"bfloat16")
+    and returned in ``a``'s dtype; with ``dtype`` None a plain ``tf.matmul``."""
+    if dtype is None:
+        return tf.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
     product = tf.matmul(
         tf.cast(a, dtype),
         tf.cast(b, dtype),
         transpose_a=transpose_a,
         transpose_b=transpose_b,
     )
-    return tf.cast(product, out_dtype)
+    return tf.cast(product, a.dtype)
+
+
+def current_scale(state):
+    """The scale in the loss-scale variable ``state`` (None: no scaling)."""
+    return None if state is None else state[0]
+
+
+def scaled(x, scale):
+    """``x`` multiplied by the loss scale (``x`` itself when ``scale`` is None)."""
+    return x if scale is None else x * tf.cast(scale, x.dtype)
+
+
+def unscaled(grads, scale):
+    """Gradients of a scaled loss divided back by the scale."""
+    if scale is None:
+        return grads
+    return [g / tf.cast(scale, g.dtype) for g in grads]
 
 
 def all_finite(tensors) -> tf.Tensor:
@@ -55,12 +74,16 @@ def all_finite(tensors) -> tf.Tensor:
 def guarded_step(apply, grads, state, variables=()):
     """Run ``apply()`` only if every gradient is finite, and update ``state``
     (the loss-scale variable ``[scale, finite steps]``) as described above.
+    Without a ``state`` (no loss scaling) ``apply()`` simply runs.
 
     In a ``tf.distribute`` replica context, where a conditional may not hold
     the variables' cross-replica updates, ``apply()`` always runs and
     ``variables`` (those it changes) are put back if a gradient was not
     finite.
     """
+    if state is None:
+        apply()
+        return
     finite = all_finite(grads)
     if tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context():
         before = [v.read_value() for v in variables]

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from tfmlp._losses import loss_and_grads
 from tfmlp._optimizers import Adam
+from tfmlp._precision import current_scale
 from tfmlp._training import _cached, _split_scale, _update
 
 
@@ -108,7 +109,7 @@ def dataset_epoch_function(model, solver: str, nesterov: bool, encode, key):
                 tf.reshape(sw, [-1]),
                 model,
                 alpha,
-                None if scale is None else scale[0],
+                current_scale(scale),
             )
             rate = _update(
                 solver, nesterov, params, grads, slots, hyper, step0, steps, scale
@@ -132,10 +133,9 @@ class DatasetRunner:
         self.ds = ds
         self.n_samples = 0
         self.n_batches = None  # unknown until the first pass
-        model = est._train_model(net)
-        self.loss_scale = model.spec.loss_scaling
+        self.model = est._train_model(net)
         self.fn = dataset_epoch_function(
-            model,
+            self.model,
             est.solver,
             est.nesterovs_momentum,
             encode,
@@ -150,7 +150,7 @@ class DatasetRunner:
         try:
             total, rows, steps, rate = self.fn(
                 self.net.variables,
-                opt.slots(loss_scale=self.loss_scale),
+                opt.slots(model=self.model),
                 self.ds,
                 tf.constant(opt.hyper()),
                 self.alpha,

@@ -27,7 +27,7 @@ from tfmlp._data import (
 )
 from tfmlp._losses import loss_and_grads
 from tfmlp._optimizers import adam_rate, apply_adam_at_rate, apply_sgd
-from tfmlp._precision import guarded_step
+from tfmlp._precision import current_scale, guarded_step
 
 _CACHE: dict = {}
 
@@ -92,8 +92,7 @@ def _lean_calls():
     ops) from ~2.9 to ~2.3 ms (``benchmarks/ablations.py``); a function traced
     under it keeps its ``tf.while_loop`` as one functional ``While`` op (this
     executor runs no lowered control flow). Prediction keeps TensorFlow's
-    defaults: Grappler's fused kernels made a 1M-row ``predict_proba`` ~13%
-    faster (a one-off measurement). TensorFlow has no public per-function
+    defaults. TensorFlow has no public per-function
     switch; the call options of the eager context are what ``tf.function``
     passes to the runtime and reads while tracing. If they cannot be set (a
     TensorFlow version without these attributes), functions are called as
@@ -218,8 +217,9 @@ def xla_epoch_function(model, solver: str, nesterov: bool, batch: int):
 def _update(solver, nesterov, params, grads, slots, hyper, step0, i, scale=None):
     """Apply one optimizer step; returns the step's learning rate (Adam).
 
-    With ``scale`` (the loss-scale variable of float16 training) the step is
-    skipped if a gradient is not finite (``_precision.guarded_step``).
+    With ``scale`` (the loss-scale variable of float16 training, else None)
+    the step is skipped if a gradient is not finite
+    (``_precision.guarded_step``).
     """
     if solver == "adam":
         rate = adam_rate(hyper, step0 + tf.cast(i + 1, tf.float64))
@@ -233,10 +233,7 @@ def _update(solver, nesterov, params, grads, slots, hyper, step0, i, scale=None)
         def apply():
             apply_sgd(params, grads, slots, hyper, nesterov)
 
-    if scale is None:
-        apply()
-    else:
-        guarded_step(apply, grads, scale, [*params, *slots])
+    guarded_step(apply, grads, scale, [*params, *slots])
     return rate
 
 
@@ -268,11 +265,9 @@ def _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha, rates):
 
     def train(i, xb, yb, swb):
         current = _batch_params(model, params)
-        if scale is None:
-            loss, grads = loss_and_grads(current, xb, yb, swb, model, alpha)
-            _update_at(solver, nesterov, params, grads, slots, hyper, rates, i)
-            return loss
-        loss, grads = loss_and_grads(current, xb, yb, swb, model, alpha, scale[0])
+        loss, grads = loss_and_grads(
+            current, xb, yb, swb, model, alpha, current_scale(scale)
+        )
         guarded_step(
             lambda: _update_at(solver, nesterov, params, grads, slots, hyper, rates, i),
             grads,

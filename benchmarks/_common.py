@@ -282,15 +282,22 @@ def worker_main(tasks: dict[str, Callable[..., dict]]) -> bool:
 
 
 def run_worker(
-    script: str | Path, task: str, *, cpu: bool = True, timeout: float = 1800, **kwargs
+    script: str | Path,
+    task: str,
+    *,
+    cpu: bool = True,
+    timeout: float = 1800,
+    env: dict | None = None,
+    **kwargs,
 ) -> dict:
     """Run ``task`` of ``script`` in a fresh Python process and return its dict.
 
     A fresh process means cold TensorFlow trace and XLA caches and a peak RSS
-    that belongs to this one measurement. ``cpu=True`` hides GPUs from it.
+    that belongs to this one measurement. ``cpu=True`` hides GPUs from it;
+    ``env`` adds environment variables.
     """
     cmd = [sys.executable, str(script), "--worker", task, json.dumps(kwargs)]
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if cpu:
         env["CUDA_VISIBLE_DEVICES"] = "-1"

@@ -12,7 +12,8 @@ Prints, on this machine (medians of repeated calls, milliseconds):
 - the two large products of an MNIST batch alone (200 x 784 @ 784 x 100 and
   the transposed gradient product, with a tiny weight update so that batches
   depend on each other), looped over 300 batches: NumPy/OpenBLAS, a
-  TensorFlow graph loop (oneDNN kernels) and an XLA loop.
+  TensorFlow graph loop (oneDNN kernels) and an XLA loop, and the last two
+  again in a process pinned to one core (how well each uses a second core).
 Not part of ``run.py``'s table: no scikit-learn ratio, no target.
 """
 
@@ -20,9 +21,14 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ONE_CORE = "--one-core" in sys.argv
+if ONE_CORE:  # before TensorFlow sizes its thread pools from the affinity
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -130,17 +136,31 @@ def batch_products(batches: int = 300, batch: int = 200) -> None:
         return tf.while_loop(lambda i, a: i < batches, body, (0, 0.0))[1]
 
     tX, tD = tf.constant(X), tf.constant(D)
-    per = _ms(numpy_loop, 5) / batches
-    line = f"MNIST batch products, ms per batch: numpy {per:.3f}"
+    line = "" if ONE_CORE else f"numpy {_ms(numpy_loop, 5) / batches:.3f}, "
     for name, jit in (("tensorflow graph", False), ("xla", True)):
         w = tf.Variable(W)
         fn = tf.function(tf_loop, jit_compile=jit, autograph=False)
         per = _ms(lambda: fn(tX, w, tD).numpy(), 5) / batches  # noqa: B023
-        line += f", {name} {per:.3f}"
+        line += f"{name} {per:.3f}" + (", " if not jit else "")
+    if ONE_CORE:  # read by the parent process
+        print(line)
+        return
+    line = f"MNIST batch products, ms per batch: {line}"
+    if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) > 1:
+        pinned = subprocess.run(
+            [sys.executable, __file__, "--one-core"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        line += f"; on one core: {pinned.stdout.strip().splitlines()[-1]}"
     print(line)
 
 
 if __name__ == "__main__":
+    if ONE_CORE:  # the child process of batch_products
+        batch_products()
+        sys.exit()
     lbfgs_products()
     bfloat16_batch()
     minimal_loop()

@@ -1,4 +1,4 @@
-"""What seven of tfmlp's loop choices buy, each switched off in turn.
+"""What eight of tfmlp's loop choices buy, each switched off in turn.
 
     python benchmarks/ablations.py [--quick]
 
@@ -25,6 +25,10 @@ README's "Performance" section quotes these figures):
   graph (the path before; still the GPU's); as a SciPy CSR matrix with that
   product by SciPy on all cores (tfmlp on the CPU), by SciPy on one thread,
   and in the graph as TensorFlow's CSR product;
+- ``predict_proba of N rows``: a few rows (1, 1,000, 10,000) computed in
+  NumPy with the estimator's weight arrays (what tfmlp does below
+  ``_host_forward.MAX_VALUES`` activation values) and through the compiled
+  function;
 - ``lbfgs objective``: one float64 loss-and-gradient evaluation (784-100-10)
   with X as a CSR matrix and as a dense tensor, on MNIST (19% nonzeros) and
   on random data of its shape with 10%, 25% and 40% nonzeros (where the
@@ -183,12 +187,14 @@ def first_product(X, y, repeats: int) -> str:
 
     import tfmlp._base as base
     import tfmlp._data as data
+    import tfmlp._host_forward as host
     from tfmlp import MLPClassifier
 
     S = sp.csr_matrix(X)
     clf = MLPClassifier(hidden_layer_sizes=(100,), max_iter=1, random_state=0)
     clf.fit(X[:2_000], y[:2_000])
     cores, outside = data._cpu_count, base._first_product_outside
+    host_max, host.MAX_VALUES = host.MAX_VALUES, 0  # the graph paths, any size
     variants = {
         "dense": {
             "numpy": {},
@@ -217,6 +223,37 @@ def first_product(X, y, repeats: int) -> str:
                     data._cpu_count, base._first_product_outside = cores, outside
         title = f"{kind} predict_proba ({X.shape[0]:,} rows), s: "
         lines.append(_line(title, times))
+    host.MAX_VALUES = host_max
+    return "\n".join(lines)
+
+
+def host_forward(X, y, repeats: int) -> str:
+    """predict_proba of a few rows in NumPy (``_host_forward``, what tfmlp
+    does below ``MAX_VALUES`` activation values) and through the graph."""
+    import tfmlp._host_forward as host
+    from tfmlp import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=(100,), max_iter=1, random_state=0)
+    clf.fit(X[:2_000], y[:2_000])
+    host_max = host.MAX_VALUES
+    lines = []
+    for n_rows in (1, 1_000, 10_000):
+        rows = X[:n_rows]
+        times: dict[str, list[float]] = {"numpy": [], "graph": []}
+        for _ in range(repeats + 2):
+            for name, limit in (("numpy", 2**62), ("graph", 0)):
+                host.MAX_VALUES = limit
+                try:
+                    clf.predict_proba(rows)  # warm (traces)
+                    start = time.perf_counter()
+                    for _ in range(10):
+                        clf.predict_proba(rows)
+                    times[name].append((time.perf_counter() - start) / 10)
+                finally:
+                    host.MAX_VALUES = host_max
+        label = f"{n_rows:,} row" + ("s" if n_rows > 1 else "")
+        title = f"predict_proba of {label} (100 hidden units), ms: "
+        lines.append(_line(title, times, scale=1000))
     return "\n".join(lines)
 
 
@@ -283,6 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     print(lean_calls(repeats + 2))
     print(sparse_paths(X, y, repeats))
     print(first_product(X, y, repeats))
+    print(host_forward(X, y, repeats))
     X64, y64 = (
         (X[:2_000], y[:2_000]) if args.quick else C.load_mnist(np.float64, n_test=0)[:2]
     )

@@ -114,6 +114,8 @@ def test_ablations_quick_prints_each_pair(tmp_path):
         r"dense predict_proba .*numpy [\d.]+, in graph [\d.]+",
         r"CSR predict_proba .*scipy all cores [\d.]+, scipy one thread [\d.]+, "
         r"tensorflow CSR [\d.]+",
+        r"predict_proba of 1 row .*numpy [\d.]+, graph [\d.]+",
+        r"predict_proba of 10,000 rows .*numpy [\d.]+, graph [\d.]+",
         r"lbfgs objective, \d+% nonzeros \(data\), s: csr [\d.]+, dense [\d.]+",
         r"lbfgs objective, 40% nonzeros \(random\), s: csr [\d.]+, dense [\d.]+",
     ):

@@ -9,7 +9,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkClassifier
 from sklearn.neural_network import MLPRegressor as SkRegressor
 
-from tfmlp import MLPClassifier, MLPRegressor, _base, _data, _loop, _training
+from tfmlp import (
+    MLPClassifier,
+    MLPRegressor,
+    _base,
+    _data,
+    _host_forward,
+    _loop,
+    _training,
+)
 
 
 def _fit(est, *args):
@@ -59,7 +67,9 @@ def test_csr_rows_are_the_rows():
 
 
 def _path(monkeypatch):
-    """Record whether predictions took the SciPy first-product path."""
+    """Record whether predictions took the SciPy first-product path (the
+    graph's path: small inputs would be predicted in NumPy otherwise)."""
+    monkeypatch.setattr(_host_forward, "MAX_VALUES", -1)
     calls = []
     original = _base.sparse_dot
 

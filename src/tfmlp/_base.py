@@ -26,6 +26,7 @@ from tfmlp._data import (
     sparse_dot,
 )
 from tfmlp._extras import StandardStack, check_extras
+from tfmlp._host_forward import host_forward, host_forward_ok
 from tfmlp._lbfgs import fit_lbfgs
 from tfmlp._loop import sparse_mode
 from tfmlp._network import Network, StandardForward, init_params
@@ -160,7 +161,11 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
 
         Whichever side changed since the last synchronisation wins (NumPy
         first): so ``coefs_`` edited in place and weights changed through
-        ``model_`` (Keras) are both seen by the estimator.
+        ``model_`` (Keras) are both seen by the estimator. The variables are
+        read back only while training runs or once Keras holds them
+        (``net.exposed``): otherwise the estimator's own code wrote them last
+        and synchronised after it. Afterwards the arrays equal the variables
+        (``_forward`` predicts small inputs from the arrays).
         """
         net = self.__dict__.get("_net")
         if net is None:
@@ -175,6 +180,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         if not all(np.array_equal(a, s, equal_nan=True) for a, s in zip(arrays, snap)):
             net.assign(arrays)
             return
+        if not (net.exposed or self.__dict__.get("_fitting")):
+            return  # every other writer of the variables synchronised after it
         current = net.read()
         if not all(np.array_equal(c, s, equal_nan=True) for c, s in zip(current, snap)):
             self._store_weights(net.mark_synced())
@@ -283,6 +290,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         self._sync_weights()
         # a copy: for non-sklearn modules BaseEstimator returns __dict__ itself
         state = dict(super().__getstate__())
+        state.pop("_fitting", None)  # a copy taken during fit is not training
         net = state.pop("_net", None)
         if net is not None and net.custom:
             state["_keras_weights"] = net.full_state()
@@ -312,6 +320,10 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         if sparse:
             X = X.tocsr()
             sparse = sparse_mode(model)
+        coefs, intercepts = self.__dict__["_coefs"], self.__dict__["_intercepts"]
+        if host_forward_ok(X, model, coefs):  # few rows: NumPy, no graph call
+            hidden = make_function is transform_function
+            return host_forward(X, coefs, intercepts, model.spec, net.dtype, hidden)
         if _first_product_outside(X, model, sparse):
             return self._forward_first_product(X, net, model, make_function)
         fn = make_function(model, sparse)
@@ -413,8 +425,14 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         validation_data=None,
         classes=None,
     ):
-        """Train; on any error the estimator is left exactly as it was."""
+        """Train; on any error the estimator is left exactly as it was.
+
+        While training runs, ``_fitting`` tells ``_sync_weights`` that the
+        variables change (for callbacks and validation that read the weights).
+        """
         backup = self._backup_state()
+        fitting = self.__dict__.get("_fitting", False)
+        self.__dict__["_fitting"] = True
         try:
             return self._fit_unguarded(
                 X, y, sample_weight, incremental, validation_data, classes
@@ -422,6 +440,10 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         except BaseException:
             self._restore_state(backup)
             raise
+        finally:
+            self.__dict__["_fitting"] = fitting
+            if not fitting:
+                del self.__dict__["_fitting"]
 
     def _backup_state(self) -> dict:
         """Copies of every fitted (non-parameter) attribute."""

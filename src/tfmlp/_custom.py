@@ -88,6 +88,8 @@ class CustomNetwork:
     def snapshot(self) -> list[np.ndarray]:
         return self._snapshot
 
+    exposed = True  # the user's Keras stack is a Keras model from the start
+
     def mark_synced(self) -> list[np.ndarray]:
         self._snapshot = self.read()
         return self._snapshot

@@ -205,7 +205,13 @@ class Network:
             self.variables = mirrored_variables(strategy, coefs + intercepts)
         self.strategy = strategy
         self._keras = None
-        self._snapshot = self.read()
+        self._snapshot = [np.array(a) for a in coefs + intercepts]  # = read()
+
+    @property
+    def exposed(self) -> bool:
+        """Whether code outside the estimator holds these variables (its
+        Keras model was built): only then can they change unseen."""
+        return self._keras is not None
 
     def forward_model(
         self, activation: str, out_activation: str, matmul_dtype: str | None = None

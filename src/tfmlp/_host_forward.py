@@ -1,0 +1,70 @@
+"""Prediction for small inputs in NumPy (SciPy for sparse rows), no graph call.
+
+For a few rows, calling a compiled TensorFlow function (argument conversion,
+dispatch, a first call's trace) costs many times the arithmetic: one digits
+row took ~0.8 ms through the graph against ~0.1 ms for scikit-learn's NumPy
+forward pass. Inputs whose activations hold at most ``MAX_VALUES`` values
+are computed on the host from the estimator's weight arrays (synchronised
+with the variables by ``_sync_weights`` first), with the graph's formulas
+(and scikit-learn's); larger inputs keep the compiled function, which also
+serves GPUs (``python benchmarks/ablations.py``: "predict_proba of N rows").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+# rows x (units of every layer after the input) up to which prediction runs
+# in NumPy: ~9,500 rows of a 100-unit network
+MAX_VALUES = 2**20
+
+
+def _softmax(a: np.ndarray) -> np.ndarray:
+    a -= a.max(axis=1, keepdims=True)
+    np.exp(a, out=a)
+    a /= a.sum(axis=1, keepdims=True)
+    return a
+
+
+# in place on a fresh product; scikit-learn's four hidden activations and
+# the output activations (Keras' extra activations keep the graph)
+_ACTIVATIONS = {
+    "identity": lambda a: a,
+    "logistic": lambda a: expit(a, out=a),
+    "tanh": lambda a: np.tanh(a, out=a),
+    "relu": lambda a: np.maximum(a, 0, out=a),
+    "softmax": _softmax,
+    "exp": lambda a: np.exp(a, out=a),
+}
+
+
+def host_forward_ok(X, model, coefs) -> bool:
+    """Whether ``host_forward`` computes ``model``'s outputs for ``X`` (with
+    weight matrices ``coefs``): the standard network with NumPy-known
+    activations and float products, a dense array or CSR matrix, and few
+    values (``MAX_VALUES``)."""
+    spec = getattr(model, "spec", None)
+    if getattr(model, "forward_all", None) is None or spec.matmul_dtype is not None:
+        return False
+    if spec.activation not in _ACTIVATIONS or spec.out_activation not in _ACTIVATIONS:
+        return False
+    if not (isinstance(X, np.ndarray) or getattr(X, "format", None) == "csr"):
+        return False
+    return X.shape[0] * sum(np.shape(c)[1] for c in coefs) <= MAX_VALUES
+
+
+def host_forward(X, coefs, intercepts, spec, dtype, hidden_only=False) -> np.ndarray:
+    """Output activations (or, with ``hidden_only``, the last hidden layer's)
+    of the network ``coefs``/``intercepts`` for ``X``, in ``dtype``."""
+    n = len(coefs)
+    layers = n - 1 if hidden_only else n
+    if layers == 0:  # transform without hidden layers: the input, as a copy
+        dense = X.toarray() if hasattr(X, "toarray") else X
+        return np.array(dense, dtype=dtype)
+    a = X.astype(dtype, copy=False)
+    for i in range(layers):
+        a = a @ np.asarray(coefs[i], dtype=dtype)
+        a += np.asarray(intercepts[i], dtype=dtype)
+        a = _ACTIVATIONS[spec.activation if i < n - 1 else spec.out_activation](a)
+    return a

@@ -121,6 +121,23 @@ def test_partial_fit_with_early_stopping():
     assert clf.best_validation_score_ == max(clf.validation_scores_)
 
 
+def test_partial_fit_after_switching_early_stopping():
+    """scikit-learn raises a TypeError (it compares with the other mode's
+    None); tfmlp starts the switched-to criterion's best value there."""
+    clf = MLPClassifier((10,), max_iter=3, early_stopping=True, random_state=0)
+    _fit(clf, X_TR, Y_TR)
+    clf.set_params(early_stopping=False)
+    for _ in range(2):
+        clf.partial_fit(X_TR, Y_TR)
+    assert clf.best_loss_ == min(clf.loss_curve_[-2:])
+    reg = MLPRegressor(hidden_layer_sizes=(10,), max_iter=3, random_state=0)
+    _fit(reg, X_TR, Y_TR.astype(float))
+    reg.set_params(early_stopping=True)
+    reg.partial_fit(X_TR, Y_TR.astype(float), validation_data=(X_VA, Y_VA * 1.0))
+    assert reg.validation_scores_ == [reg.best_validation_score_]
+    assert np.isfinite(reg.best_validation_score_)
+
+
 def test_partial_fit_early_stopping_restores_best_after_patience():
     clf = MLPClassifier(
         hidden_layer_sizes=(10,),

@@ -188,3 +188,41 @@ def test_refit_and_failed_fit_keep_predictions_consistent(digits):
         est.predict_proba(X[:20]), _graph(est, "predict_proba", X[:20])
     )
     assert not np.allclose(est.predict_proba(X[:20]), first)
+
+
+def test_fit_failing_mid_training_restores_everything(digits):
+    """A callback that raises after an epoch: the estimator's lists, weights,
+    optimizer and predictions are those from before the failed call."""
+    X, y = digits
+
+    class Boom(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise RuntimeError("boom")
+
+    est = MLPClassifier((10,), max_iter=3, random_state=0, early_stopping=True)
+    est.fit(X, y)
+    before = {
+        "loss_curve_": list(est.loss_curve_),
+        "validation_scores_": list(est.validation_scores_),
+        "coefs_": [c.copy() for c in est.coefs_],
+        "proba": est.predict_proba(X[:20]),
+        "t_": est.t_,
+    }
+    moments = [a.copy() for a in est._optimizer.__getstate__()["_slot_arrays"]]
+    est.set_params(callbacks=[Boom()], warm_start=True)
+    with pytest.raises(RuntimeError, match="boom"):
+        est.fit(X, y)
+    assert est.loss_curve_ == before["loss_curve_"]
+    assert est.validation_scores_ == before["validation_scores_"]
+    assert est.t_ == before["t_"]
+    for a, b in zip(est.coefs_, before["coefs_"]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(est.predict_proba(X[:20]), before["proba"])
+    np.testing.assert_allclose(
+        _graph(est, "predict_proba", X[:20]), before["proba"], rtol=1e-12
+    )
+    for a, b in zip(est._optimizer.__getstate__()["_slot_arrays"], moments):
+        np.testing.assert_array_equal(a, b)
+    est.set_params(callbacks=None, early_stopping=False)
+    est.partial_fit(X, y)  # and it trains on from there
+    assert len(est.loss_curve_) == len(before["loss_curve_"]) + 1

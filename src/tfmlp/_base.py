@@ -77,6 +77,16 @@ def _first_product_outside(X, model, sparse) -> bool:
     return sparse == "csr" or (not sparse and isinstance(X, np.ndarray))
 
 
+_NUMBER_LISTS = ("loss_curve_", "validation_scores_")
+
+
+def _copy_attribute(name: str, value):
+    """A copy of a fitted attribute for ``_backup_state``."""
+    if name in _NUMBER_LISTS and isinstance(value, list):
+        return list(value)  # floats: immutable
+    return copy.deepcopy(value)
+
+
 class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC):
     """Base class of :class:`MLPClassifier` and :class:`MLPRegressor`."""
 
@@ -446,17 +456,28 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 del self.__dict__["_fitting"]
 
     def _backup_state(self) -> dict:
-        """Copies of every fitted (non-parameter) attribute."""
+        """Copies of every fitted (non-parameter) attribute.
+
+        Lists of numbers that training appends to are copied shallowly (a
+        deep copy of a long ``loss_curve_`` made every ``partial_fit`` call
+        slower than the last); the standard network's state is the copy of
+        its synchronised weight arrays (no second read of the variables).
+        """
         self._sync_weights()
         params = self.get_params(deep=False)
         keep = ("_net", "_random_state")
         backup = {
-            k: (v if k in keep else copy.deepcopy(v))
+            k: (v if k in keep else _copy_attribute(k, v))
             for k, v in self.__dict__.items()
             if k not in params
         }
-        if backup.get("_net") is not None:
-            backup["_net_state"] = backup["_net"].full_state()
+        net = backup.get("_net")
+        if net is not None:
+            backup["_net_state"] = (
+                net.full_state()
+                if net.custom
+                else backup["_coefs"] + backup["_intercepts"]
+            )
         return backup
 
     def _restore_state(self, backup: dict) -> None:

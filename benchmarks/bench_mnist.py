@@ -38,6 +38,7 @@ repeats is reported, because shared machines are noisy. ``--quick`` uses
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -162,7 +163,8 @@ def whole_fit(*, n_train: int | None, max_iter: int, repeats: int) -> dict:
     """
     res = {"sklearn": [], "tfmlp": [], "cached": []}
     with tempfile.TemporaryDirectory() as cache:
-        flags = {"TF_XLA_FLAGS": f"--tf_xla_persistent_cache_directory={cache}"}
+        flag = f"--tf_xla_persistent_cache_directory={cache}"  # added to the user's
+        flags = {"TF_XLA_FLAGS": f"{os.environ.get('TF_XLA_FLAGS', '')} {flag}".strip()}
         kwargs = {"dtype": "float32", "n_train": n_train, "max_iter": max_iter}
         C.run_worker(SCRIPT, "fit", lib="tfmlp", env=flags, **kwargs)  # warm-up
         for _ in range(repeats):

@@ -99,7 +99,8 @@ def test_sparse_predictions_equal_dense_ones(monkeypatch, activation, dtype):
     assert calls and max(calls) <= 64 and sum(calls[:5]) == X.shape[0]
 
 
-def test_sparse_regressor_predictions_match_scikit_learn():
+def test_sparse_regressor_predictions_match_scikit_learn(monkeypatch):
+    _path(monkeypatch)  # the SciPy first product, not the small-input path
     X, _ = _sparse(seed=3)
     y = np.random.RandomState(3).rand(X.shape[0], 2)
     kw = dict(hidden_layer_sizes=(7,), max_iter=5, random_state=0, solver="lbfgs")
@@ -134,6 +135,7 @@ def test_other_networks_keep_the_in_graph_sparse_product(monkeypatch):
 
 
 def test_a_float32_network_predicts_float64_rows_chunk_by_chunk(monkeypatch):
+    _path(monkeypatch)  # the chunked first-product path, not the small-input one
     X, y = _sparse(dtype=np.float64)
     clf = _fit(
         MLPClassifier(hidden_layer_sizes=(6,), max_iter=3), X.astype(np.float32), y

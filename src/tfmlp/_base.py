@@ -29,7 +29,7 @@ from tfmlp._extras import StandardStack, check_extras
 from tfmlp._host_forward import host_forward, host_forward_ok
 from tfmlp._lbfgs import fit_lbfgs
 from tfmlp._loop import sparse_mode
-from tfmlp._network import Network, StandardForward, init_params
+from tfmlp._network import Network, StandardForward, init_params, is_standard
 from tfmlp._optimizers import SGD, Adam
 from tfmlp._params import (
     BASE_CONSTRAINTS,
@@ -66,13 +66,12 @@ def _first_product_outside(X, model, sparse) -> bool:
     On the CPU, for the standard network with a hidden layer: a CSR matrix
     is multiplied by SciPy on all cores (``_data.sparse_dot``), and a dense
     array by NumPy, which reads it in place where TensorFlow first copies it
-    into an aligned tensor. MNIST float32 ``predict_proba``: dense 0.082 s
-    against 0.099 s in the graph, CSR 0.086 s against 0.224 s with
+    into an aligned tensor. MNIST float32 ``predict_proba``: dense 0.081 s
+    against 0.098 s in the graph, CSR 0.076 s against 0.207 s with
     TensorFlow's CSR product (``benchmarks/ablations.py``). GPUs and Keras
     stacks keep the whole pass in the graph.
     """
-    standard = getattr(model, "forward_all", None) is not None
-    if not (standard and model.spec.n_layers > 2 and cpu_only()):
+    if not (is_standard(model) and model.spec.n_layers > 2 and cpu_only()):
         return False
     return sparse == "csr" or (not sparse and isinstance(X, np.ndarray))
 
@@ -335,7 +334,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             hidden = make_function is transform_function
             return host_forward(X, coefs, intercepts, model.spec, net.dtype, hidden)
         if _first_product_outside(X, model, sparse):
-            return self._forward_first_product(X, net, model, make_function)
+            W1 = np.asarray(coefs[0], dtype=net.dtype)
+            return self._forward_first_product(X, W1, net, model, make_function)
         fn = make_function(model, sparse)
         outputs = []
         for rows in row_chunks(X.shape[0], _PREDICT_CHUNK):
@@ -344,12 +344,11 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             outputs.append(fn(net.variables, x, n_rows).numpy())
         return np.concatenate(outputs, axis=0)
 
-    def _forward_first_product(self, X, net, model, make_function) -> np.ndarray:
-        """``_forward`` with the first layer's product taken by SciPy/NumPy
-        (see ``_first_product_outside``) and the rest of the network
-        compiled."""
+    def _forward_first_product(self, X, W1, net, model, make_function) -> np.ndarray:
+        """``_forward`` with the first layer's product ``X @ W1`` taken by
+        SciPy/NumPy (see ``_first_product_outside``; ``W1`` the synchronised
+        array) and the rest of the network compiled."""
         fn = make_function(model, "product")
-        W1 = net.variables[0].numpy()
         outputs = []
         for rows in row_chunks(X.shape[0], _PREDICT_CHUNK):  # cast chunk by chunk
             if is_sparse(X):

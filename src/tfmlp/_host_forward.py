@@ -1,9 +1,9 @@
 """Prediction for small inputs in NumPy (SciPy for sparse rows), no graph call.
 
 For a few rows, calling a compiled TensorFlow function (argument conversion,
-dispatch, a first call's trace) costs many times the arithmetic: one digits
-row took ~0.8 ms through the graph against ~0.1 ms for scikit-learn's NumPy
-forward pass. Inputs whose activations hold at most ``MAX_VALUES`` values
+dispatch, a first call's trace) costs more than the arithmetic: one MNIST
+row's ``predict_proba`` (100 hidden units) takes 0.27 ms this way against
+0.74 ms through the graph. Inputs whose activations hold at most ``MAX_VALUES`` values
 are computed on the host from the estimator's weight arrays (synchronised
 with the variables by ``_sync_weights`` first), with the graph's formulas
 (and scikit-learn's); larger inputs keep the compiled function, which also
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import expit
+
+from tfmlp._network import is_standard
 
 # rows x (units of every layer after the input) up to which prediction runs
 # in NumPy: ~9,500 rows of a 100-unit network
@@ -44,9 +46,9 @@ def host_forward_ok(X, model, coefs) -> bool:
     weight matrices ``coefs``): the standard network with NumPy-known
     activations and float products, a dense array or CSR matrix, and few
     values (``MAX_VALUES``)."""
-    spec = getattr(model, "spec", None)
-    if getattr(model, "forward_all", None) is None or spec.matmul_dtype is not None:
+    if not is_standard(model) or model.spec.matmul_dtype is not None:
         return False
+    spec = model.spec
     if spec.activation not in _ACTIVATIONS or spec.out_activation not in _ACTIVATIONS:
         return False
     if not (isinstance(X, np.ndarray) or getattr(X, "format", None) == "csr"):

@@ -36,6 +36,7 @@ from tfmlp._data import (
     input_tensors,
     is_sparse,
 )
+from tfmlp._network import is_standard
 from tfmlp._optimizers import Adam
 from tfmlp._params import resolve_batch_size
 from tfmlp._training import chunk_function, epoch_function, xla_epoch_function
@@ -48,8 +49,8 @@ CHUNK_MIN_BYTES = 32 * 2**20  # inputs this large are chunked even without XLA
 RESIDENT_MAX_BYTES = 256 * 2**20  # XLA epochs over tensors up to this size
 # sparse input is trained through dense chunks on the CPU when a batch of its
 # rows, written out dense, is at most this large and has at least this share
-# of nonzeros. MNIST as CSR (19% nonzeros): 0.24 s an epoch through dense
-# chunks, 0.83 s as CSR batches (``benchmarks/ablations.py``); the limits
+# of nonzeros. MNIST as CSR (19% nonzeros): 0.23 s an epoch through dense
+# chunks, 0.72 s as CSR batches (``benchmarks/ablations.py``); the limits
 # keep the dense products and buffers small for wide or very empty rows.
 DENSE_BATCH_MAX_BYTES = 4 * 2**20
 DENSE_MIN_DENSITY = 0.01
@@ -341,9 +342,9 @@ def sparse_mode(model, training: bool = False):
     backward pass), else True (a ``tf.SparseTensor``: custom Keras stacks and
     tape-differentiated activations take those, and the CSR path is untested
     on GPUs)."""
-    standard = getattr(model, "forward_all", None) is not None
+    standard = is_standard(model)
     if training:
-        standard = standard and getattr(model, "manual_backward", False)
+        standard = standard and model.manual_backward
     return "csr" if standard and CSR_AVAILABLE and cpu_only() else True
 
 

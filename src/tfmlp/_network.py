@@ -186,6 +186,11 @@ class StandardForward:
         return tf.sparse.to_dense(a) if isinstance(a, tf.SparseTensor) else a
 
 
+def is_standard(model) -> bool:
+    """Whether a forward model is the standard network (not a Keras stack)."""
+    return isinstance(model, StandardForward)
+
+
 class Network:
     """Weight variables of one fitted network, in scikit-learn's order.
 

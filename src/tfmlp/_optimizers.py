@@ -1,7 +1,7 @@
 """scikit-learn's SGD and Adam as explicit state plus TensorFlow update rules.
 
 The Python objects keep the schedule (learning rate, Adam's step count) and the
-slot variables (velocities, moments); ``apply_sgd``/``apply_adam`` are the
+slot variables (velocities, moments); ``apply_sgd``/``apply_adam_at_rate`` are the
 per-batch updates that run inside the compiled epoch. Hyperparameters enter
 the graph as float64 tensors, never as Python floats (Keras and TensorFlow
 would round those through float32).
@@ -74,8 +74,9 @@ class _Optimizer:
             state["_slot_arrays"] = [v.numpy() for v in self._slot_vars]
         state["_slot_vars"] = None
         state["_strategy"] = None
-        if self.loss_scale_state() is not None:
-            state["_loss_scale"] = self.loss_scale_state()
+        scale = self.loss_scale_state()
+        if scale is not None:
+            state["_loss_scale"] = scale
         state.pop("_scale_var", None)
         return state
 
@@ -178,16 +179,6 @@ def apply_sgd(params, grads, slots, hyper, nesterov: bool):
         velocity.assign(new_velocity)
         update = momentum * new_velocity - lr * grad if nesterov else new_velocity
         param.assign_add(update)
-
-
-def apply_adam(params, grads, slots, hyper, step):
-    """One Adam step at (1-based, float64) ``step``; returns the step's rate.
-
-    For loops whose number of steps is not known in advance (streams); the
-    in-memory runners precompute the rates (``Adam.rates``) and call
-    ``apply_adam_at_rate``.
-    """
-    return apply_adam_at_rate(params, grads, slots, hyper, adam_rate(hyper, step))
 
 
 def adam_rate(hyper, step):

@@ -26,6 +26,7 @@ from tfmlp._data import (
     sparse_rows,
 )
 from tfmlp._losses import loss_and_grads
+from tfmlp._network import is_standard
 from tfmlp._optimizers import adam_rate, apply_adam_at_rate, apply_sgd
 from tfmlp._precision import current_scale, guarded_step
 
@@ -89,7 +90,7 @@ def _lean_calls():
     fit, for a few percent per epoch at most. On the single-threaded executor
     (CPU only): it runs each op inline instead of scheduling it on the
     inter-op thread pool, which cut a digits epoch (8 batches of ~150 small
-    ops) from ~2.9 to ~2.3 ms (``benchmarks/ablations.py``); a function traced
+    ops) from ~2.6 to ~2.1 ms (``benchmarks/ablations.py``); a function traced
     under it keeps its ``tf.while_loop`` as one functional ``While`` op (this
     executor runs no lowered control flow). Prediction keeps TensorFlow's
     defaults. TensorFlow has no public per-function
@@ -290,7 +291,7 @@ def _batch_params(model, params):
     """The standard network reads each weight once per batch (one tensor for
     the forward pass, the penalty and its gradient); other networks get the
     variables themselves."""
-    if getattr(model, "forward_all", None) is None:
+    if not is_standard(model):
         return params
     return [tf.convert_to_tensor(p) for p in params]
 

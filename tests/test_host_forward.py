@@ -226,3 +226,39 @@ def test_fit_failing_mid_training_restores_everything(digits):
     est.set_params(callbacks=None, early_stopping=False)
     est.partial_fit(X, y)  # and it trains on from there
     assert len(est.loss_curve_) == len(before["loss_curve_"]) + 1
+
+
+def _blas_threads_seen(est, X, monkeypatch) -> list:
+    """BLAS thread counts during the hidden activation of a prediction."""
+    from threadpoolctl import ThreadpoolController
+
+    seen = []
+    relu = host._ACTIVATIONS["relu"]
+
+    def spy(a):
+        info = ThreadpoolController().select(user_api="blas").info()
+        seen.append(max(i["num_threads"] for i in info))
+        return relu(a)
+
+    monkeypatch.setitem(host._ACTIVATIONS, "relu", spy)
+    est.predict(X)
+    monkeypatch.undo()
+    return seen
+
+
+def test_small_products_run_on_one_blas_thread(digits, monkeypatch):
+    """A second BLAS thread can wait a scheduler slice right after TensorFlow
+    has worked: small host products use one, and the limit is undone."""
+    from threadpoolctl import ThreadpoolController
+
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(20,), max_iter=3, random_state=0)
+    est.fit(X, y)
+    blas = ThreadpoolController().select(user_api="blas")
+    with blas.limit(limits=2):
+        before = blas.info()
+        assert _blas_threads_seen(est, X[:50], monkeypatch) == [1]
+        assert blas.info() == before  # restored
+        monkeypatch.setattr(host, "ONE_THREAD_MACS", 0)  # every product "large"
+        seen = _blas_threads_seen(est, X[:50], monkeypatch)
+        assert seen == [max(i["num_threads"] for i in before)]

@@ -176,3 +176,40 @@ def test_compute_dtype_float32_opt_in():
     np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), atol=1e-4)
     with pytest.raises(ValueError, match="compute_dtype"):
         MLPClassifier(compute_dtype="float16").fit(X, Y_IRIS)
+
+
+@pytest.mark.parametrize("setting, frozen", [(None, True), ("0", False)])
+def test_startup_objects_are_frozen_once_unless_disabled(setting, frozen, monkeypatch):
+    """TensorFlow's import-time objects leave the garbage collector's scans
+    (``gc.freeze``, once per process); TFMLP_GC_FREEZE=0 keeps them."""
+    import gc
+
+    import tfmlp._backend as backend
+
+    calls = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append(1))
+    monkeypatch.setattr(backend, "_FROZEN", [])
+    if setting is None:
+        monkeypatch.delenv("TFMLP_GC_FREEZE", raising=False)
+    else:
+        monkeypatch.setenv("TFMLP_GC_FREEZE", setting)
+    backend.freeze_startup_objects()
+    backend.freeze_startup_objects()
+    assert calls == ([1] if frozen else [])
+
+
+def test_importing_the_estimators_freezes_startup_objects():
+    code = (
+        "import gc; n = gc.get_freeze_count(); from tfmlp import MLPClassifier; "
+        "print(n, gc.get_freeze_count())"
+    )
+    for env, grows in [({}, True), ({"TFMLP_GC_FREEZE": "0"}, False)]:
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            check=True,
+        )
+        before, after = map(int, proc.stdout.split())
+        assert (after > before + 100_000) is grows, proc.stdout

@@ -30,6 +30,9 @@ def __getattr__(name: str):
 
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
+        from tfmlp._backend import freeze_startup_objects
+
+        freeze_startup_objects()  # TensorFlow is imported now
         return value
     raise AttributeError(f"module 'tfmlp' has no attribute {name!r}")
 

@@ -1,4 +1,4 @@
-"""What eight of tfmlp's loop choices buy, each switched off in turn.
+"""What ten of tfmlp's loop choices buy, each switched off in turn.
 
     python benchmarks/ablations.py [--quick]
 
@@ -15,6 +15,12 @@ README's "Performance" section quotes these figures):
   graph mode, and the median later call, three ways: lean (no Grappler
   rewrite, single-threaded executor: what tfmlp does), without Grappler on
   the default executor, and TensorFlow's defaults;
+- ``epochs per call``: a digits fit (50 epochs, traced already) with
+  several epochs per compiled call (``_stochastic._train_epochs``, what
+  tfmlp does) and one epoch per call;
+- ``full garbage collection``: one ``gc.collect()`` in this process with
+  the objects that exist after importing TensorFlow frozen
+  (``_backend.freeze_startup_objects``, what tfmlp does) and scanned;
 - ``CSR input epoch``: the MNIST float32 epoch with X as a SciPy CSR
   matrix, trained through dense chunks (what tfmlp does for narrow rows), as
   CSR batches gathered in the graph (wide or empty rows), and as
@@ -112,10 +118,13 @@ def penalty_forms(X, y, k: int, repeats: int) -> str:
 def lean_calls(repeats: int) -> str:
     from sklearn.datasets import load_digits
 
+    import tfmlp._stochastic as stochastic
     import tfmlp._training as training
     from tfmlp import MLPClassifier
 
     X, y = load_digits(return_X_y=True)
+    fused_rows = stochastic.MAX_FUSED_ROWS
+    stochastic.MAX_FUSED_ROWS = 0  # one epoch per call: per-epoch figures
     variants = ("lean", "no-grappler", "defaults")
     first: dict[str, list[float]] = {name: [] for name in variants}
     later: dict[str, list[float]] = {name: [] for name in variants}
@@ -146,11 +155,59 @@ def lean_calls(repeats: int) -> str:
             first[name].append(calls[0])
             later[name].append(statistics.median(calls[1:]))
     training._CACHE.clear()
+    stochastic.MAX_FUSED_ROWS = fused_rows
     return (
         _line("digits epoch function, first call (trace included), ms: ", first, 1e3)
         + "\n"
         + _line("digits epoch function, later calls, ms: ", later, 1e3)
     )
+
+
+def fused_epochs(repeats: int) -> str:
+    """A digits fit (64-50-10, 50 epochs, traced already) with several
+    epochs per compiled call (what tfmlp does) and one epoch per call."""
+    from sklearn.datasets import load_digits
+
+    import tfmlp._stochastic as stochastic
+    from tfmlp import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    fused_rows = stochastic.MAX_FUSED_ROWS
+    times: dict[str, list[float]] = {"fused": [], "one per call": []}
+    est = MLPClassifier(hidden_layer_sizes=(50,), max_iter=50, random_state=0)
+    for _ in range(repeats + 2):
+        for name, rows in (("fused", fused_rows), ("one per call", 0)):
+            stochastic.MAX_FUSED_ROWS = rows
+            try:
+                est.fit(X, y)  # warm (traces)
+                start = time.perf_counter()
+                for _ in range(5):
+                    est.fit(X, y)
+                times[name].append((time.perf_counter() - start) / 5)
+            finally:
+                stochastic.MAX_FUSED_ROWS = fused_rows
+    return _line("digits 50-epoch fit, epochs per call, ms: ", times, 1e3)
+
+
+def gc_pause(repeats: int) -> str:
+    """One full garbage collection in this process (TensorFlow imported) with
+    the startup objects frozen (what tfmlp does) and scanned."""
+    import gc
+
+    import tfmlp  # noqa: F401  (the estimators are imported: frozen)
+
+    times: dict[str, list[float]] = {"frozen": [], "scanned": []}
+    frozen = gc.get_freeze_count() > 0
+    for _ in range(repeats):
+        for name in times:
+            if name == "scanned":
+                gc.unfreeze()
+            start = time.perf_counter()
+            gc.collect()
+            times[name].append(time.perf_counter() - start)
+            if name == "scanned" and frozen:
+                gc.freeze()
+    return _line("full garbage collection (gc.collect), ms: ", times, 1e3)
 
 
 def sparse_paths(X, y, repeats: int) -> str:
@@ -318,6 +375,8 @@ def main(argv: list[str] | None = None) -> None:
     print(in_place_vs_chunked(X, y, k, repeats))
     print(penalty_forms(X, y, k, repeats))
     print(lean_calls(repeats + 2))
+    print(fused_epochs(repeats))
+    print(gc_pause(repeats))
     print(sparse_paths(X, y, repeats))
     print(first_product(X, y, repeats))
     print(host_forward(X, y, repeats))

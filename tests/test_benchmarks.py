@@ -109,6 +109,8 @@ def test_ablations_quick_prints_each_pair(tmp_path):
         r"matrix-vector [\d.]+, square-and-sum [\d.]+",
         r"first call .*lean [\d.]+, no-grappler [\d.]+, defaults [\d.]+",
         r"later calls, ms: lean [\d.]+, no-grappler [\d.]+, defaults [\d.]+",
+        r"epochs per call, ms: fused [\d.]+, one per call [\d.]+",
+        r"garbage collection \(gc.collect\), ms: frozen [\d.]+, scanned [\d.]+",
         r"CSR input epoch .*dense chunks [\d.]+, csr gather [\d.]+, "
         r"SparseTensor rows [\d.]+",
         r"dense predict_proba .*numpy [\d.]+, in graph [\d.]+",

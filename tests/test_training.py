@@ -107,19 +107,29 @@ def test_lean_epoch_keeps_its_loop_unlowered_and_trains_like_the_default(monkeyp
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fits[lean] = est.fit(X, y)
-        (fn,) = [f for k, f in training._CACHE.items() if k[1] == "epoch"]
+        (fn,) = [f for k, f in training._CACHE.items() if k[1] == "epochs"]
         assert fn._lean is lean
         (concrete,) = fn._concrete.values()
+        # the loop over epochs, and the loop over batches in its body
         (loop,) = [
             op
             for op in concrete.graph.get_operations()
             if op.type in ("While", "StatelessWhile")
         ]
+        inner = [
+            node
+            for f in concrete.graph._functions.values()
+            for node in f.cached_definition.node_def
+            if node.op in ("While", "StatelessWhile")
+        ]
+        assert len(inner) == 1
         try:
             lowered = loop.get_attr("_lower_using_switch_merge")
         except ValueError:  # not set: not lowered
             lowered = False
         assert lowered is not lean
+        attr = inner[0].attr.get("_lower_using_switch_merge")
+        assert (attr is not None and attr.b) is not lean
     training._CACHE.clear()
     for a, b in zip(fits[True].coefs_, fits[False].coefs_):
         np.testing.assert_allclose(a, b, rtol=1e-12)

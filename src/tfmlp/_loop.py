@@ -39,7 +39,12 @@ from tfmlp._data import (
 from tfmlp._network import is_standard
 from tfmlp._optimizers import Adam
 from tfmlp._params import resolve_batch_size
-from tfmlp._training import chunk_function, epoch_function, xla_epoch_function
+from tfmlp._training import (
+    chunk_function,
+    epoch_function,
+    epochs_function,
+    xla_epoch_function,
+)
 
 XLA_MIN_VALUES = 1_000_000
 CHUNK_BYTES = 8 * 2**20  # chunk size, raised to CHUNK_MIN_BATCHES batches,
@@ -83,6 +88,8 @@ def make_runner(est, net, X, y, sample_weight):
 class _Runner:
     """What both runners share: sizes, the optimizer and the Adam step count."""
 
+    fused = False  # whether ``run_epochs`` trains several epochs per call
+
     def __init__(self, est, net, n_samples: int):
         self.net = net
         self.optimizer = est._optimizer
@@ -106,18 +113,21 @@ class _Runner:
             self.sample_idx = self.sample_idx[perm]
         return self.sample_idx
 
-    def _rates(self, length: int) -> np.ndarray:
-        """Adam's learning rates for this epoch's batches, padded to
-        ``length`` (zeros: SGD reads its rate from ``hyper``)."""
+    def _rates(self, length: int, steps: int | None = None) -> np.ndarray:
+        """Adam's learning rates for the next ``steps`` batches (default: one
+        epoch's), padded to ``length`` (zeros: SGD reads its rate from
+        ``hyper``)."""
+        steps = min(length, self.n_batches) if steps is None else steps
         rates = np.zeros(length, np.float64)
         if isinstance(self.optimizer, Adam):
-            rates[: self.n_batches] = self.optimizer.rates(self.n_batches)
+            rates[:steps] = self.optimizer.rates(steps)
         return rates
 
-    def _end_epoch(self, rates: np.ndarray) -> None:
+    def _end_epoch(self, rates: np.ndarray, epochs: int = 1) -> None:
+        steps = epochs * self.n_batches
         if isinstance(self.optimizer, Adam):
-            self.optimizer.t += self.n_batches
-            self.optimizer.learning_rate = float(rates[self.n_batches - 1])
+            self.optimizer.t += steps
+            self.optimizer.learning_rate = float(rates[steps - 1])
 
 
 class EpochRunner(_Runner):
@@ -159,9 +169,11 @@ class EpochRunner(_Runner):
             if sample_weight is None:
                 sample_weight = np.ones(self.n_samples, dtype=dtype)
             self.sw = tf.constant(np.asarray(sample_weight, dtype=dtype))
-            self.fn = epoch_function(
-                model, solver, est.nesterovs_momentum, self.sparse_kind
-            )
+            # several epochs per call (``run_epochs``) unless the matrix is
+            # reordered in NumPy each epoch
+            self.fused = not self.reorder
+            make = epochs_function if self.fused else epoch_function
+            self.fn = make(model, solver, est.nesterovs_momentum, self.sparse_kind)
             self.batch = tf.constant(self.batch_size, tf.int64)
 
     def _order_tensor(self) -> tf.Tensor:
@@ -173,8 +185,35 @@ class EpochRunner(_Runner):
             return tf.constant(self._order)
         return tf.constant(self.sample_idx, tf.int64)
 
+    def run_epochs(self, random_state, k: int) -> np.ndarray:
+        """Train ``k`` epochs in one call (``fused`` runners); returns each
+        epoch's summed batch loss. The row orders and learning rates are
+        drawn for all ``k`` epochs first, as ``k`` calls of ``run_epoch``
+        would draw them."""
+        orders = np.empty((k, self.n_samples), np.int64)
+        for e in range(k):
+            orders[e] = self._shuffle(random_state)
+        opt = self.optimizer
+        rates = self._rates(k * self.n_batches, k * self.n_batches)
+        totals = self.fn(
+            self.net.variables,
+            opt.slots(model=self.model),
+            self.x,
+            self.y,
+            self.sw,
+            tf.constant(orders),
+            self.batch,
+            tf.constant(opt.hyper()),
+            self.alpha,
+            tf.constant(rates.reshape(k, self.n_batches)),
+        )
+        self._end_epoch(rates, k)
+        return totals.numpy()
+
     def run_epoch(self, random_state) -> np.floating:
         """Train one epoch; ``random_state`` None means no shuffling."""
+        if self.fused:
+            return self.run_epochs(random_state, 1)[0]
         x = self.x
         self._shuffle(random_state)
         order = self._order_tensor()

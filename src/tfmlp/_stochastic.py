@@ -25,6 +25,9 @@ from tfmlp._loop import make_runner
 from tfmlp._losses import data_loss
 from tfmlp._streaming import DatasetRunner, is_dataset
 
+# fused epochs (``_train_epochs``) train at most this many rows per call
+MAX_FUSED_ROWS = 2**20
+
 
 class StochasticMixin:
     """``_fit_stochastic`` and its helpers (mixed into ``BaseMLP``)."""
@@ -66,11 +69,15 @@ class StochasticMixin:
         )
         callbacks.train_begin()
         logs: dict = {}
+        fusable = self._fusable(runner, callbacks, validation, incremental)
         try:
             self.n_iter_ = 0
+            pending: list = []  # losses of epochs trained, not yet recorded
             for epoch in range(self.max_iter):
-                callbacks.epoch_begin(epoch)
-                self._run_epoch(runner)
+                if not pending:
+                    callbacks.epoch_begin(epoch)
+                    pending = self._train_epochs(runner, fusable, epoch)
+                self._record_epoch(runner, pending.pop(0))
                 self._update_no_improvement_count(net, validation)
                 self._optimizer.iteration_ends(self.t_)
                 logs = self._epoch_logs(validation)
@@ -117,8 +124,45 @@ class StochasticMixin:
             net.load_full_state(self._best_params)
         self._best_params = None  # the best weights are now the current ones
 
-    def _run_epoch(self, runner) -> None:
-        total = runner.run_epoch(self._random_state if self.shuffle else None)
+    def _fusable(self, runner, callbacks, validation, incremental) -> bool:
+        """Whether epochs can be trained several per call (``run_epochs``):
+        nothing may look at the network between epochs (validation,
+        callbacks) and the optimizer's hyper-parameters must stay fixed
+        until a stopping check (SGD's ``invscaling`` changes every epoch)."""
+        return (
+            getattr(runner, "fused", False)  # EpochRunner's graph-mode path
+            and not incremental
+            and validation is None
+            and not callbacks.active
+            and getattr(self._optimizer, "lr_schedule", None) != "invscaling"
+        )
+
+    def _train_epochs(self, runner, fusable: bool, epoch: int) -> list:
+        """Train the next epoch(s); returns their summed batch losses.
+
+        Fused, it trains as many epochs as cannot reach a stopping check
+        that ends training or changes the learning rate: the check fires
+        once ``_no_improvement_count`` exceeds ``n_iter_no_change``, so the
+        next ``n_iter_no_change + 1 - count`` epochs run without one
+        (bounded by ``max_iter`` and ``MAX_FUSED_ROWS``). Their losses are
+        then recorded one by one by the same code as single epochs, so
+        every attribute, warning and random draw is as if they had run
+        one by one.
+        """
+        random_state = self._random_state if self.shuffle else None
+        k = 1
+        if fusable:
+            k = min(
+                self.max_iter - epoch,
+                self.n_iter_no_change + 1 - self._no_improvement_count,
+                MAX_FUSED_ROWS // max(runner.n_samples, 1),
+            )
+        if k <= 1:
+            return [runner.run_epoch(random_state)]
+        return list(runner.run_epochs(random_state, k))
+
+    def _record_epoch(self, runner, total) -> None:
+        """Bookkeeping of one trained epoch with summed batch loss ``total``."""
         n = runner.n_samples
         self.n_iter_ += 1
         self.loss_ = total / n

@@ -188,6 +188,49 @@ def epoch_function(model, solver: str, nesterov: bool, sparse):
     return _cached(model, key, build, autograph=False, lean=True)
 
 
+def epochs_function(model, solver: str, nesterov: bool, sparse):
+    """A compiled function that trains several epochs in one call (graph
+    mode, no XLA): ``epoch_function``'s body in a loop over epochs.
+
+    Signature: ``fn(params, slots, x, y, sw, orders, batch_size, hyper, alpha,
+    rates) -> totals``: ``orders[e]`` is epoch ``e``'s row order, ``rates[e]``
+    its batches' Adam learning rates and ``totals[e]`` its summed batch loss.
+    Every epoch runs exactly as one call of ``epoch_function`` would; one
+    call of a few epochs saves the per-call costs (dispatch, the runtime's
+    function call, Python bookkeeping), ~0.2-0.4 ms of a ~2 ms digits epoch.
+    ``sparse`` as for ``epoch_function`` except True (matrices reordered per
+    epoch in NumPy): not supported here.
+    """
+    key = ("epochs", solver, bool(nesterov), sparse)
+    build = lambda: _make_epochs(model, solver, bool(nesterov), sparse)  # noqa: E731
+    return _cached(model, key, build, autograph=False, lean=True)
+
+
+def _make_epochs(model, solver, nesterov, sparse):
+    def epochs(params, slots, x, y, sw, orders, batch_size, hyper, alpha, rates):
+        alpha = tf.cast(alpha, y.dtype)
+        train = _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha)
+        n = tf.shape(orders, out_type=tf.int64)[1]
+        n_epochs = tf.shape(orders)[0]
+
+        def body(e, totals):
+            order, epoch_rates = tf.gather(orders, e), tf.gather(rates, e)
+            total = _epoch_loop(
+                train, x, y, sw, order, n, batch_size, epoch_rates, sparse
+            )
+            return e + 1, totals.write(e, total)
+
+        _, totals = tf.while_loop(
+            lambda e, totals: e < n_epochs,
+            body,
+            (tf.zeros([], tf.int32), tf.TensorArray(y.dtype, size=n_epochs)),
+            parallel_iterations=1,
+        )
+        return totals.stack()
+
+    return epochs
+
+
 def _batch_rows(x, idx, start, size, sparse):
     """Batch rows ``idx`` (rows ``[start, start + size)`` of pre-ordered
     sparse tensors) in the form ``epoch_function``'s ``sparse`` names."""
@@ -255,16 +298,16 @@ def _hyper_scalars(solver, hyper) -> list:
     return [hyper[k] for k in range(6 if solver == "adam" else 2)]
 
 
-def _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha, rates):
-    """``train(i, xb, yb, swb) -> batch loss``: forward, backward and the
-    optimizer step for batch ``i``. Called outside the batch loop, so that
-    the hyper-parameters are sliced once per call; ``alpha`` comes in the
-    training dtype. Under float16 loss scaling (``_precision``) the last of
-    ``slots`` is the loss-scale variable."""
+def _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha, rates=None):
+    """``train(i, xb, yb, swb, rates=rates) -> batch loss``: forward, backward
+    and the optimizer step for batch ``i`` (Adam's rate ``rates[i]``). Called
+    outside the batch loop, so that the hyper-parameters are sliced once per
+    call; ``alpha`` comes in the training dtype. Under float16 loss scaling
+    (``_precision``) the last of ``slots`` is the loss-scale variable."""
     hyper = _hyper_scalars(solver, hyper)
     slots, scale = _split_scale(model, slots)
 
-    def train(i, xb, yb, swb):
+    def train(i, xb, yb, swb, rates=rates):
         current = _batch_params(model, params)
         loss, grads = loss_and_grads(
             current, xb, yb, swb, model, alpha, current_scale(scale)
@@ -315,25 +358,29 @@ def batch_loop(n_batches, step, total0):
 
 def _make_epoch(model, solver, nesterov, sparse):
     def epoch(params, slots, x, y, sw, order, batch_size, hyper, alpha, rates):
-        dtype = y.dtype
-        alpha = tf.cast(alpha, dtype)
-        train = _batch_trainer(
-            model, solver, nesterov, params, slots, hyper, alpha, rates
-        )
+        alpha = tf.cast(alpha, y.dtype)
+        train = _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha)
         n = tf.shape(order, out_type=tf.int64)[0]
-        n_batches = (n + batch_size - 1) // batch_size
-
-        def step(i):
-            start = i * batch_size
-            size = tf.minimum(batch_size, n - start)
-            idx = tf.slice(order, [start], [size])
-            xb = _batch_rows(x, idx, start, size, sparse)
-            yb, swb = tf.gather(y, idx), tf.gather(sw, idx)
-            return train(i, xb, yb, swb) * tf.cast(size, dtype)
-
-        return batch_loop(n_batches, step, tf.zeros([], dtype))
+        return _epoch_loop(train, x, y, sw, order, n, batch_size, rates, sparse)
 
     return epoch
+
+
+def _epoch_loop(train, x, y, sw, order, n, batch_size, rates, sparse):
+    """One epoch: ``train`` on the ``n`` rows ``order`` batch by batch (Adam's
+    rates ``rates``); returns the summed, weighted batch losses."""
+    dtype = y.dtype
+    n_batches = (n + batch_size - 1) // batch_size
+
+    def step(i):
+        start = i * batch_size
+        size = tf.minimum(batch_size, n - start)
+        idx = tf.slice(order, [start], [size])
+        xb = _batch_rows(x, idx, start, size, sparse)
+        yb, swb = tf.gather(y, idx), tf.gather(sw, idx)
+        return train(i, xb, yb, swb, rates) * tf.cast(size, dtype)
+
+    return batch_loop(n_batches, step, tf.zeros([], dtype))
 
 
 def _make_xla_epoch(model, solver, nesterov, batch):

@@ -1,0 +1,187 @@
+"""Several epochs per compiled call (``EpochRunner.run_epochs``) must leave
+exactly the estimator that epoch-by-epoch training leaves: weights, loss
+curve, counters, optimizer state, random state and warnings."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_diabetes, load_digits
+
+import tfmlp._loop as loop
+import tfmlp._stochastic as stochastic
+from tfmlp import MLPClassifier, MLPRegressor
+
+CONFIGS = [
+    ("clf", dict(max_iter=30)),  # stops at max_iter (ConvergenceWarning)
+    ("clf", dict(max_iter=200, tol=1e-2)),  # stops on tol/n_iter_no_change
+    ("clf", dict(max_iter=25, n_iter_no_change=3, tol=1e-1)),
+    ("clf", dict(max_iter=20, shuffle=False, batch_size=64)),
+    ("clf", dict(max_iter=20, solver="sgd", momentum=0.9)),
+    (
+        "clf",
+        dict(
+            max_iter=40,
+            solver="sgd",
+            learning_rate="adaptive",
+            n_iter_no_change=2,
+            tol=1e-1,
+        ),
+    ),  # the adaptive rate changes between fused calls
+    ("clf", dict(max_iter=15, solver="sgd", learning_rate="invscaling")),
+    ("clf", dict(max_iter=15, dtype=np.float32)),
+    ("clf", dict(max_iter=15, sparse=True)),
+    ("clf", dict(max_iter=12, weights=True)),
+    ("reg", dict(max_iter=30, layers=(20, 10), activation="tanh")),
+]
+
+
+def _data(kind, options, monkeypatch):
+    if kind == "clf":
+        X, y = load_digits(return_X_y=True)
+        X, y = X[:600] / 16.0, y[:600]
+    else:
+        X, y = load_diabetes(return_X_y=True)
+        y = y / 100.0
+    X = X.astype(options.pop("dtype", np.float64))
+    if options.pop("sparse", False):  # batches gathered as CSR in the graph
+        monkeypatch.setattr(loop, "DENSE_BATCH_MAX_BYTES", 0)
+        X = sp.csr_matrix(np.where(X > 0.5, X, 0.0))
+    sw = np.linspace(0.5, 2.0, X.shape[0]) if options.pop("weights", False) else None
+    return X, y, sw
+
+
+def _fit(kind, options, monkeypatch, fused: bool):
+    options = dict(options)
+    X, y, sw = _data(kind, options, monkeypatch)
+    kw = dict(hidden_layer_sizes=options.pop("layers", (15,)), random_state=3)
+    kw.update(options)
+    est = (MLPClassifier if kind == "clf" else MLPRegressor)(**kw)
+    calls = []
+    real = loop.EpochRunner.run_epochs
+
+    def spy(self, random_state, k):
+        calls.append(k)
+        return real(self, random_state, k)
+
+    monkeypatch.setattr(loop.EpochRunner, "run_epochs", spy)
+    if not fused:  # one epoch per call
+        monkeypatch.setattr(stochastic, "MAX_FUSED_ROWS", 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y, sample_weight=sw)
+    monkeypatch.undo()
+    return est, calls, [(w.category, str(w.message)) for w in caught]
+
+
+def _state(est):
+    opt = est._optimizer
+    return {
+        "coefs": est.coefs_,
+        "intercepts": est.intercepts_,
+        "loss_curve": est.loss_curve_,
+        "n_iter": est.n_iter_,
+        "t": est.t_,
+        "loss": est.loss_,
+        "best_loss": est.best_loss_,
+        "count": est._no_improvement_count,
+        "slots": [v.numpy() for v in opt.slots()],
+        "lr": opt.learning_rate,
+        "adam_t": getattr(opt, "t", None),
+        "rng": est._random_state.get_state()[1],
+    }
+
+
+@pytest.mark.parametrize("kind, options", CONFIGS)
+def test_fused_epochs_equal_one_epoch_per_call(kind, options, monkeypatch):
+    fused, fused_calls, fused_warnings = _fit(kind, options, monkeypatch, True)
+    single, single_calls, single_warnings = _fit(kind, options, monkeypatch, False)
+    assert set(single_calls) <= {1}
+    invscaling = options.get("learning_rate") == "invscaling"
+    if invscaling:  # the rate changes every epoch: never fused
+        assert set(fused_calls) <= {1}
+    else:
+        assert max(fused_calls) > 1
+    a, b = _state(fused), _state(single)
+    # TensorFlow's CSR product is not bit-reproducible from run to run
+    # (two one-epoch-per-call fits differ by ~1e-16 too): rounding only
+    same = np.testing.assert_array_equal
+    if options.get("sparse"):
+
+        def same(x, y, err_msg):
+            np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-12, err_msg=err_msg)
+
+    for key in a:
+        if key in ("coefs", "intercepts", "slots"):
+            for x, y in zip(a[key], b[key]):
+                same(x, y, err_msg=key)
+        elif key in ("n_iter", "t", "count", "rng", "adam_t"):
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        else:
+            same(a[key], b[key], err_msg=key)
+    assert fused_warnings == single_warnings
+    X = _data(kind, dict(options), monkeypatch)[0]
+    same(fused.predict(X), single.predict(X), err_msg="predict")
+
+
+def test_a_fused_call_never_passes_a_stopping_check(monkeypatch):
+    """Each call trains at most n_iter_no_change + 1 - count epochs, so the
+    check that stops training can only fire after a call's last epoch."""
+    X, y = load_digits(return_X_y=True)
+    counts = []
+    real = stochastic.StochasticMixin._train_epochs
+
+    def spy(self, runner, fusable, epoch):
+        before = self._no_improvement_count
+        out = real(self, runner, fusable, epoch)
+        counts.append((before, len(out)))
+        return out
+
+    monkeypatch.setattr(stochastic.StochasticMixin, "_train_epochs", spy)
+    est = MLPClassifier(
+        hidden_layer_sizes=(10,), max_iter=300, n_iter_no_change=4, tol=1e-3
+    )
+    est.set_params(random_state=0).fit(X / 16.0, y)
+    assert est.n_iter_ < 300  # stopped by the tolerance
+    assert sum(k for _, k in counts) == est.n_iter_
+    assert all(k <= 4 + 1 - before for before, k in counts)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(early_stopping=True),
+        dict(verbose=False, callbacks="spy"),
+        dict(warm_start=False, partial=True),
+    ],
+)
+def test_epochs_that_something_watches_run_one_per_call(options, monkeypatch):
+    import keras
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:400] / 16.0
+    y = y[:400]
+    ks = []
+    real = loop.EpochRunner.run_epochs
+
+    def spy(self, random_state, k):
+        ks.append(k)
+        return real(self, random_state, k)
+
+    monkeypatch.setattr(loop.EpochRunner, "run_epochs", spy)
+    options = dict(options)
+    partial = options.pop("partial", False)
+    if options.get("callbacks") == "spy":
+        options["callbacks"] = [keras.callbacks.Callback()]
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=6, random_state=0, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if partial:
+            for _ in range(3):
+                est.partial_fit(X, y, classes=np.arange(10))
+        else:
+            est.fit(X, y)
+    assert ks and set(ks) == {1}

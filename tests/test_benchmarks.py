@@ -141,3 +141,35 @@ def test_sparse_case_quick_runs_without_data_files(tmp_path):
         row = next(line for line in proc.stdout.splitlines() if f"| {case} " in line)
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[3].endswith("x"), row  # a ratio was measured
+
+
+def test_epoch_time_times_fused_epochs_by_difference():
+    """Where tfmlp trains several epochs per call their timestamps come
+    together, so the harness times such fits by the difference of two fits;
+    one epoch per call keeps per-epoch timestamps."""
+    sys.path.insert(0, str(RUN.parent))
+    import _common as C
+    from sklearn.datasets import load_digits
+
+    from tfmlp import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+
+    def make(early_stopping):
+        def estimator(max_iter):
+            return MLPClassifier(
+                hidden_layer_sizes=(10,),
+                max_iter=max_iter,
+                tol=0.0,
+                n_iter_no_change=C.BIG,
+                random_state=0,
+                early_stopping=early_stopping,
+            )
+
+        return estimator
+
+    fused = C.epoch_time(make(False), X, y, 4)
+    assert fused["method"] == "difference of fits"
+    single = C.epoch_time(make(True), X, y, 4)  # validation: one per call
+    assert single["method"] == "per-epoch timestamps"
+    assert single["epoch"] > 0 and len(single["intervals"]) == 3

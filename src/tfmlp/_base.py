@@ -66,8 +66,8 @@ def _first_product_outside(X, model, sparse) -> bool:
     On the CPU, for the standard network with a hidden layer: a CSR matrix
     is multiplied by SciPy on all cores (``_data.sparse_dot``), and a dense
     array by NumPy, which reads it in place where TensorFlow first copies it
-    into an aligned tensor. MNIST float32 ``predict_proba``: dense 0.081 s
-    against 0.098 s in the graph, CSR 0.076 s against 0.207 s with
+    into an aligned tensor. MNIST float32 ``predict_proba``: dense 0.079 s
+    against 0.106 s in the graph, CSR 0.075 s against 0.215 s with
     TensorFlow's CSR product (``benchmarks/ablations.py``). GPUs and Keras
     stacks keep the whole pass in the graph.
     """

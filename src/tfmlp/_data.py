@@ -192,8 +192,8 @@ def sparse_dot(X: sp.csr_matrix, W: np.ndarray) -> np.ndarray:
 
     SciPy's sparse-times-dense kernel is single-threaded and releases the GIL,
     so row blocks of about equal nonzero counts run in parallel threads
-    (``predict_proba`` of MNIST's 60,000 rows as CSR: 0.076 s on two cores,
-    0.110 s on one, 0.207 s with TensorFlow's CSR product in the graph;
+    (``predict_proba`` of MNIST's 60,000 rows as CSR: 0.075 s on two cores,
+    0.113 s on one, 0.215 s with TensorFlow's CSR product in the graph;
     ``benchmarks/ablations.py``). Each row is summed in SciPy's order, as in
     scikit-learn's own product.
     """

@@ -2,8 +2,8 @@
 
 For a few rows, calling a compiled TensorFlow function (argument conversion,
 dispatch, a first call's trace) costs more than the arithmetic: one MNIST
-row's ``predict_proba`` (100 hidden units) takes 0.27 ms this way against
-0.74 ms through the graph. Inputs whose activations hold at most ``MAX_VALUES`` values
+row's ``predict_proba`` (100 hidden units) takes 0.31 ms this way against
+0.64 ms through the graph. Inputs whose activations hold at most ``MAX_VALUES`` values
 are computed on the host from the estimator's weight arrays (synchronised
 with the variables by ``_sync_weights`` first), with the graph's formulas
 (and scikit-learn's); larger inputs keep the compiled function, which also

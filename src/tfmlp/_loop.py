@@ -3,7 +3,9 @@
 The shuffle is drawn in NumPy from the estimator's RandomState, exactly as
 scikit-learn draws it (permutations compose across epochs).
 
-Two runners share one interface (``n_samples``, ``n_batches``, ``run_epoch``):
+Two runners share one interface (``n_samples``, ``n_batches``, ``run_epoch``;
+``EpochRunner`` in graph mode also trains several epochs per call with
+``run_epochs``, see ``_stochastic._train_epochs``):
 
 * ``EpochRunner`` holds the training data as tensors and runs the whole epoch
   (batch gathering, forward, backward, update) in one compiled function. Used
@@ -117,7 +119,7 @@ class _Runner:
         """Adam's learning rates for the next ``steps`` batches (default: one
         epoch's), padded to ``length`` (zeros: SGD reads its rate from
         ``hyper``)."""
-        steps = min(length, self.n_batches) if steps is None else steps
+        steps = self.n_batches if steps is None else steps
         rates = np.zeros(length, np.float64)
         if isinstance(self.optimizer, Adam):
             rates[:steps] = self.optimizer.rates(steps)

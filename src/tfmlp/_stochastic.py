@@ -152,14 +152,14 @@ class StochasticMixin:
         random_state = self._random_state if self.shuffle else None
         k = 1
         if fusable:
-            k = min(
+            k = min(  # n_iter_no_change may be np.inf: never the minimum
                 self.max_iter - epoch,
                 self.n_iter_no_change + 1 - self._no_improvement_count,
                 MAX_FUSED_ROWS // max(runner.n_samples, 1),
             )
         if k <= 1:
             return [runner.run_epoch(random_state)]
-        return list(runner.run_epochs(random_state, k))
+        return list(runner.run_epochs(random_state, int(k)))
 
     def _record_epoch(self, runner, total) -> None:
         """Bookkeeping of one trained epoch with summed batch loss ``total``."""

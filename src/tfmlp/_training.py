@@ -1,5 +1,6 @@
-"""Compiled TensorFlow functions: one whole training epoch, the full-batch loss
-and gradient (for L-BFGS), and the forward pass for prediction.
+"""Compiled TensorFlow functions: one whole training epoch (or several in one
+call), the full-batch loss and gradient (for L-BFGS), and the forward pass for
+prediction.
 
 Every function takes the weight and optimizer variables as arguments instead of
 capturing them, and is cached per forward model (for the standard network a
@@ -90,7 +91,7 @@ def _lean_calls():
     fit, for a few percent per epoch at most. On the single-threaded executor
     (CPU only): it runs each op inline instead of scheduling it on the
     inter-op thread pool, which cut a digits epoch (8 batches of ~150 small
-    ops) from ~2.6 to ~2.1 ms (``benchmarks/ablations.py``); a function traced
+    ops) from ~3.4 to ~2.2 ms (``benchmarks/ablations.py``); a function traced
     under it keeps its ``tf.while_loop`` as one functional ``While`` op (this
     executor runs no lowered control flow). Prediction keeps TensorFlow's
     defaults. TensorFlow has no public per-function

@@ -54,12 +54,8 @@ def _data(kind, options, monkeypatch):
     return X, y, sw
 
 
-def _fit(kind, options, monkeypatch, fused: bool):
-    options = dict(options)
-    X, y, sw = _data(kind, options, monkeypatch)
-    kw = dict(hidden_layer_sizes=options.pop("layers", (15,)), random_state=3)
-    kw.update(options)
-    est = (MLPClassifier if kind == "clf" else MLPRegressor)(**kw)
+def _count_epochs_per_call(monkeypatch) -> list:
+    """The number of epochs of each ``EpochRunner.run_epochs`` call."""
     calls = []
     real = loop.EpochRunner.run_epochs
 
@@ -68,6 +64,16 @@ def _fit(kind, options, monkeypatch, fused: bool):
         return real(self, random_state, k)
 
     monkeypatch.setattr(loop.EpochRunner, "run_epochs", spy)
+    return calls
+
+
+def _fit(kind, options, monkeypatch, fused: bool):
+    options = dict(options)
+    X, y, sw = _data(kind, options, monkeypatch)
+    kw = dict(hidden_layer_sizes=options.pop("layers", (15,)), random_state=3)
+    kw.update(options)
+    est = (MLPClassifier if kind == "clf" else MLPRegressor)(**kw)
+    calls = _count_epochs_per_call(monkeypatch)
     if not fused:  # one epoch per call
         monkeypatch.setattr(stochastic, "MAX_FUSED_ROWS", 0)
     with warnings.catch_warnings(record=True) as caught:
@@ -164,14 +170,7 @@ def test_epochs_that_something_watches_run_one_per_call(options, monkeypatch):
     X, y = load_digits(return_X_y=True)
     X = X[:400] / 16.0
     y = y[:400]
-    ks = []
-    real = loop.EpochRunner.run_epochs
-
-    def spy(self, random_state, k):
-        ks.append(k)
-        return real(self, random_state, k)
-
-    monkeypatch.setattr(loop.EpochRunner, "run_epochs", spy)
+    ks = _count_epochs_per_call(monkeypatch)
     options = dict(options)
     partial = options.pop("partial", False)
     if options.get("callbacks") == "spy":

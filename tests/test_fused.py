@@ -184,3 +184,20 @@ def test_epochs_that_something_watches_run_one_per_call(options, monkeypatch):
         else:
             est.fit(X, y)
     assert ks and set(ks) == {1}
+
+
+def test_calls_are_bounded_in_epochs_and_rows(monkeypatch):
+    """With stopping checks far apart, a call trains at most
+    MAX_FUSED_EPOCHS epochs and MAX_FUSED_ROWS rows."""
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16.0, y[:300]
+    calls = _count_epochs_per_call(monkeypatch)
+    kw = dict(hidden_layer_sizes=(5,), max_iter=150, tol=0.0, n_iter_no_change=10**6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MLPClassifier(random_state=0, **kw).fit(X, y)
+        assert calls == [64, 64, 22]
+        calls.clear()
+        monkeypatch.setattr(stochastic, "MAX_FUSED_ROWS", 300 * 40)
+        MLPClassifier(random_state=0, **kw).fit(X, y)
+        assert calls == [40, 40, 40, 30]

@@ -237,25 +237,19 @@ def _sparse_problem(n=230, d=40, seed=0):
 def _sparse_modes(monkeypatch, est, X, y, **fit_kw):
     """The epoch function's sparse mode used by a fit, and the fitted estimator."""
     modes = []
-    names = ("epoch_function", "epochs_function")
-    reals = {name: getattr(loop, name) for name in names}
+    real = loop.epochs_function
 
-    def spy(real):
-        def make(model, solver, nesterov, sparse):
-            modes.append(sparse)
-            return real(model, solver, nesterov, sparse)
+    def spy(model, solver, nesterov, sparse):
+        modes.append(sparse)
+        return real(model, solver, nesterov, sparse)
 
-        return make
-
-    for name, real in reals.items():  # one epoch / several epochs per call
-        monkeypatch.setattr(loop, name, spy(real))
+    monkeypatch.setattr(loop, "epochs_function", spy)
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(X, y, **fit_kw)
-    for name, real in reals.items():
-        monkeypatch.setattr(loop, name, real)
+    monkeypatch.setattr(loop, "epochs_function", real)
     return set(modes), est
 
 

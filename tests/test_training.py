@@ -60,12 +60,12 @@ def test_standard_graph_functions_run_lean_and_restore_the_context():
     from tfmlp._training import (
         _lean_calls,
         chunk_function,
-        epoch_function,
+        epochs_function,
         predict_function,
     )
 
     model = StandardForward(NetSpec.create(3, "relu", "softmax"))
-    assert epoch_function(model, "adam", False, False)._lean
+    assert epochs_function(model, "adam", False, False)._lean
     assert chunk_function(model, "adam", False, 8, False)._lean
     assert not predict_function(model, False)._lean  # inference keeps defaults
     assert not chunk_function(model, "adam", False, 8, True)._lean  # XLA

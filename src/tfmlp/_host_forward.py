@@ -13,6 +13,7 @@ serves GPUs (``python benchmarks/ablations.py``: "predict_proba of N rows").
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 
 import numpy as np
@@ -29,8 +30,19 @@ MAX_VALUES = 2**20
 # cores, and a second BLAS thread can wait a scheduler time slice (~7 ms for
 # 360 digits rows, against 0.05 ms of arithmetic; ad hoc, 2 cores)
 ONE_THREAD_MACS = 2**23
-_BLAS: list = []  # [threadpoolctl controller of the BLAS libraries, or None]
 _BLAS_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's controller of the loaded BLAS libraries (scanning the
+    process's libraries once), or None without a usable threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        return ThreadpoolController().select(user_api="blas")
+    except Exception:  # BLAS keeps its own threading
+        return None
 
 
 @contextlib.contextmanager
@@ -42,17 +54,11 @@ def _blas_threads(macs: int):
         yield
         return
     with _BLAS_LOCK:
-        if not _BLAS:
-            try:
-                from threadpoolctl import ThreadpoolController
-
-                _BLAS.append(ThreadpoolController().select(user_api="blas"))
-            except Exception:  # no usable threadpoolctl: BLAS's own threading
-                _BLAS.append(None)
-        if _BLAS[0] is None:
+        blas = _blas_controller()
+        if blas is None:
             yield
             return
-        with _BLAS[0].limit(limits=1):
+        with blas.limit(limits=1):
             yield
 
 

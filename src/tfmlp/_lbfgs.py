@@ -26,7 +26,7 @@ from tfmlp._training import loss_grad_function
 
 # Dense input this large with at most this share of nonzeros is multiplied as
 # a CSR matrix: for MNIST in float64 (19% nonzeros) one evaluation takes
-# ~0.18 s instead of ~0.29 s dense; the sparse cost grows with the nonzeros
+# ~0.19 s instead of ~0.28 s dense; the sparse cost grows with the nonzeros
 # and meets the dense one near 30% (``benchmarks/ablations.py``).
 CSR_MAX_DENSITY = 0.25
 CSR_MIN_SIZE = 1_000_000

@@ -41,12 +41,7 @@ from tfmlp._data import (
 from tfmlp._network import is_standard
 from tfmlp._optimizers import Adam
 from tfmlp._params import resolve_batch_size
-from tfmlp._training import (
-    chunk_function,
-    epoch_function,
-    epochs_function,
-    xla_epoch_function,
-)
+from tfmlp._training import chunk_function, epochs_function, xla_epoch_function
 
 XLA_MIN_VALUES = 1_000_000
 CHUNK_BYTES = 8 * 2**20  # chunk size, raised to CHUNK_MIN_BATCHES batches,
@@ -174,33 +169,36 @@ class EpochRunner(_Runner):
             # several epochs per call (``run_epochs``) unless the matrix is
             # reordered in NumPy each epoch
             self.fused = not self.reorder
-            make = epochs_function if self.fused else epoch_function
-            self.fn = make(model, solver, est.nesterovs_momentum, self.sparse_kind)
+            self.fn = epochs_function(
+                model, solver, est.nesterovs_momentum, self.sparse_kind
+            )
             self.batch = tf.constant(self.batch_size, tf.int64)
 
     def _order_tensor(self) -> tf.Tensor:
-        """This epoch's ``sample_idx`` as a tensor."""
-        if self.xla:  # the previous epoch has finished reading the buffer
-            self._order[: self.n_samples] = self.sample_idx
-            if self._order_view is not None:
-                return self._order_view
-            return tf.constant(self._order)
-        return tf.constant(self.sample_idx, tf.int64)
+        """This epoch's ``sample_idx`` in the XLA epoch's padded buffer (the
+        previous epoch has finished reading it)."""
+        self._order[: self.n_samples] = self.sample_idx
+        if self._order_view is not None:
+            return self._order_view
+        return tf.constant(self._order)
 
     def run_epochs(self, random_state, k: int) -> np.ndarray:
-        """Train ``k`` epochs in one call (``fused`` runners); returns each
-        epoch's summed batch loss. The row orders and learning rates are
-        drawn for all ``k`` epochs first, as ``k`` calls of ``run_epoch``
-        would draw them."""
+        """Train ``k`` epochs in one graph-mode call (``k`` > 1 only for
+        ``fused`` runners); returns each epoch's summed batch loss. The row
+        orders and learning rates are drawn for all ``k`` epochs first, as
+        ``k`` calls of one epoch would draw them."""
         orders = np.empty((k, self.n_samples), np.int64)
         for e in range(k):
             orders[e] = self._shuffle(random_state)
+        x = self.x
+        if random_state is not None and self.reorder:  # k == 1
+            x = csr_tensors(self.X[self.sample_idx], self.net.dtype)
         opt = self.optimizer
         rates = self._rates(k * self.n_batches, k * self.n_batches)
         totals = self.fn(
             self.net.variables,
             opt.slots(model=self.model),
-            self.x,
+            x,
             self.y,
             self.sw,
             tf.constant(orders),
@@ -214,23 +212,20 @@ class EpochRunner(_Runner):
 
     def run_epoch(self, random_state) -> np.floating:
         """Train one epoch; ``random_state`` None means no shuffling."""
-        if self.fused:
+        if not self.xla:
             return self.run_epochs(random_state, 1)[0]
-        x = self.x
         self._shuffle(random_state)
         order = self._order_tensor()
-        if random_state is not None and self.reorder:
-            x = csr_tensors(self.X[self.sample_idx], self.net.dtype)
         opt = self.optimizer
         rates = self._rates(self.n_batches)
         total = self.fn(
             self.net.variables,
             opt.slots(model=self.model),
-            x,
+            self.x,
             self.y,
             self.sw,
             order,
-            self.batch,  # the batch size, or under XLA the number of rows
+            self.batch,  # under XLA the number of rows
             tf.constant(opt.hyper()),
             self.alpha,
             tf.constant(rates),

@@ -171,36 +171,22 @@ def _cached(model, key, build, jit_compile=False, autograph=True, lean=False):
     return fn
 
 
-def epoch_function(model, solver: str, nesterov: bool, sparse):
-    """A compiled function that trains one epoch (graph mode, no XLA).
-
-    Signature: ``fn(params, slots, x, y, sw, order, batch_size, hyper, alpha,
-    rates) -> summed_batch_loss``; ``rates[i]`` is
-    Adam's learning rate for batch ``i`` (unused by SGD). ``order`` gives the
-    rows of ``y``/``sw`` (and of dense ``x``) in training order. ``sparse``:
-    False for a dense tensor ``x``; ``"csr"`` for ``csr_tensors`` whose rows
-    are gathered by ``order`` batch by batch and multiplied as a CSR matrix
-    (the hand-written backward pass only); True for ``csr_tensors`` already
-    in training order, multiplied as a ``tf.SparseTensor``. See
-    ``xla_epoch_function`` for XLA.
-    """
-    key = ("epoch", solver, bool(nesterov), sparse)
-    build = lambda: _make_epoch(model, solver, bool(nesterov), sparse)  # noqa: E731
-    return _cached(model, key, build, autograph=False, lean=True)
-
-
 def epochs_function(model, solver: str, nesterov: bool, sparse):
-    """A compiled function that trains several epochs in one call (graph
-    mode, no XLA): ``epoch_function``'s body in a loop over epochs.
+    """A compiled function that trains one or several epochs in one call
+    (graph mode, no XLA; see ``xla_epoch_function`` for XLA).
 
     Signature: ``fn(params, slots, x, y, sw, orders, batch_size, hyper, alpha,
-    rates) -> totals``: ``orders[e]`` is epoch ``e``'s row order, ``rates[e]``
-    its batches' Adam learning rates and ``totals[e]`` its summed batch loss.
-    Every epoch runs exactly as one call of ``epoch_function`` would; one
-    call of a few epochs saves the per-call costs (dispatch, the runtime's
-    function call, Python bookkeeping), ~0.2-0.4 ms of a ~2 ms digits epoch.
-    ``sparse`` as for ``epoch_function`` except True (matrices reordered per
-    epoch in NumPy): not supported here.
+    rates) -> totals``: ``orders[e]`` gives epoch ``e``'s rows of ``y``/``sw``
+    (and of dense ``x``) in training order, ``rates[e, i]`` is Adam's
+    learning rate for its batch ``i`` (unused by SGD) and ``totals[e]`` its
+    summed batch loss. ``sparse``: False for a dense tensor ``x``; ``"csr"``
+    for ``csr_tensors`` whose rows are gathered by the order batch by batch
+    and multiplied as a CSR matrix (the hand-written backward pass only);
+    True for ``csr_tensors`` already in the (single) epoch's training order,
+    multiplied as a ``tf.SparseTensor``. Several epochs per call save the
+    per-call costs (dispatch, the runtime's function call, Python
+    bookkeeping): a digits 50-epoch fit took 109 ms this way against 152 ms
+    one epoch per call (``benchmarks/ablations.py``).
     """
     key = ("epochs", solver, bool(nesterov), sparse)
     build = lambda: _make_epochs(model, solver, bool(nesterov), sparse)  # noqa: E731
@@ -234,7 +220,7 @@ def _make_epochs(model, solver, nesterov, sparse):
 
 def _batch_rows(x, idx, start, size, sparse):
     """Batch rows ``idx`` (rows ``[start, start + size)`` of pre-ordered
-    sparse tensors) in the form ``epoch_function``'s ``sparse`` names."""
+    sparse tensors) in the form ``epochs_function``'s ``sparse`` names."""
     if sparse == "csr":
         return csr_batch(gathered_rows(x, idx))
     if sparse:
@@ -299,16 +285,16 @@ def _hyper_scalars(solver, hyper) -> list:
     return [hyper[k] for k in range(6 if solver == "adam" else 2)]
 
 
-def _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha, rates=None):
-    """``train(i, xb, yb, swb, rates=rates) -> batch loss``: forward, backward
-    and the optimizer step for batch ``i`` (Adam's rate ``rates[i]``). Called
+def _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha):
+    """``train(i, xb, yb, swb, rates) -> batch loss``: forward, backward and
+    the optimizer step for batch ``i`` (Adam's rate ``rates[i]``). Called
     outside the batch loop, so that the hyper-parameters are sliced once per
     call; ``alpha`` comes in the training dtype. Under float16 loss scaling
     (``_precision``) the last of ``slots`` is the loss-scale variable."""
     hyper = _hyper_scalars(solver, hyper)
     slots, scale = _split_scale(model, slots)
 
-    def train(i, xb, yb, swb, rates=rates):
+    def train(i, xb, yb, swb, rates):
         current = _batch_params(model, params)
         loss, grads = loss_and_grads(
             current, xb, yb, swb, model, alpha, current_scale(scale)
@@ -357,16 +343,6 @@ def batch_loop(n_batches, step, total0):
     return total
 
 
-def _make_epoch(model, solver, nesterov, sparse):
-    def epoch(params, slots, x, y, sw, order, batch_size, hyper, alpha, rates):
-        alpha = tf.cast(alpha, y.dtype)
-        train = _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha)
-        n = tf.shape(order, out_type=tf.int64)[0]
-        return _epoch_loop(train, x, y, sw, order, n, batch_size, rates, sparse)
-
-    return epoch
-
-
 def _epoch_loop(train, x, y, sw, order, n, batch_size, rates, sparse):
     """One epoch: ``train`` on the ``n`` rows ``order`` batch by batch (Adam's
     rates ``rates``); returns the summed, weighted batch losses."""
@@ -390,9 +366,7 @@ def _make_xla_epoch(model, solver, nesterov, batch):
     def epoch(params, slots, x, y, sw, order, n_rows, hyper, alpha, rates):
         dtype = sw.dtype  # y may be 0/1 bytes: cast batch by batch
         alpha = tf.cast(alpha, dtype)
-        train = _batch_trainer(
-            model, solver, nesterov, params, slots, hyper, alpha, rates
-        )
+        train = _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha)
         n_batches = (n_rows + bs - 1) // bs
         positions = tf.range(bs)
 
@@ -402,7 +376,7 @@ def _make_xla_epoch(model, solver, nesterov, batch):
             valid = tf.cast(positions < n_rows - start, dtype)
             xb, yb = tf.gather(x, idx), tf.cast(tf.gather(y, idx), dtype)
             swb = tf.gather(sw, idx) * valid
-            return train(i, xb, yb, swb) * tf.cast(
+            return train(i, xb, yb, swb, rates) * tf.cast(
                 tf.minimum(bs, n_rows - start), dtype
             )
 
@@ -434,9 +408,7 @@ def _make_chunk(model, solver, nesterov, batch):
     def chunk(params, slots, x, y, sw, n_rows, hyper, alpha, rates, total0):
         dtype = y.dtype
         alpha = tf.cast(alpha, dtype)
-        train = _batch_trainer(
-            model, solver, nesterov, params, slots, hyper, alpha, rates
-        )
+        train = _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha)
         n_batches = (n_rows + bs - 1) // bs
         n_features = tf.shape(x, out_type=tf.int64)[1]
         n_outputs = tf.shape(y, out_type=tf.int64)[1]
@@ -446,7 +418,7 @@ def _make_chunk(model, solver, nesterov, batch):
             xb = tf.slice(x, tf.stack([start, 0]), tf.stack([bs, n_features]))
             yb = tf.slice(y, tf.stack([start, 0]), tf.stack([bs, n_outputs]))
             swb = tf.slice(sw, [start], [bs])
-            return train(i, xb, yb, swb) * tf.cast(
+            return train(i, xb, yb, swb, rates) * tf.cast(
                 tf.minimum(bs, n_rows - start), dtype
             )
 

@@ -1,4 +1,4 @@
-"""What ten of tfmlp's loop choices buy, each switched off in turn.
+"""What eleven of tfmlp's loop choices buy, each switched off in turn.
 
     python benchmarks/ablations.py [--quick]
 
@@ -11,6 +11,9 @@ README's "Performance" section quotes these figures):
 - ``penalty``: the same epoch with the L2 penalty's squared norms as
   matrix-vector products (``_losses._squared_norm``) and as plain
   square-and-sum (XLA's slow CPU reduction);
+- ``penalty order``: the same epoch with the penalty's squared norm made an
+  input of the optimizer step (``_training._ordered_after``, what tfmlp
+  does) and left unordered (XLA then copies each weight matrix per batch);
 - ``lean calls``: the first call of a digits epoch function (trace included),
   graph mode, and the median later call, three ways: lean (no Grappler
   rewrite, single-threaded executor: what tfmlp does), without Grappler on
@@ -113,6 +116,22 @@ def penalty_forms(X, y, k: int, repeats: int) -> str:
     losses._squared_norm = kept
     training._CACHE.clear()
     return _line("MNIST f32 epoch by penalty form, s: ", times)
+
+
+def penalty_order(X, y, k: int, repeats: int) -> str:
+    import tfmlp._training as training
+
+    kept = training._ordered_after
+    forms = {"ordered": kept, "unordered": lambda value, index: index}
+    times: dict[str, list[float]] = {name: [] for name in forms}
+    for _ in range(repeats):
+        for name, form in forms.items():
+            training._ordered_after = form
+            training._CACHE.clear()  # retrace with this form
+            times[name].append(_mnist_epoch(X, y, k))
+    training._ordered_after = kept
+    training._CACHE.clear()
+    return _line("MNIST f32 epoch by penalty order (XLA), s: ", times)
 
 
 def lean_calls(repeats: int) -> str:
@@ -374,6 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     print(C.environment())
     print(in_place_vs_chunked(X, y, k, repeats))
     print(penalty_forms(X, y, k, repeats))
+    print(penalty_order(X, y, k, repeats))
     print(lean_calls(repeats + 2))
     print(fused_epochs(repeats))
     print(gc_pause(repeats))

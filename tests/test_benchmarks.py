@@ -107,6 +107,7 @@ def test_ablations_quick_prints_each_pair(tmp_path):
     for pair in (
         r"in place [\d.]+, chunked [\d.]+",
         r"matrix-vector [\d.]+, square-and-sum [\d.]+",
+        r"penalty order \(XLA\), s: ordered [\d.]+, unordered [\d.]+",
         r"first call .*lean [\d.]+, no-grappler [\d.]+, defaults [\d.]+",
         r"later calls, ms: lean [\d.]+, no-grappler [\d.]+, defaults [\d.]+",
         r"epochs per call, ms: fused [\d.]+, one per call [\d.]+",

@@ -210,3 +210,58 @@ def test_lean_options_follow_the_current_call_options():
         assert inside.graph_options.rewrite_options.disable_meta_optimizer
     finally:
         ctx.function_call_options = before
+
+
+def _xla_programs(monkeypatch, est, X, y):
+    """The optimised HLO of every XLA training function ``est.fit`` calls."""
+    calls = []
+    real = _Compiled.__call__
+
+    def spy(self, *args):
+        if self._fn._jit_compile:
+            calls.append((self, args))
+        return real(self, *args)
+
+    monkeypatch.setattr(_Compiled, "__call__", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    assert calls
+    fn, args = calls[0]
+    return fn._fn.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
+
+
+@pytest.mark.parametrize(
+    "solver, dtype, chunked",
+    [
+        ("adam", np.float32, False),
+        ("sgd", np.float64, False),
+        ("adam", np.float64, True),
+    ],
+)
+def test_xla_steps_update_the_weights_without_copying_them(
+    monkeypatch, solver, dtype, chunked
+):
+    # the penalty reads the weights before the step writes them
+    # (``_ordered_after``); if XLA could schedule that read after the write,
+    # it would copy the weight matrix at every batch
+    from tfmlp import MLPClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(600, 37).astype(dtype)
+    y = rng.randint(0, 3, 600)
+    if chunked:  # not readable in place and over the resident limit
+        X = np.asfortranarray(X)
+        monkeypatch.setattr(loop, "RESIDENT_MAX_BYTES", 0)
+    est = MLPClassifier(
+        hidden_layer_sizes=(23,), solver=solver, max_iter=1, jit_compile=True
+    )
+    hlo = _xla_programs(monkeypatch, est, X, y)
+    kind = "f32" if dtype == np.float32 else "f64"
+    assert "while" in hlo and f"{kind}[37,23]" in hlo
+    copies = [
+        line
+        for line in hlo.splitlines()
+        if f"{kind}[37,23]" in line and " copy(" in line
+    ]
+    assert copies == []

@@ -42,10 +42,18 @@ def _machine_eps(dtype) -> float:
     return float(np.finfo(dtype.as_numpy_dtype).eps)
 
 
-def l2_penalty(coefs, alpha, sw_sum):
-    """(alpha / 2) * sum_l ||W_l||^2 / sw_sum; intercepts are not penalised."""
-    values = tf.add_n([_squared_norm(w) for w in coefs])
+def l2_penalty(coefs, alpha, sw_sum, norms=None):
+    """(alpha / 2) * sum_l ||W_l||^2 / sw_sum; intercepts are not penalised.
+
+    ``norms``: the sum ``squared_norms(coefs)`` where the caller has it.
+    """
+    values = squared_norms(coefs) if norms is None else norms
     return (0.5 * alpha) * values / sw_sum
+
+
+def squared_norms(coefs):
+    """sum_l ||W_l||^2 over the weight matrices ``coefs``."""
+    return tf.add_n([_squared_norm(w) for w in coefs])
 
 
 def _squared_norm(w):
@@ -68,7 +76,7 @@ def gradient_surrogate(z, p, y, sw, sw_sum):
     return tf.reduce_sum(delta * z) / sw_sum
 
 
-def loss_and_grads(params, x, y, sw, model, alpha, scale=None):
+def loss_and_grads(params, x, y, sw, model, alpha, scale=None, norms=None):
     """Reported batch objective and scikit-learn's gradients for ``params``.
 
     ``model`` is a forward model (see ``_network.StandardForward``): called as
@@ -80,7 +88,9 @@ def loss_and_grads(params, x, y, sw, model, alpha, scale=None):
     """
     sw_sum = tf.reduce_sum(sw)
     if getattr(model, "manual_backward", False):
-        p, grads, penalty = _manual_grads(params, x, y, sw, sw_sum, model, alpha, scale)
+        p, grads, penalty = _manual_grads(
+            params, x, y, sw, sw_sum, model, alpha, scale, norms
+        )
     else:
         with tf.GradientTape() as tape:
             tape.watch(params)
@@ -93,13 +103,17 @@ def loss_and_grads(params, x, y, sw, model, alpha, scale=None):
     return loss, grads
 
 
-def _manual_grads(params, x, y, sw, sw_sum, model, alpha, scale=None):
+def _manual_grads(params, x, y, sw, sw_sum, model, alpha, scale=None, norms=None):
     """``(p, grads, penalty)`` by the model's hand-written backward pass."""
     activations = model.forward_all(params, x)
     p = OUTPUT_ACTIVATIONS[model.spec.out_activation](activations[-1])
     delta = (p - y) * sw[:, None] / sw_sum  # gradient_surrogate's, w.r.t. z
     grads = unscaled(model.backward(params, activations, scaled(delta, scale)), scale)
     coefs = model.coefs(params)
-    for i, w in enumerate(coefs):  # d/dW of (alpha / 2) ||W||^2 / sw_sum
-        grads[i] = grads[i] + alpha * w / sw_sum
-    return p, grads, l2_penalty(coefs, alpha, sw_sum)
+    # d/dW of (alpha / 2) ||W||^2 / sw_sum, the scalar factor first: with a
+    # division per weight XLA wrote this term out as a matrix for the two
+    # Adam moments to read, ~5 ms of a ~0.2 s MNIST epoch (ad hoc)
+    factor = alpha / sw_sum
+    for i, w in enumerate(coefs):
+        grads[i] = grads[i] + w * factor
+    return p, grads, l2_penalty(coefs, alpha, sw_sum, norms)

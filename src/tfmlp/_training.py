@@ -26,7 +26,7 @@ from tfmlp._data import (
     gathered_rows,
     sparse_rows,
 )
-from tfmlp._losses import loss_and_grads
+from tfmlp._losses import loss_and_grads, squared_norms
 from tfmlp._network import is_standard
 from tfmlp._optimizers import adam_rate, apply_adam_at_rate, apply_sgd
 from tfmlp._precision import current_scale, guarded_step
@@ -268,15 +268,37 @@ def _update(solver, nesterov, params, grads, slots, hyper, step0, i, scale=None)
     return rate
 
 
-def _update_at(solver, nesterov, params, grads, slots, hyper, rates, i):
+def _update_at(solver, nesterov, params, grads, slots, hyper, rates, i, after=None):
     """Apply one optimizer step; Adam's rate for batch ``i`` is ``rates[i]``.
 
     ``hyper`` is the list of ``_hyper_scalars``, sliced once per call.
+    ``after`` (from ``_ordered_after``, always 0): the step's rate is read
+    at an index that depends on what ``after`` was computed from, so that XLA
+    computes that before the step.
     """
     if solver == "adam":
-        apply_adam_at_rate(params, grads, slots, hyper, tf.gather(rates, i))
+        index = i if after is None else i + after
+        apply_adam_at_rate(params, grads, slots, hyper, tf.gather(rates, index))
     else:
+        if after is not None:  # [rate, momentum][after]: from one element
+            # XLA would know the index does not matter
+            hyper = [tf.gather(tf.stack(hyper[:2]), after), *hyper[1:]]
         apply_sgd(params, grads, slots, hyper, nesterov)
+
+
+def _ordered_after(value, index):
+    """``index`` (an integer tensor) unchanged, computed from ``value``.
+
+    ``min(index, index + isfinite(value))`` is ``index`` for every
+    ``value``, NaN included, but XLA cannot prove it, so whatever takes the
+    result runs after ``value`` is computed. The weights' squared norm (the
+    reported loss's penalty, which nothing else reads) is made an input of
+    the optimizer step this way: otherwise XLA may schedule it after the step
+    has overwritten the weights and so copies every weight matrix at every
+    batch to keep the old values (~8% of an MNIST float32 epoch,
+    ``benchmarks/ablations.py``).
+    """
+    return tf.minimum(index, index + tf.cast(tf.math.is_finite(value), index.dtype))
 
 
 def _hyper_scalars(solver, hyper) -> list:
@@ -285,22 +307,31 @@ def _hyper_scalars(solver, hyper) -> list:
     return [hyper[k] for k in range(6 if solver == "adam" else 2)]
 
 
-def _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha):
+def _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha, xla=False):
     """``train(i, xb, yb, swb, rates) -> batch loss``: forward, backward and
     the optimizer step for batch ``i`` (Adam's rate ``rates[i]``). Called
     outside the batch loop, so that the hyper-parameters are sliced once per
     call; ``alpha`` comes in the training dtype. Under float16 loss scaling
-    (``_precision``) the last of ``slots`` is the loss-scale variable."""
+    (``_precision``) the last of ``slots`` is the loss-scale variable.
+    ``xla``: the step is compiled by XLA, where the penalty is ordered
+    before the update (``_ordered_after``); TensorFlow's own executor does
+    not copy the weights, so graph mode goes without those few ops per batch."""
     hyper = _hyper_scalars(solver, hyper)
     slots, scale = _split_scale(model, slots)
 
     def train(i, xb, yb, swb, rates):
         current = _batch_params(model, params)
+        norms = after = None
+        if xla and getattr(model, "manual_backward", False):
+            norms = squared_norms(model.coefs(current))
+            after = _ordered_after(norms, tf.zeros([], i.dtype))
         loss, grads = loss_and_grads(
-            current, xb, yb, swb, model, alpha, current_scale(scale)
+            current, xb, yb, swb, model, alpha, current_scale(scale), norms
         )
         guarded_step(
-            lambda: _update_at(solver, nesterov, params, grads, slots, hyper, rates, i),
+            lambda: _update_at(
+                solver, nesterov, params, grads, slots, hyper, rates, i, after
+            ),
             grads,
             scale,
         )
@@ -366,7 +397,9 @@ def _make_xla_epoch(model, solver, nesterov, batch):
     def epoch(params, slots, x, y, sw, order, n_rows, hyper, alpha, rates):
         dtype = sw.dtype  # y may be 0/1 bytes: cast batch by batch
         alpha = tf.cast(alpha, dtype)
-        train = _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha)
+        train = _batch_trainer(
+            model, solver, nesterov, params, slots, hyper, alpha, xla=True
+        )
         n_batches = (n_rows + bs - 1) // bs
         positions = tf.range(bs)
 
@@ -398,17 +431,19 @@ def chunk_function(model, solver: str, nesterov: bool, batch: int, xla: bool):
     shape with zero-weight rows, which add exact zeros to every sum.
     """
     key = ("chunk", solver, bool(nesterov), int(batch), bool(xla))
-    build = lambda: _make_chunk(model, solver, bool(nesterov), batch)  # noqa: E731
+    build = lambda: _make_chunk(model, solver, bool(nesterov), batch, xla)  # noqa: E731
     return _cached(model, key, build, jit_compile=xla, autograph=False, lean=True)
 
 
-def _make_chunk(model, solver, nesterov, batch):
+def _make_chunk(model, solver, nesterov, batch, xla):
     bs = tf.constant(batch, tf.int64)
 
     def chunk(params, slots, x, y, sw, n_rows, hyper, alpha, rates, total0):
         dtype = y.dtype
         alpha = tf.cast(alpha, dtype)
-        train = _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha)
+        train = _batch_trainer(
+            model, solver, nesterov, params, slots, hyper, alpha, xla=xla
+        )
         n_batches = (n_rows + bs - 1) // bs
         n_features = tf.shape(x, out_type=tf.int64)[1]
         n_outputs = tf.shape(y, out_type=tf.int64)[1]

@@ -125,6 +125,29 @@ def test_ablations_quick_prints_each_pair(tmp_path):
         assert re.search(pair, out), (pair, out)
 
 
+def test_profile_epoch_quick_lists_operations_and_kinds():
+    """benchmarks/profile_epoch.py reads XLA's per-operation trace events from
+    the profiler's output: both private formats must keep working."""
+    import re
+
+    script = RUN.parent / "profile_epoch.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--top", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    header = r"20 batches: epoch .* [\d.]+ ms, of which the compiled call [\d.]+ ms"
+    assert re.search(header, out)
+    listed = re.findall(r"^  (\S+): [\d.]+ ms, [\d.]+ us, (\d+)$", out, re.M)
+    assert len(listed) == 5 and any(n.lower().startswith("matmul") for n, _ in listed)
+    assert all(int(calls) >= 20 for _, calls in listed[:2]), out
+    assert re.search(r"by kind, ms per epoch: .*matrix products [\d.]+ \(\d+%\)", out)
+    assert "row gathers" in out
+
+
 def test_sparse_case_quick_runs_without_data_files(tmp_path):
     """bench_sparse --quick falls back to random CSR data of MNIST's shape."""
     import os

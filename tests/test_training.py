@@ -265,3 +265,14 @@ def test_xla_steps_update_the_weights_without_copying_them(
         if f"{kind}[37,23]" in line and " copy(" in line
     ]
     assert copies == []
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_ordered_after_returns_the_index_for_every_value(jit):
+    from tfmlp._training import _ordered_after
+
+    fn = tf.function(_ordered_after, jit_compile=jit)
+    for value in (0.0, 2.5, -1.0, np.inf, -np.inf, np.nan):
+        for index in (0, 7):
+            got = fn(tf.constant(value, tf.float64), tf.constant(index, tf.int64))
+            assert int(got) == index

@@ -48,8 +48,8 @@ def freeze_startup_objects() -> None:
 
     Importing TensorFlow and Keras leaves ~400,000 long-lived objects (modules,
     classes, op registrations) that every full collection would scan again:
-    196 ms against 0.003 ms frozen on this project's 2-core machine
-    (``benchmarks/ablations.py``), a quarter of a small-data
+    196-247 ms against 0.003 ms frozen on this project's 2-core machine
+    (two runs of ``benchmarks/ablations.py``), a quarter of a small-data
     ``cross_val_score``, at moments set by how much Python has allocated
     since. Frozen, they are never scanned (nor collected: at that point only
     a few hundred objects are garbage, 215 in an ad-hoc count).

@@ -51,8 +51,8 @@ CHUNK_MIN_BYTES = 32 * 2**20  # inputs this large are chunked even without XLA
 RESIDENT_MAX_BYTES = 256 * 2**20  # XLA epochs over tensors up to this size
 # sparse input is trained through dense chunks on the CPU when a batch of its
 # rows, written out dense, is at most this large and has at least this share
-# of nonzeros. MNIST as CSR (19% nonzeros): 0.23 s an epoch through dense
-# chunks, 0.72 s as CSR batches (``benchmarks/ablations.py``); the limits
+# of nonzeros. MNIST as CSR (19% nonzeros): 0.25 s an epoch through dense
+# chunks, 0.84 s as CSR batches (``benchmarks/ablations.py``); the limits
 # keep the dense products and buffers small for wide or very empty rows.
 DENSE_BATCH_MAX_BYTES = 4 * 2**20
 DENSE_MIN_DENSITY = 0.01

@@ -91,7 +91,7 @@ def _lean_calls():
     fit, for a few percent per epoch at most. On the single-threaded executor
     (CPU only): it runs each op inline instead of scheduling it on the
     inter-op thread pool, which cut a digits epoch (8 batches of ~150 small
-    ops) from ~3.4 to ~2.2 ms (``benchmarks/ablations.py``); a function traced
+    ops) from 2.7-3.4 to ~2.2 ms (``benchmarks/ablations.py``); a function traced
     under it keeps its ``tf.while_loop`` as one functional ``While`` op (this
     executor runs no lowered control flow). Prediction keeps TensorFlow's
     defaults. TensorFlow has no public per-function
@@ -185,7 +185,7 @@ def epochs_function(model, solver: str, nesterov: bool, sparse):
     True for ``csr_tensors`` already in the (single) epoch's training order,
     multiplied as a ``tf.SparseTensor``. Several epochs per call save the
     per-call costs (dispatch, the runtime's function call, Python
-    bookkeeping): a digits 50-epoch fit took 109 ms this way against 152 ms
+    bookkeeping): a digits 50-epoch fit took 110 ms this way against 159 ms
     one epoch per call (``benchmarks/ablations.py``).
     """
     key = ("epochs", solver, bool(nesterov), sparse)
@@ -295,8 +295,8 @@ def _ordered_after(value, index):
     reported loss's penalty, which nothing else reads) is made an input of
     the optimizer step this way: otherwise XLA may schedule it after the step
     has overwritten the weights and so copies every weight matrix at every
-    batch to keep the old values (~8% of an MNIST float32 epoch,
-    ``benchmarks/ablations.py``).
+    batch to keep the old values (MNIST float32 epoch 0.188 s ordered, 0.210 s
+    not, ``benchmarks/ablations.py``).
     """
     return tf.minimum(index, index + tf.cast(tf.math.is_finite(value), index.dtype))
 

@@ -96,41 +96,43 @@ def in_place_vs_chunked(X, y, k: int, repeats: int) -> str:
     return _line("MNIST f32 epoch, s: ", times)
 
 
+def _epochs_by_form(module, attr: str, forms: dict, X, y, k: int, repeats: int):
+    """MNIST epoch times with ``module.attr`` set to each of ``forms`` in
+    turn (interleaved), the compiled functions retraced for each."""
+    import tfmlp._training as training
+
+    kept = getattr(module, attr)
+    times: dict[str, list[float]] = {name: [] for name in forms}
+    try:
+        for _ in range(repeats):
+            for name, form in forms.items():
+                setattr(module, attr, form)
+                training._CACHE.clear()  # retrace with this form
+                times[name].append(_mnist_epoch(X, y, k))
+    finally:
+        setattr(module, attr, kept)
+        training._CACHE.clear()
+    return times
+
+
 def penalty_forms(X, y, k: int, repeats: int) -> str:
     import tensorflow as tf
 
     import tfmlp._losses as losses
-    import tfmlp._training as training
 
-    kept = losses._squared_norm
     forms = {
-        "matrix-vector": kept,
+        "matrix-vector": losses._squared_norm,
         "square-and-sum": lambda w: tf.reduce_sum(tf.square(w)),
     }
-    times: dict[str, list[float]] = {name: [] for name in forms}
-    for _ in range(repeats):
-        for name, form in forms.items():
-            losses._squared_norm = form
-            training._CACHE.clear()  # retrace with this form
-            times[name].append(_mnist_epoch(X, y, k))
-    losses._squared_norm = kept
-    training._CACHE.clear()
+    times = _epochs_by_form(losses, "_squared_norm", forms, X, y, k, repeats)
     return _line("MNIST f32 epoch by penalty form, s: ", times)
 
 
 def penalty_order(X, y, k: int, repeats: int) -> str:
     import tfmlp._training as training
 
-    kept = training._ordered_after
-    forms = {"ordered": kept, "unordered": lambda value, index: index}
-    times: dict[str, list[float]] = {name: [] for name in forms}
-    for _ in range(repeats):
-        for name, form in forms.items():
-            training._ordered_after = form
-            training._CACHE.clear()  # retrace with this form
-            times[name].append(_mnist_epoch(X, y, k))
-    training._ordered_after = kept
-    training._CACHE.clear()
+    forms = {"ordered": training._ordered_after, "unordered": lambda v, index: index}
+    times = _epochs_by_form(training, "_ordered_after", forms, X, y, k, repeats)
     return _line("MNIST f32 epoch by penalty order (XLA), s: ", times)
 
 

@@ -212,8 +212,8 @@ def test_lean_options_follow_the_current_call_options():
         ctx.function_call_options = before
 
 
-def _xla_programs(monkeypatch, est, X, y):
-    """The optimised HLO of every XLA training function ``est.fit`` calls."""
+def _xla_program(monkeypatch, est, X, y):
+    """``(name, optimised HLO)`` of the first XLA function ``est.fit`` calls."""
     calls = []
     real = _Compiled.__call__
 
@@ -228,7 +228,8 @@ def _xla_programs(monkeypatch, est, X, y):
         est.fit(X, y)
     assert calls
     fn, args = calls[0]
-    return fn._fn.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
+    hlo = fn._fn.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
+    return fn._fn.python_function.__name__, hlo
 
 
 @pytest.mark.parametrize(
@@ -256,7 +257,8 @@ def test_xla_steps_update_the_weights_without_copying_them(
     est = MLPClassifier(
         hidden_layer_sizes=(23,), solver=solver, max_iter=1, jit_compile=True
     )
-    hlo = _xla_programs(monkeypatch, est, X, y)
+    name, hlo = _xla_program(monkeypatch, est, X, y)
+    assert name == ("chunk" if chunked else "epoch")
     kind = "f32" if dtype == np.float32 else "f64"
     assert "while" in hlo and f"{kind}[37,23]" in hlo
     copies = [

@@ -8,14 +8,16 @@ with TensorFlow's profiler and XLA's per-operation trace events
 (``--xla_cpu_enable_xprof_traceme``, added to ``XLA_FLAGS`` before TensorFlow
 starts). Prints the epoch's wall time, the time of each compiled operation
 summed over the epoch (milliseconds) and per batch (microseconds), and the
-totals by kind: matrix products (``dot``; the names are TensorFlow's op
-names: ``MatMul`` and ``MatMul_4`` are the forward and the first layer's
-gradient product), row gathers, copies, and the other fused elementwise
-and reduction kernels. The compiled call's time outside every operation's event is the
-XLA runtime's scheduling between operations and the part of the matrix
-products that its CPU runtime runs as tasks on the thread pool after their
-event has ended (a float64 product's event is shorter than the product
-can take at this CPU's peak): the products' events are a lower bound.
+totals by kind: matrix products (``dot`` operations, named after
+TensorFlow's ``MatMul`` ops; the two largest are the forward and the first
+layer's gradient product), row gathers, copies, and the other fused
+elementwise and reduction kernels (among them the penalty's square fused
+with its matrix-vector sum). The compiled call's time outside every
+operation's event is the XLA runtime's scheduling between operations and
+the part of the matrix products that its CPU runtime runs as tasks on the
+thread pool after their event has ended (a float64 product's event is
+shorter than the product can take at this CPU's peak): the products'
+events are a lower bound.
 ``--quick`` profiles 4,000 random rows of MNIST's width (no data files
 needed). Not part of ``run.py``: no scikit-learn ratio, no target.
 """
@@ -37,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402
+import bench_mnist  # noqa: E402
 
 TRACE_FLAG = "--xla_cpu_enable_xprof_traceme=true"
 SKIPPED = ("ThunkExecutor::Execute", "SlinkyThreadPool::Await")
@@ -44,7 +47,7 @@ SKIPPED = ("ThunkExecutor::Execute", "SlinkyThreadPool::Await")
 
 def _kind(name: str) -> str:
     lower = name.lower()
-    if lower.startswith(("matmul", "dot")) or "_dot" in lower:
+    if lower.startswith(("matmul", "dot")):
         return "matrix products"
     if "gather" in lower:
         return "row gathers"
@@ -87,17 +90,7 @@ def _operation_times(logdir: str) -> tuple[dict[str, list[float]], float]:
 def profile(X, y, top: int) -> str:
     import tensorflow as tf
 
-    from tfmlp import MLPClassifier
-
-    est = MLPClassifier(
-        hidden_layer_sizes=(100,),
-        batch_size=200,
-        max_iter=2,
-        tol=0.0,
-        n_iter_no_change=C.BIG,
-        random_state=0,
-        jit_compile=True,
-    )
+    est = bench_mnist.estimator("tfmlp", 2).set_params(jit_compile=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(X, y)  # compiles the epoch

@@ -188,7 +188,7 @@ def test_startup_objects_are_frozen_once_unless_disabled(setting, frozen, monkey
 
     calls = []
     monkeypatch.setattr(gc, "freeze", lambda: calls.append(1))
-    monkeypatch.setattr(backend, "_FROZEN", [])
+    backend.freeze_startup_objects.cache_clear()
     if setting is None:
         monkeypatch.delenv("TFMLP_GC_FREEZE", raising=False)
     else:

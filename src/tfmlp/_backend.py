@@ -8,6 +8,7 @@ Checked without importing Keras or TensorFlow (so ``import tfmlp`` and
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -39,12 +40,11 @@ def check_backend() -> None:
         raise ImportError(MESSAGE.format(backend=backend))
 
 
-_FROZEN: list = []
-
-
+@functools.cache
 def freeze_startup_objects() -> None:
     """Move the objects that exist once TensorFlow is imported out of the
-    cyclic garbage collector's way (``gc.freeze``), once per process.
+    cyclic garbage collector's way (``gc.freeze``), once per process (the
+    call is cached: later calls do nothing).
 
     Importing TensorFlow and Keras leaves ~400,000 long-lived objects (modules,
     classes, op registrations) that every full collection would scan again:
@@ -55,9 +55,6 @@ def freeze_startup_objects() -> None:
     a few hundred objects are garbage, 215 in an ad-hoc count).
     ``TFMLP_GC_FREEZE=0`` leaves the collector as it is.
     """
-    if _FROZEN:
-        return
-    _FROZEN.append(True)
     if os.environ.get("TFMLP_GC_FREEZE", "1").strip() in ("0", "false", "no"):
         return
     import gc

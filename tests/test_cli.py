@@ -238,14 +238,6 @@ def test_output_folder_is_checked_before_training(data_dir, tmp_path, capsys):
     assert "Training" not in capsys.readouterr().out
 
 
-def test_invalid_parameter_value_is_one_line(data_dir, tmp_path, capsys):
-    code = main(["train", str(data_dir / "data.csv"), "--target", "label",
-                 "--alpha", "-1", "--out", str(tmp_path / "m")])  # fmt: skip
-    assert code == 1
-    err = _err(capsys)
-    assert "alpha" in err and "Traceback" not in err
-
-
 @pytest.mark.parametrize("sub", ["train", "predict", "evaluate", "export", "info"])
 def test_help_has_example(sub, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -354,3 +346,274 @@ def test_identifier_columns_are_refused():
         "city=c",
         "city=d",
     ]  # a tiny table keeps its categories
+
+
+# ------------------------------------------------ regression tests (QA pass)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        (["--hidden", "5"], []),
+        (["--early-stopping"], ["--hidden", "5"]),
+        (["--alpha", "0.001", "--hidden=5"], ["--random-state", "3"]),
+    ],
+)
+def test_estimator_flags_before_data(before, after, data_dir, tmp_path, capsys):
+    """Any order argparse accepts works, also estimator flags before DATA."""
+    import tfmlp
+
+    out = tmp_path / "m.tfmlp"
+    argv = ["train", *before, str(data_dir / "data.csv"), *after,
+            "--target", "label", "--max-iter", "3", "--no-progress",
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0, _err(capsys)
+    assert tfmlp.load(out).hidden_layer_sizes == (5,)
+
+
+def test_flag_value_taken_for_data_is_detected():
+    from tfmlp._cli import _data_may_be_a_flag_value
+
+    argv = ["train", "--hidden", "8", "d.csv", "--target", "y"]
+    assert _data_may_be_a_flag_value(argv, "8", ["--hidden", "d.csv"])
+    argv = ["train", "d.csv", "--hidden", "8", "--target", "y"]
+    assert not _data_may_be_a_flag_value(argv, "d.csv", ["--hidden", "8"])
+    argv = ["train", "--hidden=8", "d.csv", "--target", "y"]
+    assert not _data_may_be_a_flag_value(argv, "d.csv", ["--hidden=8"])
+
+
+@pytest.mark.parametrize(
+    "exc, message",
+    [
+        (RuntimeError("boom\nsecond line"), "RuntimeError: boom"),
+        (KeyError("x"), "KeyError: 'x'"),
+        (MemoryError(), "out of memory"),
+        (ZeroDivisionError(), "ZeroDivisionError"),
+    ],
+)
+def test_unexpected_errors_are_one_line(exc, message, monkeypatch, capsys):
+    import tfmlp._cli as cli
+
+    def fail(path):
+        raise exc
+
+    monkeypatch.delenv("TFMLP_DEBUG", raising=False)
+    monkeypatch.setattr(cli, "_load_model", fail)
+    capsys.readouterr()
+    assert main(["info", "m.tfmlp"]) == 1
+    err = _err(capsys)
+    assert err.startswith(f"tfmlp info: error: {message}")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_tensorflow_error_is_one_line(monkeypatch, capsys):
+    import tensorflow as tf
+
+    import tfmlp._cli as cli
+
+    def fail(path):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when\nallocating")
+
+    monkeypatch.delenv("TFMLP_DEBUG", raising=False)
+    monkeypatch.setattr(cli, "_load_model", fail)
+    assert main(["info", "m.tfmlp"]) == 1
+    err = _err(capsys)
+    assert err.startswith("tfmlp info: error: ResourceExhaustedError: OOM when")
+    assert err.count("\n") == 1
+
+
+def test_interrupt_debug_and_exit_semantics(monkeypatch, capsys):
+    import tfmlp._cli as cli
+
+    def interrupt(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_load_model", interrupt)
+    assert main(["info", "m.tfmlp"]) == 130
+    assert _err(capsys) == "tfmlp info: interrupted\n"
+
+    def fail(path):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "_load_model", fail)
+    monkeypatch.setenv("TFMLP_DEBUG", "1")  # the traceback, for bug reports
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["info", "m.tfmlp"])
+    with pytest.raises(SystemExit) as exit_info:  # argparse keeps its exit
+        main(["info"])
+    assert exit_info.value.code == 2
+
+
+def test_huge_network_is_a_one_line_memory_error(data_dir, tmp_path, capsys):
+    argv = ["train", str(data_dir / "data.csv"), "--target", "label",
+            "--hidden", "100000000000", "--no-progress",
+            "--out", str(tmp_path / "m")]  # fmt: skip
+    assert main(argv) == 1
+    err = _err(capsys)
+    assert err.startswith("tfmlp train: error: out of memory")
+    assert err.count("\n") == 1
+
+
+def _csv_frame(text):
+    import io
+
+    return pd.read_csv(io.StringIO(text))
+
+
+def test_whole_number_categories_match_when_read_as_floats():
+    """A missing value makes pandas read 1, 2, 3 as 1.0, 2.0, 3.0."""
+    train = _csv_frame("x,grp,y\n0.1,other,a\n0.2,3,b\n0.3,2,a\n0.4,1,b\n")
+    new = _csv_frame("x,grp\n0,1.0\n0,2.0\n0,3.0\n0,\n")
+    assert new["grp"].dtype == np.float64
+    pre = TablePreprocessor(target="y").fit(train)
+    assert pre.feature_names[1:] == ["grp=1", "grp=2", "grp=3", "grp=other"]
+    onehot = pre.transform(new)[:, 1:]
+    np.testing.assert_array_equal(onehot[:3], np.eye(4)[:3])
+    assert not onehot[3].any()  # missing: all zeros
+    ints = pre.transform(_csv_frame("x,grp\n0,3\n"))[:, 1:]
+    np.testing.assert_array_equal(ints[0], [0, 0, 1, 0])
+    # float values at training time get the same labels
+    mixed = pd.DataFrame({"grp": pd.Series([1.0, "a", 2.0], dtype=object),
+                          "y": [0, 1, 0]})  # fmt: skip
+    assert TablePreprocessor(target="y").fit(mixed).feature_names == [
+        "grp=1", "grp=2", "grp=a"]  # fmt: skip
+
+
+def test_float_categories_of_older_files_still_match():
+    """Files written before the normalisation stored float categories as '1.0'."""
+    record = {"format": "tfmlp-table-preprocessing", "version": 1,
+              "target": "y", "task": "classify", "max_categories": 100,
+              "columns": [{"name": "grp", "kind": "categorical",
+                           "categories": ["1.0", "2.5", "a"]}]}  # fmt: skip
+    pre = TablePreprocessor.from_dict(record)
+    frame = pd.DataFrame({"grp": pd.Series([1.0, 2.5, "a", "b"], dtype=object)})
+    np.testing.assert_array_equal(pre.transform(frame), np.eye(4, 3))
+
+
+def test_nullable_missing_values_are_not_a_category():
+    frame = pd.DataFrame({
+        "s": pd.array(["a", None, "b", "a"], dtype="string"),
+        "b": pd.array([True, None, False, True], dtype="boolean"),
+        "o": pd.Series(["x", pd.NaT, "y", pd.NA], dtype=object),
+        "y": [0, 1, 0, 1],
+    })  # fmt: skip
+    pre = TablePreprocessor(target="y").fit(frame)
+    assert pre.feature_names == ["s=a", "s=b", "b=False", "b=True", "o=x", "o=y"]
+    X = pre.transform(frame)
+    assert not X[1].any()  # the row of missing values: all zeros
+    assert X[3].tolist() == [1, 0, 0, 1, 0, 0]
+
+
+@pytest.fixture(scope="module")
+def named_model(tmp_path_factory):
+    """A tfmlp.save model fitted on a DataFrame (it has feature_names_in_)."""
+    import warnings
+
+    import tfmlp
+
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"b": rng.randn(40), "a": rng.randn(40)})
+    est = tfmlp.MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(frame, frame["b"] - 2 * frame["a"])
+    path = tmp_path_factory.mktemp("named") / "named.tfmlp"
+    tfmlp.save(est, path)
+    return path, est, frame
+
+
+def test_named_plain_model_matches_columns_by_name(named_model, tmp_path, capsys):
+    import warnings
+
+    path, est, frame = named_model
+    data = frame[["a", "b"]].assign(extra=1.0)  # other order, one more column
+    csv = _write(tmp_path / "d.csv", data)
+    capsys.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["predict", str(path), csv]) == 0
+    assert not [w for w in caught if "feature names" in str(w.message)]
+    out = capsys.readouterr().out.splitlines()
+    np.testing.assert_allclose(np.array(out[1:], dtype=float), est.predict(frame))
+
+
+def test_named_plain_model_missing_column(named_model, tmp_path, capsys):
+    path, _, frame = named_model
+    csv = _write(tmp_path / "d.csv", frame[["b"]].assign(c=0.0))
+    capsys.readouterr()
+    assert main(["predict", str(path), csv]) == 1
+    err = _err(capsys)
+    assert err == (
+        "tfmlp predict: error: the data lacks column(s) the model was trained on: 'a'\n"
+    )
+
+
+def test_unfitted_model_is_refused(tmp_path, capsys):
+    import tfmlp
+
+    tfmlp.save(tfmlp.MLPClassifier(), tmp_path / "unfit.tfmlp")
+    data = _write(tmp_path / "d.csv", _frame(10))
+    for argv in (["evaluate", str(tmp_path / "unfit.tfmlp"), data,
+                  "--target", "label"],
+                 ["predict", str(tmp_path / "unfit.tfmlp"), data]):  # fmt: skip
+        assert main(argv) == 1
+        err = _err(capsys)
+        assert "is not fitted" in err and "regressor" not in err
+        assert err.count("\n") == 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_info_says_iterations_for_lbfgs(tmp_path, capsys):
+    import tfmlp
+
+    rng = np.random.RandomState(0)
+    est = tfmlp.MLPRegressor(hidden_layer_sizes=(3,), solver="lbfgs", max_iter=4)
+    est.fit(rng.randn(20, 2), rng.randn(20))
+    tfmlp.save(est, tmp_path / "l.tfmlp")
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "l.tfmlp")]) == 0
+    out = capsys.readouterr().out
+    assert f"training: {est.n_iter_} iterations, final loss" in out
+
+
+def test_export_error_names_the_users_path(trained, tmp_path, capsys):
+    dest = tmp_path / "no" / "such" / "m.keras"
+    capsys.readouterr()
+    assert main(["export", str(trained[0]), "--format", "keras",
+                 "--out", str(dest)]) == 1  # fmt: skip
+    err = _err(capsys)
+    assert str(dest) in err and ".tmp" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--alpha", "-1", "expected a float in the range [0.0, inf), got '-1'"),
+        ("--max-iter", "0", "expected an int in the range [1, inf), got '0'"),
+        ("--learning-rate-init", "0", "expected a float in the range (0.0, inf)"),
+        ("--hidden", "8,0", "layer sizes must be positive integers"),
+        ("--test-size", "1", "expected a fraction in the range [0, 1)"),
+        ("--random-state", "-3", "expected an int in the range [0, 4294967295]"),
+    ],
+)
+def test_out_of_range_flags_exit_2(flag, value, message, data_dir, tmp_path, capsys):
+    argv = ["train", str(data_dir / "data.csv"), "--target", "label",
+            flag, value, "--out", str(tmp_path / "m")]  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    assert message in err and err.count("\n") == 1 and "Training" not in out
+
+
+def test_in_range_flag_values_are_kept():
+    from tfmlp._cli import _estimator_params, _make_converter
+
+    convert = {
+        name: _make_converter(name, constraints)[0]
+        for name, _, constraints, _ in _estimator_params()
+    }
+    assert convert["n_iter_no_change"]("inf") == np.inf
+    assert convert["n_iter_no_change"]("5") == 5
+    assert convert["batch_size"]("auto") == "auto"
+    assert convert["dropout"]("none") is None
+    assert convert["momentum"]("1") == 1.0

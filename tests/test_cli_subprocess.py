@@ -24,13 +24,13 @@ def _env():
     return env
 
 
-def _run(*args, module=True, timeout=300):
+def _run(*args, module=True, timeout=300, env=None):
     cmd = [sys.executable, "-m", "tfmlp"] if module else [str(SCRIPT)]
     return subprocess.run(
         [*cmd, *map(str, args)],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=env or _env(),
         timeout=timeout,
     )
 
@@ -255,3 +255,16 @@ def test_live_progress_bar_on_a_pseudo_terminal(files, tmp_path):
     rest = text.split("\n", 1)[1]  # (a pty writes each \n as \r\n)
     assert rest.startswith("warning: Stochastic Optimizer: Maximum iterations (8)")
     assert rest.count("\n") == 1
+
+
+@pytest.mark.parametrize("level", ["2", "3"])
+def test_errors_stay_one_line_with_tf_log_level_set(level, model, files):
+    """TensorFlow's start-up notices ignore TF_CPP_MIN_LOG_LEVEL: still muted."""
+    env = dict(_env(), TF_CPP_MIN_LOG_LEVEL=level)
+    env.pop("TFMLP_DEBUG", None)
+    proc = _run("predict", model[0], files / "no_x2.csv", env=env)
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "tfmlp predict: error: the data lacks column(s) the model was trained "
+        "on: 'x2'\n"
+    )

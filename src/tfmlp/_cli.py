@@ -64,40 +64,57 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 # ====================================================================== helpers
+DEBUG_ENV = "TFMLP_DEBUG"
+
+
+def _debug() -> bool:
+    """Whether ``TFMLP_DEBUG`` asks for TensorFlow's notices and tracebacks."""
+    import os
+
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false")
+
+
 def _import_tensorflow_quietly() -> None:
     """Import TensorFlow and start its devices with file descriptor 2 muted.
 
     TensorFlow's native code writes startup notices straight to the process's
     stderr (absl's "WARNING: All log messages before absl::InitializeLog()",
-    CUDA probing lines), which ``TF_CPP_MIN_LOG_LEVEL`` does not silence. A
-    command line whose errors are one line cannot let them through. A user who
-    sets ``TF_CPP_MIN_LOG_LEVEL`` explicitly sees them as usual.
+    oneDNN and CUDA probing lines) whatever ``TF_CPP_MIN_LOG_LEVEL`` says. A
+    command line whose errors are one line cannot let them through, so they
+    are muted unless ``TFMLP_DEBUG`` is set. ``TF_CPP_MIN_LOG_LEVEL`` defaults
+    to 2 (a value the user sets is kept) for TensorFlow's later log lines.
     """
     import os
 
-    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL"):
+    if "tensorflow" in sys.modules:
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _debug():
+        _start_tensorflow()
+        return
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):  # captured stderr (tests)
-        fd = None
-    saved = None
-    if fd is not None:
-        sys.stderr.flush()
-        saved = os.dup(fd)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, fd)
-        os.close(devnull)
+        _start_tensorflow()
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
     try:
-        import tensorflow as tf
-
-        tf.config.list_logical_devices()  # device start-up notices, now
+        _start_tensorflow()
     finally:
-        if saved is not None:
-            sys.stderr.flush()
-            os.dup2(saved, fd)
-            os.close(saved)
+        sys.stderr.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def _start_tensorflow() -> None:
+    """Import TensorFlow and list its devices (their start-up notices, now)."""
+    import tensorflow as tf
+
+    tf.config.list_logical_devices()
 
 
 class CLIError(Exception):
@@ -131,25 +148,58 @@ def _estimator_params():
     return [(name, *entry) for name, entry in seen.items()]
 
 
-def _make_converter(name, constraints):
-    """An argparse ``type`` that turns a string into a value the constraints take."""
+def _hidden_sizes(text: str) -> tuple:
+    """``--hidden 100,50``: comma-separated positive integers."""
+    try:
+        sizes = tuple(int(s) for s in text.replace(" ", "").split(",") if s)
+    except ValueError:
+        sizes = None
+    if not sizes:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 100,50, got {text!r}"
+        )
+    if min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"layer sizes must be positive integers, got {text!r}"
+        )
+    return sizes
+
+
+def _test_size(text: str) -> float:
+    """``--test-size``: a fraction in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction in the range [0, 1), got {text!r}"
+        )
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """A count of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _value_spec(constraints) -> tuple[set, list, bool, list]:
+    """What a flag accepts: (string options, number types, None, number checks).
+
+    The number checks are the parameter's interval constraints, so that a value
+    out of range is a usage error before anything is read or trained.
+    """
     from numbers import Integral, Real
 
     from tfmlp._compat import Interval, Options, StrOptions
 
-    constraints = list(constraints or [])
-    if name == "hidden_layer_sizes":
-
-        def sizes(text):
-            try:
-                return tuple(int(s) for s in text.replace(" ", "").split(",") if s)
-            except ValueError:
-                raise argparse.ArgumentTypeError(
-                    f"expected comma-separated integers such as 100,50, got {text!r}"
-                ) from None
-
-        return sizes, "N[,N...]"
-    strs, kinds, allow_none = set(), [], False
+    strs, kinds, allow_none, checks = set(), [], False, []
     for c in constraints:
         if c is None:
             allow_none = True
@@ -157,34 +207,53 @@ def _make_converter(name, constraints):
             strs |= set(c.options)
         elif isinstance(c, Interval):
             kinds.append(int if c.type is Integral else float)
+            checks.append(c)
         elif isinstance(c, Options) and c.type is Real:
             kinds.append(float)
-        elif c == "random_state":
+            checks.append(c)
+        elif isinstance(c, str) and c == "random_state":  # NumPy's seed range
             kinds.append(int)
-        elif c is dict:
-            pass  # only the string options (class_weight='balanced')
+            checks.append(Interval(Integral, 0, 2**32 - 1, closed="both"))
+    return strs, list(dict.fromkeys(kinds)), allow_none, checks
+
+
+def _make_converter(name, constraints):
+    """An argparse ``type`` that turns a string into a value the constraints take."""
+    if name == "hidden_layer_sizes":
+        return _hidden_sizes, "N[,N...]"
+    strs, kinds, allow_none, checks = _value_spec(list(constraints or []))
 
     def convert(text):
         if text in strs:
             return text
         if allow_none and text.lower() == "none":
             return None
-        for kind in kinds:
-            try:
-                return kind(text)
-            except ValueError:
-                continue
-        choices = sorted(strs) + (["none"] if allow_none else [])
-        wanted = " or ".join(
-            [k.__name__ for k in dict.fromkeys(kinds)] + [repr(s) for s in choices]
-        )
+        numbers = [v for v in (_parse_number(kind, text) for kind in kinds) if v]
+        for (value,) in numbers:
+            if not checks or any(check.is_satisfied_by(value) for check in checks):
+                return value
+        if numbers:
+            wanted = " or ".join(str(check) for check in checks)
+        else:
+            choices = sorted(strs) + (["none"] if allow_none else [])
+            wanted = " or ".join(
+                [k.__name__ for k in kinds] + [repr(s) for s in choices]
+            )
         raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
 
     metavar = "|".join(sorted(strs)) if strs and not kinds else None
     if not metavar:
-        parts = [k.__name__.upper() for k in dict.fromkeys(kinds)] + sorted(strs)
+        parts = [k.__name__.upper() for k in kinds] + sorted(strs)
         metavar = "|".join(parts) or "VALUE"
     return convert, metavar
+
+
+def _parse_number(kind, text: str):
+    """``(value,)`` when ``text`` reads as a ``kind`` number, else None."""
+    try:
+        return (kind(text),)
+    except ValueError:
+        return None
 
 
 def _add_estimator_flags(parser: argparse.ArgumentParser) -> None:
@@ -269,6 +338,21 @@ def _load_model(path: str):
     return est
 
 
+def _fitted_model(path: str):
+    """:func:`_load_model`, refusing a model that was saved before fitting."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    est = _load_model(path)
+    try:
+        check_is_fitted(est)
+    except NotFittedError:
+        raise CLIError(
+            f"the model in {path} is not fitted (saved before training); train it first"
+        ) from None
+    return est
+
+
 def _preprocessing_of(est):
     from tfmlp._preprocess import TablePreprocessor
 
@@ -282,9 +366,13 @@ _PRE_ATTR = "_cli_preprocessing"
 
 
 def _features(est, frame, pre):
-    """The model's feature matrix for ``frame``."""
-    import numpy as np
+    """The model's feature matrix for ``frame``.
 
+    With stored preprocessing (a model written by ``tfmlp train``) the table
+    goes through it. A model saved by ``tfmlp.save`` after fitting on a
+    DataFrame gets its columns by name (``feature_names_in_`` order, extra
+    columns ignored); one fitted on an array gets every column as it is.
+    """
     from tfmlp._preprocess import PreprocessError
 
     if pre is not None:
@@ -292,13 +380,8 @@ def _features(est, frame, pre):
             X = pre.transform(frame)
         except PreprocessError as exc:
             raise CLIError(str(exc)) from None
-    else:  # a model saved by tfmlp.save: numeric columns as they are
-        if frame.select_dtypes(include="number").shape[1] != frame.shape[1]:
-            raise CLIError(
-                "this model has no stored preprocessing (not written by "
-                "`tfmlp train`), so every data column must be numeric"
-            )
-        X = frame.to_numpy(dtype=np.float64)
+    else:
+        X = _plain_features(est, frame)
     expected = getattr(est, "n_features_in_", None)
     if expected is not None and X.shape[1] != expected:
         raise CLIError(
@@ -306,6 +389,33 @@ def _features(est, frame, pre):
             f"gives {X.shape[1]}"
         )
     return X
+
+
+def _plain_features(est, frame):
+    """The numeric columns of ``frame`` for a model without preprocessing."""
+    import numpy as np
+
+    names = getattr(est, "feature_names_in_", None)
+    if names is not None:
+        available = {str(c): c for c in frame.columns}
+        missing = [str(n) for n in names if str(n) not in available]
+        if missing:
+            raise CLIError(
+                "the data lacks column(s) the model was trained on: "
+                + ", ".join(repr(m) for m in missing)
+            )
+        frame = frame[[available[str(n)] for n in names]]
+        frame.columns = [str(n) for n in names]
+    text = [str(c) for c in frame.columns if not _numeric_column(frame[c])]
+    if text:
+        raise CLIError(
+            "this model has no stored preprocessing (not written by `tfmlp "
+            "train`), so its data columns must be numeric; not numeric: "
+            + ", ".join(repr(t) for t in text)
+        )
+    if names is None:
+        return frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    return frame.astype(np.float64)
 
 
 MAX_AUTO_CLASSES = 20
@@ -416,8 +526,6 @@ def _train_inputs(args: argparse.Namespace):
             f"target column {args.target!r} not found in {args.data}; columns: "
             + ", ".join(str(c) for c in frame.columns)
         )
-    if not 0 <= args.test_size < 1:
-        raise CLIError(f"--test-size must be in [0, 1), got {args.test_size}")
     _check_writable(args.out, "model file")
     if args.plot:
         _check_writable(args.plot, "plot")
@@ -529,12 +637,22 @@ def _first_sentence(message: str) -> str:
     return lines[0]
 
 
-def _check_writable(path: str, what: str) -> None:
-    """Fail before training when ``path`` cannot be written."""
+def _check_writable(path: str, what: str, directory_ok: bool = False) -> None:
+    """Fail before the work when ``path`` cannot be written.
+
+    Parameters
+    ----------
+    path : str
+        The file (or, with ``directory_ok``, folder) to write.
+    what : str
+        What is written, for the message.
+    directory_ok : bool, default=False
+        Whether ``path`` may be an existing folder (a SavedModel replaces one).
+    """
     import os
 
     parent = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
+    if os.path.isdir(path) and not directory_ok:
         raise CLIError(f"{what} {path} is a directory")
     if not os.path.isdir(parent):
         raise CLIError(f"cannot write {what} {path}: folder {parent} does not exist")
@@ -570,7 +688,7 @@ def _write_plot(est, path) -> None:
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    est = _load_model(args.model)
+    est = _fitted_model(args.model)
     frame = _read_table(args.data)
     pre = _preprocessing_of(est)
     if pre is not None and pre.target in frame.columns:
@@ -597,7 +715,9 @@ def _predict(args: argparse.Namespace) -> int:
 
 # ================================================================= evaluate
 def _evaluate(args: argparse.Namespace) -> int:
-    est = _load_model(args.model)
+    from sklearn.base import is_classifier
+
+    est = _fitted_model(args.model)
     frame = _read_table(args.data)
     pre = _preprocessing_of(est)
     target = args.target or (pre.target if pre is not None else None)
@@ -609,7 +729,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if len(frame) == 0:
         raise CLIError(f"target column {target!r} has no values")
     X = _features(est, frame.drop(columns=[target]), pre)
-    task = "classify" if hasattr(est, "classes_") else "regress"
+    task = "classify" if is_classifier(est) else "regress"
     if task == "regress" and not _numeric_column(frame[target]):
         raise CLIError(
             f"target column {target!r} is not numeric, but the model is a regressor"
@@ -632,12 +752,19 @@ def _numeric_column(series) -> bool:
 def _export(args: argparse.Namespace) -> int:
     import tfmlp
 
-    est = _load_model(args.model)
+    est = _fitted_model(args.model)
+    try:
+        _check_writable(args.out, "artifact", args.format == "savedmodel")
+    except CLIError as exc:
+        raise CLIError(f"export failed: {exc}") from None
     try:
         path = tfmlp.export(est, args.out, format=args.format)
     except ImportError as exc:
         raise CLIError(str(exc).splitlines()[0]) from None
-    except (ValueError, OSError) as exc:
+    except OSError as exc:  # name the user's path, not a temporary one
+        reason = exc.strerror or str(exc).splitlines()[0]
+        raise CLIError(f"export failed: cannot write {args.out}: {reason}") from None
+    except ValueError as exc:
         raise CLIError(f"export failed: {str(exc).splitlines()[0]}") from None
     print(f"Wrote {args.format} to {path}")
     if _preprocessing_of(est) is not None:
@@ -677,7 +804,8 @@ def _info(args: argparse.Namespace) -> int:
     print(f"features: {getattr(est, 'n_features_in_', '?')}")
     if hasattr(est, "n_iter_"):
         curve = getattr(est, "loss_curve_", None)
-        line = f"training: {est.n_iter_} epochs, final loss {est.loss_:.6f}"
+        unit = "iterations" if est.solver == "lbfgs" else "epochs"
+        line = f"training: {est.n_iter_} {unit}, final loss {est.loss_:.6f}"
         if curve:
             line += f", first loss {curve[0]:.6f}, best loss {min(curve):.6f}"
         print(line)
@@ -713,7 +841,7 @@ def build_parser(with_estimator_flags: bool = False) -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument("--solver", default="adam", choices=["adam", "sgd", "lbfgs"])
-    demo.add_argument("--max-iter", type=int, default=50)
+    demo.add_argument("--max-iter", type=_positive_int, default=50)
     demo.add_argument("--random-state", type=int, default=0)
     demo.set_defaults(func=_demo)
 
@@ -741,7 +869,7 @@ def build_parser(with_estimator_flags: bool = False) -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--test-size",
-        type=float,
+        type=_test_size,
         default=0.2,
         help="fraction held out for the report (0 to train on everything)",
     )
@@ -821,45 +949,105 @@ def build_parser(with_estimator_flags: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the ``tfmlp`` command line; returns the exit code."""
-    import os
+_SUBCOMMANDS = ("demo", "train", "predict", "evaluate", "export", "info")
+# the arguments that ``_train_inputs`` reads (checked before TensorFlow loads)
+_EARLY_FIELDS = ("data", "target", "task", "test_size", "out", "plot")
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``tfmlp`` command line; returns the exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 1 for an error, 2 for a usage error (argparse exits
+        with ``SystemExit`` for those and for ``--help``), 130 when
+        interrupted.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Only `train` needs the estimator flags (and so the tfmlp import). Its
-    # data and paths are checked first, so that their errors come at once.
     first = next((a for a in argv if not a.startswith("-")), None)
+    prog = f"tfmlp {first}" if first in _SUBCOMMANDS else "tfmlp"
+    try:
+        return _run(argv, first)
+    except CLIError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `tfmlp predict ... | head`
+        _silence_stdout()
+        return 0
+    except Exception as exc:  # anything not anticipated: one line, no traceback
+        if _debug():
+            raise
+        print(f"{prog}: error: {_describe(exc)}", file=sys.stderr)
+        return 1
+
+
+def _run(argv: list[str], first: str | None) -> int:
+    """Parse ``argv`` and run its subcommand (errors are raised)."""
     checked = None
     if first == "train" and not {"-h", "--help"} & set(argv):
-        known, _ = build_parser().parse_known_args(argv)
-        try:
-            checked = _train_inputs(known)
-        except CLIError as exc:
-            print(f"tfmlp train: error: {exc}", file=sys.stderr)
-            return exc.code
+        # Only `train` needs the estimator flags (and so TensorFlow). Its data
+        # and paths are checked first, so that their errors come at once.
+        known, extras = build_parser().parse_known_args(argv)
+        if not _data_may_be_a_flag_value(argv, known.data, extras):
+            checked = _train_inputs(known), known
     if first == "train":
         _import_tensorflow_quietly()
     args = build_parser(with_estimator_flags=first == "train").parse_args(argv)
-    if checked is not None:
-        args.checked_inputs = checked
+    if checked is not None and _same_fields(checked[1], args, _EARLY_FIELDS):
+        args.checked_inputs = checked[0]
+    return args.func(args)
+
+
+def _data_may_be_a_flag_value(argv: list[str], data: str, extras: list[str]) -> bool:
+    """Whether the early parse may have taken an estimator flag's value for DATA.
+
+    The early parser does not know the estimator flags (they need TensorFlow),
+    so in ``train --hidden 8 data.csv`` it reads ``8`` as DATA. That can only
+    happen to a token that follows an unknown option written without ``=``.
+    """
+    unknown = {a for a in extras if a.startswith("-") and "=" not in a}
+    return any(
+        token == data and argv[i - 1] in unknown
+        for i, token in enumerate(argv)
+        if i > 0
+    )
+
+
+def _same_fields(a: argparse.Namespace, b: argparse.Namespace, fields) -> bool:
+    """Whether two parses agree on ``fields``."""
+    return all(getattr(a, f, None) == getattr(b, f, None) for f in fields)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an unexpected exception: its type and first message line."""
+    text = str(exc).strip()
+    reason = text.splitlines()[0] if text else ""
+    if isinstance(exc, MemoryError):
+        return "out of memory" + (f": {reason}" if reason else "")
+    if isinstance(exc, (ValueError, TypeError, OSError)) and reason:
+        return reason
+    name = type(exc).__name__
+    hint = f" (set {DEBUG_ENV}=1 for the traceback)"
+    return (f"{name}: {reason}" if reason else name) + hint
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device (its reader has gone away)."""
+    import os
+
     try:
-        return args.func(args)
-    except CLIError as exc:
-        print(f"tfmlp {args.command}: error: {exc}", file=sys.stderr)
-        return exc.code
-    except KeyboardInterrupt:
-        print(f"tfmlp {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # e.g. `tfmlp predict ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except (ValueError, TypeError, OSError) as exc:  # anything not anticipated above
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(
-            f"tfmlp {args.command}: error: {reason or type(exc).__name__}",
-            file=sys.stderr,
-        )
-        return 1
+    except (OSError, ValueError, AttributeError):  # pragma: no cover
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

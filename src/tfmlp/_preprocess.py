@@ -8,8 +8,6 @@ so it travels inside a ``.tfmlp`` file without pickle.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 __all__ = ["PreprocessError", "TablePreprocessor"]
@@ -43,17 +41,52 @@ def _is_categorical(series) -> bool:
 
 
 def _as_labels(series) -> list:
-    """Category values as strings (None for missing)."""
-    return [None if _missing(v) else str(v) for v in series.tolist()]
+    """Category values as strings (None for missing), see :func:`_label`."""
+    return [_label(v) for v in series.tolist()]
+
+
+def _label(value) -> str | None:
+    """The category label of one value: None when missing, else its text.
+
+    A whole-number float reads as the integer (``1.0`` -> ``"1"``): a column of
+    whole numbers turns into floats when the file has a missing value, and the
+    same category must get the same label at training and prediction time.
+    """
+    if _missing(value):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _missing(value) -> bool:
-    if value is None:
-        return True
+    """Whether one cell value is missing: None, NaN, ``pd.NA`` or ``NaT``."""
+    import pandas as pd
+
     try:
-        return bool(isinstance(value, float) and math.isnan(value))
-    except TypeError:  # pragma: no cover
+        result = pd.isna(value)
+    except (TypeError, ValueError):  # pragma: no cover - exotic objects
         return False
+    return isinstance(result, (bool, np.bool_)) and bool(result)
+
+
+def _one_hot(series, categories: list) -> np.ndarray:
+    """One column per stored category; unknown or missing values: all zeros.
+
+    A value is looked up by its label (:func:`_label`), then by its plain text,
+    which is how files written before whole-number floats were normalised
+    stored a float category (``"1.0"``).
+    """
+    index = {c: i for i, c in enumerate(categories)}
+    block = np.zeros((len(series), len(index)), dtype=np.float64)
+    for row, value in enumerate(series.tolist()):
+        label = _label(value)
+        j = index.get(label)
+        if j is None and label is not None:
+            j = index.get(str(value))
+        if j is not None:
+            block[row, j] = 1.0
+    return block
 
 
 def _identifier_like(n_distinct: int, n_present: int) -> bool:
@@ -175,13 +208,7 @@ class TablePreprocessor:
                         f"column {col['name']!r} has dtype {series.dtype}, which "
                         "cannot be encoded."
                     )
-                index = {c: i for i, c in enumerate(col["categories"])}
-                block = np.zeros((n, len(index)), dtype=np.float64)
-                for row, value in enumerate(_as_labels(series)):
-                    j = index.get(value)
-                    if j is not None:  # unknown / missing categories: all zeros
-                        block[row, j] = 1.0
-                blocks.append(block)
+                blocks.append(_one_hot(series, col["categories"]))
         return np.hstack(blocks) if blocks else np.zeros((n, 0))
 
     def fit_transform(self, frame) -> np.ndarray:

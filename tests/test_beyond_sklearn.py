@@ -266,3 +266,35 @@ def test_reproducible_and_no_global_side_effects(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         outs.append(proc.stdout)
     assert outs[0] == outs[1]
+
+
+def _global_draws():
+    """What unrelated code draws next from the seeded global generators."""
+    import random
+
+    import keras
+
+    dense = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3)])
+    kernel = dense.layers[0].kernel.numpy().copy()
+    global_numpy = np.random.random_sample()  # noqa: NPY002 (the global one)
+    return random.random(), global_numpy, kernel
+
+
+def test_building_tfmlp_layers_draws_no_global_seed():
+    """tfmlp's Keras layers take no seed from Python's global ``random``: a
+    Keras model built after tfmlp fits (dropout, batch normalisation) and
+    after ``model_`` is built gets the weights it would get without them."""
+    import keras
+
+    keras.utils.set_random_seed(123)
+    expected = _global_draws()
+    keras.utils.set_random_seed(123)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    for extra in ({"dropout": 0.2}, {"batch_normalization": True}, {}):
+        est = _fit(MLPClassifier(**kw, **extra), X[:200], Y[:200])
+        assert est.model_ is not None  # builds the Keras model
+    reg = _fit(MLPRegressor(dropout=0.1, **kw), X[:200], X[:200, 0])
+    assert reg.model_ is not None
+    got = _global_draws()
+    assert got[:2] == expected[:2]
+    np.testing.assert_array_equal(got[2], expected[2])

@@ -111,3 +111,25 @@ def test_regressor_with_stack_and_errors():
         MLPRegressor(hidden_stack=lambda x: 3, max_iter=1).fit(X, y)
     with pytest.raises(ValueError, match="hidden_stack"):
         MLPRegressor(hidden_stack="dense", max_iter=1).fit(X, y)
+
+
+class _Crash(keras.callbacks.Callback):
+    """Fails the fit after its first epoch (the dropout masks have advanced)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        raise RuntimeError("simulated failure")
+
+
+def test_dropout_state_survives_copies_and_rollback():
+    """A user Dropout layer's generator state is part of the estimator's
+    state: a copy, and the original after a failed fit rolled back, continue
+    training exactly like a copy taken before."""
+    clf = _fit(MLPClassifier(hidden_stack=dropout_stack, max_iter=2, random_state=0))
+    reference = pickle.loads(pickle.dumps(clf))
+    clf.set_params(warm_start=True, callbacks=[_Crash()])
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        clf.fit(X, Y)
+    clf.set_params(warm_start=False, callbacks=None)
+    for est in (clf, reference):
+        est.partial_fit(X, Y)
+    np.testing.assert_array_equal(clf.predict_proba(X), reference.predict_proba(X))

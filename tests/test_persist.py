@@ -208,18 +208,51 @@ def test_attribute_values_survive(tmp_path):
     est = _quiet(MLPClassifier((3,), max_iter=3, random_state=0).fit, X, Y_WORDS)
     est.validation_scores_ = [0.5, float("nan"), np.float32("nan"), float("-inf")]
     est.best_validation_score_ = np.float64("nan")
-    est.misc_ = {1: (np.int8(3), "x"), "$odd": [None, True, np.str_("s")]}
-    est.labels_ = np.array(["a", 1, None, 2.5, np.int64(4)], dtype=object)
+    est.feature_names_in_ = np.array(["a", 1, None, np.float64(2.5)], dtype=object)
     tfmlp.save(est, tmp_path / "m")
     loaded = tfmlp.load(tmp_path / "m")
     _same(_state(est), _state(loaded))
-    assert loaded.labels_.dtype == object
-    assert [type(v) for v in loaded.labels_] == [type(v) for v in est.labels_]
+    names = loaded.feature_names_in_
+    assert names.dtype == object
+    assert [type(v) for v in names] == [type(v) for v in est.feature_names_in_]
     assert loaded.classes_ is loaded._label_binarizer.classes_
     # object arrays are stored element by element in the JSON, never pickled
     with zipfile.ZipFile(tmp_path / "m") as z:
         meta = json.loads(z.read("tfmlp.json"))
-    assert meta["attributes"]["labels_"]["$objarray"][0] == [5]
+    assert meta["attributes"]["feature_names_in_"]["$objarray"][0] == [4]
+
+
+def test_encoder_round_trips_tagged_values():
+    """Values the tags exist for (non-string keys, "$" keys, NumPy scalars,
+    tuples) decode to what was encoded."""
+    value = {1: (np.int8(3), "x"), "$odd": [None, True, np.str_("s")]}
+    encoder = persist._Encoder()
+    doc = json.loads(json.dumps(encoder.encode(value, "value")))
+    _same(persist._Decoder(encoder.arrays).decode(doc, "value"), value)
+
+
+def test_allowed_attributes_are_derived_from_the_code(fitted):
+    """Every attribute a fit sets (and the CLI's record) is loadable; methods,
+    properties, parameters and TensorFlow objects are not."""
+    from tfmlp._cli import _PRE_ATTR
+
+    for cls in (MLPClassifier, MLPRegressor):
+        allowed = persist._stored_attribute_names(cls)
+        assert {"t_", "loss_curve_", "validation_loss_curve_", "_optimizer"} <= allowed
+        assert {"n_features_in_", "feature_names_in_", _PRE_ATTR} <= allowed
+        assert not allowed & {"predict", "coefs_", "model_", "_net", "_fitting"}
+        assert not allowed & set(cls._get_param_names())
+    for name, (est, *_) in fitted.items():
+        allowed = persist._stored_attribute_names(type(est))
+        assert set(_state(est)) - set(est.get_params()) <= allowed, name
+
+
+def test_save_refuses_attributes_load_would_refuse(tmp_path):
+    est = _quiet(MLPClassifier((3,), max_iter=3, random_state=0).fit, X, Y_WORDS)
+    est.misc_ = 1
+    with pytest.raises(ValueError, match="Cannot save attribute 'misc_'"):
+        tfmlp.save(est, tmp_path / "m")
+    assert not (tmp_path / "m").exists()
 
 
 def test_feature_names_and_label_dtypes(tmp_path):
@@ -471,11 +504,12 @@ def _hostile_files(good, tmp_path, marker):
         "dunder attribute": lambda m: m["attributes"].update(__class__="x"),
         "bad weights": lambda m: m["attributes"].update(_coefs=[1, 2]),
         "deep value": lambda m: m["attributes"].update(
-            deep_=json.loads("[" * 200 + "]" * 200)
+            loss_curve_=json.loads("[" * 200 + "]" * 200)
         ),
         "huge strarray": lambda m: m["attributes"].update(
-            x_={"$strarray": [10**9, [2], ["a", "b"]]}
+            classes_={"$strarray": [10**9, [2], ["a", "b"]]}
         ),
+        **_shadowing_edits(),
     }.items():
         add(what, _edit_json(members, edit))
     text = members[0][1].replace(
@@ -501,6 +535,54 @@ def _hostile_files(good, tmp_path, marker):
     return files
 
 
+def _set_attribute(name, value):
+    return lambda m: m["attributes"].update({name: value})
+
+
+def _set_optimizer_field(name, value):
+    return lambda m: m["attributes"]["_optimizer"]["$optimizer"][1].update(
+        {name: value}
+    )
+
+
+def _set_binarizer_field(name, value):
+    return lambda m: m["attributes"]["_label_binarizer"]["$label_binarizer"].update(
+        {name: value}
+    )
+
+
+def _shadowing_edits():
+    """Files (with a valid checksum) that set names which shadow methods or
+    internals, or give fitted attributes values of the wrong type."""
+    return {
+        "shadow method": _set_attribute("predict", 1),
+        "shadow property": _set_attribute("coefs_", [1]),
+        "network object": _set_attribute("_net", {"x": 1}),
+        "in-training flag": _set_attribute("_fitting", True),
+        "unknown attribute": _set_attribute("misc_", 1),
+        "dunder dict": _set_attribute("__dict__", {}),
+        "t_ string": _set_attribute("t_", "abc"),
+        "n_iter_ float": _set_attribute("n_iter_", 1.5),
+        "n_iter_ bool": _set_attribute("n_iter_", True),
+        "negative count": _set_attribute("_no_improvement_count", -1),
+        "loss_ string": _set_attribute("loss_", "abc"),
+        "loss_curve_ string": _set_attribute("loss_curve_", "abc"),
+        "loss_curve_ strings": _set_attribute("loss_curve_", ["a"]),
+        "validation_scores_ dict": _set_attribute("validation_scores_", {"a": 1}),
+        "best_loss_ list": _set_attribute("best_loss_", [1.0]),
+        "history_ list": _set_attribute("history_", [1]),
+        "classes_ number": _set_attribute("classes_", 3),
+        "optimizer as number": _set_attribute("_optimizer", 3),
+        "binarizer as dict": _set_attribute("_label_binarizer", {"a": 1}),
+        "classifier loss": _set_attribute("loss", "squared_error"),
+        "optimizer rate string": _set_optimizer_field("learning_rate", "abc"),
+        "optimizer extra field": _set_optimizer_field("hyper", 1),
+        "optimizer schedule": _set_optimizer_field("lr_schedule", "os.system"),
+        "binarizer method": _set_binarizer_field("transform", 1),
+        "binarizer y_type_": _set_binarizer_field("y_type_", 3),
+    }
+
+
 def test_hostile_files_are_refused(good_file, tmp_path):
     marker = tmp_path / "MARKER"
     files = _hostile_files(good_file, tmp_path, marker)
@@ -523,10 +605,28 @@ def test_hostile_files_are_refused(good_file, tmp_path):
         ("empty file", "not a readable ZIP"),
         ("deep value", "nested too deeply"),
         ("deep JSON", "not valid JSON"),
+        ("shadow method", "'predict' cannot be set .*method or property"),
+        ("network object", "'_net' cannot be set"),
+        ("t_ string", "'t_' must be a non-negative integer"),
+        ("loss_curve_ string", "'loss_curve_' must be a list of numbers"),
+        ("optimizer extra field", "expected the fields"),
+        ("classifier loss", "'loss' must be 'log_loss'"),
     ]:
         path = dict(files)[what]
         with pytest.raises(ValueError, match=needle):
             tfmlp.load(path)
+
+
+@pytest.mark.parametrize("value", ["abc", -1, 2.5, None])
+def test_adam_step_count_must_be_a_count(fitted, tmp_path, value):
+    good = tmp_path / "adam.tfmlp"
+    tfmlp.save(fitted["binary_adam"][0], good)
+    path = tmp_path / "bad.tfmlp"
+    _write(path, _edit_json(_members(good), _set_optimizer_field("t", value)))
+    with pytest.raises(
+        ValueError, match=r"Cannot load .*\.t must be a non-negative integer"
+    ):
+        tfmlp.load(path)
 
 
 def test_every_truncation_is_refused(good_file, tmp_path):
@@ -659,3 +759,59 @@ def test_a_damaged_loss_scale_is_refused(fitted, tmp_path, bad):
     _write(path, members)
     with pytest.raises(ValueError, match="loss scale"):
         tfmlp.load(path)
+
+
+# ------------------------------------- dropout: the Keras generator state
+def _dropout_model():
+    est = MLPClassifier((6,), dropout=0.3, max_iter=3, batch_size=16, random_state=0)
+    return _quiet(est.fit, X, Y_WORDS)
+
+
+def test_dropout_training_continues_identically_after_copies(tmp_path):
+    """The Dropout masks come from a Keras seed generator whose state is not a
+    weight: save / load, pickle and deepcopy keep it, so the copies continue
+    training exactly like the original itself (not just like another copy)."""
+    original = _dropout_model()
+    path = tmp_path / "dropout.tfmlp"
+    tfmlp.save(original, path)
+    copies = {"load": tfmlp.load(path), **_copies(original)}
+    expected = _continue(original, X, Y_WORDS, {})
+    for how, other in copies.items():
+        _same(_continue(other, X, Y_WORDS, {}), expected, how)
+
+
+def test_dropout_checkpoint_resumes_identically(tmp_path):
+    """Resuming from an EstimatorCheckpoint equals the uninterrupted run."""
+    from tfmlp.callbacks import EstimatorCheckpoint
+
+    path = tmp_path / "run.tfmlp"
+    kw = dict(dropout=0.3, batch_size=16, random_state=0)
+    ck = MLPClassifier((6,), max_iter=2, callbacks=[EstimatorCheckpoint(path)], **kw)
+    _quiet(ck.fit, X, Y_WORDS)
+    resumed = tfmlp.load(path).set_params(warm_start=True, max_iter=2)
+    straight = MLPClassifier((6,), max_iter=2, **kw)
+    _quiet(straight.fit, X, Y_WORDS)
+    straight.set_params(warm_start=True)
+    _same(
+        _quiet(resumed.fit, X, Y_WORDS).predict_proba(X),
+        _quiet(straight.fit, X, Y_WORDS).predict_proba(X),
+    )
+
+
+def test_files_without_the_generator_state_still_load(tmp_path, monkeypatch):
+    """Files written before the generator state was saved (Keras weights
+    only) load, predict the same and keep training."""
+    from tfmlp._custom import CustomNetwork
+
+    original = _dropout_model()
+    expected = original.predict_proba(X)
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            CustomNetwork, "full_state", lambda self: self.model.get_weights()
+        )
+        tfmlp.save(original, tmp_path / "old.tfmlp")
+    loaded = tfmlp.load(tmp_path / "old.tfmlp")
+    n_weights = len(loaded.__dict__["_keras_weights"])
+    _same(loaded.predict_proba(X), expected)
+    _quiet(loaded.partial_fit, X, Y_WORDS)
+    assert len(loaded.__getstate__()["_keras_weights"]) == n_weights + 1

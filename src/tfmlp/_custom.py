@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfmlp._extras import UNSEEDED_DENSE
 from tfmlp._network import KERAS_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from tfmlp._params import NetSpec
 
@@ -109,12 +110,66 @@ class CustomNetwork:
         self.assign(arrays_w + arrays_b)
 
     def full_state(self) -> list[np.ndarray]:
-        """Every weight of the Keras model (trainable or not)."""
-        return [np.array(w) for w in self.model.get_weights()]
+        """Every weight of the Keras model, then its random-generator states.
+
+        ``get_weights()`` covers trainable and non-trainable weights (e.g.
+        batch-normalisation statistics) but not the state of the layers'
+        seed generators (e.g. a ``Dropout`` layer's), which decides the next
+        masks; it follows the weights so that training continues identically
+        after a copy, a save or a rollback.
+
+        Returns
+        -------
+        list of ndarray
+            ``model.get_weights()`` followed by one array per seed generator.
+        """
+        weights = [np.array(w) for w in self.model.get_weights()]
+        return weights + [v.numpy() for v in _seed_states(self.model)]
 
     def load_full_state(self, weights: list[np.ndarray]) -> None:
-        self.model.set_weights(weights)
+        """Set what :meth:`full_state` returned.
+
+        Parameters
+        ----------
+        weights : list of ndarray
+            The weights, optionally followed by the seed-generator states
+            (states saved before they were part of the full state are
+            absent: the generators then keep their current state).
+
+        Raises
+        ------
+        ValueError
+            If the number of arrays matches neither form.
+        """
+        n_weights = len(self.model.weights)
+        states = _seed_states(self.model)
+        if len(weights) not in (n_weights, n_weights + len(states)):
+            raise ValueError(
+                f"The Keras hidden stack has {n_weights} weights and "
+                f"{len(states)} random-generator states; got {len(weights)} "
+                "arrays (was the estimator fitted with another hidden stack?)."
+            )
+        self.model.set_weights(weights[:n_weights])
+        for variable, value in zip(states, weights[n_weights:]):
+            variable.assign(_seed_value(value, variable))
         self._snapshot = self.read()
+
+
+def _seed_states(model) -> list:
+    """The model's variables that are not weights: its seed-generator states."""
+    weight_ids = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weight_ids]
+
+
+def _seed_value(value, variable) -> np.ndarray:
+    """``value`` checked against a seed-generator ``variable``'s shape."""
+    value = np.asarray(value)
+    if value.shape != tuple(variable.shape) or value.dtype.kind not in "iu":
+        raise ValueError(
+            f"A random-generator state must be an integer array of shape "
+            f"{tuple(variable.shape)}; got {value.dtype} {value.shape}."
+        )
+    return value.astype(variable.dtype)
 
 
 def _build(builder, n_features, n_outputs, out_activation, dtype: str):
@@ -136,7 +191,9 @@ def _build(builder, n_features, n_outputs, out_activation, dtype: str):
                 "tensor, of shape (batch, units), built from the input tensor it "
                 f"receives. Got {hidden!r} instead."
             )
-        z = keras.layers.Dense(n_outputs, dtype=dtype, name="output")(hidden)
+        z = keras.layers.Dense(n_outputs, dtype=dtype, name="output", **UNSEEDED_DENSE)(
+            hidden
+        )
         act = KERAS_ACTIVATIONS[out_activation]
         p = keras.layers.Activation(act, dtype=dtype, name="output_activation")(z)
     finally:

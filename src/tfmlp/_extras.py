@@ -12,6 +12,13 @@ from sklearn.utils.class_weight import compute_sample_weight
 from tfmlp._network import KERAS_ACTIVATIONS
 from tfmlp._precision import matmul_dtype
 
+# Initializers for the Dense layers tfmlp creates: tfmlp assigns their weights
+# right after building them (scikit-learn's rule, drawn from random_state), and
+# Keras' default random initializers would each draw a seed from Python's
+# global ``random`` module when the layer is created, changing what unrelated
+# code gets from it. "zeros" draws nothing.
+UNSEEDED_DENSE = {"kernel_initializer": "zeros", "bias_initializer": "zeros"}
+
 
 def class_sample_weight(class_weight, y, sample_weight, *, incremental: bool):
     """Combine ``class_weight`` with ``sample_weight`` (multiplicatively)."""
@@ -48,7 +55,7 @@ class StandardStack:
         import keras
 
         for i, units in enumerate(self.sizes):
-            x = keras.layers.Dense(units, name=f"hidden_{i + 1}")(x)
+            x = keras.layers.Dense(units, name=f"hidden_{i + 1}", **UNSEEDED_DENSE)(x)
             if self.batch_normalization:
                 x = keras.layers.BatchNormalization(name=f"batch_norm_{i + 1}")(x)
             act = KERAS_ACTIVATIONS[self.activation]

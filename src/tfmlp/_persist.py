@@ -27,19 +27,25 @@ element by element, never as object arrays), ``$random_state``,
 ``$label_binarizer``, ``$optimizer`` and ``$unsaved`` (a parameter that is
 code, such as ``hidden_stack`` or ``callbacks``, which the format does not
 hold). The loader rebuilds only these types, and only
-``tfmlp.MLPClassifier`` / ``tfmlp.MLPRegressor``.
+``tfmlp.MLPClassifier`` / ``tfmlp.MLPRegressor``. It sets only attributes
+a fitted estimator has (names derived from the estimator classes' code,
+never a method, property or parameter), each with a value of its type.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import hmac
+import inspect
 import io
 import json
 import math
 import os
 import re
 import secrets
+import textwrap
 import warnings
 import zipfile
 from contextlib import suppress
@@ -62,30 +68,15 @@ CHECKSUM = "checksum.sha256"
 _ARRAY_NAME = re.compile(r"arrays/(0|[1-9][0-9]{0,8})\.npy")
 _ESTIMATORS = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
 _OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
-_OPTIMIZER_FIELDS = {  # required; slot variables are saved as arrays
-    "SGD": (
-        "learning_rate_init",
-        "learning_rate",
-        "_slot_arrays",
-        "_slot_vars",
-        "_strategy",
-        "lr_schedule",
-        "momentum",
-        "nesterov",
-        "power_t",
-    ),
-    "Adam": (
-        "learning_rate_init",
-        "learning_rate",
-        "_slot_arrays",
-        "_slot_vars",
-        "_strategy",
-        "beta_1",
-        "beta_2",
-        "epsilon",
-        "t",
-    ),
-}
+# Attributes an estimator holds that ``save`` never writes (TensorFlow
+# objects, the in-training flag, scikit-learn's pickle version tag).
+_NOT_STORED = ("_net", "_fitting", "_sklearn_version")
+# Attributes that scikit-learn's own code sets on tfmlp estimators
+# (``validate_data``: feature count and names; ``set_output``: its config).
+_SET_BY_SKLEARN = ("n_features_in_", "feature_names_in_", "_sklearn_output_config")
+# Attributes tfmlp's tools store on the estimators they train: the command
+# line's preprocessing record (``tfmlp._cli._PRE_ATTR``, checked there on use).
+_SET_BY_TFMLP_TOOLS = ("_cli_preprocessing",)
 # NumPy dtypes allowed in array members and scalars (no objects, no records).
 _NUMERIC_DTYPES = {
     np.dtype(name).name: np.dtype(name)
@@ -158,8 +149,8 @@ def save(est, path) -> None:
 
 def _encode_estimator(est, name: str) -> list[tuple[str, bytes]]:
     state = dict(est.__getstate__())  # synced weights; no TensorFlow objects
-    state.pop("_net", None)
-    state.pop("_sklearn_version", None)
+    for key in _NOT_STORED:
+        state.pop(key, None)
     param_names = set(type(est)._get_param_names())
     enc = _Encoder()
     params = {}
@@ -180,6 +171,7 @@ def _encode_estimator(est, name: str) -> list[tuple[str, bytes]]:
     for key, value in state.items():
         if key in param_names:
             continue
+        _check_storable(type(est), key)
         if (
             key == "_random_state"
             and value is not None
@@ -208,6 +200,17 @@ def _encode_estimator(est, name: str) -> list[tuple[str, bytes]]:
         members.append((member, buffer.getvalue()))
     members.append((CHECKSUM, _checksum(members).encode("ascii")))
     return members
+
+
+def _check_storable(cls, key: str) -> None:
+    """Refuse to write an attribute that :func:`load` would refuse."""
+    try:
+        _check_attribute_name(cls, key)
+    except _FormatError as exc:
+        raise ValueError(
+            f"Cannot save attribute {key!r}: the tfmlp format holds the "
+            f"estimator's parameters and fitted attributes only ({exc})"
+        ) from None
 
 
 def _tfmlp_version() -> str:
@@ -643,6 +646,270 @@ def _read_npy(data: bytes, name: str) -> np.ndarray:
     return np.load(fp, allow_pickle=False)
 
 
+# ------------------------------------------------------ what a file may set
+def _is_count(value) -> bool:
+    return (
+        isinstance(value, (int, np.integer))
+        and not isinstance(value, bool)
+        and value >= 0
+    )
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not (
+        isinstance(value, bool)
+    )
+
+
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_str(value) -> bool:
+    return isinstance(value, str)
+
+
+def _is_reals(value) -> bool:
+    return isinstance(value, list) and all(_is_real(v) for v in value)
+
+
+def _is_arrays(value) -> bool:
+    return isinstance(value, list) and all(isinstance(a, np.ndarray) for a in value)
+
+
+def _is_vector(value) -> bool:
+    return isinstance(value, np.ndarray) and value.ndim == 1
+
+
+def _is_names(value) -> bool:
+    return _is_vector(value) and value.dtype.kind in "OU"
+
+
+def _is_history(value) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, list) for k, v in value.items()
+    )
+
+
+def _is_output_config(value) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def _is_out_activation(value) -> bool:
+    return isinstance(value, str) and value in OUTPUT_ACTIVATIONS
+
+
+def _is_optimizer(value) -> bool:
+    return type(value) in _OPTIMIZERS.values()
+
+
+def _or_none(check):
+    def check_or_none(value) -> bool:
+        return value is None or check(value)
+
+    return check_or_none
+
+
+# The type of each fitted attribute's value (see the estimators' docstrings).
+_ATTRIBUTE_CHECKS = {
+    **dict.fromkeys(
+        (
+            "n_iter_",
+            "t_",
+            "n_layers_",
+            "n_outputs_",
+            "n_features_in_",
+            "_no_improvement_count",
+            "_stack_seed",
+        ),
+        (_is_count, "a non-negative integer"),
+    ),
+    "loss_": (_is_real, "a number"),
+    "best_loss_": (_or_none(_is_real), "a number or null"),
+    "best_validation_score_": (_or_none(_is_real), "a number or null"),
+    "loss_curve_": (_is_reals, "a list of numbers"),
+    "validation_loss_curve_": (_is_reals, "a list of numbers"),
+    "validation_scores_": (_or_none(_is_reals), "a list of numbers or null"),
+    "history_": (_is_history, "a dict of lists"),
+    "out_activation_": (_is_out_activation, "an output activation name"),
+    "classes_": (_is_vector, "a 1-D array"),
+    "feature_names_in_": (_is_names, "a 1-D array of names"),
+    "_coefs": (_is_arrays, "a list of arrays"),
+    "_intercepts": (_is_arrays, "a list of arrays"),
+    "_best_params": (_or_none(_is_arrays), "a list of arrays or null"),
+    "_keras_weights": (_or_none(_is_arrays), "a list of arrays or null"),
+    "_label_binarizer": (
+        lambda v: type(v) is LabelBinarizer,
+        "a label binarizer",
+    ),
+    "_optimizer": (_is_optimizer, "an SGD or Adam state"),
+    "_random_state": (
+        lambda v: isinstance(v, np.random.RandomState),
+        "a random generator",
+    ),
+    "_sklearn_output_config": (_is_output_config, "a dict of strings"),
+    "_cli_preprocessing": (lambda v: isinstance(v, dict), "a preprocessing record"),
+}
+# The optimizers' scalar fields and their types; the slot fields are checked
+# in ``_Decoder._optimizer``.
+_OPTIMIZER_SLOT_FIELDS = ("_slot_arrays", "_slot_vars", "_strategy")
+_OPTIMIZER_OPTIONAL = ("_loss_scale",)  # mixed float16 training only
+_OPTIMIZER_FIELDS = {
+    "SGD": {
+        "learning_rate_init": _is_real,
+        "learning_rate": _is_real,
+        "lr_schedule": lambda v: v in ("constant", "invscaling", "adaptive"),
+        "momentum": _is_real,
+        "nesterov": _is_bool,
+        "power_t": _is_real,
+    },
+    "Adam": {
+        "learning_rate_init": _is_real,
+        "learning_rate": _is_real,
+        "beta_1": _is_real,
+        "beta_2": _is_real,
+        "epsilon": _is_real,
+        "t": _is_count,
+    },
+}
+_BINARIZER_CHECKS = {
+    "neg_label": _is_real,
+    "pos_label": _is_real,
+    "sparse_output": _is_bool,
+    "y_type_": _is_str,
+    "sparse_input_": _is_bool,
+    "classes_": _is_vector,
+}
+
+
+@functools.cache
+def _stored_attribute_names(cls) -> frozenset[str]:
+    """The attributes a file may set on a ``cls`` estimator.
+
+    Derived from the code: the names the estimator's own (tfmlp) classes
+    store on ``self``, plus those scikit-learn's machinery and tfmlp's
+    command line set, less the
+    parameters, what ``save`` never writes, and anything the class itself
+    defines (methods, properties such as ``coefs_``).
+
+    Parameters
+    ----------
+    cls : type
+        ``MLPClassifier`` or ``MLPRegressor``.
+
+    Returns
+    -------
+    frozenset of str
+        The allowed attribute names.
+    """
+    names = {*_SET_BY_SKLEARN, *_SET_BY_TFMLP_TOOLS}
+    for klass in cls.__mro__:
+        if klass.__module__.partition(".")[0] == "tfmlp":
+            names |= _names_stored_on_self(klass)
+    names -= {*_NOT_STORED, *cls._get_param_names()}
+    return frozenset(n for n in names if not _is_class_member(cls, n))
+
+
+def _names_stored_on_self(klass) -> set[str]:
+    """Attribute names the methods of ``klass`` assign on ``self``."""
+    try:
+        source = textwrap.dedent(inspect.getsource(klass))
+    except (OSError, TypeError) as exc:
+        raise RuntimeError(
+            f"cannot read the source of {klass.__qualname__} to check the "
+            f"attribute names in the file ({exc})"
+        ) from None
+    tree = ast.parse(source)
+    return {n for n in map(_self_attribute_name, ast.walk(tree)) if n is not None}
+
+
+def _self_attribute_name(node) -> str | None:
+    """The name in ``self.NAME = ...``, ``self.__dict__["NAME"] = ...`` or
+    ``self.__dict__.setdefault("NAME", ...)``; None for other nodes."""
+    if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+        return node.attr if _is_self(node.value) else None
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
+        return _string_constant(node.slice) if _is_self_dict(node.value) else None
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "setdefault"
+        and _is_self_dict(node.func.value)
+        and node.args
+    ):
+        return _string_constant(node.args[0])
+    return None
+
+
+def _is_self(node) -> bool:
+    return isinstance(node, ast.Name) and node.id == "self"
+
+
+def _is_self_dict(node) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "__dict__"
+        and _is_self(node.value)
+    )
+
+
+def _string_constant(node) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _is_class_member(cls, name: str) -> bool:
+    """Whether ``cls`` defines ``name`` itself (method, property, constant)."""
+    missing = object()
+    return inspect.getattr_static(cls, name, missing) is not missing
+
+
+def _check_attribute_name(cls, key) -> None:
+    if not _is_attribute_name(key):
+        raise _FormatError(f"invalid attribute name {key!r}.")
+    if key in _stored_attribute_names(cls):
+        return
+    if _is_class_member(cls, key):
+        why = "it names a method or property of the class"
+    elif key in cls._get_param_names():
+        why = "it is a parameter"
+    else:
+        why = f"a fitted {cls.__name__} has no such attribute"
+    raise _FormatError(f"attribute {key!r} cannot be set ({why}).")
+
+
+def _check_value(checks: dict, name: str, value, where: str) -> None:
+    """Raise if ``checks`` has a type check for ``name`` that ``value`` fails."""
+    check = checks.get(name)
+    if check is None:
+        return
+    test, what = check if isinstance(check, tuple) else (check, _describe(check))
+    if not test(value):
+        raise _FormatError(
+            f"{where} must be {what}, not {type(value).__name__} {_short(value)}."
+        )
+
+
+def _describe(check) -> str:
+    """What a value passing ``check`` is, in words."""
+    words = {
+        _is_count: "a non-negative integer",
+        _is_real: "a number",
+        _is_bool: "a boolean",
+        _is_str: "a string",
+        _is_vector: "a 1-D array",
+    }
+    return words.get(check, "a valid value")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 # ------------------------------------------------------------ reconstruction
 def _build(cls, metadata: dict, arrays: list[np.ndarray]):
     dec = _Decoder(arrays)
@@ -666,18 +933,31 @@ def _build(cls, metadata: dict, arrays: list[np.ndarray]):
             continue
         params[key] = dec.decode(doc, f"parameter {key!r}")
     est.set_params(**params)
+    constants = {k: v for k, v in vars(est).items() if k not in valid}
     for key, doc in attrs_doc.items():
-        if not _is_attribute_name(key) or key in valid:
-            raise _FormatError(f"invalid attribute name {key!r}.")
+        _check_attribute_name(cls, key)
         if key == "_random_state" and doc == {"$random_state": "random_state"}:
             if not isinstance(est.random_state, np.random.RandomState):
                 raise _FormatError("'_random_state' refers to a missing generator.")
             est.__dict__[key] = est.random_state
             continue
-        est.__dict__[key] = dec.decode(doc, f"attribute {key!r}")
+        value = dec.decode(doc, f"attribute {key!r}")
+        _check_value(_ATTRIBUTE_CHECKS, key, value, f"attribute {key!r}")
+        if key in constants and not _same_constant(value, constants[key]):
+            raise _FormatError(
+                f"attribute {key!r} must be {constants[key]!r}, as every "
+                f"{cls.__name__} has it."
+            )
+        est.__dict__[key] = value
     _link_classes(est)
     _check_fitted_state(est)
     return est, unsaved
+
+
+def _same_constant(value, constant) -> bool:
+    """Whether ``value`` equals an attribute every new estimator has (such
+    as the classifier's ``loss``, set by its constructor)."""
+    return type(value) is type(constant) and bool(value == constant)
 
 
 def _is_attribute_name(key) -> bool:
@@ -901,21 +1181,28 @@ class _Decoder:
         _expect(isinstance(body, dict), "binarizer fields")
         lb = LabelBinarizer()
         for key, doc in body.items():
-            _expect(_is_attribute_name(key), "valid field names")
-            setattr(lb, key, self.decode(doc, where, depth))
+            _expect(
+                key in _binarizer_fields(), f"fields of {sorted(_binarizer_fields())}"
+            )
+            value = self.decode(doc, where, depth)
+            _check_value(_BINARIZER_CHECKS, key, value, f"{where}.{key}")
+            setattr(lb, key, value)
         return lb
 
     def _optimizer(self, body, where, depth):
         _expect(isinstance(body, list) and len(body) == 2, "[class, fields]")
         kind, fields = body
         _expect(kind in _OPTIMIZERS, "SGD or Adam")
+        scalars = _OPTIMIZER_FIELDS[kind]
+        required = {*scalars, *_OPTIMIZER_SLOT_FIELDS}
         _expect(
             isinstance(fields, dict)
-            and set(_OPTIMIZER_FIELDS[kind]) <= set(fields)
-            and all(_is_attribute_name(k) for k in fields),
-            f"the fields {_OPTIMIZER_FIELDS[kind]}",
+            and required <= set(fields) <= required | set(_OPTIMIZER_OPTIONAL),
+            f"the fields {sorted(required)} (and optionally {_OPTIMIZER_OPTIONAL})",
         )
         state = {k: self.decode(v, where, depth) for k, v in fields.items()}
+        for key in scalars:
+            _check_value(scalars, key, state[key], f"{where}.{key}")
         _expect(
             state["_slot_vars"] is None and state["_strategy"] is None,
             "no slot variables",
@@ -939,10 +1226,15 @@ class _Decoder:
             ),
             "a loss scale [scale >= 1, steps >= 0] in float32",
         )
-        _expect("_scale_var" not in state, "no loss-scale variable")
         opt = _OPTIMIZERS[kind].__new__(_OPTIMIZERS[kind])
         opt.__setstate__(state)
         return opt
+
+
+@functools.cache
+def _binarizer_fields() -> frozenset[str]:
+    """The fields of a fitted ``LabelBinarizer`` (its parameters included)."""
+    return frozenset(vars(LabelBinarizer().fit([0, 1])))
 
 
 def _expect(condition: bool, what: str) -> None:

@@ -62,6 +62,29 @@ def test_distribute_errors():
         MLPClassifier(distribute="tpu").fit(X, Y)
 
 
+def test_stream_errors_under_a_strategy():
+    """Unseen labels and an empty stream: the same ValueErrors as without a
+    strategy, and a fitted model is left as it was."""
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    ds = tf.data.Dataset.from_tensor_slices((X[:200], Y[:200])).batch(64)
+    with strategy.scope():
+        with pytest.raises(ValueError, match="not in classes_"):
+            MLPClassifier(max_iter=1).fit(ds, classes=[0, 1])
+        fitted = _fit(
+            MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0),
+            ds,
+            classes=np.arange(10),
+        )
+        before = fitted.predict_proba(X[:50])
+        curve = list(fitted.loss_curve_)
+        with pytest.raises(ValueError, match="dataset is empty"):
+            fitted.partial_fit(ds.take(0))
+        with pytest.raises(ValueError, match="dataset is empty"):
+            _fit(MLPClassifier(max_iter=1), ds.take(0), classes=np.arange(10))
+    np.testing.assert_array_equal(before, fitted.predict_proba(X[:50]))
+    assert fitted.loss_curve_ == curve and fitted.n_iter_ == 2
+
+
 WORKER = textwrap.dedent(
     """
     import json, os, sys, warnings

@@ -11,6 +11,7 @@ import tensorflow as tf
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.exceptions import ConvergenceWarning
 
+import tfmlp.data as tfmlp_data
 from tfmlp import MLPClassifier, MLPRegressor
 from tfmlp.data import read_csv, read_parquet
 
@@ -192,3 +193,224 @@ def test_streaming_memory_is_bounded(tmp_path):
     rows, peak = int(line.split()[1]), float(line.split()[3])
     assert rows == 800_000
     assert peak < 1500, f"peak RSS {peak} MB"
+
+
+def _ds(*arrays, batch=32):
+    return tf.data.Dataset.from_tensor_slices(arrays).batch(batch)
+
+
+@pytest.mark.parametrize("Est, x, y", [(MLPClassifier, X, Y), (MLPRegressor, XR, YR)])
+def test_score_uses_the_dataset_sample_weights(Est, x, y):
+    kw = dict(hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=0.02)
+    est = _quiet(Est(random_state=0, **kw).fit, x, y)
+    w = np.where(np.arange(len(y)) % 3 == 0, 0.0, 2.0)
+    expected = est.score(x, y, sample_weight=w)
+    assert expected != pytest.approx(est.score(x, y))
+    assert est.score(_ds(x, y, w)) == pytest.approx(expected, rel=1e-12)
+    assert est.score(_ds(x, y), sample_weight=w) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="sample_weight=None"):
+        est.score(_ds(x, y, w), sample_weight=w)
+
+
+def test_multilabel_partial_fit_on_a_dataset_without_classes():
+    from sklearn.datasets import make_multilabel_classification
+
+    xm, ym = make_multilabel_classification(n_samples=60, n_features=5, n_classes=3)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    clf.partial_fit(_ds(xm, ym, batch=20))
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert clf.n_iter_ == 1 and clf.predict(xm).shape == (60, 3)
+
+
+def test_label_dtype_mismatch_is_a_clear_error():
+    clf = _quiet(MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit, X, Y)
+    before = clf.predict_proba(X)
+    with pytest.raises(ValueError, match="classes= holds"):
+        clf.fit(_ds(X, Y), classes=["a", "b", "c"])
+    with pytest.raises(ValueError, match="cannot all be represented"):
+        MLPClassifier(max_iter=1).fit(_ds(X, Y.astype(np.uint8)), classes=[-1, 0, 1])
+    with pytest.raises(ValueError, match="numeric targets"):
+        MLPRegressor(max_iter=1).fit(_ds(X, Y.astype(str)))
+    np.testing.assert_array_equal(before, clf.predict_proba(X))
+    # string labels with numeric classes= still match by their text
+    got = _quiet(
+        MLPClassifier(max_iter=1).fit, _ds(X, Y.astype(str)), classes=[0, 1, 2]
+    )
+    assert got.n_iter_ == 1
+
+
+def test_an_endless_dataset_is_refused():
+    ds = _ds(X, Y)
+    clf = _quiet(
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit, ds, classes=[0, 1, 2]
+    )
+    endless = ds.repeat()
+    calls = [
+        lambda: MLPClassifier(max_iter=1).fit(endless, classes=[0, 1, 2]),
+        lambda: MLPClassifier().partial_fit(endless, classes=[0, 1, 2]),
+        lambda: clf.predict(endless),
+        lambda: clf.score(endless),
+        lambda: clf.fit(ds, classes=[0, 1, 2], validation_data=endless),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="endless"):
+            call()
+    unknown = ds.filter(lambda a, b: True)  # UNKNOWN cardinality is fine
+    assert unknown.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    assert _quiet(MLPClassifier(max_iter=1).fit, unknown, classes=[0, 1, 2]).t_ == 150
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_dataset_without_features_is_refused(dtype):
+    ds = _ds(np.zeros((10, 0), dtype), np.arange(10) % 2, batch=5)
+    with pytest.raises(ValueError, match="0 feature"):
+        MLPClassifier(max_iter=1).fit(ds, classes=[0, 1])
+    with pytest.raises(ValueError, match="0 feature"):
+        MLPRegressor(max_iter=1).partial_fit(ds)
+
+
+def test_validation_dataset_sample_weights_and_labels():
+    w = np.where(Y == 0, 0.0, 1.0)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    ref = _quiet(MLPClassifier(**kw).fit, X, Y, validation_data=(X, Y, w))
+    got = _quiet(MLPClassifier(**kw).fit, X, Y, validation_data=_ds(X, Y, w, batch=50))
+    np.testing.assert_allclose(got.validation_scores_, ref.validation_scores_)
+    np.testing.assert_allclose(
+        got.validation_loss_curve_, ref.validation_loss_curve_, rtol=1e-10
+    )
+    before = got.predict_proba(X)
+    with pytest.raises(ValueError, match="not in classes_"):
+        got.fit(X, Y, validation_data=_ds(X, Y + 7, batch=50))
+    with pytest.raises(ValueError, match="not in classes_"):
+        got.partial_fit(X, Y, validation_data=_ds(X, Y + 7, batch=50))
+    with pytest.raises(ValueError, match="expecting 4 features"):
+        got.fit(X, Y, validation_data=_ds(X[:, :3], Y))
+    np.testing.assert_array_equal(before, got.predict_proba(X))
+    assert len(got.validation_scores_) == 2
+
+
+def test_read_csv_files_with_columns_in_other_orders(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pd.DataFrame({"a": [1.0, 2.0], "b": [10.0, 20.0], "y": [0, 1]}).to_csv(
+        tmp_path / "p1.csv", index=False
+    )
+    pd.DataFrame({"y": [0, 1], "b": [30.0, 40.0], "a": [3.0, 4.0]}).to_csv(
+        tmp_path / "p2.csv", index=False
+    )
+    pd.DataFrame({"a": [5.0], "b": [50.0], "y": [1]}).to_csv(
+        tmp_path / "p3.csv", index=False
+    )
+    pattern = str(tmp_path / "p*.csv")
+    ds = read_csv(pattern, target="y", features=["a", "b"], shuffle=False)
+    x, y = next(iter(ds.unbatch().batch(10)))
+    np.testing.assert_array_equal(
+        x.numpy(), [[1, 10], [2, 20], [3, 30], [4, 40], [5, 50]]
+    )
+    np.testing.assert_array_equal(y.numpy(), [0, 1, 0, 1, 1])
+    shuffled = read_csv(pattern, target="y", features=["a", "b"], seed=0)
+    x = np.concatenate([b[0].numpy() for b in shuffled])
+    assert sorted(map(tuple, x)) == [(k, 10 * k) for k in range(1, 6)]
+
+
+def test_read_parquet_dictionary_encoded_target(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    df = pd.DataFrame(X, columns=list("abcd"))
+    df["species"] = pd.Categorical(np.array(["s", "v", "g"])[Y])
+    df["code"] = pd.Categorical(np.array([10, 20, 30])[Y])
+    df.to_parquet(tmp_path / "iris.parquet")
+    path = str(tmp_path / "iris.parquet")
+    ds = read_parquet(path, target="species", features=list("abcd"), seed=0)
+    assert ds.element_spec[1].dtype == tf.string
+    clf = _quiet(MLPClassifier(max_iter=2).fit, ds, classes=["g", "s", "v"])
+    assert set(clf.predict(ds)) <= {"g", "s", "v"}
+    codes = read_parquet(path, target="code", features=list("abcd"), shuffle=False)
+    assert codes.element_spec[1].dtype == tf.int64
+    np.testing.assert_array_equal(
+        np.concatenate([b[1].numpy() for b in codes]), np.array([10, 20, 30])[Y]
+    )
+
+
+def test_readers_reject_non_numeric_features(tmp_path, monkeypatch):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    df = pd.DataFrame({"a": X[:, 0], "color": np.where(Y == 0, "red", "blue")})
+    df["kind"] = pd.Categorical(df["color"])
+    df["y"] = Y
+    df.to_csv(tmp_path / "t.csv", index=False)
+    df.to_parquet(tmp_path / "t.parquet")
+    for reader, ext in [(read_csv, "csv"), (read_parquet, "parquet")]:
+        with pytest.raises(ValueError, match="'color'.*not numeric"):
+            reader(str(tmp_path / f"t.{ext}"), target="y")
+        with pytest.raises(ValueError, match="'kind'.*not numeric"):
+            reader(str(tmp_path / f"t.{ext}"), target="y", features=["a", "kind"])
+    # a bad value past the rows sampled up front: a clear error when read
+    monkeypatch.setattr(tfmlp_data, "CSV_SAMPLE_ROWS", 10)
+    df[["color", "y"]].assign(color=["1"] * 50 + ["red"] * 100).to_csv(
+        tmp_path / "late.csv", index=False
+    )
+    ds = read_csv(str(tmp_path / "late.csv"), target="y")
+    clf = _quiet(MLPClassifier(max_iter=1).fit, np.ones((4, 1)), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="Reading the dataset failed.*red"):
+        clf.predict(ds)
+    with pytest.raises(ValueError, match="Training on the dataset failed.*red"):
+        clf.fit(ds, classes=[0, 1, 2])
+
+
+def test_read_csv_target_type(tmp_path, monkeypatch):
+    rows = [f"{k},{k % 3}" for k in range(30)] + ["30,2.5", "31,1"]
+    (tmp_path / "t.csv").write_text("x,t\n" + "\n".join(rows) + "\n")
+    path = str(tmp_path / "t.csv")
+    monkeypatch.setattr(tfmlp_data, "CSV_SAMPLE_ROWS", 10)
+    ds = read_csv(path, target="t", shuffle=False)
+    assert ds.element_spec[1].dtype == tf.int64  # integer class labels
+    with pytest.raises(ValueError, match="target_dtype='float32'.*2.5"):
+        MLPRegressor(max_iter=1).fit(ds)
+    as_float = read_csv(path, target="t", target_dtype="float32", shuffle=False)
+    y = np.concatenate([b[1].numpy() for b in as_float])
+    assert y.dtype == np.float32 and y[-2] == 2.5
+    monkeypatch.setattr(tfmlp_data, "CSV_SAMPLE_ROWS", 1000)
+    assert read_csv(path, target="t").element_spec[1].dtype == tf.float32
+    (tmp_path / "f.csv").write_text("x,t\n1,1.0\n2,0.0\n")
+    assert read_csv(str(tmp_path / "f.csv"), target="t").element_spec[1].dtype == (
+        tf.float32
+    )
+    (tmp_path / "h.csv").write_text("x,t\n")
+    with pytest.raises(ValueError, match="dataset is empty"):
+        read_csv(str(tmp_path / "h.csv"), target="t")
+
+
+BAD_READER_PARAMETERS = [
+    (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(batch_size=-1), ValueError, "batch_size"),
+    (dict(batch_size=2.5), TypeError, "batch_size"),
+    (dict(batch_size=True), TypeError, "batch_size"),
+    (dict(shuffle_buffer=0), ValueError, "shuffle_buffer"),
+    (dict(shuffle_buffer="10"), TypeError, "shuffle_buffer"),
+    (dict(seed=1.5), TypeError, "seed"),
+    (dict(seed=-1), ValueError, "seed"),
+    (dict(shuffle="yes"), TypeError, "shuffle"),
+    (dict(features="a"), TypeError, "features"),
+    (dict(features=[]), ValueError, "features is empty"),
+    (dict(target=["y"]), TypeError, "target"),
+]
+PARQUET_ONLY = [
+    (dict(read_rows=0), ValueError, "read_rows"),
+    (dict(read_rows=1.5), TypeError, "read_rows"),
+]
+
+
+@pytest.mark.parametrize(
+    "ext, kwargs, error, match",
+    [("csv", *case) for case in BAD_READER_PARAMETERS]
+    + [("parquet", *case) for case in BAD_READER_PARAMETERS + PARQUET_ONLY],
+)
+def test_reader_parameters_are_checked(tmp_path, ext, kwargs, error, match):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    df = pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]})
+    path = tmp_path / f"t.{ext}"
+    df.to_csv(path, index=False) if ext == "csv" else df.to_parquet(path)
+    reader = read_csv if ext == "csv" else read_parquet
+    with pytest.raises(error, match=match):
+        reader(str(path), **{"target": "y", **kwargs})

@@ -16,8 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfmlp._losses import data_loss, gradient_surrogate, l2_penalty
-from tfmlp._optimizers import Adam
+from tfmlp._optimizers import Adam, update_rule
 from tfmlp._precision import current_scale, scaled, unscaled
+from tfmlp._streaming import DATA_ERRORS, dataset_error
 from tfmlp._training import _split_scale, _update
 
 _STRATEGIES: dict = {}
@@ -120,8 +121,7 @@ class DistributedRunner:
         self.fn = make_epoch(
             strategy,
             model,
-            est.solver,
-            bool(est.nesterovs_momentum),
+            *update_rule(est._optimizer),
             net.variables,
             slots,
         )
@@ -131,14 +131,19 @@ class DistributedRunner:
         opt = self.optimizer
         is_adam = isinstance(opt, Adam)
         dist = self.strategy.experimental_distribute_dataset(self.batches(random_state))
-        total, rows, steps, rate = self.fn(
-            dist,
-            tf.constant(opt.hyper()),
-            self.alpha,
-            tf.constant(float(opt.t) if is_adam else 0.0, tf.float64),
-        )
+        try:
+            total, rows, steps, rate = self.fn(
+                dist,
+                tf.constant(opt.hyper()),
+                self.alpha,
+                tf.constant(float(opt.t) if is_adam else 0.0, tf.float64),
+            )
+        except DATA_ERRORS as exc:
+            raise dataset_error(exc, "Training on the dataset") from None
         self.n_samples = int(rows.numpy())
         self.n_batches = int(steps.numpy())
+        if self.n_samples == 0:
+            raise ValueError("The dataset is empty: it yielded no samples.")
         if is_adam:
             opt.t += self.n_batches
             opt.learning_rate = float(rate.numpy())

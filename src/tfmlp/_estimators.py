@@ -102,7 +102,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         ``on_epoch_end`` with ``logs={"loss": ..., "val_score": ...}``
         (``val_score`` with early stopping) and ``on_train_end``; their
         ``model`` is :attr:`model_`. Setting ``model.stop_training = True``
-        ends the fit after the current epoch.
+        ends the fit after the current epoch. During each call
+        ``model.optimizer`` carries the estimator's learning rate: callbacks
+        may read it (``TensorBoard``) or set it (``LearningRateScheduler``,
+        ``ReduceLROnPlateau``) for the following epochs. ``solver="lbfgs"``
+        does not call them (it warns).
     jit_compile : bool, default=None
         Whether the stochastic solvers compile each epoch with XLA (not a
         scikit-learn parameter). None chooses automatically: XLA for dense
@@ -171,6 +175,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Training loss per epoch (stochastic solvers only).
     validation_scores_ : list of float or None
         Validation accuracy per epoch with early stopping, else None.
+    validation_loss_curve_ : list of float
+        Loss on the validation set (early stopping's split or
+        ``validation_data``) per epoch: the data term of ``loss_curve_``'s
+        objective (no L2 penalty); only set when a validation set was used,
+        started again by every fit that initialises the network.
     best_validation_score_ : float or None
         Best validation score with early stopping, else None.
     t_ : int
@@ -190,7 +199,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         with early stopping), accumulated like ``loss_curve_``.
     model_ : keras.Model
         The network as a functional Keras model sharing the estimator's
-        weights (see :attr:`BaseMLP.model_`).
+        weights, mapping features to :meth:`predict_proba` (a binary
+        problem's two columns included; see :attr:`BaseMLP.model_`).
     n_layers_ : int
         Number of layers, input and output included.
     n_outputs_ : int
@@ -405,7 +415,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             and getattr(self, "classes_", None) is None
             and y_kind.startswith("multilabel")
         ):  # a label-indicator matrix names its own classes (tfmlp extension)
-            classes = np.arange(np.shape(y)[1])
+            n_labels = training_spec(X)[1].shape[1] if is_dataset(X) else np.shape(y)[1]
+            classes = np.arange(n_labels)
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if y_kind.startswith("multilabel"):
@@ -507,10 +518,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         """
         if is_dataset(X):
             check_is_fitted(self)
-            raw, y_true = self._forward_dataset(X)
-            return accuracy_score(
-                y_true, self._decode(raw), sample_weight=sample_weight
-            )
+            return self._score_dataset(X, sample_weight)
         return super().score(X, y, sample_weight=sample_weight)
 
     def _class_weights(self, y, sample_weight, incremental: bool):
@@ -537,6 +545,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if y_pred.ndim == 1:
             return np.vstack([1 - y_pred, y_pred]).T
         return y_pred
+
+    def _binary_proba(self) -> bool:
+        return self.n_outputs_ == 1
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
@@ -623,7 +634,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         ``on_epoch_end`` with ``logs={"loss": ..., "val_score": ...}``
         (``val_score`` with early stopping) and ``on_train_end``; their
         ``model`` is :attr:`model_`. Setting ``model.stop_training = True``
-        ends the fit after the current epoch.
+        ends the fit after the current epoch. During each call
+        ``model.optimizer`` carries the estimator's learning rate: callbacks
+        may read it (``TensorBoard``) or set it (``LearningRateScheduler``,
+        ``ReduceLROnPlateau``) for the following epochs. ``solver="lbfgs"``
+        does not call them (it warns).
     jit_compile : bool, default=None
         Whether the stochastic solvers compile each epoch with XLA (not a
         scikit-learn parameter). None chooses automatically: XLA for dense
@@ -685,6 +700,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Training loss per epoch (stochastic solvers only).
     validation_scores_ : list of float or None
         Validation R^2 per epoch with early stopping, else None.
+    validation_loss_curve_ : list of float
+        Loss on the validation set (early stopping's split or
+        ``validation_data``) per epoch: the data term of ``loss_curve_``'s
+        objective (no L2 penalty); only set when a validation set was used,
+        started again by every fit that initialises the network.
     best_validation_score_ : float or None
         Best validation score with early stopping, else None.
     t_ : int
@@ -949,6 +969,5 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         """
         if is_dataset(X):
             check_is_fitted(self)
-            raw, y_true = self._forward_dataset(X)
-            return r2_score(y_true, self._decode(raw), sample_weight=sample_weight)
+            return self._score_dataset(X, sample_weight)
         return super().score(X, y, sample_weight=sample_weight)

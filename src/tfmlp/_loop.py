@@ -39,7 +39,7 @@ from tfmlp._data import (
     is_sparse,
 )
 from tfmlp._network import is_standard
-from tfmlp._optimizers import Adam
+from tfmlp._optimizers import Adam, update_rule
 from tfmlp._params import resolve_batch_size
 from tfmlp._training import chunk_function, epochs_function, xla_epoch_function
 
@@ -137,7 +137,7 @@ class EpochRunner(_Runner):
         dtype = net.dtype
         self.X = X.tocsr() if self.sparse else X
         self.model = model = est._train_model(net)
-        solver = est.solver
+        solver, nesterov = update_rule(est._optimizer)
         # sparse rows in "csr" mode: each batch is gathered from the matrix
         # as given and multiplied as CSR (no reordered copy of the matrix per
         # epoch; ``benchmarks/ablations.py``); else the matrix is reordered
@@ -147,9 +147,7 @@ class EpochRunner(_Runner):
         if self.xla:  # arrays read in place where possible (``_viewable``)
             self.x = _xla_view(X) if _xla_view_ok(X, dtype) else input_tensors(X, dtype)
             self.y, self.sw = _xla_targets(y, sample_weight, self.n_samples, dtype)
-            self.fn = xla_epoch_function(
-                model, solver, est.nesterovs_momentum, self.batch_size
-            )
+            self.fn = xla_epoch_function(model, solver, nesterov, self.batch_size)
             self.batch = tf.constant(self.n_samples, tf.int64)  # rows, not batch
             # one order buffer, padded to whole batches
             self._order = np.zeros(self.n_batches * self.batch_size, np.int64)
@@ -169,9 +167,7 @@ class EpochRunner(_Runner):
             # several epochs per call (``run_epochs``) unless the matrix is
             # reordered in NumPy each epoch
             self.fused = not self.reorder
-            self.fn = epochs_function(
-                model, solver, est.nesterovs_momentum, self.sparse_kind
-            )
+            self.fn = epochs_function(model, solver, nesterov, self.sparse_kind)
             self.batch = tf.constant(self.batch_size, tf.int64)
 
     def _order_tensor(self) -> tf.Tensor:
@@ -280,11 +276,7 @@ class ChunkRunner(_Runner):
         self.ones = tf.ones([rows], dtype)
         self.model = est._train_model(net)
         self.fn = chunk_function(
-            self.model,
-            est.solver,
-            est.nesterovs_momentum,
-            self.batch_size,
-            xla,
+            self.model, *update_rule(est._optimizer), self.batch_size, xla
         )
 
     def _chunk(self, order, k):

@@ -170,6 +170,18 @@ class Adam(_Optimizer):
         )
 
 
+def update_rule(optimizer) -> tuple[str, bool]:
+    """``(solver, nesterov)`` of the update ``optimizer`` applies.
+
+    Taken from the optimizer object, not from the estimator's parameters:
+    as in scikit-learn, ``partial_fit`` keeps training with the optimizer it
+    has even after ``set_params(solver=...)`` or ``nesterovs_momentum=...``.
+    """
+    if isinstance(optimizer, Adam):
+        return "adam", False
+    return "sgd", bool(optimizer.nesterov)
+
+
 def apply_sgd(params, grads, slots, hyper, nesterov: bool):
     """One SGD step; ``hyper`` = [learning_rate, momentum] (float64)."""
     for param, grad, velocity in zip(params, grads, slots):

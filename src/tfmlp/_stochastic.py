@@ -23,7 +23,7 @@ from tfmlp._distribute import DistributedRunner, global_batches, resolve_strateg
 from tfmlp._extras import check_validation_data
 from tfmlp._loop import make_runner
 from tfmlp._losses import data_loss
-from tfmlp._streaming import DatasetRunner, is_dataset
+from tfmlp._streaming import DatasetRunner, check_finite, feature_count, is_dataset
 
 # fused epochs (``_train_epochs``) train at most this many rows and epochs
 # per call: a call stays short (an interrupt waits for it to end) and the
@@ -63,6 +63,7 @@ class StochasticMixin:
             runner = DatasetRunner(self, net, X, y.encode, y.key)
         else:
             runner = make_runner(self, net, X, y, sw)
+        loss_type = self._loss_type(X, y)
         callbacks = CallbackRunner(
             check_callbacks(getattr(self, "callbacks", None)),
             lambda: self.model_,
@@ -80,7 +81,7 @@ class StochasticMixin:
                 if not pending:
                     callbacks.epoch_begin(epoch)
                     pending = self._train_epochs(runner, fusable, epoch)
-                self._record_epoch(runner, pending.pop(0))
+                self._record_epoch(runner, pending.pop(0), loss_type)
                 self._update_no_improvement_count(net, validation)
                 self._optimizer.iteration_ends(self.t_)
                 logs = self._epoch_logs(validation)
@@ -165,11 +166,26 @@ class StochasticMixin:
             return [runner.run_epoch(random_state)]
         return list(runner.run_epochs(random_state, int(k)))
 
-    def _record_epoch(self, runner, total) -> None:
-        """Bookkeeping of one trained epoch with summed batch loss ``total``."""
+    def _loss_type(self, X, y):
+        """The NumPy type of scikit-learn's reported loss (None: the training
+        dtype's): float64 for a classifier (its log-loss of boolean targets
+        is computed in float64 even for float32 data), else the type of
+        targets minus predictions (float64 targets with float32 data:
+        float64)."""
+        if is_classifier(self):
+            return np.float64
+        if is_dataset(X) or not hasattr(y, "dtype"):
+            return None
+        return np.result_type(y.dtype, X.dtype).type
+
+    def _record_epoch(self, runner, total, loss_type=None) -> None:
+        """Bookkeeping of one trained epoch with summed batch loss ``total``
+        (reported as ``loss_type``, see ``_loss_type``)."""
         n = runner.n_samples
         self.n_iter_ += 1
         self.loss_ = total / n
+        if loss_type is not None:
+            self.loss_ = loss_type(self.loss_)
         self.t_ += n
         self.loss_curve_.append(self.loss_)
         if self.verbose:
@@ -202,7 +218,7 @@ class StochasticMixin:
         if self.validation_scores_ is None:
             self.validation_scores_ = []
         if is_dataset(validation_data):
-            return validation_data, None, None
+            return self._check_validation_dataset(validation_data), None, None
         X_val, y_val, sw_val = check_validation_data(validation_data)
         X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"], reset=False)
         y_val = self._check_validation_targets(y_val)
@@ -214,6 +230,26 @@ class StochasticMixin:
         if sw_val is not None:
             sw_val = _check_sample_weight(sw_val, X_val)
         return X_val, y_val, sw_val
+
+    def _check_validation_dataset(self, ds):
+        """Check what can be checked of a validation dataset before training:
+        a finite stream of labelled batches with the training data's features
+        (its labels are checked when it is read, after the first epoch)."""
+        check_finite(ds, "validation_data")
+        spec = ds.element_spec
+        if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+            raise ValueError(
+                "A validation dataset must yield (X, y) or (X, y, sample_weight) "
+                f"batches. Its element_spec is {spec!r}."
+            )
+        n_features = feature_count(spec[0])
+        if n_features != self.n_features_in_:
+            raise ValueError(
+                f"validation_data has {n_features} features, but "
+                f"{type(self).__name__} is expecting {self.n_features_in_} "
+                "features as input."
+            )
+        return ds
 
     def _update_no_improvement_count(self, net, validation) -> None:
         if validation is not None:
@@ -244,9 +280,8 @@ class StochasticMixin:
     def _record_validation(self, net, X_val, y_val, sw_val):
         """Score the validation data (one forward pass) and record score and loss."""
         if is_dataset(X_val):
-            raw, y_val = self._forward_dataset(X_val)
-            if y_val is None:
-                raise ValueError("A validation dataset must yield (X, y) batches.")
+            raw, y_val, sw_val = self._dataset_outputs(X_val)
+            y_val = self._check_validation_targets(y_val)
         else:
             raw = self._forward(X_val)
         score = self._score_from_output(raw, y_val, sw_val)

@@ -10,11 +10,13 @@ inside one compiled TensorFlow function.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import tensorflow as tf
 
 from tfmlp._losses import loss_and_grads
-from tfmlp._optimizers import Adam
+from tfmlp._optimizers import Adam, update_rule
 from tfmlp._precision import current_scale
 from tfmlp._training import _cached, _split_scale, _update
 
@@ -23,12 +25,87 @@ def is_dataset(obj) -> bool:
     return isinstance(obj, tf.data.Dataset)
 
 
+# what TensorFlow raises when a dataset's content does not fit the pipeline
+# (a parse error, a failed assertion, a cast that is not supported)
+DATA_ERRORS = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError)
+
+
 def _fail(msg: str):
     raise ValueError(msg)
 
 
+def check_finite(ds, what: str = "The dataset") -> None:
+    """Refuse an endless dataset: one pass over it (an epoch) never ends.
+
+    Parameters
+    ----------
+    ds : tf.data.Dataset
+        The dataset (an UNKNOWN cardinality is accepted).
+    what : str, default="The dataset"
+        How the error message names the dataset.
+    """
+    if int(ds.cardinality()) == tf.data.INFINITE_CARDINALITY:
+        _fail(
+            f"{what} is endless (infinite cardinality, e.g. from ds.repeat()): "
+            "one pass over it, an epoch, would never end. Pass a finite dataset "
+            "(drop the repeat() or use ds.take(n)); max_iter sets the epochs."
+        )
+
+
+# the parts of a TensorFlow error message that only locate it in the graph
+_TF_NOISE = (
+    r"\{\{function_node [^}]*\}\}",
+    r"Detected at node .*?\(most recent call last\):\s*(<stack traces unavailable>)?",
+    r"Error in user-defined function passed to \S+ transformation with "
+    r"iterator: \S+: ",
+    r"assertion failed: ",
+    r"\[\[[^\]]*\]*\]\]",
+    r"\[Op:[^\]]*\]",
+    r"\s+name:\s*$",
+)
+
+
+def tf_error_text(exc) -> str:
+    """The informative part of a TensorFlow error (no graph or stack dump).
+
+    TensorFlow puts the op's own message last, after the Python stack of the
+    node it failed in, and adds node, op and iterator names around it.
+    """
+    text = str(getattr(exc, "message", exc))
+    chunks = [c for c in text.split("\n\n") if c.strip()]
+    text = chunks[-1] if chunks else text
+    for noise in _TF_NOISE:
+        text = re.sub(noise, " ", text.strip(), flags=re.S)
+    text = text.replace("\\'", "'")  # quotes escaped in printed string tensors
+    return " ".join(text.split()) or str(exc)
+
+
+def dataset_error(exc, doing: str) -> ValueError:
+    """The ValueError to raise for a TensorFlow error while reading a dataset.
+
+    Parameters
+    ----------
+    exc : tf.errors.OpError
+        The error TensorFlow raised.
+    doing : str
+        What failed, e.g. ``"Training on the dataset"``.
+
+    Returns
+    -------
+    error : ValueError
+        Names unseen labels plainly; otherwise quotes TensorFlow's message.
+    """
+    if "UNSEEN_LABEL" in str(exc):
+        return ValueError(
+            "The dataset contains labels that are not in classes_ "
+            "(pass every label with classes=)."
+        )
+    return ValueError(f"{doing} failed: {tf_error_text(exc)}")
+
+
 def training_spec(ds) -> tuple[int, tf.TensorSpec, bool]:
-    """(n_features, y spec, has sample weights) of a training dataset."""
+    """(n_features, y spec, has sample weights) of a finite training dataset."""
+    check_finite(ds)
     spec = ds.element_spec
     if not isinstance(spec, tuple) or len(spec) not in (2, 3):
         _fail(
@@ -55,11 +132,65 @@ def feature_count(x_spec) -> int:
         )
     if not (x_spec.dtype.is_floating or x_spec.dtype.is_integer):
         _fail(f"The dataset's X must be numeric; got dtype {x_spec.dtype.name}.")
+    if x_spec.shape[1] == 0:
+        _fail(
+            "Found a dataset with 0 feature(s) (X batches of shape (batch, 0)) "
+            "while a minimum of 1 is required."
+        )
     return int(x_spec.shape[1])
 
 
+def _is_numeric(dtype) -> bool:
+    return dtype.is_floating or dtype.is_integer or dtype.is_bool
+
+
+def _class_table(classes, y_dtype):
+    """The classes as a tensor of the dataset's label dtype (checked)."""
+    classes = np.asarray(classes)
+    if y_dtype == tf.string:
+        return tf.constant(classes.astype(str))
+    if not _is_numeric(y_dtype):
+        _fail(f"The dataset's labels have the unsupported dtype {y_dtype.name}.")
+    if classes.dtype.kind not in "biuf":
+        _fail(
+            f"The dataset's labels are numbers ({y_dtype.name}) but classes= "
+            f"holds {classes.dtype} values {classes.tolist()[:5]}: give classes "
+            "of the labels' type."
+        )
+    table = classes.astype(y_dtype.as_numpy_dtype)
+    if not np.array_equal(table, classes):
+        _fail(
+            f"classes={classes.tolist()[:5]} cannot all be represented as the "
+            f"dataset's {y_dtype.name} labels."
+        )
+    return tf.constant(table)
+
+
 def label_encoder(classes, y_spec, multilabel: bool, n_outputs: int):
-    """Graph function mapping a batch of labels to the encoded float targets."""
+    """Graph function mapping a batch of labels to the encoded float targets.
+
+    Parameters
+    ----------
+    classes : array-like or None
+        The classifier's labels; None for regression and multilabel targets.
+    y_spec : tf.TensorSpec
+        Spec of the dataset's y batches.
+    multilabel : bool
+        Whether y is a label-indicator matrix.
+    n_outputs : int
+        Number of network outputs.
+
+    Returns
+    -------
+    encode : callable
+        ``encode(y, dtype)`` -> float targets of shape (batch, n_outputs).
+    """
+    if (multilabel or classes is None) and not _is_numeric(y_spec.dtype):
+        kind = "label-indicator (multilabel)" if multilabel else "MLPRegressor"
+        _fail(
+            f"{kind} needs numeric targets; the dataset's y has dtype "
+            f"{y_spec.dtype.name}. Use MLPClassifier with classes= for labels."
+        )
     if multilabel:
         return lambda y, dtype: tf.cast(y, dtype)
     if classes is None:  # regression
@@ -68,10 +199,7 @@ def label_encoder(classes, y_spec, multilabel: bool, n_outputs: int):
             return tf.reshape(tf.cast(y, dtype), [-1, n_outputs])
 
         return encode_reg
-    if y_spec.dtype == tf.string:
-        table = tf.constant(np.asarray(classes).astype(str))
-    else:
-        table = tf.cast(tf.constant(np.asarray(classes)), y_spec.dtype)
+    table = _class_table(classes, y_spec.dtype)
 
     def encode(y, dtype):
         y = tf.reshape(y, [-1])
@@ -136,8 +264,7 @@ class DatasetRunner:
         self.model = est._train_model(net)
         self.fn = dataset_epoch_function(
             self.model,
-            est.solver,
-            est.nesterovs_momentum,
+            *update_rule(est._optimizer),
             encode,
             encode_key,
         )
@@ -156,13 +283,8 @@ class DatasetRunner:
                 self.alpha,
                 tf.constant(step0, tf.float64),
             )
-        except tf.errors.InvalidArgumentError as exc:
-            if "UNSEEN_LABEL" in str(exc):
-                raise ValueError(
-                    "The dataset contains labels that are not in classes_ "
-                    "(pass every label with classes=)."
-                ) from None
-            raise ValueError(f"Training on the dataset failed: {exc.message}") from None
+        except DATA_ERRORS as exc:
+            raise dataset_error(exc, "Training on the dataset") from None
         self.n_samples = int(rows.numpy())
         self.n_batches = int(steps.numpy())
         if self.n_samples == 0:
@@ -174,7 +296,27 @@ class DatasetRunner:
 
 
 def predict_batches(ds, n_features: int, forward_batch):
-    """Apply ``forward_batch`` to every X batch of ``ds``; concatenate."""
+    """Apply ``forward_batch`` to every X batch of ``ds``.
+
+    Parameters
+    ----------
+    ds : tf.data.Dataset
+        Batches of ``X``, ``(X, y)`` or ``(X, y, sample_weight)``.
+    n_features : int
+        The number of features the estimator expects.
+    forward_batch : callable
+        Maps an X batch (ndarray) to the network's output batch.
+
+    Returns
+    -------
+    outputs : ndarray
+        The concatenated outputs.
+    y : ndarray or None
+        The concatenated labels (strings decoded), if the dataset has them.
+    sample_weight : ndarray or None
+        The concatenated sample weights, if the dataset has them.
+    """
+    check_finite(ds)
     spec = ds.element_spec
     x_spec = spec[0] if isinstance(spec, tuple) else spec
     if feature_count(x_spec) != n_features:
@@ -182,16 +324,30 @@ def predict_batches(ds, n_features: int, forward_batch):
             f"The dataset's X has {x_spec.shape[1]} features, but the estimator "
             f"is expecting {n_features} features as input."
         )
-    outputs, targets = [], []
-    for batch in ds:
-        x = batch[0] if isinstance(batch, tuple) else batch
-        outputs.append(forward_batch(x.numpy()))
-        if isinstance(batch, tuple) and len(batch) > 1:
-            targets.append(batch[1].numpy())
+    parts: tuple[list, list, list] = ([], [], [])
+    try:
+        for batch in ds:
+            _collect_batch(batch, forward_batch, parts)
+    except DATA_ERRORS as exc:
+        raise dataset_error(exc, "Reading the dataset") from None
+    outputs, targets, weights = parts
     if not outputs:
         _fail("The dataset is empty: it yielded no samples.")
     y = decode_labels(np.concatenate(targets)) if targets else None
-    return np.concatenate(outputs, axis=0), y
+    sw = np.concatenate(weights) if weights else None
+    return np.concatenate(outputs, axis=0), y, sw
+
+
+def _collect_batch(batch, forward_batch, parts) -> None:
+    """Append one batch's outputs, labels and sample weights to ``parts``."""
+    outputs, targets, weights = parts
+    if not isinstance(batch, tuple):
+        batch = (batch,)
+    outputs.append(forward_batch(batch[0].numpy()))
+    if len(batch) > 1:
+        targets.append(batch[1].numpy())
+    if len(batch) > 2:
+        weights.append(np.asarray(batch[2].numpy(), dtype=np.float64).reshape(-1))
 
 
 class StreamTargets:
@@ -241,9 +397,41 @@ class DatasetMixin:
 
     def _forward_dataset(self, ds):
         """(outputs, y or None) for every batch of a dataset."""
+        return self._dataset_outputs(ds)[:2]
+
+    def _dataset_outputs(self, ds):
+        """(outputs, y or None, sample weights or None) over a dataset."""
         net = self._network()
         fn = self._batch_forward(net)
         return predict_batches(ds, self.n_features_in_, fn)
+
+    def _score_dataset(self, ds, sample_weight=None) -> float:
+        """``score`` on a dataset of ``(X, y)`` or ``(X, y, sample_weight)``.
+
+        Parameters
+        ----------
+        ds : tf.data.Dataset
+            The labelled dataset.
+        sample_weight : array-like, default=None
+            Weights for a dataset without its own third element.
+
+        Returns
+        -------
+        score : float
+            The estimator's score (accuracy or R^2), weighted when the
+            dataset (or ``sample_weight``) gives weights.
+        """
+        raw, y_true, weights = self._dataset_outputs(ds)
+        if y_true is None:
+            _fail("score needs a dataset of (X, y) or (X, y, sample_weight) batches.")
+        if weights is not None and sample_weight is not None:
+            _fail(
+                "The dataset yields sample weights (its third element): pass "
+                "sample_weight=None."
+            )
+        if weights is None:
+            weights = sample_weight
+        return self._score_function(y_true, self._decode(raw), sample_weight=weights)
 
     def _batch_forward(self, net):
         from tfmlp._training import predict_function

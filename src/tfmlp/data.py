@@ -10,14 +10,70 @@ from __future__ import annotations
 
 import csv
 import glob
+import itertools
+import numbers
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
 
 __all__ = ["read_csv", "read_parquet"]
 
+# rows of each CSV file read up front to check the columns and infer the
+# target's type
+CSV_SAMPLE_ROWS = 1000
+TARGET_DTYPES = {"int64": tf.int64, "float32": tf.float32, "string": tf.string}
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
 
+
+# ------------------------------------------------------------ parameter checks
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer; got {value!r}.")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)
+
+
+def _check_params(target, features, shuffle, seed) -> list[str] | None:
+    """Check the readers' common parameters; returns ``features`` as a list."""
+    if not isinstance(target, str):
+        raise TypeError(f"target must be a column name (str); got {target!r}.")
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be True or False; got {shuffle!r}.")
+    bad_seed = isinstance(seed, (bool, np.bool_)) or not isinstance(
+        seed, (numbers.Integral, type(None))
+    )
+    if bad_seed:
+        raise TypeError(f"seed must be None or an integer; got {seed!r}.")
+    if seed is not None and seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}.")
+    if features is None:
+        return None
+    if isinstance(features, str) or not all(isinstance(c, str) for c in features):
+        raise TypeError(f"features must be a list of column names; got {features!r}.")
+    features = list(features)
+    if not features:
+        raise ValueError(
+            "features is empty: at least one feature column is required "
+            "(features=None uses every column but the target)."
+        )
+    return features
+
+
+def _check_target_dtype(target_dtype):
+    if target_dtype is None:
+        return None
+    if target_dtype not in TARGET_DTYPES:
+        raise ValueError(
+            f"target_dtype must be None or one of {sorted(TARGET_DTYPES)}; got "
+            f"{target_dtype!r}."
+        )
+    return TARGET_DTYPES[target_dtype]
+
+
+# -------------------------------------------------------------- files, columns
 def _files(pattern) -> list[str]:
     """One path, a glob pattern, or a list of either -> sorted existing files."""
     patterns = [pattern] if isinstance(pattern, (str, os.PathLike)) else list(pattern)
@@ -37,7 +93,13 @@ def _columns(path: str, available: list[str], target: str, features) -> list[str
             f"{path!r} has no target column {target!r}; its columns are {available}."
         )
     if features is None:
-        return [c for c in available if c != target]
+        cols = [c for c in available if c != target]
+        if not cols:
+            raise ValueError(
+                f"{path!r} has no feature column: its only column is the target "
+                f"{target!r}; at least one feature is required."
+            )
+        return cols
     missing = [c for c in features if c not in available]
     if missing:
         raise ValueError(f"{path!r} has no feature column(s) {missing}.")
@@ -46,14 +108,42 @@ def _columns(path: str, available: list[str], target: str, features) -> list[str
     return list(features)
 
 
-def _finish(ds, n_features, batch_size, shuffle, buffer, seed):
-    """Rows -> shuffled (bounded buffer) batches of (X, y)."""
+def _not_numeric(path: str, column: str, what: str) -> ValueError:
+    return ValueError(
+        f"Feature column {column!r} of {path!r} is not numeric ({what}): the "
+        "features are read as float32. Choose numeric columns with "
+        "features=[...] (encode categorical columns as numbers first)."
+    )
+
+
+def _merge_kinds(kinds: list[str], target: str, files: list[str]) -> tf.DType:
+    """One target dtype for the target types seen in several files."""
+    if not kinds:
+        which = (
+            f"{files[0]!r} has" if len(files) == 1 else f"the {len(files)} files have"
+        )
+        raise ValueError(
+            f"The dataset is empty: {which} no data rows (no {target!r} values)."
+        )
+    kinds = set(kinds)
+    if "string" in kinds and len(kinds) > 1:
+        raise ValueError(
+            f"The target column {target!r} holds text in some files and numbers "
+            "in others."
+        )
+    if len(kinds) > 1:  # int64 and float32
+        return tf.float32
+    return TARGET_DTYPES[kinds.pop()]
+
+
+def _finish(ds, batch_size, shuffle, buffer, seed):
+    """Rows -> shuffled (bounded buffer) batches."""
     if shuffle:
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size)
 
 
+# ------------------------------------------------------------------------ CSV
 def read_csv(
     pattern,
     target: str,
@@ -63,20 +153,22 @@ def read_csv(
     shuffle: bool = True,
     shuffle_buffer: int = 10_000,
     seed=None,
+    target_dtype=None,
 ) -> tf.data.Dataset:
     """Stream CSV file(s) with a header row as shuffled ``(X, y)`` batches.
 
     Parameters
     ----------
     pattern : str, path or list
-        One file, a glob pattern (``"data/*.csv"``) or a list of either.
+        One file, a glob pattern (``"data/*.csv"``) or a list of either. The
+        files may list their columns in different orders.
     target : str
         Name of the target column.
     batch_size : int, default=256
         Rows per batch.
     features : list of str, default=None
-        Feature columns (default: every column but the target), read as
-        float32.
+        Feature columns (default: every column but the target of the first
+        file), read as float32; they must be numeric.
     shuffle : bool, default=True
         Shuffle file order and rows (through a buffer of ``shuffle_buffer``
         rows) on every pass.
@@ -84,6 +176,13 @@ def read_csv(
         Rows held in the shuffle buffer: bounds memory.
     seed : int, default=None
         Seed of the shuffles.
+    target_dtype : {"int64", "float32", "string"}, default=None
+        Type of ``y``. By default it is inferred from the first
+        ``CSV_SAMPLE_ROWS`` rows of every file: int64 when they all hold
+        integers (class labels), float32 for other numbers, else string.
+        A later value that does not fit the inferred type raises a clear
+        error while training; pass ``"float32"`` for a numeric target whose
+        first rows happen to be whole numbers.
 
     Returns
     -------
@@ -91,15 +190,83 @@ def read_csv(
         Batches ``(X float32 (batch, n_features), y (batch,))``; ``y`` is a
         string tensor when the target column is not numeric.
     """
+    batch_size = _positive_int(batch_size, "batch_size")
+    shuffle_buffer = _positive_int(shuffle_buffer, "shuffle_buffer")
+    features = _check_params(target, features, shuffle, seed)
+    y_dtype = _check_target_dtype(target_dtype)
     files = _files(pattern)
-    header, sample = _csv_head(files[0])
-    cols = _columns(files[0], header, target, features)
-    for other in files[1:]:
-        _columns(other, _csv_head(other)[0], target, cols)
-    y_default = _target_default([row[header.index(target)] for row in sample])
-    select = sorted(header.index(c) for c in [*cols, target])
-    defaults = [y_default if header[i] == target else tf.float32 for i in select]
-    pos = {header[i]: k for k, i in enumerate(select)}
+    heads = [_csv_head(path) for path in files]
+    cols = _columns(files[0], heads[0][0], target, features)
+    kinds = []
+    for path, (header, sample) in zip(files, heads):
+        _columns(path, header, target, cols)
+        _check_csv_features(path, header, sample, cols)
+        kinds.extend(_csv_target_kinds(header, sample, target))
+    if y_dtype is None:
+        y_dtype = _merge_kinds(kinds, target, files)
+    layouts = [_csv_layout(header, cols, target) for header, _ in heads]
+    ds = _csv_rows(files, layouts, shuffle, seed)
+    ds = _finish(ds, batch_size, shuffle, shuffle_buffer, seed)
+    parse = _target_parser(y_dtype, target)
+    ds = ds.map(lambda x, y: (x, parse(y)), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _csv_head(path: str):
+    """The header and (up to ``CSV_SAMPLE_ROWS``) first rows of a CSV file."""
+    try:
+        with open(path, newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader)
+            rows = itertools.islice(reader, CSV_SAMPLE_ROWS)
+            sample = [row for row in rows if row]
+    except (OSError, UnicodeDecodeError, StopIteration, csv.Error) as exc:
+        raise ValueError(f"Cannot read CSV file {path!r}: {exc}") from None
+    return header, sample
+
+
+def _csv_values(header, sample, column: str) -> list[str]:
+    k = header.index(column)
+    return [row[k].strip() for row in sample if len(row) > k and row[k].strip()]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_csv_features(path: str, header, sample, cols) -> None:
+    """Reject feature columns whose sampled values are not numbers."""
+    for col in cols:
+        bad = [v for v in _csv_values(header, sample, col) if not _is_number(v)]
+        if bad:
+            raise _not_numeric(path, col, f"it holds e.g. {bad[0]!r}")
+
+
+def _csv_target_kinds(header, sample, target: str) -> list[str]:
+    """ "int64" / "float32" / "string" for the sampled target values (or [])."""
+    values = _csv_values(header, sample, target)
+    if not values:
+        return []
+    if all(_INTEGER.fullmatch(v) for v in values):
+        return ["int64"]
+    return ["float32" if all(map(_is_number, values)) else "string"]
+
+
+def _csv_layout(header, cols, target) -> tuple[int, ...]:
+    """Where the feature columns and then the target sit in a file's header."""
+    return tuple(header.index(c) for c in [*cols, target])
+
+
+def _csv_layout_rows(files, layout, shuffle, seed):
+    """Rows ``(x float32 (n_features,), y string)`` of files sharing a layout."""
+    select = sorted(layout)
+    pos = [select.index(i) for i in layout]  # select order -> layout order
+    defaults = [tf.float32] * len(select)
+    defaults[pos[-1]] = tf.string  # the target, parsed after batching
 
     def rows(path):
         return tf.data.experimental.CsvDataset(
@@ -107,38 +274,69 @@ def read_csv(
         )
 
     def to_xy(*values):
-        x = tf.stack([values[pos[c]] for c in cols])
-        return x, values[pos[target]]
+        return tf.stack([values[k] for k in pos[:-1]]), values[pos[-1]]
 
     names = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
         names = names.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    ds = names.interleave(rows, cycle_length=1).map(to_xy)
-    return _finish(ds, len(cols), batch_size, shuffle, shuffle_buffer, seed)
+    return names.interleave(rows, cycle_length=1).map(to_xy)
 
 
-def _csv_head(path: str, n: int = 200):
-    try:
-        with open(path, newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader)
-            sample = [row for _, row in zip(range(n), reader)]
-    except (OSError, UnicodeDecodeError, StopIteration, csv.Error) as exc:
-        raise ValueError(f"Cannot read CSV file {path!r}: {exc}") from None
-    return header, sample
+def _csv_rows(files, layouts, shuffle, seed):
+    """Rows of every file, each file read with its own column positions.
+
+    Unshuffled, the files are read in order; shuffled, files with the same
+    layout are read in a shuffled order and the layouts are mixed randomly.
+    """
+    if not shuffle:
+        runs = itertools.groupby(zip(files, layouts), key=lambda fl: fl[1])
+        parts = [
+            _csv_layout_rows([f for f, _ in run], layout, False, seed)
+            for layout, run in runs
+        ]
+    else:
+        groups: dict = {}
+        for path, layout in zip(files, layouts):
+            groups.setdefault(layout, []).append(path)
+        parts = [
+            _csv_layout_rows(paths, layout, True, seed)
+            for layout, paths in groups.items()
+        ]
+        if len(parts) > 1:
+            return tf.data.Dataset.sample_from_datasets(
+                parts, seed=seed, rerandomize_each_iteration=True
+            )
+    ds = parts[0]
+    for part in parts[1:]:
+        ds = ds.concatenate(part)
+    return ds
 
 
-def _target_default(values: list[str]):
-    """int64 / float32 / string type of the target, sniffed from a sample."""
-    try:
-        numbers = [float(v) for v in values]
-    except ValueError:
-        return tf.string
-    if all(n.is_integer() for n in numbers):
-        return tf.int64
-    return tf.float32
+def _target_parser(y_dtype, target: str):
+    """Graph function: a batch of target strings -> ``y_dtype`` values."""
+    if y_dtype == tf.string:
+        return lambda y: y
+    if y_dtype == tf.float32:
+        return lambda y: tf.strings.to_number(y, tf.float32)
+    message = (
+        f"read_csv: the target column {target!r} was read as int64 (class "
+        "labels: its first rows hold whole numbers) but also holds these "
+        "values; pass target_dtype='float32' (numbers) or 'string' (labels):"
+    )
+
+    def parse_int(y):
+        y = tf.strings.strip(y)
+        ok = tf.strings.regex_full_match(y, _INTEGER.pattern)
+        check = tf.debugging.Assert(
+            tf.reduce_all(ok), [message, tf.boolean_mask(y, ~ok)], summarize=5
+        )
+        with tf.control_dependencies([check]):
+            return tf.strings.to_number(y, tf.int64)
+
+    return parse_int
 
 
+# -------------------------------------------------------------------- Parquet
 def read_parquet(
     pattern,
     target: str,
@@ -157,11 +355,14 @@ def read_parquet(
     pattern : str, path or list
         One file, a glob pattern or a list of either.
     target : str
-        Name of the target column.
+        Name of the target column. Text (also dictionary-encoded, e.g. a
+        pandas categorical) gives string labels, integers int64, other
+        numbers float32.
     batch_size : int, default=256
         Rows per batch.
     features : list of str, default=None
-        Feature columns (default: every column but the target), as float32.
+        Feature columns (default: every column but the target), as float32;
+        they must be numeric.
     shuffle : bool, default=True
         On every pass: shuffle the file order, the rows within each chunk of
         ``read_rows`` rows, and the batches through a buffer of about
@@ -184,48 +385,119 @@ def read_parquet(
         raise ImportError(
             'read_parquet needs pyarrow: pip install "tfmlp[parquet]"'
         ) from None
+    batch_size = _positive_int(batch_size, "batch_size")
+    shuffle_buffer = _positive_int(shuffle_buffer, "shuffle_buffer")
+    read_rows = _positive_int(read_rows, "read_rows")
+    features = _check_params(target, features, shuffle, seed)
     files = _files(pattern)
-    schemas = []
-    for path in files:
-        try:
-            schemas.append(pq.read_schema(path))
-        except Exception as exc:  # pyarrow raises several types
-            raise ValueError(f"Cannot read Parquet file {path!r}: {exc}") from None
-    cols = _columns(files[0], schemas[0].names, target, features)
-    for path, schema in zip(files[1:], schemas[1:]):
+    heads = [_parquet_head(pq, path) for path in files]
+    cols = _columns(files[0], heads[0][0].names, target, features)
+    kinds = []
+    for path, (schema, n_rows) in zip(files, heads):
         _columns(path, schema.names, target, cols)
-    y_type = schemas[0].field(target).type
-    import pyarrow as pa
-
-    y_dtype = (
-        tf.string
-        if pa.types.is_string(y_type) or pa.types.is_large_string(y_type)
-        else (tf.int64 if pa.types.is_integer(y_type) else tf.float32)
-    )
-    rng = np.random.default_rng(seed)
-    np_y = str if y_dtype == tf.string else y_dtype.as_numpy_dtype
-
-    def batches():
-        """Batches cut from row chunks shuffled in NumPy (no per-row tf.data)."""
-        order = rng.permutation(len(files)) if shuffle else range(len(files))
-        for k in order:
-            pf = pq.ParquetFile(files[k], pre_buffer=False)  # else it buffers all
-            for rb in pf.iter_batches(batch_size=read_rows, columns=[*cols, target]):
-                x = np.column_stack(
-                    [rb.column(c).to_numpy(zero_copy_only=False) for c in cols]
-                ).astype(np.float32, copy=False)
-                y = rb.column(target).to_numpy(zero_copy_only=False).astype(np_y)
-                rows = rng.permutation(len(y)) if shuffle else np.arange(len(y))
-                for start in range(0, len(y), batch_size):
-                    pick = rows[start : start + batch_size]
-                    yield x[pick], y[pick]
-
+        for col in cols:
+            _check_parquet_feature(path, col, schema.field(col).type)
+        if n_rows:
+            kinds.append(_arrow_kind(path, target, schema.field(target).type))
+    y_dtype = _merge_kinds(kinds, target, files)
+    batches = _parquet_batches(files, cols, target, y_dtype, batch_size, read_rows)
     signature = (
         tf.TensorSpec([None, len(cols)], tf.float32),
         tf.TensorSpec([None], y_dtype),
     )
-    ds = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    rng = np.random.default_rng(seed)
+    ds = tf.data.Dataset.from_generator(
+        lambda: batches(rng if shuffle else None), output_signature=signature
+    )
     if shuffle:  # mix batches across chunks through a bounded buffer
         n_buffer = max(1, shuffle_buffer // batch_size)
         ds = ds.shuffle(n_buffer, seed=seed, reshuffle_each_iteration=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _parquet_head(pq, path: str):
+    """(Arrow schema, number of rows) of a Parquet file, from its footer."""
+    try:
+        return pq.read_schema(path), pq.read_metadata(path).num_rows
+    except Exception as exc:  # pyarrow raises several types
+        raise ValueError(f"Cannot read Parquet file {path!r}: {exc}") from None
+
+
+def _value_type(arrow_type):
+    """The type of the values (a dictionary-encoded column's dictionary)."""
+    import pyarrow as pa
+
+    return arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
+
+
+def _is_arrow_numeric(t) -> bool:
+    import pyarrow as pa
+
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
+    )
+
+
+def _is_arrow_text(t) -> bool:
+    import pyarrow as pa
+
+    string_view = getattr(pa.types, "is_string_view", lambda _: False)
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or string_view(t)
+
+
+def _check_parquet_feature(path: str, column: str, arrow_type) -> None:
+    if not _is_arrow_numeric(_value_type(arrow_type)):
+        raise _not_numeric(path, column, f"Parquet type {arrow_type}")
+
+
+def _arrow_kind(path: str, target: str, arrow_type) -> str:
+    """ "int64" / "float32" / "string" for a Parquet target column's type."""
+    import pyarrow as pa
+
+    t = _value_type(arrow_type)
+    if _is_arrow_text(t):
+        return "string"
+    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+        return "int64"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "float32"
+    raise ValueError(
+        f"The target column {target!r} of {path!r} has the unsupported Parquet "
+        f"type {arrow_type}: use text or numbers."
+    )
+
+
+def _column_numpy(batch, column: str) -> np.ndarray:
+    """A record batch's column as NumPy values (dictionaries decoded)."""
+    import pyarrow as pa
+
+    values = batch.column(column)
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    return values.to_numpy(zero_copy_only=False)
+
+
+def _parquet_batches(files, cols, target, y_dtype, batch_size, read_rows):
+    """Generator function ``rng -> batches``: row chunks shuffled in NumPy."""
+    import pyarrow.parquet as pq
+
+    np_y = str if y_dtype == tf.string else y_dtype.as_numpy_dtype
+
+    def batches(rng):
+        order = rng.permutation(len(files)) if rng is not None else range(len(files))
+        for k in order:
+            pf = pq.ParquetFile(files[k], pre_buffer=False)  # else it buffers all
+            for rb in pf.iter_batches(batch_size=read_rows, columns=[*cols, target]):
+                x = np.column_stack([_column_numpy(rb, c) for c in cols])
+                x = x.astype(np.float32, copy=False)
+                y = _column_numpy(rb, target).astype(np_y)
+                rows = rng.permutation(len(y)) if rng is not None else range(len(y))
+                rows = np.asarray(rows)
+                for start in range(0, len(y), batch_size):
+                    pick = rows[start : start + batch_size]
+                    yield x[pick], y[pick]
+
+    return batches

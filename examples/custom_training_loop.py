@@ -21,7 +21,7 @@ X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
 
 clf = MLPClassifier(hidden_layer_sizes=(32,), random_state=0)
 clf.partial_fit(X_train, y_train, classes=[0, 1])
-model = clf.model_  # features -> P(class 1), shape (n, 1), float64
+model = clf.model_  # features -> predict_proba: [P(class 0), P(class 1)], float64
 
 optimizer = tf.keras.optimizers.Adam(learning_rate=1e-2)
 class_weight = tf.constant(
@@ -37,7 +37,7 @@ dataset = (
 @tf.function
 def train_step(x, t):
     with tf.GradientTape() as tape:
-        p = tf.squeeze(model(x, training=True), axis=1)
+        p = model(x, training=True)[:, 1]
         p = tf.clip_by_value(p, 1e-7, 1 - 1e-7)
         nll = -(t * tf.math.log(p) + (1 - t) * tf.math.log(1 - p))
         w = tf.gather(class_weight, tf.cast(t, tf.int32))

@@ -213,3 +213,25 @@ def test_importing_the_estimators_freezes_startup_objects():
         )
         before, after = map(int, proc.stdout.split())
         assert (after > before + 100_000) is grows, proc.stdout
+
+
+@pytest.mark.parametrize(
+    "ours, theirs, y",
+    [
+        (MLPClassifier, SkClassifier, Y_IRIS),
+        (MLPRegressor, SkRegressor, Y_IRIS.astype(np.float64)),
+        (MLPRegressor, SkRegressor, Y_IRIS.astype(np.float32)),
+    ],
+)
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_reported_loss_types_follow_sklearn(ours, theirs, y, early_stopping):
+    # float32 data: scikit-learn reports a classifier's loss (and a regressor's
+    # with float64 targets) as float64
+    X = X_IRIS.astype(np.float32)
+    kw = dict(max_iter=3, random_state=0, early_stopping=early_stopping)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a, b = theirs(**kw).fit(X, y), ours(**kw).fit(X, y)
+    for name in ("loss_", "best_loss_"):
+        assert type(getattr(b, name)) is type(getattr(a, name)), name
+    assert [type(v) for v in b.loss_curve_] == [type(v) for v in a.loss_curve_]

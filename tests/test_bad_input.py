@@ -166,3 +166,47 @@ def test_invalid_parameters_keep_model(params):
         clf.set_params(**params).fit(X, Y)
     clf.set_params(**old)  # predict uses the current parameters, as in sklearn
     np.testing.assert_array_equal(before, clf.predict_proba(X))
+
+
+@pytest.mark.parametrize("sizes", [(5.5,), (5.0,), (True,), (4, 2.5)])
+def test_hidden_layer_sizes_must_be_integers(sizes):
+    # scikit-learn fails on these as well (a TypeError from NumPy)
+    clf = _fitted(MLPClassifier)
+    before = clf.predict_proba(X)
+    with pytest.raises(TypeError, match="hidden_layer_sizes must contain integers"):
+        clf.set_params(hidden_layer_sizes=sizes).fit(X, Y)
+    clf.set_params(hidden_layer_sizes=(5,))
+    np.testing.assert_array_equal(before, clf.predict_proba(X))
+    assert MLPClassifier(hidden_layer_sizes=(np.int64(3),), max_iter=1).fit(X, Y)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_changed_number_of_outputs_keeps_model(solver):
+    Y2 = np.c_[YR, -YR]
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, solver=solver)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.set_params(random_state=0).fit(X, Y2)
+    before = reg.predict(X)
+    calls = [lambda: reg.set_params(warm_start=True).fit(X, YR)]
+    calls.append(lambda: reg.set_params(warm_start=True).fit(X, np.c_[Y2, YR]))
+    if solver != "lbfgs":
+        calls.append(lambda: reg.partial_fit(X, np.c_[Y2, YR]))
+        calls.append(lambda: reg.partial_fit(X, YR))
+    for call in calls:
+        with pytest.raises(ValueError, match=r"y has \d output\(s\) but this"):
+            call()
+        assert reg.n_outputs_ == 2
+        np.testing.assert_array_equal(before, reg.predict(X))
+
+
+def test_non_finite_loss_raises_and_keeps_model():
+    # Adam keeps the weights finite while the squared error overflows
+    reg = _fitted(MLPRegressor)
+    before, curve = reg.predict(X), list(reg.loss_curve_)
+    with pytest.raises(ValueError, match="non-finite loss"):
+        reg.set_params(warm_start=True).fit(X, np.full(len(X), 1e200))
+    np.testing.assert_array_equal(before, reg.predict(X))
+    assert reg.loss_curve_ == curve
+    with pytest.raises(ValueError, match="non-finite loss"):
+        MLPRegressor(max_iter=2).fit(X, np.full(len(X), 1e200))

@@ -158,3 +158,90 @@ def test_bad_input_does_not_touch_fitted_model():
     with pytest.raises(ValueError):
         clf.partial_fit(X[:, :3], Y)
     np.testing.assert_array_equal(proba, clf.predict_proba(X))
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_tensorboard_writes_the_loss_and_learning_rate(tmp_path, solver):
+    pytest.importorskip("tensorboard")
+    from tensorflow.core.util import event_pb2
+    from tensorflow.python.lib.io import tf_record
+
+    board = keras.callbacks.TensorBoard(str(tmp_path))
+    clf = MLPClassifier(max_iter=3, solver=solver, random_state=0, callbacks=[board])
+    _quiet_fit(clf, X, Y)
+    tags = set()
+    for path in (tmp_path / "train").glob("events.out.tfevents.*"):
+        for record in tf_record.tf_record_iterator(str(path)):
+            tags.update(v.tag for v in event_pb2.Event.FromString(record).summary.value)
+    assert {"epoch_loss", "epoch_learning_rate"} <= tags
+    assert not hasattr(clf.model_, "optimizer")  # only attached during calls
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_learning_rate_scheduler_sets_the_estimators_rate(solver):
+    # a schedule that sets 0.01 from the first epoch trains like
+    # learning_rate_init=0.01
+    sched = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.01)
+    ours = MLPClassifier(max_iter=4, solver=solver, random_state=0, callbacks=[sched])
+    plain = MLPClassifier(
+        max_iter=4, solver=solver, random_state=0, learning_rate_init=0.01
+    )
+    _quiet_fit(ours, X, Y)
+    _quiet_fit(plain, X, Y)
+    assert ours.learning_rate_init == 0.001  # the parameter is not changed
+    for a, b in zip(ours.coefs_, plain.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_reduce_lr_on_plateau_lowers_the_rate():
+    reduce = keras.callbacks.ReduceLROnPlateau(
+        monitor="loss", patience=0, factor=0.5, min_delta=100.0
+    )
+    clf = MLPClassifier(max_iter=3, solver="sgd", random_state=0, callbacks=[reduce])
+    _quiet_fit(clf, X, Y)
+    assert clf._optimizer.learning_rate == 0.001 * 0.5**2  # epochs 2 and 3
+
+
+def test_a_compiled_models_optimizer_is_kept():
+    clf = _quiet_fit(MLPClassifier(max_iter=2, random_state=0), X, Y)
+    clf.model_.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    optimizer = clf.model_.optimizer
+    seen = []
+
+    class Look(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(self.model.optimizer.learning_rate)
+
+    _quiet_fit(clf.set_params(warm_start=True, callbacks=[Look()]), X, Y)
+    assert seen == [0.001, 0.001]
+    assert clf.model_.optimizer is optimizer
+
+
+def test_a_bad_learning_rate_from_a_callback_keeps_model():
+    clf = _quiet_fit(MLPClassifier(max_iter=2, random_state=0), X, Y)
+    before = clf.predict_proba(X)
+    sched = keras.callbacks.LearningRateScheduler(lambda epoch, lr: -1.0)
+    with pytest.raises(ValueError, match="learning rate to -1.0"):
+        clf.set_params(warm_start=True, callbacks=[sched]).fit(X, Y)
+    np.testing.assert_array_equal(before, clf.predict_proba(X))
+
+
+def test_validation_loss_curve_starts_again_on_refit():
+    clf = MLPClassifier(max_iter=6, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, Y, validation_data=(X, Y))
+        clf.set_params(max_iter=3).fit(X, Y, validation_data=(X, Y))
+    assert len(clf.validation_loss_curve_) == clf.n_iter_ == 3
+    _quiet_fit(clf.set_params(early_stopping=True, max_iter=4), X, Y)
+    assert len(clf.validation_loss_curve_) == len(clf.validation_scores_)
+    _quiet_fit(clf.set_params(early_stopping=False), X, Y)
+    assert not hasattr(clf, "validation_loss_curve_")
+
+
+def test_lbfgs_says_it_does_not_call_callbacks():
+    recorder = Recorder()
+    clf = MLPClassifier(solver="lbfgs", max_iter=5, callbacks=[recorder])
+    with pytest.warns(UserWarning, match="lbfgs' has no epochs"):
+        _quiet_fit(clf, X, Y)
+    assert recorder.events == []

@@ -36,10 +36,10 @@ def _fit(kind, solver="adam", X=X, **kw):
 
 
 def _expected(est, X):
-    """What model_ maps X to: predict_proba's columns or predict, as 2-D."""
+    """What model_ maps X to: predict_proba (a binary classifier's two
+    columns included) or predict, as 2-D."""
     if hasattr(est, "predict_proba"):
-        proba = est.predict_proba(X)
-        return proba[:, 1:] if est.n_outputs_ == 1 else proba
+        return est.predict_proba(X)
     return est.predict(X).reshape(len(X), -1)
 
 

@@ -1066,3 +1066,51 @@ def test_chunk_runner_is_used_and_float32_matches(monkeypatch):
     for a, b in zip(sk.coefs_, tf.coefs_, strict=True):
         assert b.dtype == np.float32
         _close(b, a, "coefs_ (float32)", F32_RTOL, 1e-5)
+
+
+# ------------------------------------------------- saturated logistic outputs
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="adam", max_iter=20),
+        dict(solver="sgd", max_iter=20),
+        dict(solver="lbfgs", max_iter=40),
+        dict(solver="adam", max_iter=5, activation="logistic", jit_compile=True),
+    ],
+    ids=_case_id,
+)
+def test_saturated_logistic_output_reports_sklearns_loss(params):
+    """Unscaled breast_cancer drives the logistic output to within ulps of 1,
+    where the log-loss's ``log(1 - p)`` needs ``p`` computed as SciPy's
+    ``expit`` does (``tf.math.sigmoid`` rounds differently there: up to ~1e-4
+    relative in the loss, and a different L-BFGS path)."""
+    X, y = load_breast_cancer(return_X_y=True)
+    params = dict(params, random_state=0)
+    tf_only = {k: params.pop(k) for k in ("jit_compile",) if k in params}
+    sk, tf = make_pair("MLPClassifier", **params)
+    if not SELFTEST:
+        tf.set_params(**tf_only)
+    call_both(sk, tf, "fit", X, y)
+    assert_same_fit(sk, tf, X)
+
+
+@pytest.mark.parametrize(
+    "first, change",
+    [
+        ("adam", {"solver": "sgd"}),
+        ("sgd", {"solver": "adam"}),
+        ("sgd", {"nesterovs_momentum": False}),
+    ],
+    ids=_case_id,
+)
+def test_partial_fit_keeps_the_optimizer_it_has(first, change):
+    """As in scikit-learn, ``partial_fit`` goes on with the fitted optimizer
+    (its kind and Nesterov flag) after ``set_params`` changed the solver."""
+    est, X, y = data("iris")
+    params = dict(solver=first, hidden_layer_sizes=(5,), max_iter=6, random_state=0)
+    sk, tf = fit_both(est, params, X, y)
+    sk.set_params(**change)
+    tf.set_params(**change)
+    for _ in range(2):
+        call_both(sk, tf, "partial_fit", X, y)
+    assert_same_fit(sk, tf, X)

@@ -7,6 +7,7 @@ The estimator owns the state; the numeric work is delegated to ``_training``
 from __future__ import annotations
 
 import copy
+import warnings
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -29,7 +30,13 @@ from tfmlp._extras import StandardStack, check_extras
 from tfmlp._host_forward import host_forward, host_forward_ok
 from tfmlp._lbfgs import fit_lbfgs
 from tfmlp._loop import sparse_mode
-from tfmlp._network import Network, StandardForward, init_params, is_standard
+from tfmlp._network import (
+    Network,
+    StandardForward,
+    init_params,
+    is_standard,
+    with_both_classes,
+)
 from tfmlp._optimizers import SGD, Adam
 from tfmlp._params import (
     BASE_CONSTRAINTS,
@@ -310,16 +317,26 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
     def model_(self):
         """The fitted network as a functional ``keras.Model``.
 
-        It maps raw features to what ``predict_proba`` returns (classifier) or
-        ``predict`` returns (regressor). It holds the very variables the
+        It maps raw features to what ``predict_proba`` returns (classifier; a
+        binary classifier's network ends in P(class 1), and the model adds
+        the ``1 - p`` column before it) or ``predict`` returns (regressor).
+        It holds the very variables the
         estimator trains and predicts with: weights changed through Keras
         (``model_.fit``, ``layer.set_weights``) are seen by the estimator, and
         later ``fit``/``partial_fit`` calls train this same model.
         """
         check_is_fitted(self)
-        return self._network().keras_model(
+        model = self._network().keras_model(
             self.activation, self.out_activation_, self.n_features_in_
         )
+        if self._binary_proba():  # the network's one column is P(class 1)
+            return with_both_classes(model)
+        return model
+
+    def _binary_proba(self) -> bool:
+        """Whether ``predict_proba`` adds a ``1 - p`` column to the network's
+        output (a binary classifier)."""
+        return False
 
     def _forward(self, X, make_function=predict_function) -> np.ndarray:
         """Output activations for validated X (dense or sparse), in chunks."""
@@ -510,6 +527,12 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 sample_weight = _check_sample_weight(sample_weight, X)
             if y.ndim == 1:
                 y = y.reshape((-1, 1))
+        if not first_pass and y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y.shape[1]} output(s) but this {type(self).__name__} "
+                f"was fitted with {self.n_outputs_}; fit with warm_start=False "
+                "to train a network with a different number of outputs."
+            )
         self.n_outputs_ = y.shape[1]
         layer_units = [n_features, *hidden, self.n_outputs_]
         self._random_state = check_random_state(self.random_state)
@@ -527,6 +550,15 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 "Solver produced non-finite parameter weights. The input data may"
                 " contain large values and need to be preprocessed."
             )
+        loss = getattr(self, "loss_", None)
+        # with early stopping the best (finite) weights are restored: a
+        # diverged run still ends with a usable model (scikit-learn's
+        # test_mlp_diverging_loss)
+        if loss is not None and not np.isfinite(loss) and not self.early_stopping:
+            raise ValueError(
+                f"Solver produced a non-finite loss ({loss}). The input data may"
+                " contain large values and need to be preprocessed."
+            )
         return self
 
     def _initialize(self, y, layer_units: list[int], dtype) -> None:
@@ -535,6 +567,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         self.n_outputs_ = y.shape[1]
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._output_activation()
+        self.__dict__.pop("validation_loss_curve_", None)  # a new curve
         self.__dict__["_net"] = None
         self.__dict__["_keras_weights"] = None
         if self._uses_keras_stack():
@@ -583,6 +616,13 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             raise ValueError(
                 "This estimator was fitted with a Keras hidden stack, which "
                 "solver='lbfgs' does not support; use solver='adam' or 'sgd'."
+            )
+        if getattr(self, "callbacks", None):
+            warnings.warn(
+                "callbacks are called by the epochs of solver='adam' and 'sgd'; "
+                "solver='lbfgs' has no epochs and does not call them.",
+                UserWarning,
+                stacklevel=4,
             )
         params = [
             np.asarray(a, dtype=np.float64)

@@ -5,9 +5,21 @@ The loop calls ``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end`` (with
 ``keras.callbacks.Callback`` objects, whose ``model`` is the estimator's
 ``model_``. A callback that sets ``model.stop_training = True`` ends the fit
 after the current epoch.
+
+While a callback runs, ``model.optimizer`` is a stand-in Keras optimizer
+whose ``learning_rate`` is the estimator's (SGD: the current rate; Adam: the
+base rate ``learning_rate_init`` its steps scale): callbacks that read it
+(``TensorBoard``) see it, and a value a callback sets
+(``LearningRateScheduler``, ``ReduceLROnPlateau``) is what the following
+epochs train with. The model's own ``optimizer`` (if it was compiled) is put
+back after each call.
 """
 
 from __future__ import annotations
+
+import functools
+
+import numpy as np
 
 
 def check_callbacks(callbacks) -> list:
@@ -50,6 +62,8 @@ class CallbackRunner:
 
         self.model = model_getter()
         self.model.stop_training = False
+        self._estimator = estimator
+        self._stand_in = None
         self._list = keras.callbacks.CallbackList(
             callbacks,
             add_history=False,
@@ -62,19 +76,88 @@ class CallbackRunner:
 
     def train_begin(self) -> None:
         if self.active:
-            self._list.on_train_begin({})
+            self._call("on_train_begin", {})
 
     def epoch_begin(self, epoch: int) -> None:
         if self.active:
-            self._list.on_epoch_begin(epoch, {})
+            self._call("on_epoch_begin", epoch, {})
 
     def epoch_end(self, epoch: int, logs: dict) -> bool:
         """Notify; True when a callback asked training to stop."""
         if not self.active:
             return False
-        self._list.on_epoch_end(epoch, dict(logs))
+        self._call("on_epoch_end", epoch, dict(logs))
         return bool(getattr(self.model, "stop_training", False))
 
     def train_end(self, logs: dict) -> None:
         if self.active:
-            self._list.on_train_end(dict(logs))
+            self._call("on_train_end", dict(logs))
+
+    def _call(self, hook: str, *args) -> None:
+        """Run one hook of every callback with the stand-in optimizer
+        attached to the model (see the module docstring)."""
+        optimizer = getattr(self._estimator, "_optimizer", None)
+        if optimizer is None or not hasattr(optimizer, "learning_rate_init"):
+            getattr(self._list, hook)(*args)
+            return
+        if self._stand_in is None:
+            self._stand_in = _stand_in_optimizer(type(optimizer).__name__)
+        rate = _base_rate(optimizer)
+        self._stand_in.learning_rate = rate
+        had, previous = hasattr(self.model, "optimizer"), None
+        if had:
+            previous = self.model.optimizer
+        self.model.optimizer = self._stand_in
+        try:
+            getattr(self._list, hook)(*args)
+        finally:
+            if had:
+                self.model.optimizer = previous
+            else:
+                del self.model.optimizer
+        if self._stand_in.learning_rate != rate:
+            _set_base_rate(optimizer, self._stand_in.learning_rate)
+
+
+def _base_rate(optimizer) -> float:
+    """The rate a Keras optimizer would show: SGD's current learning rate,
+    Adam's ``learning_rate_init`` (its steps scale it, as Keras' Adam does)."""
+    if hasattr(optimizer, "rates"):  # tfmlp._optimizers.Adam
+        return float(optimizer.learning_rate_init)
+    return float(optimizer.learning_rate)
+
+
+def _set_base_rate(optimizer, rate: float) -> None:
+    if not np.isfinite(rate) or rate <= 0:
+        raise ValueError(
+            f"A callback set the learning rate to {rate!r}; it must be a "
+            "positive finite number."
+        )
+    if hasattr(optimizer, "rates"):
+        optimizer.learning_rate_init = rate
+    else:
+        optimizer.learning_rate = rate
+
+
+@functools.cache
+def _stand_in_class():
+    import keras
+
+    class EstimatorOptimizer(keras.optimizers.SGD):
+        """A Keras optimizer object that only carries a learning rate (a
+        Python float, so a callback's value reaches the estimator exactly);
+        the estimator's own solver does the training."""
+
+        @property
+        def learning_rate(self):
+            return self._estimator_rate
+
+        @learning_rate.setter
+        def learning_rate(self, value):
+            self._estimator_rate = float(keras.ops.convert_to_numpy(value))
+
+    return EstimatorOptimizer
+
+
+def _stand_in_optimizer(solver: str):
+    return _stand_in_class()(learning_rate=0.001, name=solver.lower())

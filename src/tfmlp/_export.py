@@ -127,24 +127,15 @@ def _output_name(model_or_est) -> str:
 def _serving_model(est, dtype: str):
     """A standalone functional Keras model: features -> predict_proba/predict.
 
-    A copy of ``model_`` (same weights, in ``dtype``) that shares nothing with
-    the estimator; a binary classifier gets the ``1 - p`` column that
-    ``predict_proba`` adds, and the output is an ``Identity`` layer named
+    A copy of ``model_`` (same weights, in ``dtype``; a binary classifier's
+    already has ``predict_proba``'s ``1 - p`` column) that shares nothing with
+    the estimator; the output is an ``Identity`` layer named
     ``probabilities`` / ``predictions``.
     """
     import keras
 
-    source = est.model_
-    base = _copy_model(source, dtype)
-    out = base.outputs[0]
-    if is_classifier(est) and est.n_outputs_ == 1:
-        negative = keras.layers.Rescaling(
-            scale=-1.0, offset=1.0, dtype=dtype, name="negative_class"
-        )(out)
-        out = keras.layers.Concatenate(axis=-1, dtype=dtype, name="both_classes")(
-            [negative, out]
-        )
-    out = keras.layers.Identity(dtype=dtype, name=_output_name(est))(out)
+    base = _copy_model(est.model_, dtype)
+    out = keras.layers.Identity(dtype=dtype, name=_output_name(est))(base.outputs[0])
     return keras.Model(base.inputs[0], out, name="tfmlp_serving")
 
 

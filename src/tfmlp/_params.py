@@ -75,6 +75,12 @@ def hidden_sizes(hidden_layer_sizes) -> list[int]:
     sizes = list(sizes)
     if np.any(np.array(sizes) <= 0):
         raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+    for s in sizes:  # scikit-learn fails on these too (a TypeError)
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, Integral):
+            raise TypeError(
+                "hidden_layer_sizes must contain integers, got "
+                f"{s!r} of type {type(s).__name__}."
+            )
     return [int(s) for s in sizes]
 
 

@@ -223,15 +223,40 @@ def test_importing_the_estimators_freezes_startup_objects():
         (MLPRegressor, SkRegressor, Y_IRIS.astype(np.float32)),
     ],
 )
-@pytest.mark.parametrize("early_stopping", [False, True])
-def test_reported_loss_types_follow_sklearn(ours, theirs, y, early_stopping):
+@pytest.mark.parametrize("solver", ["adam", "early_stopping", "lbfgs"])
+def test_reported_loss_types_follow_sklearn(ours, theirs, y, solver):
     # float32 data: scikit-learn reports a classifier's loss (and a regressor's
     # with float64 targets) as float64
     X = X_IRIS.astype(np.float32)
-    kw = dict(max_iter=3, random_state=0, early_stopping=early_stopping)
+    kw = dict(max_iter=3, random_state=0, early_stopping=solver == "early_stopping")
+    kw["solver"] = "lbfgs" if solver == "lbfgs" else "adam"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         a, b = theirs(**kw).fit(X, y), ours(**kw).fit(X, y)
     for name in ("loss_", "best_loss_"):
-        assert type(getattr(b, name)) is type(getattr(a, name)), name
-    assert [type(v) for v in b.loss_curve_] == [type(v) for v in a.loss_curve_]
+        assert type(getattr(b, name, None)) is type(getattr(a, name, None)), name
+    curves = [getattr(e, "loss_curve_", []) for e in (a, b)]
+    assert [type(v) for v in curves[1]] == [type(v) for v in curves[0]]
+
+
+@pytest.mark.parametrize("rows", [5, 60_000])
+def test_float32_network_predicts_float64_input_as_sklearn(rows):
+    # scikit-learn's X @ coefs_ promotes a float32 network's products to
+    # float64 for float64 (and integer) input
+    from tfmlp import to_sklearn
+
+    rng = np.random.RandomState(0)
+    X32 = X_IRIS.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(max_iter=5, random_state=0).fit(X32, Y_IRIS)
+        reg = MLPRegressor(max_iter=5, random_state=0).fit(X32, Y_IRIS * 1.0)
+    X = rng.rand(rows, 4) * 8
+    for ours in (clf, reg):
+        theirs = to_sklearn(ours)  # the same float32 weights
+        for data in (X, (X * 10).astype(np.int64), sp.csr_matrix(X)):
+            method = "predict_proba" if ours is clf else "predict"
+            a, b = getattr(theirs, method)(data), getattr(ours, method)(data)
+            assert b.dtype == a.dtype == np.float64
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+        assert getattr(ours, method)(X.astype(np.float32)).dtype == np.float32

@@ -212,8 +212,9 @@ def test_a_compiled_models_optimizer_is_kept():
         def on_epoch_end(self, epoch, logs=None):
             seen.append(self.model.optimizer.learning_rate)
 
+    optimizer.learning_rate = 0.25
     _quiet_fit(clf.set_params(warm_start=True, callbacks=[Look()]), X, Y)
-    assert seen == [0.001, 0.001]
+    assert seen == [0.25, 0.25]  # the user's optimizer, not a stand-in
     assert clf.model_.optimizer is optimizer
 
 
@@ -245,3 +246,12 @@ def test_lbfgs_says_it_does_not_call_callbacks():
     with pytest.warns(UserWarning, match="lbfgs' has no epochs"):
         _quiet_fit(clf, X, Y)
     assert recorder.events == []
+
+
+def test_lbfgs_warning_points_at_the_caller():
+    clf = MLPClassifier(solver="lbfgs", max_iter=5, callbacks=[Recorder()])
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        clf.fit(X, Y)
+    (record,) = [r for r in records if "no epochs" in str(r.message)]
+    assert record.filename == __file__

@@ -134,15 +134,22 @@ def test_other_networks_keep_the_in_graph_sparse_product(monkeypatch):
     assert ("predict", "product") in {k[1:] for k in _training._CACHE}
 
 
-def test_a_float32_network_predicts_float64_rows_chunk_by_chunk(monkeypatch):
-    _path(monkeypatch)  # the chunked first-product path, not the small-input one
+def test_a_float32_network_predicts_float64_rows_as_sklearn(monkeypatch):
+    # scikit-learn's X @ coefs_ promotes: float64 rows give float64 outputs
+    # of the float32 weights, also past the small-input limit
+    from tfmlp import to_sklearn
+
+    _path(monkeypatch)  # large inputs: not the small-input path
     X, y = _sparse(dtype=np.float64)
     clf = _fit(
         MLPClassifier(hidden_layer_sizes=(6,), max_iter=3), X.astype(np.float32), y
     )
     monkeypatch.setattr(_base, "_PREDICT_CHUNK", 50)
-    expected = clf.predict_proba(X.astype(np.float32))
-    for rows in (X, X.toarray()):  # cast to the network's float32 per chunk
+    single = clf.predict_proba(X.astype(np.float32))
+    assert single.dtype == np.float32
+    for rows in (X, X.toarray()):
         got = clf.predict_proba(rows)
-        assert got.dtype == np.float32
-        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+        assert got.dtype == np.float64
+        want = to_sklearn(clf).predict_proba(rows)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(got, single, rtol=1e-6, atol=1e-7)

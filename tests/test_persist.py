@@ -1,7 +1,9 @@
 """tfmlp.save / tfmlp.load (the native format), and pickle / joblib / deepcopy /
 clone / GridSearchCV(n_jobs=2) of fitted and unfitted estimators."""
 
+import ast
 import copy
+import inspect
 import io
 import json
 import os
@@ -231,7 +233,62 @@ def test_encoder_round_trips_tagged_values():
     _same(persist._Decoder(encoder.arrays).decode(doc, "value"), value)
 
 
-def test_allowed_attributes_are_derived_from_the_code(fitted):
+def _names_stored_on_self(klass) -> set:
+    """Attribute names the methods of ``klass`` assign on ``self``
+    (``self.NAME = ...``, ``self.__dict__["NAME"] = ...`` or
+    ``self.__dict__.setdefault("NAME", ...)``), read from its source."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+    names = set()
+    for node in ast.walk(tree):
+        target = None
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            target = node.attr if _is_self(node.value) else None
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
+            target = _constant(node.slice) if _is_self_dict(node.value) else None
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "setdefault"
+            and _is_self_dict(node.func.value)
+        ):
+            target = _constant(node.args[0])
+        if target is not None:
+            names.add(target)
+    return names
+
+
+def _is_self(node) -> bool:
+    return isinstance(node, ast.Name) and node.id == "self"
+
+
+def _is_self_dict(node) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "__dict__"
+        and _is_self(node.value)
+    )
+
+
+def _constant(node):
+    return node.value if isinstance(node, ast.Constant) else None
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_allowed_attributes_are_what_the_code_sets(cls):
+    """The format's list of attributes equals the names tfmlp's estimator
+    classes assign on ``self`` (less parameters, members and what is never
+    stored), so a new attribute cannot be forgotten."""
+    derived = set()
+    for klass in cls.__mro__:
+        if klass.__module__.partition(".")[0] == "tfmlp":
+            derived |= _names_stored_on_self(klass)
+    derived -= {*persist._NOT_STORED, *cls._get_param_names()}
+    derived = {n for n in derived if not persist._is_class_member(cls, n)}
+    others = {*persist._SET_BY_SKLEARN, *persist._SET_BY_TFMLP_TOOLS}
+    assert persist._stored_attribute_names(cls) - others == derived - others
+
+
+def test_allowed_attributes_cover_every_fit(fitted):
     """Every attribute a fit sets (and the CLI's record) is loadable; methods,
     properties, parameters and TensorFlow objects are not."""
     from tfmlp._cli import _PRE_ATTR
@@ -247,12 +304,19 @@ def test_allowed_attributes_are_derived_from_the_code(fitted):
         assert set(_state(est)) - set(est.get_params()) <= allowed, name
 
 
-def test_save_refuses_attributes_load_would_refuse(tmp_path):
+def test_attributes_the_user_added(tmp_path):
+    """Public attributes a user added are kept (plain data); private ones
+    tfmlp does not have are refused by save as load would refuse them."""
     est = _quiet(MLPClassifier((3,), max_iter=3, random_state=0).fit, X, Y_WORDS)
-    est.misc_ = 1
-    with pytest.raises(ValueError, match="Cannot save attribute 'misc_'"):
-        tfmlp.save(est, tmp_path / "m")
-    assert not (tmp_path / "m").exists()
+    est.threshold_ = 0.7
+    est.notes = {"by": "me", "scores": [1, 2.5]}
+    tfmlp.save(est, tmp_path / "m")
+    back = tfmlp.load(tmp_path / "m")
+    assert back.threshold_ == 0.7 and back.notes == {"by": "me", "scores": [1, 2.5]}
+    est._misc = 1
+    with pytest.raises(ValueError, match="Cannot save attribute '_misc'"):
+        tfmlp.save(est, tmp_path / "n")
+    assert not (tmp_path / "n").exists()
 
 
 def test_feature_names_and_label_dtypes(tmp_path):
@@ -559,7 +623,7 @@ def _shadowing_edits():
         "shadow property": _set_attribute("coefs_", [1]),
         "network object": _set_attribute("_net", {"x": 1}),
         "in-training flag": _set_attribute("_fitting", True),
-        "unknown attribute": _set_attribute("misc_", 1),
+        "unknown private attribute": _set_attribute("_misc", 1),
         "dunder dict": _set_attribute("__dict__", {}),
         "t_ string": _set_attribute("t_", "abc"),
         "n_iter_ float": _set_attribute("n_iter_", 1.5),

@@ -29,7 +29,7 @@ from tfmlp._data import (
 from tfmlp._extras import StandardStack, check_extras
 from tfmlp._host_forward import host_forward, host_forward_ok
 from tfmlp._lbfgs import fit_lbfgs
-from tfmlp._loop import sparse_mode
+from tfmlp._loop import memory_mapped, sparse_mode
 from tfmlp._network import (
     Network,
     StandardForward,
@@ -347,8 +347,15 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             X = X.tocsr()
             sparse = sparse_mode(model)
         coefs, intercepts = self.__dict__["_coefs"], self.__dict__["_intercepts"]
+        hidden = make_function is transform_function
+        if self._promotes(X, net):
+            if host_forward_ok(X, model, coefs, any_size=True):
+                return host_forward(
+                    X, coefs, intercepts, model.spec, np.float64, hidden
+                )
+            X = X.astype(np.float32)  # a Keras stack: float32, reported as float64
+            return self._forward(X, make_function).astype(np.float64)
         if host_forward_ok(X, model, coefs):  # few rows: NumPy, no graph call
-            hidden = make_function is transform_function
             return host_forward(X, coefs, intercepts, model.spec, net.dtype, hidden)
         if _first_product_outside(X, model, sparse):
             W1 = np.asarray(coefs[0], dtype=net.dtype)
@@ -360,6 +367,17 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             n_rows = tf.constant(rows.stop - rows.start, tf.int64)
             outputs.append(fn(net.variables, x, n_rows).numpy())
         return np.concatenate(outputs, axis=0)
+
+    def _promotes(self, X, net) -> bool:
+        """Whether scikit-learn would compute this float32 network's outputs
+        in float64: for input that is not float32 (its ``X @ coefs_``
+        promotes). Not under ``compute_dtype``, whose networks predict in
+        float32."""
+        return (
+            self.compute_dtype is None
+            and net.dtype == np.float32
+            and X.dtype != np.float32
+        )
 
     def _forward_first_product(self, X, W1, net, model, make_function) -> np.ndarray:
         """``_forward`` with the first layer's product ``X @ W1`` taken by
@@ -520,11 +538,13 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         else:
             sample_weight = self._class_weights(y, sample_weight, incremental)
             X, y = self._validate_input(X, y, incremental, reset=first_pass)
-            if self.compute_dtype is not None and X.dtype != np.float32:
-                X = X.astype(np.float32)  # opt-in speed modes: float32 weights
             n_features, dtype = X.shape[1], X.dtype
+            if self.compute_dtype is not None and X.dtype != np.float32:
+                dtype = np.dtype(np.float32)  # opt-in speed modes: float32 weights
+                if not (self.solver in STOCHASTIC_SOLVERS and memory_mapped(X)):
+                    X = X.astype(np.float32)  # else cast chunk by chunk
             if sample_weight is not None:
-                sample_weight = _check_sample_weight(sample_weight, X)
+                sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
             if y.ndim == 1:
                 y = y.reshape((-1, 1))
         if not first_pass and y.shape[1] != self.n_outputs_:
@@ -622,7 +642,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 "callbacks are called by the epochs of solver='adam' and 'sgd'; "
                 "solver='lbfgs' has no epochs and does not call them.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=6,  # the caller of fit (through scikit-learn's wrapper)
             )
         params = [
             np.asarray(a, dtype=np.float64)
@@ -644,7 +664,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             tol=self.tol,
         )
         self.n_iter_ = n_iter
-        self.loss_ = loss
+        loss_type = self._loss_type(X, y)  # scikit-learn's type of loss_
+        self.loss_ = loss if loss_type is None else loss_type(loss)
         self._set_trained_weights(arrays)
 
     def _class_weights(self, y, sample_weight, incremental: bool):

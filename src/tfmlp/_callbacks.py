@@ -11,8 +11,9 @@ whose ``learning_rate`` is the estimator's (SGD: the current rate; Adam: the
 base rate ``learning_rate_init`` its steps scale): callbacks that read it
 (``TensorBoard``) see it, and a value a callback sets
 (``LearningRateScheduler``, ``ReduceLROnPlateau``) is what the following
-epochs train with. The model's own ``optimizer`` (if it was compiled) is put
-back after each call.
+epochs train with. A model the user compiled keeps its own optimizer (so
+that ``ModelCheckpoint`` saves it): callbacks then see that optimizer, not
+the estimator's rate.
 """
 
 from __future__ import annotations
@@ -97,22 +98,24 @@ class CallbackRunner:
         """Run one hook of every callback with the stand-in optimizer
         attached to the model (see the module docstring)."""
         optimizer = getattr(self._estimator, "_optimizer", None)
-        if optimizer is None or not hasattr(optimizer, "learning_rate_init"):
+        if (
+            optimizer is None
+            or not hasattr(optimizer, "learning_rate_init")
+            or getattr(self.model, "optimizer", None) is not None
+        ):  # a model the user compiled keeps its optimizer (checkpoints save it)
             getattr(self._list, hook)(*args)
             return
         if self._stand_in is None:
             self._stand_in = _stand_in_optimizer(type(optimizer).__name__)
         rate = _base_rate(optimizer)
         self._stand_in.learning_rate = rate
-        had, previous = hasattr(self.model, "optimizer"), None
-        if had:
-            previous = self.model.optimizer
+        had = hasattr(self.model, "optimizer")  # None: set, and put back
         self.model.optimizer = self._stand_in
         try:
             getattr(self._list, hook)(*args)
         finally:
             if had:
-                self.model.optimizer = previous
+                self.model.optimizer = None
             else:
                 del self.model.optimizer
         if self._stand_in.learning_rate != rate:

@@ -126,8 +126,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         float16/bfloat16 (fast on GPUs with tensor cores; on most CPUs slower
         than 'float32'). 'mixed_float16' scales the loss dynamically (steps
         with overflowing gradients are skipped and the scale adapts; the
-        scale is kept for ``partial_fit`` and ``warm_start``). Prediction and
-        ``solver='lbfgs'`` compute in float32; the standard network only
+        scale is kept for ``partial_fit`` and ``warm_start``). Prediction
+        computes in float32; ``solver='lbfgs'`` trains in float64 on the
+        float32-rounded input (as scikit-learn's L-BFGS on float32 data);
+        the policies apply to the standard network only
         (not with ``hidden_stack``, ``dropout`` or ``batch_normalization``).
     hidden_stack : callable, default=None
         Builds the hidden layers with any Keras layers (not a scikit-learn
@@ -658,8 +660,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         float16/bfloat16 (fast on GPUs with tensor cores; on most CPUs slower
         than 'float32'). 'mixed_float16' scales the loss dynamically (steps
         with overflowing gradients are skipped and the scale adapts; the
-        scale is kept for ``partial_fit`` and ``warm_start``). Prediction and
-        ``solver='lbfgs'`` compute in float32; the standard network only
+        scale is kept for ``partial_fit`` and ``warm_start``). Prediction
+        computes in float32; ``solver='lbfgs'`` trains in float64 on the
+        float32-rounded input (as scikit-learn's L-BFGS on float32 data);
+        the policies apply to the standard network only
         (not with ``hidden_stack``, ``dropout`` or ``batch_normalization``).
     hidden_stack : callable, default=None
         Builds the hidden layers with any Keras layers (not a scikit-learn

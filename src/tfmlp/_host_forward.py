@@ -81,11 +81,11 @@ _ACTIVATIONS = {
 }
 
 
-def host_forward_ok(X, model, coefs) -> bool:
+def host_forward_ok(X, model, coefs, any_size: bool = False) -> bool:
     """Whether ``host_forward`` computes ``model``'s outputs for ``X`` (with
     weight matrices ``coefs``): the standard network with NumPy-known
     activations and float products, a dense array or CSR matrix, and few
-    values (``MAX_VALUES``)."""
+    values (``MAX_VALUES``) unless ``any_size``."""
     if not is_standard(model) or model.spec.matmul_dtype is not None:
         return False
     spec = model.spec
@@ -93,7 +93,7 @@ def host_forward_ok(X, model, coefs) -> bool:
         return False
     if not (isinstance(X, np.ndarray) or getattr(X, "format", None) == "csr"):
         return False
-    return X.shape[0] * sum(np.shape(c)[1] for c in coefs) <= MAX_VALUES
+    return any_size or X.shape[0] * sum(np.shape(c)[1] for c in coefs) <= MAX_VALUES
 
 
 def host_forward(X, coefs, intercepts, spec, dtype, hidden_only=False) -> np.ndarray:

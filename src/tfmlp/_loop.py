@@ -26,6 +26,7 @@ Two runners share one interface (``n_samples``, ``n_batches``, ``run_epoch``;
 
 from __future__ import annotations
 
+import mmap
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -75,7 +76,8 @@ def make_runner(est, net, X, y, sample_weight):
     if sparse:
         return EpochRunner(est, net, X, y, sample_weight)
     nbytes = X.shape[0] * X.shape[1] * np.dtype(net.dtype).itemsize
-    if xla and (_xla_view_ok(X, net.dtype) or nbytes <= RESIDENT_MAX_BYTES):
+    resident = nbytes <= RESIDENT_MAX_BYTES and not memory_mapped(X)
+    if xla and (_xla_view_ok(X, net.dtype) or resident):
         return EpochRunner(est, net, X, y, sample_weight, xla=True)
     if xla or X.shape[0] * X.shape[1] * 8 >= CHUNK_MIN_BYTES:
         return ChunkRunner(est, net, X, y, sample_weight, xla)
@@ -341,6 +343,17 @@ class ChunkRunner(_Runner):
                 )
         self._end_epoch(rates)
         return total.numpy()
+
+
+def memory_mapped(a) -> bool:
+    """Whether the array ``a`` (or an array it views) is memory-mapped from
+    a file (``np.memmap``, ``np.load(..., mmap_mode=...)``): such input is
+    read chunk by chunk, never copied whole."""
+    while a is not None:
+        if isinstance(a, (np.memmap, mmap.mmap)):
+            return True
+        a = getattr(a, "base", None)
+    return False
 
 
 def _xla_view_ok(X, dtype) -> bool:

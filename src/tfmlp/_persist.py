@@ -27,14 +27,14 @@ element by element, never as object arrays), ``$random_state``,
 ``$label_binarizer``, ``$optimizer`` and ``$unsaved`` (a parameter that is
 code, such as ``hidden_stack`` or ``callbacks``, which the format does not
 hold). The loader rebuilds only these types, and only
-``tfmlp.MLPClassifier`` / ``tfmlp.MLPRegressor``. It sets only attributes
-a fitted estimator has (names derived from the estimator classes' code,
-never a method, property or parameter), each with a value of its type.
+``tfmlp.MLPClassifier`` / ``tfmlp.MLPRegressor``. It never sets a method,
+property, parameter or private attribute the estimators do not have; the
+fitted attributes get values of their types; public attributes a user added
+are kept as the plain data they decode to.
 """
 
 from __future__ import annotations
 
-import ast
 import functools
 import hashlib
 import hmac
@@ -45,7 +45,6 @@ import math
 import os
 import re
 import secrets
-import textwrap
 import warnings
 import zipfile
 from contextlib import suppress
@@ -209,7 +208,8 @@ def _check_storable(cls, key: str) -> None:
     except _FormatError as exc:
         raise ValueError(
             f"Cannot save attribute {key!r}: the tfmlp format holds the "
-            f"estimator's parameters and fitted attributes only ({exc})"
+            "estimator's parameters, its fitted attributes and public "
+            f"attributes you added ({exc})"
         ) from None
 
 
@@ -784,15 +784,42 @@ _BINARIZER_CHECKS = {
 }
 
 
+# The attributes tfmlp's estimators set on themselves (fitted attributes and
+# private training state); ``tests/test_persist.py`` checks these lists
+# against the names the estimator classes' code assigns on ``self``.
+_FITTED_ATTRIBUTES = frozenset(
+    {
+        "_best_params",
+        "_coefs",
+        "_intercepts",
+        "_keras_weights",
+        "_no_improvement_count",
+        "_optimizer",
+        "_random_state",
+        "_stack_seed",
+        "best_loss_",
+        "best_validation_score_",
+        "history_",
+        "loss_",
+        "loss_curve_",
+        "n_iter_",
+        "n_layers_",
+        "n_outputs_",
+        "out_activation_",
+        "t_",
+        "validation_loss_curve_",
+        "validation_scores_",
+    }
+)
+_CLASSIFIER_ATTRIBUTES = frozenset({"_label_binarizer", "classes_", "loss"})
+
+
 @functools.cache
 def _stored_attribute_names(cls) -> frozenset[str]:
-    """The attributes a file may set on a ``cls`` estimator.
-
-    Derived from the code: the names the estimator's own (tfmlp) classes
-    store on ``self``, plus those scikit-learn's machinery and tfmlp's
-    command line set, less the
-    parameters, what ``save`` never writes, and anything the class itself
-    defines (methods, properties such as ``coefs_``).
+    """The tfmlp and scikit-learn attributes a file may set on a ``cls``
+    estimator (each with a value of its type), less the parameters, what
+    ``save`` never writes and anything the class itself defines (methods,
+    properties such as ``coefs_``).
 
     Parameters
     ----------
@@ -804,61 +831,11 @@ def _stored_attribute_names(cls) -> frozenset[str]:
     frozenset of str
         The allowed attribute names.
     """
-    names = {*_SET_BY_SKLEARN, *_SET_BY_TFMLP_TOOLS}
-    for klass in cls.__mro__:
-        if klass.__module__.partition(".")[0] == "tfmlp":
-            names |= _names_stored_on_self(klass)
+    names = {*_FITTED_ATTRIBUTES, *_SET_BY_SKLEARN, *_SET_BY_TFMLP_TOOLS}
+    if cls is MLPClassifier:
+        names |= _CLASSIFIER_ATTRIBUTES
     names -= {*_NOT_STORED, *cls._get_param_names()}
     return frozenset(n for n in names if not _is_class_member(cls, n))
-
-
-def _names_stored_on_self(klass) -> set[str]:
-    """Attribute names the methods of ``klass`` assign on ``self``."""
-    try:
-        source = textwrap.dedent(inspect.getsource(klass))
-    except (OSError, TypeError) as exc:
-        raise RuntimeError(
-            f"cannot read the source of {klass.__qualname__} to check the "
-            f"attribute names in the file ({exc})"
-        ) from None
-    tree = ast.parse(source)
-    return {n for n in map(_self_attribute_name, ast.walk(tree)) if n is not None}
-
-
-def _self_attribute_name(node) -> str | None:
-    """The name in ``self.NAME = ...``, ``self.__dict__["NAME"] = ...`` or
-    ``self.__dict__.setdefault("NAME", ...)``; None for other nodes."""
-    if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-        return node.attr if _is_self(node.value) else None
-    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
-        return _string_constant(node.slice) if _is_self_dict(node.value) else None
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "setdefault"
-        and _is_self_dict(node.func.value)
-        and node.args
-    ):
-        return _string_constant(node.args[0])
-    return None
-
-
-def _is_self(node) -> bool:
-    return isinstance(node, ast.Name) and node.id == "self"
-
-
-def _is_self_dict(node) -> bool:
-    return (
-        isinstance(node, ast.Attribute)
-        and node.attr == "__dict__"
-        and _is_self(node.value)
-    )
-
-
-def _string_constant(node) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    return None
 
 
 def _is_class_member(cls, name: str) -> bool:
@@ -876,8 +853,10 @@ def _check_attribute_name(cls, key) -> None:
         why = "it names a method or property of the class"
     elif key in cls._get_param_names():
         why = "it is a parameter"
+    elif key.startswith("_"):
+        why = f"a fitted {cls.__name__} has no such private attribute"
     else:
-        why = f"a fitted {cls.__name__} has no such attribute"
+        return  # an attribute the user added: plain data, as decoded
     raise _FormatError(f"attribute {key!r} cannot be set ({why}).")
 
 

@@ -12,7 +12,9 @@ Adam's step count, which the epoch's learning rates are computed from) and
 halves the scale; after ``GROWTH_INTERVAL`` finite steps in a row the scale
 doubles. bfloat16 has float32's exponent range and needs no scaling.
 
-Prediction, ``transform``, ``model_`` and the L-BFGS solver compute in float32.
+Prediction, ``transform`` and ``model_`` compute in float32; the L-BFGS solver
+trains in float64 on the float32-rounded input (as scikit-learn's on float32
+data).
 """
 
 from __future__ import annotations

@@ -150,8 +150,10 @@ def test_memory_mapped_input_is_not_loaded_into_memory(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     values = list(map(float, proc.stdout.split()[-4:]))
-    for growth, score in (values[:2], values[2:]):
-        assert growth < 100, f"anonymous memory grew by {growth:.0f} MB"
+    # graph mode measured ~18 MB; XLA ~90-100 MB (its two chunk buffers and
+    # compilation); a copy of X alone would be 200 MB
+    for (growth, score), bound in zip((values[:2], values[2:]), (100, 160)):
+        assert growth < bound, f"anonymous memory grew by {growth:.0f} MB"
         assert score > 0.9
 
 

@@ -210,3 +210,22 @@ def test_non_finite_loss_raises_and_keeps_model():
     assert reg.loss_curve_ == curve
     with pytest.raises(ValueError, match="non-finite loss"):
         MLPRegressor(max_iter=2).fit(X, np.full(len(X), 1e200))
+
+
+def test_class_weight_with_y_none_is_sklearns_error():
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        MLPClassifier(class_weight="balanced").fit(X, None)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_transform_dtype_tag_holds(solver):
+    # lbfgs trains float64 weights (as scikit-learn's L-BFGS), so its
+    # transform keeps float64 only
+    from sklearn.utils.estimator_checks import check_transformer_preserve_dtypes
+
+    est = MLPClassifier(solver=solver, max_iter=20, random_state=0)
+    want = ["float64"] if solver == "lbfgs" else ["float64", "float32"]
+    assert est.__sklearn_tags__().transformer_tags.preserves_dtype == want
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check_transformer_preserve_dtypes(type(est).__name__, est)

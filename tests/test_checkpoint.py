@@ -62,3 +62,25 @@ def test_checkpoint_every_and_final_save(tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     with pytest.raises(ValueError, match="every"):
         EstimatorCheckpoint(path, every=0)
+
+
+def test_checkpoints_of_a_pipeline_step(tmp_path):
+    # a Pipeline attaches scikit-learn's callback context to its last step
+    # during the fit; the checkpoint leaves it out
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    path = tmp_path / "step.tfmlp"
+    est = MLPClassifier(
+        hidden_layer_sizes=(8,),
+        max_iter=3,
+        random_state=0,
+        callbacks=[EstimatorCheckpoint(path, every=1)],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe = make_pipeline(StandardScaler(), est).fit(X, Y)
+    saved = tfmlp.load(path)
+    assert saved.n_iter_ == 3
+    Xs = pipe[0].transform(X)
+    np.testing.assert_array_equal(saved.predict_proba(Xs), est.predict_proba(Xs))

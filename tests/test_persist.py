@@ -879,3 +879,15 @@ def test_files_without_the_generator_state_still_load(tmp_path, monkeypatch):
     _same(loaded.predict_proba(X), expected)
     _quiet(loaded.partial_fit, X, Y_WORDS)
     assert len(loaded.__getstate__()["_keras_weights"]) == n_weights + 1
+
+
+def test_metadata_requests_are_left_out(tmp_path):
+    import sklearn
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = _quiet(MLPClassifier((3,), max_iter=3, random_state=0).fit, X, Y_WORDS)
+        est.set_fit_request(sample_weight=True)
+        tfmlp.save(est, tmp_path / "m")
+        back = tfmlp.load(tmp_path / "m")
+    assert "_metadata_request" not in back.__dict__
+    np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))

@@ -536,8 +536,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 X, y, sample_weight, first_pass, incremental, classes
             )
         else:
-            sample_weight = self._class_weights(y, sample_weight, incremental)
+            labels = y  # class_weight weighs the labels as given
             X, y = self._validate_input(X, y, incremental, reset=first_pass)
+            sample_weight = self._class_weights(labels, sample_weight, incremental)
             n_features, dtype = X.shape[1], X.dtype
             if self.compute_dtype is not None and X.dtype != np.float32:
                 dtype = np.dtype(np.float32)  # opt-in speed modes: float32 weights
@@ -683,8 +684,10 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         # ``transform`` (the last hidden layer) makes the MLP usable as a
-        # feature step; its output keeps the training dtype.
-        tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
+        # feature step; its output keeps the training dtype, which lbfgs
+        # makes float64 (as scikit-learn's L-BFGS does)
+        preserved = ["float64"] if self.solver == "lbfgs" else ["float64", "float32"]
+        tags.transformer_tags = TransformerTags(preserves_dtype=preserved)
         return tags
 
     @abstractmethod

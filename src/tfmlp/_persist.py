@@ -67,9 +67,20 @@ CHECKSUM = "checksum.sha256"
 _ARRAY_NAME = re.compile(r"arrays/(0|[1-9][0-9]{0,8})\.npy")
 _ESTIMATORS = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
 _OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
-# Attributes an estimator holds that ``save`` never writes (TensorFlow
-# objects, the in-training flag, scikit-learn's pickle version tag).
-_NOT_STORED = ("_net", "_fitting", "_sklearn_version")
+# Attributes an estimator holds that ``save`` never writes: TensorFlow
+# objects, the in-training flag, scikit-learn's pickle version tag, the
+# callback context scikit-learn's meta-estimators attach during a fit (a
+# Pipeline's last step has it while an ``EstimatorCheckpoint`` saves) and
+# metadata-routing requests (``set_fit_request``: set them again after load).
+_NOT_STORED = (
+    "_net",
+    "_fitting",
+    "_sklearn_version",
+    "_parent_callback_ctx",
+    "_skl_callbacks",
+    "_skl_callbacks_to_teardown",
+    "_metadata_request",
+)
 # Attributes that scikit-learn's own code sets on tfmlp estimators
 # (``validate_data``: feature count and names; ``set_output``: its config).
 _SET_BY_SKLEARN = ("n_features_in_", "feature_names_in_", "_sklearn_output_config")

@@ -165,28 +165,22 @@ def _hidden_sizes(text: str) -> tuple:
     return sizes
 
 
-def _test_size(text: str) -> float:
-    """``--test-size``: a fraction in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a fraction in the range [0, 1), got {text!r}"
-        )
-    return value
+def _bounded(kind, ok, wanted: str):
+    """An argparse ``type``: ``text`` read as a ``kind`` number that ``ok``
+    accepts, else a usage error saying what was ``wanted``."""
+
+    def convert(text: str):
+        value = _parse_number(kind, text)
+        if value is None or not ok(value[0]):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return value[0]
+
+    return convert
 
 
-def _positive_int(text: str) -> int:
-    """A count of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+# ``--test-size``: a fraction in [0, 1); demo's ``--max-iter``: a count >= 1
+_test_size = _bounded(float, lambda v: 0 <= v < 1, "a fraction in the range [0, 1)")
+_positive_int = _bounded(int, lambda v: v >= 1, "a positive integer")
 
 
 def _value_spec(constraints) -> tuple[set, list, bool, list]:

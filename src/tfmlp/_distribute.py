@@ -18,7 +18,7 @@ import tensorflow as tf
 from tfmlp._losses import data_loss, gradient_surrogate, l2_penalty
 from tfmlp._optimizers import Adam, update_rule
 from tfmlp._precision import current_scale, scaled, unscaled
-from tfmlp._streaming import DATA_ERRORS, dataset_error
+from tfmlp._streaming import DATA_ERRORS, dataset_error, require_samples
 from tfmlp._training import _split_scale, _update
 
 _STRATEGIES: dict = {}
@@ -142,8 +142,7 @@ class DistributedRunner:
             raise dataset_error(exc, "Training on the dataset") from None
         self.n_samples = int(rows.numpy())
         self.n_batches = int(steps.numpy())
-        if self.n_samples == 0:
-            raise ValueError("The dataset is empty: it yielded no samples.")
+        require_samples(self.n_samples)
         if is_adam:
             opt.t += self.n_batches
             opt.learning_rate = float(rate.numpy())

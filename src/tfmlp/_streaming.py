@@ -34,6 +34,12 @@ def _fail(msg: str):
     raise ValueError(msg)
 
 
+def require_samples(n_samples: int) -> None:
+    """Refuse a dataset that yielded no samples (training or prediction)."""
+    if n_samples == 0:
+        _fail("The dataset is empty: it yielded no samples.")
+
+
 def check_finite(ds, what: str = "The dataset") -> None:
     """Refuse an endless dataset: one pass over it (an epoch) never ends.
 
@@ -287,8 +293,7 @@ class DatasetRunner:
             raise dataset_error(exc, "Training on the dataset") from None
         self.n_samples = int(rows.numpy())
         self.n_batches = int(steps.numpy())
-        if self.n_samples == 0:
-            raise ValueError("The dataset is empty: it yielded no samples.")
+        require_samples(self.n_samples)
         if is_adam:
             opt.t += self.n_batches
             opt.learning_rate = float(rate.numpy())
@@ -331,8 +336,7 @@ def predict_batches(ds, n_features: int, forward_batch):
     except DATA_ERRORS as exc:
         raise dataset_error(exc, "Reading the dataset") from None
     outputs, targets, weights = parts
-    if not outputs:
-        _fail("The dataset is empty: it yielded no samples.")
+    require_samples(len(outputs))
     y = decode_labels(np.concatenate(targets)) if targets else None
     sw = np.concatenate(weights) if weights else None
     return np.concatenate(outputs, axis=0), y, sw

@@ -216,23 +216,28 @@ def test_importing_the_estimators_freezes_startup_objects():
 
 
 @pytest.mark.parametrize(
-    "ours, theirs, y",
+    "ours, theirs, y, sw",
     [
-        (MLPClassifier, SkClassifier, Y_IRIS),
-        (MLPRegressor, SkRegressor, Y_IRIS.astype(np.float64)),
-        (MLPRegressor, SkRegressor, Y_IRIS.astype(np.float32)),
+        (MLPClassifier, SkClassifier, Y_IRIS, None),
+        (MLPRegressor, SkRegressor, Y_IRIS.astype(np.float64), None),
+        (MLPRegressor, SkRegressor, Y_IRIS.astype(np.float32), None),
+        (MLPRegressor, SkRegressor, Y_IRIS.astype(np.float32), np.float64),
+        (MLPRegressor, SkRegressor, Y_IRIS.astype(np.float32), np.float32),
+        (MLPRegressor, SkRegressor, Y_IRIS.astype(np.float32), int),
     ],
 )
 @pytest.mark.parametrize("solver", ["adam", "early_stopping", "lbfgs"])
-def test_reported_loss_types_follow_sklearn(ours, theirs, y, solver):
+def test_reported_loss_types_follow_sklearn(ours, theirs, y, sw, solver):
     # float32 data: scikit-learn reports a classifier's loss (and a regressor's
-    # with float64 targets) as float64
+    # with float64 targets or sample weights) as float64
     X = X_IRIS.astype(np.float32)
     kw = dict(max_iter=3, random_state=0, early_stopping=solver == "early_stopping")
     kw["solver"] = "lbfgs" if solver == "lbfgs" else "adam"
+    sw = None if sw is None else np.ones(len(X), sw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        a, b = theirs(**kw).fit(X, y), ours(**kw).fit(X, y)
+        a = theirs(**kw).fit(X, y, sample_weight=sw)
+        b = ours(**kw).fit(X, y, sample_weight=sw)
     for name in ("loss_", "best_loss_"):
         assert type(getattr(b, name, None)) is type(getattr(a, name, None)), name
     curves = [getattr(e, "loss_curve_", []) for e in (a, b)]
@@ -260,3 +265,37 @@ def test_float32_network_predicts_float64_input_as_sklearn(rows):
             assert b.dtype == a.dtype == np.float64
             np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
         assert getattr(ours, method)(X.astype(np.float32)).dtype == np.float32
+
+
+def test_multilabel_partial_fit_binarizer_is_fitted_on_y_as_sklearn():
+    # scikit-learn fits the label binarizer on y itself on the first call:
+    # a sparse y gives sparse predictions, and classes= may name more labels
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(60, 5, n_classes=3, random_state=0)
+    kw = dict(hidden_layer_sizes=(4,), random_state=0)
+    for y, classes in [(sp.csr_matrix(Y), [0, 1, 2]), (Y, [0, 1, 2, 3])]:
+        a = SkClassifier(**kw).partial_fit(X, y, classes=classes)
+        b = MLPClassifier(**kw).partial_fit(X, y, classes=classes)
+        np.testing.assert_array_equal(b.classes_, a.classes_)
+        assert b.n_outputs_ == a.n_outputs_
+        pa, pb = a.predict(X), b.predict(X)
+        assert sp.issparse(pb) == sp.issparse(pa)
+        assert b.partial_fit(X, y).loss_ == pytest.approx(a.partial_fit(X, y).loss_)
+
+
+def test_partial_fit_reads_the_target_type_on_the_first_call_only():
+    # later calls get scikit-learn's errors for a missing or scalar y
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = [
+            cls(max_iter=2, random_state=0).fit(X_IRIS, Y_IRIS)
+            for cls in (SkClassifier, MLPClassifier)
+        ]
+    for bad, error in [(None, ValueError), (1, TypeError)]:
+        messages = []
+        for est in fitted:
+            with pytest.raises(error) as info:
+                est.partial_fit(X_IRIS, bad)
+            messages.append(str(info.value))
+        assert messages[1] == messages[0]

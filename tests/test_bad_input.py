@@ -229,3 +229,61 @@ def test_transform_dtype_tag_holds(solver):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check_transformer_preserve_dtypes(type(est).__name__, est)
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize(
+    "solver, sw, kw",
+    [
+        ("adam", np.r_[np.zeros(10), np.ones(140)], dict(batch_size=10, shuffle=False)),
+        ("sgd", np.tile([1.0, -1.0], 75), dict(batch_size=2)),
+        ("adam", np.tile([1.0, -1.0], 75), dict(batch_size=2, jit_compile=True)),
+        ("lbfgs", np.tile([1.0, -1.0], 75), {}),
+    ],
+)
+def test_weights_summing_to_zero_are_sklearns_error(cls, solver, sw, kw):
+    # scikit-learn: np.average's ZeroDivisionError at the first such batch;
+    # tfmlp's error is that and a ValueError, raised before any NaN training
+    from sklearn.neural_network import MLPClassifier as SkC
+    from sklearn.neural_network import MLPRegressor as SkR
+
+    y = Y if cls is MLPClassifier else YR
+    sk = SkC if cls is MLPClassifier else SkR
+    params = dict(hidden_layer_sizes=(5,), solver=solver, max_iter=2, random_state=0)
+    with pytest.raises(ZeroDivisionError, match="Weights sum to zero"):
+        sk(**params, **{k: v for k, v in kw.items() if k != "jit_compile"}).fit(
+            X, y, sample_weight=sw
+        )
+    est = _fitted(cls)
+    before = [c.copy() for c in est.coefs_]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning from NaN epochs
+        with pytest.raises(ValueError, match="Weights sum to zero") as info:
+            est.set_params(**params, **kw).fit(X, y, sample_weight=sw)
+    assert isinstance(info.value, ZeroDivisionError)
+    for a, b in zip(before, est.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+@pytest.mark.parametrize("new", [(7, 3), (), (7,)])
+def test_continuing_with_other_hidden_layer_sizes_is_refused(solver, new):
+    # warm_start / partial_fit continue the fitted network: a changed
+    # hidden_layer_sizes used to be ignored silently (or raise an unrelated
+    # error in scikit-learn)
+    est = _fitted(MLPClassifier, solver=solver, warm_start=True)
+    before = [c.copy() for c in est.coefs_]
+    est.set_params(hidden_layer_sizes=new)
+    with pytest.raises(
+        ValueError, match=r"does not match the fitted network's hidden layers \(5,\)"
+    ):
+        est.fit(X, Y)
+    if solver != "lbfgs":
+        with pytest.raises(ValueError, match="does not match"):
+            est.partial_fit(X, Y)
+    for a, b in zip(before, est.coefs_):
+        np.testing.assert_array_equal(a, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.set_params(warm_start=False).fit(X, Y)  # a new network
+    assert [c.shape[1] for c in est.coefs_[:-1]] == list(new)

@@ -298,3 +298,32 @@ def test_building_tfmlp_layers_draws_no_global_seed():
     got = _global_draws()
     assert got[:2] == expected[:2]
     np.testing.assert_array_equal(got[2], expected[2])
+
+
+def test_lbfgs_warns_that_it_ignores_validation_data():
+    clf = MLPClassifier(solver="lbfgs", hidden_layer_sizes=(5,), max_iter=5)
+    with pytest.warns(UserWarning, match="lbfgs' has no epochs and ignores it") as rec:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X_TR, Y_TR, validation_data=(X_VA, Y_VA))
+    assert any(w.filename == __file__ for w in rec)
+    assert not hasattr(clf, "validation_loss_curve_")
+
+
+def test_history_lists_stay_aligned_after_from_sklearn():
+    # scikit-learn records no validation loss: continuing an early-stopping
+    # model pads the epochs before with NaN, so history_ frames as a table
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    from tfmlp import from_sklearn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk = SkMLP((5,), max_iter=5, early_stopping=True, random_state=0).fit(X, Y)
+        clf = from_sklearn(sk).set_params(warm_start=True, max_iter=3).fit(X, Y)
+    lengths = {k: len(v) for k, v in clf.history_.items()}
+    assert lengths == {"loss": 8, "val_score": 8, "val_loss": 8}
+    assert np.isnan(clf.history_["val_loss"][:5]).all()
+    assert not np.isnan(clf.history_["val_loss"][5:]).any()
+    assert len(clf.validation_loss_curve_) == len(clf.validation_scores_) == 8
+    np.testing.assert_array_equal(clf.history_["val_loss"], clf.validation_loss_curve_)

@@ -617,3 +617,47 @@ def test_in_range_flag_values_are_kept():
     assert convert["batch_size"]("auto") == "auto"
     assert convert["dropout"]("none") is None
     assert convert["momentum"]("1") == 1.0
+
+
+def test_predict_writes_a_column_per_output(data_dir, tmp_path, capsys):
+    # models saved with tfmlp.save may have several outputs (multi-output
+    # regression, multilabel): one prediction column each
+    from sklearn.datasets import make_multilabel_classification
+
+    import tfmlp
+
+    rng = np.random.RandomState(0)
+    X3 = rng.randn(60, 3)
+    table = tmp_path / "x.csv"
+    pd.DataFrame(X3, columns=list("abc")).to_csv(table, index=False)
+    reg = tfmlp.MLPRegressor(hidden_layer_sizes=(4,), max_iter=5).fit(X3, X3[:, :2])
+    _, Y = make_multilabel_classification(60, 3, n_classes=3, random_state=0)
+    clf = tfmlp.MLPClassifier(hidden_layer_sizes=(4,), max_iter=5).fit(X3, Y)
+    for est, extra in [(reg, []), (clf, []), (clf, ["--proba"])]:
+        path = tmp_path / "m.tfmlp"
+        tfmlp.save(est, path)
+        out = tmp_path / "p.csv"
+        assert main(["predict", str(path), str(table), "--out", str(out), *extra]) == 0
+        got = pd.read_csv(out)
+        names = [f"prediction_{k}" for k in range(est.n_outputs_)]
+        if extra:
+            names = [f"proba_{k}" for k in range(3)] + names
+        assert list(got.columns) == names
+        pred = est.predict(X3)
+        np.testing.assert_allclose(
+            got[names[-est.n_outputs_ :]].to_numpy(), pred, rtol=1e-6
+        )
+    capsys.readouterr()
+
+
+def test_classify_a_continuous_target_is_one_line(data_dir, tmp_path, capsys):
+    code = main(
+        [
+            "train", str(data_dir / "data.csv"), "--target", "value",
+            "--task", "classify", "--out", str(tmp_path / "m.tfmlp"), "--no-progress",
+        ]
+    )  # fmt: skip
+    err = _err(capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "'value' holds continuous values" in err and "--task regress" in err
+    assert not (tmp_path / "m.tfmlp").exists()

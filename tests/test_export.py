@@ -287,3 +287,40 @@ def test_savedmodel_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="not a directory"):
         tfmlp.export(first, tmp_path / "file", "savedmodel")
+
+
+def test_savedmodel_export_never_replaces_other_directories(tmp_path, monkeypatch):
+    # an export replaces a directory whole, so only an earlier SavedModel (or
+    # an empty directory) may be at the path: other files would be lost
+    est = _fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X, X[:, 0])
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "train.csv").write_text("precious")
+    for path in [project, f"{project}/"]:
+        with pytest.raises(ValueError, match="is not an exported SavedModel"):
+            tfmlp.export(est, path, "savedmodel")
+    assert (project / "data" / "train.csv").read_text() == "precious"
+    exported = tmp_path / "exported"
+    tfmlp.export(est, exported, "savedmodel")
+    (exported / "notes.txt").write_text("mine")  # a user's file beside it
+    with pytest.raises(ValueError, match="is not an exported SavedModel"):
+        tfmlp.export(est, exported, "savedmodel")
+    assert (exported / "notes.txt").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    tfmlp.export(est, empty, "savedmodel")
+    assert (empty / "saved_model.pb").exists()
+    monkeypatch.chdir(empty)  # an earlier SavedModel, but the working directory
+    with pytest.raises(ValueError, match="current working directory"):
+        tfmlp.export(est, ".", "savedmodel")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_missing_directory_is_named(tmp_path, fmt):
+    est = _fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X, X[:, 0])
+    path = tmp_path / "nope" / f"m{SUFFIX[fmt]}"
+    with pytest.raises(
+        FileNotFoundError, match=f"its directory '{tmp_path / 'nope'}' does not exist"
+    ):
+        tfmlp.export(est, path, fmt)
+    assert list(tmp_path.iterdir()) == []

@@ -891,3 +891,12 @@ def test_metadata_requests_are_left_out(tmp_path):
         back = tfmlp.load(tmp_path / "m")
     assert "_metadata_request" not in back.__dict__
     np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
+
+
+def test_save_names_a_missing_directory_or_a_directory_path(fitted, tmp_path):
+    est = next(iter(fitted.values()))[0]
+    with pytest.raises(FileNotFoundError, match=f"its directory '{tmp_path / 'nope'}'"):
+        tfmlp.save(est, tmp_path / "nope" / "m.tfmlp")
+    with pytest.raises(IsADirectoryError, match="it is a directory"):
+        tfmlp.save(est, tmp_path)
+    assert list(tmp_path.iterdir()) == []

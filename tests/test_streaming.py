@@ -232,11 +232,10 @@ def test_label_dtype_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="numeric targets"):
         MLPRegressor(max_iter=1).fit(_ds(X, Y.astype(str)))
     np.testing.assert_array_equal(before, clf.predict_proba(X))
-    # string labels with numeric classes= still match by their text
-    got = _quiet(
-        MLPClassifier(max_iter=1).fit, _ds(X, Y.astype(str)), classes=[0, 1, 2]
-    )
-    assert got.n_iter_ == 1
+    # string labels with numeric classes= are refused too: predictions (the
+    # numbers) could not be scored against the dataset's strings
+    with pytest.raises(ValueError, match="labels are strings but classes= holds"):
+        MLPClassifier(max_iter=1).fit(_ds(X, Y.astype(str)), classes=[0, 1, 2])
 
 
 def test_an_endless_dataset_is_refused():
@@ -414,3 +413,99 @@ def test_reader_parameters_are_checked(tmp_path, ext, kwargs, error, match):
     reader = read_csv if ext == "csv" else read_parquet
     with pytest.raises(error, match=match):
         reader(str(path), **{"target": "y", **kwargs})
+
+
+def test_read_csv_skips_blank_lines_and_a_byte_order_mark(tmp_path):
+    # pandas reads these files; so must read_csv (an empty last line used to
+    # stop training with "Field 0 is required but missing in record")
+    blank = tmp_path / "blank.csv"
+    blank.write_text("x1,x2,label\n1,2,a\n\n3,4,b\n   \n5,6,a\n\n")
+    bom = tmp_path / "bom.csv"
+    bom.write_text("label,x1,x2\r\na,1,2\r\nb,3,4\r\n", encoding="utf-8-sig")
+    for path, rows in [(blank, 3), (bom, 2)]:
+        ds = read_csv(str(path), target="label", shuffle=False)
+        x, y = (np.concatenate([b[i].numpy() for b in ds]) for i in (0, 1))
+        assert x.shape == (rows, 2) and y.tolist() == [b"a", b"b", b"a"][:rows]
+        assert x[1].tolist() == [3.0, 4.0]
+        clf = _quiet(
+            MLPClassifier(hidden_layer_sizes=(3,), max_iter=2).fit,
+            ds,
+            classes=["a", "b"],
+        )
+        assert clf.n_iter_ == 2
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (
+            "x1,x2,label\n1,,a\n3,4,b\n",
+            "empty or NaN values in the feature column.* 'x2'",
+        ),
+        (
+            "x1,x2,label\n1,2,a\nnan,4,b\n",
+            "empty or NaN values in the feature column.* 'x1'",
+        ),
+        ("x1,x2,label\n1,2,\n3,4,b\n", "empty values in the target column 'label'"),
+    ],
+)
+def test_read_csv_missing_values_are_named(tmp_path, text, match):
+    path = tmp_path / "m.csv"
+    path.write_text(text)
+    clf = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2).fit(
+        X[:10, :2], np.array(["a", "b"] * 5)
+    )
+    before = [c.copy() for c in clf.coefs_]
+    with pytest.raises(ValueError, match=f"CSV file '{path}' has {match}"):
+        clf.set_params(warm_start=True).fit(
+            read_csv(str(path), target="label"), classes=["a", "b"]
+        )
+    for a, b in zip(before, clf.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_read_parquet_refuses_missing_values(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    df = pd.DataFrame({"x1": X[:30, 0], "x2": X[:30, 1]})
+    df["y"] = pd.array(Y[:30], dtype="Int64")
+    df.loc[3, "y"] = pd.NA
+    df.to_parquet(tmp_path / "t.parquet")  # null counts in the footer
+    with pytest.raises(ValueError, match="null.* in the column 'y'"):
+        read_parquet(str(tmp_path / "t.parquet"), target="y")
+    # written without statistics: found while reading, named all the same
+    features = pd.DataFrame({"x1": pd.array(np.arange(30), dtype="Int64"), "y": Y[:30]})
+    features.loc[5, "x1"] = pd.NA
+    labels = pd.DataFrame({"x1": X[:30, 0], "s": ["a", None, "b"] * 10})
+    cases = [
+        (features, "x1", "y", MLPRegressor(max_iter=1), {}),
+        (labels, "s", "s", MLPClassifier(max_iter=1), {"classes": ["a", "b"]}),
+    ]
+    for frame, column, target, est, kw in cases:
+        path = str(tmp_path / f"nostats_{column}.parquet")
+        pq.write_table(pa.Table.from_pandas(frame), path, write_statistics=False)
+        ds = read_parquet(path, target=target)
+        match = f"Parquet file '{path}' has missing .* column '{column}'"
+        with pytest.raises(ValueError, match=match):
+            est.fit(ds, **kw)
+
+
+def test_dataset_classes_must_have_the_labels_type():
+    ds = tf.data.Dataset.from_tensor_slices((X, np.array(["0", "1", "2"])[Y])).batch(50)
+    with pytest.raises(ValueError, match="labels are strings but classes= holds int"):
+        MLPClassifier(max_iter=1).fit(ds, classes=[0, 1, 2])
+
+
+def test_single_class_dataset_equals_the_array_fit():
+    # scikit-learn's LabelBinarizer encodes a single class as 0, not 1
+    y0 = np.zeros(len(X), int)
+    kw = dict(hidden_layer_sizes=(3,), max_iter=2, random_state=0, batch_size=50)
+    kw["shuffle"] = False
+    a = _quiet(MLPClassifier(**kw).fit, X, y0)
+    ds = tf.data.Dataset.from_tensor_slices((X, y0)).batch(50)
+    b = _quiet(MLPClassifier(**kw).fit, ds, classes=[0])
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-12)
+    c = _quiet(MLPClassifier(**kw).partial_fit, ds, classes=[0])
+    np.testing.assert_allclose(c.loss_, a.loss_curve_[0], rtol=1e-12)

@@ -42,6 +42,7 @@ from tfmlp._params import (
     BASE_CONSTRAINTS,
     STOCHASTIC_SOLVERS,
     NetSpec,
+    WeightsSumToZero,
     hidden_sizes,
 )
 from tfmlp._precision import matmul_dtype
@@ -531,6 +532,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         first_pass = "_coefs" not in self.__dict__ or (
             not self.warm_start and not incremental
         )
+        if not first_pass:
+            self._check_same_hidden_layers(hidden)
         if is_dataset(X):
             y, targets, n_features, dtype = self._validate_dataset(
                 X, y, sample_weight, first_pass, incremental, classes
@@ -544,8 +547,10 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 dtype = np.dtype(np.float32)  # opt-in speed modes: float32 weights
                 if not (self.solver in STOCHASTIC_SOLVERS and memory_mapped(X)):
                     X = X.astype(np.float32)  # else cast chunk by chunk
-            if sample_weight is not None:
-                sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+            if sample_weight is not None:  # scikit-learn's dtype (float32
+                # kept, else float64: it sets the reported loss's type); the
+                # runners cast to the training dtype
+                sample_weight = _check_sample_weight(sample_weight, X)
             if y.ndim == 1:
                 y = y.reshape((-1, 1))
         if not first_pass and y.shape[1] != self.n_outputs_:
@@ -564,6 +569,13 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         if self.solver in STOCHASTIC_SOLVERS:
             self._fit_stochastic(X, y, sample_weight, incremental, validation_data)
         else:
+            if validation_data is not None:  # as early_stopping, which it serves
+                warnings.warn(
+                    "validation_data is scored after the epochs of solver='adam' "
+                    "and 'sgd'; solver='lbfgs' has no epochs and ignores it.",
+                    UserWarning,
+                    stacklevel=5,  # the caller of fit (through scikit-learn's wrapper)
+                )
             self._fit_lbfgs(X, y, sample_weight)
         weights = self.__dict__["_coefs"] + self.__dict__["_intercepts"]
         if not all(np.isfinite(w).all() for w in weights):
@@ -581,6 +593,22 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 " contain large values and need to be preprocessed."
             )
         return self
+
+    def _check_same_hidden_layers(self, hidden: list[int]) -> None:
+        """Refuse to continue a standard network whose hidden layers differ
+        from ``hidden_layer_sizes`` (changed by ``set_params`` since the fit;
+        scikit-learn fails with an unrelated error or ignores the change)."""
+        if self.__dict__.get("_keras_weights") is not None:
+            return  # a Keras hidden stack: hidden_layer_sizes may not apply
+        fitted = [c.shape[1] for c in self.__dict__["_coefs"][:-1]]
+        if fitted != list(hidden):
+            raise ValueError(
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} does not match "
+                f"the fitted network's hidden layers {tuple(fitted)}: "
+                "warm_start=True and partial_fit continue training the fitted "
+                "network. Set warm_start=False and call fit to train a new "
+                "network, or set hidden_layer_sizes back."
+            )
 
     def _initialize(self, y, layer_units: list[int], dtype) -> None:
         self.n_iter_ = 0
@@ -649,8 +677,14 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             np.asarray(a, dtype=np.float64)
             for a in self.__dict__["_coefs"] + self.__dict__["_intercepts"]
         ]
+        loss_type = self._loss_type(X, y, sample_weight)  # scikit-learn's
         if sample_weight is None:
             sample_weight = np.ones(X.shape[0])
+        elif np.sum(sample_weight) == 0:
+            raise WeightsSumToZero(
+                "Weights sum to zero, can't be normalized: solver='lbfgs' "
+                "weighs all samples at once and their weights sum to 0."
+            )
         arrays, loss, n_iter = fit_lbfgs(
             params,
             X,
@@ -665,7 +699,6 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             tol=self.tol,
         )
         self.n_iter_ = n_iter
-        loss_type = self._loss_type(X, y)  # scikit-learn's type of loss_
         self.loss_ = loss if loss_type is None else loss_type(loss)
         self._set_trained_weights(arrays)
 

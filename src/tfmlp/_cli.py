@@ -435,6 +435,18 @@ def _decide_task(y) -> str:
     return "regress"
 
 
+def _continuous(y):
+    """A non-integer value of a numeric target column (None if it has none)."""
+    import numpy as np
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(y) or not pd.api.types.is_numeric_dtype(y):
+        return None
+    values = y.to_numpy(dtype=np.float64)
+    fractional = values[np.isfinite(values) & (values != np.round(values))]
+    return fractional[0] if len(fractional) else None
+
+
 def _report(task, y_true, y_pred) -> list[tuple[str, float]]:
     from sklearn import metrics
 
@@ -531,6 +543,13 @@ def _train_inputs(args: argparse.Namespace):
     task = args.task or _decide_task(y)
     if task == "regress" and not _numeric_column(y):
         raise CLIError(f"target column {args.target!r} is not numeric: cannot regress")
+    fractional = _continuous(y) if task == "classify" else None
+    if fractional is not None:
+        raise CLIError(
+            f"target column {args.target!r} holds continuous values (e.g. "
+            f"{fractional}): --task classify needs class labels; use "
+            "--task regress"
+        )
     try:  # every feature column must be encodable (checked on the whole table)
         TablePreprocessor(target=args.target, task=task).fit(frame)
     except PreprocessError as exc:
@@ -695,7 +714,15 @@ def _predict(args: argparse.Namespace) -> int:
         proba = est.predict_proba(X)
         for i, cls in enumerate(est.classes_):
             out[f"proba_{cls}"] = proba[:, i]
-    out["prediction"] = est.predict(X)
+    prediction = est.predict(X)
+    if hasattr(prediction, "toarray"):  # multilabel fitted on a sparse y
+        prediction = prediction.toarray()
+    if prediction.ndim == 1:
+        out["prediction"] = prediction
+    else:  # multilabel indicators or several regression outputs: a column each
+        names = getattr(est, "classes_", range(prediction.shape[1]))
+        for k, name in enumerate(names):
+            out[f"prediction_{name}"] = prediction[:, k]
     if args.out:
         try:
             out.to_csv(args.out, index=False)
@@ -968,8 +995,9 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"tfmlp {first}" if first in _SUBCOMMANDS else "tfmlp"
     try:
         return _run(argv, first)
-    except CLIError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+    except CLIError as exc:  # one line, whatever a message it quotes holds
+        lines = str(exc).strip().splitlines() or [""]
+        print(f"{prog}: error: {lines[0]}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

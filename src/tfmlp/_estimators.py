@@ -404,30 +404,35 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self : MLPClassifier
             The trained estimator.
         """
-        if is_dataset(X):
-            _, y_spec, _ = training_spec(X)
-            if y_spec.shape.rank == 2 and y_spec.shape[1] not in (None, 1):
-                y_kind = "multilabel-indicator"
-            else:
-                y_kind = "multiclass"
-        else:
-            y_kind = type_of_target(y)
-        if (
-            classes is None
-            and getattr(self, "classes_", None) is None
-            and y_kind.startswith("multilabel")
-        ):  # a label-indicator matrix names its own classes (tfmlp extension)
-            n_labels = training_spec(X)[1].shape[1] if is_dataset(X) else np.shape(y)[1]
-            classes = np.arange(n_labels)
+        multilabel = False
+        if getattr(self, "classes_", None) is None:  # the first call
+            # as scikit-learn, the target's type is only read on the first call
+            multilabel = self._multilabel_target(X, y)
+            if classes is None and multilabel:
+                # a label-indicator matrix names its own classes (tfmlp extension)
+                n_labels = (
+                    training_spec(X)[1].shape[1] if is_dataset(X) else np.shape(y)[1]
+                )
+                classes = np.arange(n_labels)
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
-            if y_kind.startswith("multilabel"):
+            if multilabel and is_dataset(X):
                 self._label_binarizer.fit(np.eye(len(classes), dtype=int))
+            elif multilabel:  # scikit-learn fits it on y (sparse y: sparse output)
+                self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
         return self._fit(
             X, y, sample_weight, incremental=True, validation_data=validation_data
         )
+
+    @staticmethod
+    def _multilabel_target(X, y) -> bool:
+        """Whether ``y`` (or a dataset's y batches) is a label-indicator matrix."""
+        if is_dataset(X):
+            y_spec = training_spec(X)[1]
+            return y_spec.shape.rank == 2 and y_spec.shape[1] not in (None, 1)
+        return type_of_target(y).startswith("multilabel")
 
     def predict(self, X):
         """Predict class labels (or label indicators for multilabel).

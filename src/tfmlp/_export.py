@@ -27,7 +27,7 @@ from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
 from tfmlp._estimators import MLPClassifier, MLPRegressor
-from tfmlp._persist import _fsync_directory, _publish, _temp_file
+from tfmlp._persist import _fsync_directory, _publish, _temp_file, check_parent
 
 __all__ = ["FORMATS", "export"]
 
@@ -226,6 +226,7 @@ def _write_savedmodel(model, path: str, dtype: str) -> None:
     export leaves an existing SavedModel at ``path`` untouched."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{path!r} exists and is not a directory.")
+    _check_replaceable(path)
     tmp = _temp_dir(path)
     try:
         _export_archive(model, tmp, dtype)
@@ -235,9 +236,40 @@ def _write_savedmodel(model, path: str, dtype: str) -> None:
         raise
 
 
+# what an exported SavedModel directory holds: only such a directory (or an
+# empty one) is replaced by a new export
+_SAVEDMODEL_ENTRIES = {
+    "saved_model.pb",
+    "saved_model.pbtxt",
+    "fingerprint.pb",
+    "keras_metadata.pb",
+    "variables",
+    "assets",
+}
+
+
+def _check_replaceable(path: str) -> None:
+    """Refuse to replace a directory that is not an exported SavedModel (its
+    files would be lost) or the working directory."""
+    if not os.path.isdir(path):
+        return
+    if os.path.samefile(path, os.getcwd()):
+        raise ValueError(
+            f"Cannot export a SavedModel to {path!r}: it is the current working "
+            "directory; export to a new or empty directory."
+        )
+    entries = set(os.listdir(path))
+    if entries and ("saved_model.pb" not in entries or entries - _SAVEDMODEL_ENTRIES):
+        raise ValueError(
+            f"Cannot export a SavedModel to {path!r}: the directory exists and "
+            f"is not an exported SavedModel (it holds {sorted(entries)[:5]}), "
+            "and exporting would replace it. Export to a new or empty directory."
+        )
+
+
 def _temp_dir(path: str) -> str:
     """Create a new hidden directory next to ``path`` (mode 0o777 - umask)."""
-    directory = os.path.dirname(os.path.abspath(path))
+    directory = check_parent(path)
     for _ in range(100):
         name = f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp"
         tmp = os.path.join(directory, name)

@@ -41,7 +41,7 @@ from tfmlp._data import (
 )
 from tfmlp._network import is_standard
 from tfmlp._optimizers import Adam, update_rule
-from tfmlp._params import resolve_batch_size
+from tfmlp._params import check_batch_weights, resolve_batch_size, signed_weights
 from tfmlp._training import chunk_function, epochs_function, xla_epoch_function
 
 XLA_MIN_VALUES = 1_000_000
@@ -89,7 +89,7 @@ class _Runner:
 
     fused = False  # whether ``run_epochs`` trains several epochs per call
 
-    def __init__(self, est, net, n_samples: int):
+    def __init__(self, est, net, n_samples: int, sample_weight=None):
         self.net = net
         self.optimizer = est._optimizer
         self.n_samples = n_samples
@@ -97,6 +97,8 @@ class _Runner:
         self.n_batches = -(-n_samples // self.batch_size)
         self.sample_idx = np.arange(n_samples, dtype=int)
         self.alpha = tf.constant(float(est.alpha), tf.float64)
+        # weights that a batch could sum to zero with (checked per epoch)
+        self.signed_weights = signed_weights(sample_weight)
 
     def _shuffle(self, random_state) -> np.ndarray:
         """This epoch's row order (None: unchanged).
@@ -110,6 +112,7 @@ class _Runner:
             perm = np.arange(self.n_samples)
             random_state.shuffle(perm)
             self.sample_idx = self.sample_idx[perm]
+        check_batch_weights(self.signed_weights, self.sample_idx, self.batch_size)
         return self.sample_idx
 
     def _rates(self, length: int, steps: int | None = None) -> np.ndarray:
@@ -133,7 +136,7 @@ class EpochRunner(_Runner):
     """Training data as tensors plus the compiled epoch for one fit call."""
 
     def __init__(self, est, net, X, y, sample_weight, xla: bool = False):
-        super().__init__(est, net, X.shape[0])
+        super().__init__(est, net, X.shape[0], sample_weight)
         self.sparse = is_sparse(X)
         self.xla = xla and not self.sparse
         dtype = net.dtype
@@ -249,7 +252,7 @@ class ChunkRunner(_Runner):
     gathers chunks of batches, TensorFlow trains them."""
 
     def __init__(self, est, net, X, y, sample_weight, xla: bool):
-        super().__init__(est, net, X.shape[0])
+        super().__init__(est, net, X.shape[0], sample_weight)
         n_features = X.shape[1]
         self.dtype = dtype = net.dtype
         # sparse rows are written out dense per chunk, in the training dtype

@@ -100,6 +100,39 @@ def resolve_batch_size(batch_size, n_samples: int, warn: bool = True) -> int:
     return int(np.clip(batch_size, 1, n_samples))
 
 
+class WeightsSumToZero(ZeroDivisionError, ValueError):
+    """Sample weights of a minibatch (or of the data) sum to zero.
+
+    scikit-learn raises NumPy's ``ZeroDivisionError`` there (its weighted
+    loss is ``np.average``); this is that error and a ``ValueError``.
+    """
+
+
+def signed_weights(sample_weight) -> np.ndarray | None:
+    """``sample_weight`` if some batch of it could sum to zero (a weight is
+    zero or negative), else None: nothing to check per epoch."""
+    if sample_weight is None:
+        return None
+    sw = np.asarray(sample_weight)
+    return sw if (sw <= 0).any() else None
+
+
+def check_batch_weights(sw, order: np.ndarray, batch_size: int) -> None:
+    """Raise ``WeightsSumToZero`` if a batch of rows ``order`` (cut into
+    ``batch_size`` rows) has weights ``sw`` summing to zero."""
+    if sw is None:
+        return
+    sums = np.add.reduceat(sw[order], np.arange(0, len(order), batch_size))
+    if (sums == 0).any():
+        first = int(np.flatnonzero(sums == 0)[0])
+        raise WeightsSumToZero(
+            "Weights sum to zero, can't be normalized: the sample weights of "
+            f"minibatch {first} (rows {first * batch_size} to "
+            f"{min((first + 1) * batch_size, len(order)) - 1} of this epoch's "
+            "order) sum to 0."
+        )
+
+
 @dataclass(frozen=True)
 class NetSpec:
     """What the compiled functions need to know about the network."""

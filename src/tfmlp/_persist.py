@@ -405,9 +405,21 @@ def _atomic_write(path: str, writer) -> None:
         raise
 
 
+def check_parent(path: str) -> str:
+    """``path``'s directory, which must exist (else an error naming both)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            f"Cannot write {path!r}: its directory {directory!r} does not exist."
+        )
+    return directory
+
+
 def _temp_file(path: str, suffix: str = ".tmp") -> tuple[int, str]:
     """Create a new hidden file next to ``path`` (mode 0o666 minus the umask)."""
-    directory = os.path.dirname(os.path.abspath(path))
+    directory = check_parent(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"Cannot write {path!r}: it is a directory.")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
         name = f".{os.path.basename(path)}.{secrets.token_hex(6)}{suffix}"

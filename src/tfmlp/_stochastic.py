@@ -63,7 +63,7 @@ class StochasticMixin:
             runner = DatasetRunner(self, net, X, y.encode, y.key)
         else:
             runner = make_runner(self, net, X, y, sw)
-        loss_type = self._loss_type(X, y)
+        loss_type = self._loss_type(X, y, sw)
         callbacks = CallbackRunner(
             check_callbacks(getattr(self, "callbacks", None)),
             lambda: self.model_,
@@ -166,17 +166,18 @@ class StochasticMixin:
             return [runner.run_epoch(random_state)]
         return list(runner.run_epochs(random_state, int(k)))
 
-    def _loss_type(self, X, y):
+    def _loss_type(self, X, y, sw=None):
         """The NumPy type of scikit-learn's reported loss (None: the training
         dtype's): float64 for a classifier (its log-loss of boolean targets
         is computed in float64 even for float32 data), else the type of
-        targets minus predictions (float64 targets with float32 data:
-        float64)."""
+        targets minus predictions, weighted by ``sw`` (float64 targets or
+        weights with float32 data: float64)."""
         if is_classifier(self):
             return np.float64
         if is_dataset(X) or not hasattr(y, "dtype"):
             return None
-        return np.result_type(y.dtype, X.dtype).type
+        dtypes = [y.dtype, X.dtype] + ([] if sw is None else [np.asarray(sw).dtype])
+        return np.result_type(*dtypes).type
 
     def _record_epoch(self, runner, total, loss_type=None) -> None:
         """Bookkeeping of one trained epoch with summed batch loss ``total``
@@ -298,9 +299,11 @@ class StochasticMixin:
             weights,
             tf.reduce_sum(weights),
         )
-        self.__dict__.setdefault("validation_loss_curve_", []).append(
-            float(loss.numpy())
-        )
+        curve = self.__dict__.setdefault("validation_loss_curve_", [])
+        # epochs scored without a loss (e.g. by scikit-learn before
+        # from_sklearn) are NaN, so the curve lines up with validation_scores_
+        curve.extend([np.nan] * (len(self.validation_scores_) - 1 - len(curve)))
+        curve.append(float(loss.numpy()))
         return score
 
     def _epoch_logs(self, validation) -> dict:
@@ -309,8 +312,12 @@ class StochasticMixin:
             logs["val_score"] = float(self.validation_scores_[-1])
             logs["val_loss"] = self.validation_loss_curve_[-1]
         history = self.__dict__.setdefault("history_", {})
-        for key, value in logs.items():
-            history.setdefault(key, []).append(value)
+        # one entry per epoch in every list: NaN where an epoch had no value
+        n = max((len(v) for v in history.values()), default=0)
+        for key in [*history, *(k for k in logs if k not in history)]:
+            values = history.setdefault(key, [])
+            values.extend([np.nan] * (n - len(values)))
+            values.append(logs.get(key, np.nan))
         return logs
 
     def _stop_message(self) -> str:

@@ -71,6 +71,10 @@ _TF_NOISE = (
 )
 
 
+# "ValueError: ..." as the last line of a Python traceback TensorFlow quotes
+_PYTHON_ERROR = re.compile(r"^(?:[A-Za-z_][\w.]*)?(?:Error|Exception): (.+)$", re.M)
+
+
 def tf_error_text(exc) -> str:
     """The informative part of a TensorFlow error (no graph or stack dump).
 
@@ -78,12 +82,17 @@ def tf_error_text(exc) -> str:
     node it failed in, and adds node, op and iterator names around it.
     """
     text = str(getattr(exc, "message", exc))
+    raised = "Traceback (most recent call last)" in text and _PYTHON_ERROR.findall(text)
+    if raised:  # a Python exception inside the pipeline (a generator, py_function)
+        return raised[-1].strip()
     chunks = [c for c in text.split("\n\n") if c.strip()]
     text = chunks[-1] if chunks else text
     for noise in _TF_NOISE:
         text = re.sub(noise, " ", text.strip(), flags=re.S)
     text = text.replace("\\'", "'")  # quotes escaped in printed string tensors
-    return " ".join(text.split()) or str(exc)
+    text = " ".join(text.split())
+    single = re.fullmatch(r"\[([^\[\]]*)\]", text)  # one assertion message
+    return (single.group(1) if single else text) or str(exc)
 
 
 def dataset_error(exc, doing: str) -> ValueError:
@@ -154,6 +163,14 @@ def _class_table(classes, y_dtype):
     """The classes as a tensor of the dataset's label dtype (checked)."""
     classes = np.asarray(classes)
     if y_dtype == tf.string:
+        if classes.dtype.kind not in "USO" or not all(
+            isinstance(c, (str, bytes)) for c in classes.tolist()
+        ):
+            _fail(
+                "The dataset's labels are strings but classes= holds "
+                f"{classes.dtype} values {classes.tolist()[:5]}: give classes "
+                "of the labels' type."
+            )
         return tf.constant(classes.astype(str))
     if not _is_numeric(y_dtype):
         _fail(f"The dataset's labels have the unsupported dtype {y_dtype.name}.")
@@ -215,6 +232,8 @@ def label_encoder(classes, y_spec, multilabel: bool, n_outputs: int):
             tf.ones_like(onehot[:, 0]),
             message="UNSEEN_LABEL",
         )
+        if len(classes) == 1:  # scikit-learn's LabelBinarizer: all zeros
+            return tf.zeros_like(onehot)
         return onehot[:, 1:] if len(classes) == 2 else onehot
 
     return encode

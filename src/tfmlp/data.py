@@ -23,6 +23,7 @@ __all__ = ["read_csv", "read_parquet"]
 # rows of each CSV file read up front to check the columns and infer the
 # target's type
 CSV_SAMPLE_ROWS = 1000
+CSV_PARSE_LINES = 1024  # lines parsed by one decode_csv call
 TARGET_DTYPES = {"int64": tf.int64, "float32": tf.float32, "string": tf.string}
 _INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
 
@@ -157,6 +158,11 @@ def read_csv(
 ) -> tf.data.Dataset:
     """Stream CSV file(s) with a header row as shuffled ``(X, y)`` batches.
 
+    One record per line (a quoted value may hold the delimiter, not a line
+    break); blank lines and a UTF-8 byte-order mark are skipped. An empty or
+    NaN value in a feature or the target column stops the pass (training)
+    with an error naming the file and the columns.
+
     Parameters
     ----------
     pattern : str, path or list
@@ -205,7 +211,7 @@ def read_csv(
     if y_dtype is None:
         y_dtype = _merge_kinds(kinds, target, files)
     layouts = [_csv_layout(header, cols, target) for header, _ in heads]
-    ds = _csv_rows(files, layouts, shuffle, seed)
+    ds = _csv_rows(files, layouts, [*cols, target], shuffle, seed)
     ds = _finish(ds, batch_size, shuffle, shuffle_buffer, seed)
     parse = _target_parser(y_dtype, target)
     ds = ds.map(lambda x, y: (x, parse(y)), num_parallel_calls=tf.data.AUTOTUNE)
@@ -215,7 +221,7 @@ def read_csv(
 def _csv_head(path: str):
     """The header and (up to ``CSV_SAMPLE_ROWS``) first rows of a CSV file."""
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = next(reader)
             rows = itertools.islice(reader, CSV_SAMPLE_ROWS)
@@ -261,28 +267,63 @@ def _csv_layout(header, cols, target) -> tuple[int, ...]:
     return tuple(header.index(c) for c in [*cols, target])
 
 
-def _csv_layout_rows(files, layout, shuffle, seed):
-    """Rows ``(x float32 (n_features,), y string)`` of files sharing a layout."""
+def _csv_layout_rows(files, layout, names, shuffle, seed):
+    """Rows ``(x float32 (n_features,), y string)`` of files sharing a layout.
+
+    Lines are read as text (blank lines skipped, as pandas does) and parsed
+    ``CSV_PARSE_LINES`` at a time. An empty feature or target value, or a
+    feature that reads as NaN, stops the pass with an error naming the file
+    and the columns (``names``: the feature columns, then the target).
+    """
     select = sorted(layout)
     pos = [select.index(i) for i in layout]  # select order -> layout order
-    defaults = [tf.float32] * len(select)
-    defaults[pos[-1]] = tf.string  # the target, parsed after batching
+    defaults = [tf.constant([np.nan], tf.float32)] * len(select)
+    defaults[pos[-1]] = tf.constant([""])  # the target, parsed after batching
+    features = tf.constant(names[:-1])
+    target = names[-1]
+
+    def parse(path, lines):
+        values = tf.io.decode_csv(lines, defaults, select_cols=select)
+        x = tf.stack([values[k] for k in pos[:-1]], axis=1)
+        y = values[pos[-1]]
+        bad = tf.reduce_any(tf.math.is_nan(x), axis=0)
+        named = tf.boolean_mask(features, bad)
+        checks = [
+            _csv_check(
+                ~tf.reduce_any(bad),
+                [path, "or NaN values in the feature column(s) '"]
+                + [tf.strings.reduce_join(named, separator="', '")]
+                + ["': fill or drop them first."],
+            ),
+            _csv_check(
+                tf.reduce_all(tf.strings.length(tf.strings.strip(y)) > 0),
+                [path, f"values in the target column {target!r}: drop those rows."],
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(x), tf.identity(y)
 
     def rows(path):
-        return tf.data.experimental.CsvDataset(
-            path, defaults, header=True, select_cols=select
-        )
+        lines = tf.data.TextLineDataset(path).skip(1)  # the header
+        lines = lines.filter(lambda line: tf.strings.length(tf.strings.strip(line)) > 0)
+        lines = lines.batch(CSV_PARSE_LINES)
+        return lines.map(lambda b: parse(path, b)).unbatch()
 
-    def to_xy(*values):
-        return tf.stack([values[k] for k in pos[:-1]]), values[pos[-1]]
-
-    names = tf.data.Dataset.from_tensor_slices(files)
+    paths = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
-        names = names.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    return names.interleave(rows, cycle_length=1).map(to_xy)
+        paths = paths.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    return paths.interleave(rows, cycle_length=1)
 
 
-def _csv_rows(files, layouts, shuffle, seed):
+def _csv_check(ok, parts: list):
+    """Assert ``ok``; the message reads "CSV file '<path>' has empty <rest>"
+    (``parts``: the path, then the rest, as strings or string tensors)."""
+    path, *rest = parts
+    message = tf.strings.join(["CSV file '", path, "' has empty ", *rest])
+    return tf.debugging.Assert(ok, [message])
+
+
+def _csv_rows(files, layouts, names, shuffle, seed):
     """Rows of every file, each file read with its own column positions.
 
     Unshuffled, the files are read in order; shuffled, files with the same
@@ -291,7 +332,7 @@ def _csv_rows(files, layouts, shuffle, seed):
     if not shuffle:
         runs = itertools.groupby(zip(files, layouts), key=lambda fl: fl[1])
         parts = [
-            _csv_layout_rows([f for f, _ in run], layout, False, seed)
+            _csv_layout_rows([f for f, _ in run], layout, names, False, seed)
             for layout, run in runs
         ]
     else:
@@ -299,7 +340,7 @@ def _csv_rows(files, layouts, shuffle, seed):
         for path, layout in zip(files, layouts):
             groups.setdefault(layout, []).append(path)
         parts = [
-            _csv_layout_rows(paths, layout, True, seed)
+            _csv_layout_rows(paths, layout, names, True, seed)
             for layout, paths in groups.items()
         ]
         if len(parts) > 1:
@@ -393,11 +434,12 @@ def read_parquet(
     heads = [_parquet_head(pq, path) for path in files]
     cols = _columns(files[0], heads[0][0].names, target, features)
     kinds = []
-    for path, (schema, n_rows) in zip(files, heads):
+    for path, (schema, meta) in zip(files, heads):
         _columns(path, schema.names, target, cols)
         for col in cols:
             _check_parquet_feature(path, col, schema.field(col).type)
-        if n_rows:
+        _check_parquet_nulls(path, meta, [*cols, target])
+        if meta.num_rows:
             kinds.append(_arrow_kind(path, target, schema.field(target).type))
     y_dtype = _merge_kinds(kinds, target, files)
     batches = _parquet_batches(files, cols, target, y_dtype, batch_size, read_rows)
@@ -416,11 +458,32 @@ def read_parquet(
 
 
 def _parquet_head(pq, path: str):
-    """(Arrow schema, number of rows) of a Parquet file, from its footer."""
+    """(Arrow schema, footer metadata) of a Parquet file."""
     try:
-        return pq.read_schema(path), pq.read_metadata(path).num_rows
+        return pq.read_schema(path), pq.read_metadata(path)
     except Exception as exc:  # pyarrow raises several types
         raise ValueError(f"Cannot read Parquet file {path!r}: {exc}") from None
+
+
+def _check_parquet_nulls(path: str, meta, columns: list[str]) -> None:
+    """Refuse columns whose footer statistics count missing (null) values
+    (files written without statistics are checked while reading)."""
+    names = [meta.schema.column(j).path for j in range(meta.num_columns)]
+    for column in columns:
+        if column not in names:  # a nested column: checked while reading
+            continue
+        j = names.index(column)
+        for i in range(meta.num_row_groups):
+            stats = meta.row_group(i).column(j).statistics
+            if stats is not None and stats.has_null_count and stats.null_count:
+                raise _null_values(path, column)
+
+
+def _null_values(path: str, column: str) -> ValueError:
+    return ValueError(
+        f"Parquet file {path!r} has missing (null) values in the column "
+        f"{column!r}: fill or drop them first."
+    )
 
 
 def _value_type(arrow_type):
@@ -470,11 +533,14 @@ def _arrow_kind(path: str, target: str, arrow_type) -> str:
     )
 
 
-def _column_numpy(batch, column: str) -> np.ndarray:
-    """A record batch's column as NumPy values (dictionaries decoded)."""
+def _column_numpy(batch, column: str, path: str) -> np.ndarray:
+    """A record batch's column as NumPy values (dictionaries decoded); a
+    missing (null) value is an error naming the file and the column."""
     import pyarrow as pa
 
     values = batch.column(column)
+    if values.null_count:
+        raise _null_values(path, column)
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
     return values.to_numpy(zero_copy_only=False)
@@ -491,9 +557,9 @@ def _parquet_batches(files, cols, target, y_dtype, batch_size, read_rows):
         for k in order:
             pf = pq.ParquetFile(files[k], pre_buffer=False)  # else it buffers all
             for rb in pf.iter_batches(batch_size=read_rows, columns=[*cols, target]):
-                x = np.column_stack([_column_numpy(rb, c) for c in cols])
+                x = np.column_stack([_column_numpy(rb, c, files[k]) for c in cols])
                 x = x.astype(np.float32, copy=False)
-                y = _column_numpy(rb, target).astype(np_y)
+                y = _column_numpy(rb, target, files[k]).astype(np_y)
                 rows = rng.permutation(len(y)) if rng is not None else range(len(y))
                 rows = np.asarray(rows)
                 for start in range(0, len(y), batch_size):

@@ -299,3 +299,27 @@ def test_partial_fit_reads_the_target_type_on_the_first_call_only():
                 est.partial_fit(X_IRIS, bad)
             messages.append(str(info.value))
         assert messages[1] == messages[0]
+
+
+def test_float32_network_keeps_float32_for_inputs_numpy_keeps_there():
+    # X @ coefs_ stays float32 for bool, int8/int16 and float16 input in
+    # scikit-learn (NumPy's promotion); int64 and float64 promote
+    X32 = X_IRIS.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk = SkClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(
+            X32, Y_IRIS
+        )
+        ours = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(
+            X32, Y_IRIS
+        )
+    for X in (
+        X32 > 3,
+        X32.astype(np.int8),
+        X32.astype(np.float16),
+        X32.astype(np.int64),
+        X_IRIS,
+    ):
+        for method in ("predict_proba", "predict_log_proba"):
+            a, b = getattr(sk, method)(X), getattr(ours, method)(X)
+            assert b.dtype == a.dtype, (X.dtype, method)

@@ -164,3 +164,68 @@ def test_two_workers_on_loopback(tmp_path):
         classes=np.arange(10),
     )
     assert results[0]["score"] > single.score(X, Y) - 0.02
+
+
+def test_callbacks_and_model_under_a_strategy_keep_the_training():
+    # a callback reads model_: building that Keras view used to swap the
+    # variables the compiled steps train, so the fit ended at its start
+    import keras
+
+    kw = dict(hidden_layer_sizes=(16,), max_iter=4, random_state=0)
+    ref = _fit(MLPClassifier(**kw), X, Y)
+    seen = []
+    cb = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(e))
+    got = _fit(MLPClassifier(distribute="mirrored", callbacks=[cb], **kw), X, Y)
+    assert seen == [0, 1, 2, 3]
+    for a, b in zip(ref.coefs_ + ref.intercepts_, got.coefs_ + got.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        got.model_(X[:50]).numpy(), got.predict_proba(X[:50]), rtol=1e-6
+    )
+
+
+def test_model_read_between_distributed_fits_on_two_replicas():
+    # after model_ was read, each step was applied once per replica
+    code = textwrap.dedent(
+        """
+        import warnings; warnings.simplefilter("ignore")
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import numpy as np
+        from sklearn.datasets import load_iris
+        from tfmlp import MLPClassifier
+        X, y = load_iris(return_X_y=True); X = (X - X.mean(0)) / X.std(0)
+        s = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0,
+                  batch_size=150, solver="sgd", momentum=0.0)
+        a = MLPClassifier(**kw).fit(X, y); a.model_; a.partial_fit(X, y)
+        with s.scope():
+            b = MLPClassifier(**kw).fit(X, y)
+        b.model_  # outside the scope
+        with s.scope():
+            b.partial_fit(X, y)
+        print(max(np.abs(u - v).max() for u, v in zip(a.coefs_, b.coefs_)))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert float(out.stdout.split()[-1]) < 1e-10
+
+
+def test_lbfgs_and_zero_weight_batches_under_a_strategy():
+    from tfmlp._params import WeightsSumToZero
+
+    with pytest.raises(ValueError, match="lbfgs' does not train under a tf.distribute"):
+        MLPClassifier(solver="lbfgs", distribute="mirrored").fit(X, Y)
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        with pytest.raises(ValueError, match="lbfgs' does not train under"):
+            MLPClassifier(solver="lbfgs").fit(X, Y)
+    sw = np.ones(len(X))
+    sw[:10] = 0
+    est = MLPRegressor(batch_size=10, shuffle=False, max_iter=2, distribute="mirrored")
+    with pytest.raises(WeightsSumToZero, match="minibatch 0"):
+        est.fit(X, Y.astype(float), sample_weight=sw)

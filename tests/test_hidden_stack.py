@@ -133,3 +133,62 @@ def test_dropout_state_survives_copies_and_rollback():
     for est in (clf, reference):
         est.partial_fit(X, Y)
     np.testing.assert_array_equal(clf.predict_proba(X), reference.predict_proba(X))
+
+
+def _noisy_stack(x):
+    # layers whose seeds Keras draws from Python's random when none is given
+    x = keras.layers.Dense(16, activation="relu")(x)
+    x = keras.layers.Dropout(0.3)(x)
+    x = keras.layers.GaussianNoise(0.1)(x)
+    # not a Dense layer, so tfmlp does not draw its weights: Keras does
+    return keras.layers.EinsumDense("ab,bc->ac", output_shape=8)(x)
+
+
+def _state(est):
+    return [w.copy() for w in est.model_.get_weights()]
+
+
+def test_a_stack_with_unseeded_random_layers_is_reproducible():
+    import random
+    import subprocess
+    import sys
+
+    kw = dict(hidden_stack=_noisy_stack, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        python_random = random.getstate()
+        a = MLPClassifier(**kw).fit(X[:300], Y[:300])
+        assert random.getstate() == python_random  # left as it was
+        b = clone(a).fit(X[:300], Y[:300])
+        c = MLPClassifier(**{**kw, "random_state": 1}).fit(X[:300], Y[:300])
+    for u, v in zip(_state(a), _state(b)):
+        np.testing.assert_array_equal(u, v)
+    assert any(not np.array_equal(u, v) for u, v in zip(_state(a), _state(c)))
+    code = (
+        "import warnings; warnings.simplefilter('ignore'); import numpy as np\n"
+        "from test_hidden_stack import MLPClassifier, X, Y, _noisy_stack\n"
+        "m = MLPClassifier(hidden_stack=_noisy_stack, max_iter=3, random_state=0)\n"
+        "m.fit(X[:300], Y[:300])\n"
+        "print(float(sum(np.abs(w).sum() for w in m.model_.get_weights())))"
+    )
+    import os
+
+    here = os.path.dirname(__file__)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=here,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    total = float(sum(np.abs(w).sum() for w in _state(a)))
+    assert float(out.stdout.split()[-1]) == pytest.approx(total, rel=1e-12)
+
+
+def test_a_stack_not_built_on_its_input_is_a_clear_error():
+    def unconnected(x):
+        return keras.layers.Dense(4)(keras.Input((3,)))
+
+    with pytest.raises(ValueError, match="must build its layers on the input tensor"):
+        MLPClassifier(hidden_stack=unconnected, max_iter=1).fit(X, Y)

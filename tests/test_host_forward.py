@@ -16,7 +16,7 @@ from sklearn.neural_network import MLPRegressor as SkRegressor
 
 import tfmlp._host_forward as host
 import tfmlp._training as training
-from tfmlp import MLPClassifier, MLPRegressor
+from tfmlp import MLPClassifier, MLPRegressor, from_sklearn
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
@@ -262,3 +262,29 @@ def test_small_products_run_on_one_blas_thread(digits, monkeypatch):
         monkeypatch.setattr(host, "ONE_THREAD_MACS", 0)  # every product "large"
         seen = _blas_threads_seen(est, X[:50], monkeypatch)
         assert seen == [max(i["num_threads"] for i in before)]
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 100.0), (np.float64, 1e4)])
+def test_saturated_outputs_are_the_same_on_every_path(dtype, scale):
+    # the output activation is scikit-learn's NumPy one on every path: the
+    # graph's float32 exp and its flushed float64 subnormals gave other
+    # probabilities (and finite log-probabilities where scikit-learn's are
+    # -inf) once the outputs saturate
+    X, y = load_digits(return_X_y=True)
+    X = (X[:300] / 16.0).astype(dtype)
+    for target, kw in [(y[:300] > 4, {"activation": "identity"}), (y[:300], {})]:
+        params = dict(hidden_layer_sizes=(10,), max_iter=30, random_state=0, **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            sk = SkClassifier(**params).fit(X, target)
+        est = from_sklearn(sk)
+        A = X * scale
+        expected = sk.predict_log_proba(A)
+        small = est.predict_log_proba(A)  # NumPy
+        graph = _graph(est, "predict_log_proba", A)  # the compiled function
+        for got in (small, graph):
+            np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+            finite = np.isfinite(expected)
+            np.testing.assert_allclose(
+                got[finite], expected[finite], rtol=1e-5, atol=1e-6
+            )

@@ -211,3 +211,22 @@ def test_pickling_keeps_the_live_model():
     model = clf.model_
     pickle.dumps(clf)
     assert clf.model_ is model
+
+
+def test_model_follows_activations_changed_by_set_params():
+    # predict_proba uses the new activation at once (as scikit-learn's); so
+    # does model_, over the same fitted values
+    y = Y_DIGITS
+    kw = dict(hidden_layer_sizes=(6,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(**kw).fit(X, y)
+    assert est.model_ is not None
+    est.set_params(activation="tanh")
+    got = est.model_(X).numpy()
+    np.testing.assert_allclose(got, est.predict_proba(X), rtol=1e-6, atol=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.set_params(warm_start=True).fit(X, y)  # trains the model now exposed
+    got = est.model_(X).numpy()
+    np.testing.assert_allclose(got, est.predict_proba(X), rtol=1e-6, atol=1e-9)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import tensorflow as tf
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 
 import tfmlp._lbfgs as lbfgs
 from test_parity import assert_same_fit, fit_both
@@ -113,7 +116,9 @@ def test_csr_path_forced_on_digits_fits_like_sklearn(monkeypatch, activation):
     seen = []
     real = lbfgs.objective_input
     monkeypatch.setattr(
-        lbfgs, "objective_input", lambda X, m: seen.append(real(X, m)[1]) or real(X, m)
+        lbfgs,
+        "objective_input",
+        lambda X, m, d: seen.append(real(X, m, d)[1]) or real(X, m, d),
     )
     params = dict(
         solver="lbfgs",
@@ -128,3 +133,28 @@ def test_csr_path_forced_on_digits_fits_like_sklearn(monkeypatch, activation):
     )
     assert seen == ["csr"]
     assert_same_fit(sk, tf_est, X)
+
+
+def test_float32_data_is_evaluated_in_float32_as_sklearn():
+    # scikit-learn's L-BFGS starts from float32 weights on float32 data and
+    # SciPy evaluates every point in that dtype: evaluating in float64 instead
+    # took another path after a few iterations (4% apart in the weights here)
+    from sklearn.neural_network import MLPClassifier as SkClassifier
+
+    from tfmlp import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X, y = (X[:500] / 16.0).astype(np.float32), y[:500]
+    params = dict(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk = SkClassifier(**params).fit(X, y)
+        ours = MLPClassifier(**params).fit(X, y)
+        for a, b in zip(sk.coefs_, ours.coefs_):
+            assert a.dtype == b.dtype == np.float64
+            assert np.abs(a - b).max() <= 1e-3 * np.abs(a).max()
+        assert ours.loss_ == pytest.approx(sk.loss_, rel=1e-4)
+        # a warm start from the float64 weights evaluates in float64, as SciPy
+        sk.set_params(warm_start=True, max_iter=3).fit(X, y)
+        ours.set_params(warm_start=True, max_iter=3).fit(X, y)
+    assert ours.loss_ == pytest.approx(sk.loss_, rel=1e-3)

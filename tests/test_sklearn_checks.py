@@ -128,3 +128,20 @@ def test_settings_match_sklearn():
             ig._get_expected_failed_checks(sk_instance)
             == (EXPECTED_FAILED_CHECKS[name])
         ), name
+
+
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize(
+    "params", [{}, {"solver": "lbfgs"}, {"compute_dtype": "float32"}]
+)
+def test_transform_dtype_tags_hold(Est, params):
+    # the preserves_dtype tag follows what transform returns
+    from sklearn.utils.estimator_checks import check_transformer_preserve_dtypes
+
+    if SELFTEST and params.get("compute_dtype"):
+        pytest.skip("scikit-learn's MLP has no compute_dtype")
+    if SELFTEST:
+        pytest.skip("scikit-learn's MLP has no transform")
+    est = Est(max_iter=20, random_state=0, **params)
+    with ignore_warnings(category=(ConvergenceWarning, UserWarning)):
+        check_transformer_preserve_dtypes(Est.__name__, est)

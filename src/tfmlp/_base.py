@@ -27,7 +27,7 @@ from tfmlp._data import (
     sparse_dot,
 )
 from tfmlp._extras import StandardStack, check_extras
-from tfmlp._host_forward import host_forward, host_forward_ok
+from tfmlp._host_forward import host_forward, host_forward_ok, output_activation
 from tfmlp._lbfgs import fit_lbfgs
 from tfmlp._loop import memory_mapped, sparse_mode
 from tfmlp._network import (
@@ -272,6 +272,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             self.n_outputs_,
             self.out_activation_,
             dtype,
+            seed=self.__dict__.get("_stack_seed", 0),
         )
 
     def _forward_model(self, net):
@@ -360,24 +361,28 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             return host_forward(X, coefs, intercepts, model.spec, net.dtype, hidden)
         if _first_product_outside(X, model, sparse):
             W1 = np.asarray(coefs[0], dtype=net.dtype)
-            return self._forward_first_product(X, W1, net, model, make_function)
-        fn = make_function(model, sparse)
-        outputs = []
-        for rows in row_chunks(X.shape[0], _PREDICT_CHUNK):
-            x = input_tensors(X[rows], net.dtype)
-            n_rows = tf.constant(rows.stop - rows.start, tf.int64)
-            outputs.append(fn(net.variables, x, n_rows).numpy())
-        return np.concatenate(outputs, axis=0)
+            out = self._forward_first_product(X, W1, net, model, make_function)
+        else:
+            fn = make_function(model, sparse)
+            outputs = []
+            for rows in row_chunks(X.shape[0], _PREDICT_CHUNK):
+                x = input_tensors(X[rows], net.dtype)
+                n_rows = tf.constant(rows.stop - rows.start, tf.int64)
+                outputs.append(fn(net.variables, x, n_rows).numpy())
+            out = np.concatenate(outputs, axis=0)
+        if hidden:
+            return out
+        return output_activation(out, model.spec.out_activation)  # of logits
 
     def _promotes(self, X, net) -> bool:
         """Whether scikit-learn would compute this float32 network's outputs
-        in float64: for input that is not float32 (its ``X @ coefs_``
-        promotes). Not under ``compute_dtype``, whose networks predict in
-        float32."""
+        in float64: for input whose ``X @ coefs_`` promotes (float64, int32,
+        int64; not bool, int8/16 or float16, which NumPy keeps in float32).
+        Not under ``compute_dtype``, whose networks predict in float32."""
         return (
             self.compute_dtype is None
             and net.dtype == np.float32
-            and X.dtype != np.float32
+            and np.result_type(X.dtype, np.float32) != np.float32  # bool: no
         )
 
     def _forward_first_product(self, X, W1, net, model, make_function) -> np.ndarray:
@@ -661,6 +666,12 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         )
 
     def _fit_lbfgs(self, X, y, sample_weight) -> None:
+        if self.distribute is not None or tf.distribute.has_strategy():
+            raise ValueError(
+                "solver='lbfgs' does not train under a tf.distribute strategy "
+                "(distribute= or a strategy's scope): it optimises on one "
+                "device through SciPy. Use solver='adam' or 'sgd' to distribute."
+            )
         if self.__dict__.get("_keras_weights") is not None:
             raise ValueError(
                 "This estimator was fitted with a Keras hidden stack, which "
@@ -673,10 +684,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 UserWarning,
                 stacklevel=6,  # the caller of fit (through scikit-learn's wrapper)
             )
-        params = [
-            np.asarray(a, dtype=np.float64)
-            for a in self.__dict__["_coefs"] + self.__dict__["_intercepts"]
-        ]
+        # in their dtype: SciPy evaluates the objective in it
+        weights = self.__dict__["_coefs"] + self.__dict__["_intercepts"]
+        params = [np.asarray(a) for a in weights]
         loss_type = self._loss_type(X, y, sample_weight)  # scikit-learn's
         if sample_weight is None:
             sample_weight = np.ones(X.shape[0])
@@ -688,8 +698,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         arrays, loss, n_iter = fit_lbfgs(
             params,
             X,
-            tf.constant(np.asarray(y, dtype=np.float64)),
-            tf.constant(np.asarray(sample_weight, dtype=np.float64)),
+            y,
+            sample_weight,
             StandardForward(
                 NetSpec.create(self.n_layers_, self.activation, self.out_activation_)
             ),
@@ -718,8 +728,14 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         tags.input_tags.sparse = True
         # ``transform`` (the last hidden layer) makes the MLP usable as a
         # feature step; its output keeps the training dtype, which lbfgs
-        # makes float64 (as scikit-learn's L-BFGS does)
-        preserved = ["float64"] if self.solver == "lbfgs" else ["float64", "float32"]
+        # makes float64 (as scikit-learn's L-BFGS does) and compute_dtype
+        # float32 for the stochastic solvers
+        if self.solver == "lbfgs":
+            preserved = ["float64"]
+        elif self.compute_dtype is not None:
+            preserved = ["float32"]
+        else:
+            preserved = ["float64", "float32"]
         tags.transformer_tags = TransformerTags(preserves_dtype=preserved)
         return tags
 

@@ -10,6 +10,8 @@ the Dense kernels and biases as ``coefs_`` and ``intercepts_``.
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import tensorflow as tf
 
@@ -23,11 +25,11 @@ class CustomNetwork:
 
     custom = True
 
-    def __init__(self, builder, n_features, n_outputs, out_activation, dtype):
+    def __init__(self, builder, n_features, n_outputs, out_activation, dtype, seed=0):
         import keras
 
         self.model, self.logits, self.hidden_model = _build(
-            builder, n_features, n_outputs, out_activation, np.dtype(dtype).name
+            builder, n_features, n_outputs, out_activation, np.dtype(dtype).name, seed
         )
         self.dense = [
             ly for ly in _all_layers(self.model) if isinstance(ly, keras.layers.Dense)
@@ -172,16 +174,22 @@ def _seed_value(value, variable) -> np.ndarray:
     return value.astype(variable.dtype)
 
 
-def _build(builder, n_features, n_outputs, out_activation, dtype: str):
-    """Call the user's builder with Keras' dtype policy set to ``dtype``.
+def _build(builder, n_features, n_outputs, out_activation, dtype: str, seed=0):
+    """Call the user's builder with Keras' dtype policy set to ``dtype`` and
+    Python's ``random`` seeded with ``seed``.
 
-    The previous policy is restored right after, so layers built elsewhere are
-    unaffected.
+    Keras draws the seeds of layers and initializers built without one
+    (a ``Dropout``'s masks, a custom layer's random weights) from Python's
+    ``random``: seeded from the estimator's ``random_state``, the same stack
+    is built the same way every time. The previous policy and ``random``
+    state are restored right after, so nothing built elsewhere is affected.
     """
     import keras
 
     previous = keras.config.dtype_policy()
+    python_random = random.getstate()
     keras.config.set_dtype_policy(dtype)  # layers the builder creates use dtype
+    random.seed(seed)
     try:
         inputs = keras.Input(shape=(n_features,), dtype=dtype, name="features")
         hidden = builder(inputs)
@@ -198,7 +206,15 @@ def _build(builder, n_features, n_outputs, out_activation, dtype: str):
         p = keras.layers.Activation(act, dtype=dtype, name="output_activation")(z)
     finally:
         keras.config.set_dtype_policy(previous)
-    model = keras.Model(inputs, p, name="tfmlp_network")
+        random.setstate(python_random)
+    try:
+        model = keras.Model(inputs, p, name="tfmlp_network")
+    except ValueError as exc:  # Keras: "Output ... is not connected to inputs"
+        raise ValueError(
+            "The 'hidden_stack' callable must build its layers on the input "
+            "tensor it receives; the tensor it returned does not depend on "
+            f"that input (Keras: {str(exc).splitlines()[0]})"
+        ) from None
     logits = keras.Model(inputs, z, name="tfmlp_logits")
     return model, logits, keras.Model(inputs, hidden, name="tfmlp_hidden")
 

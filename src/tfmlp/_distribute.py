@@ -159,7 +159,7 @@ def global_batches(est, net, X, y, sw):
     from sklearn.utils import shuffle as sk_shuffle
 
     from tfmlp._data import is_sparse
-    from tfmlp._params import resolve_batch_size
+    from tfmlp._params import check_batch_weights, resolve_batch_size, signed_weights
     from tfmlp._streaming import is_dataset
 
     dtype = tf.as_dtype(net.dtype)
@@ -183,6 +183,7 @@ def global_batches(est, net, X, y, sw):
     batch_size = resolve_batch_size(est.batch_size, n)
     X = np.asarray(X, dtype=net.dtype)
     y = np.asarray(y, dtype=net.dtype)
+    signed = signed_weights(sw)  # weights a batch could sum to zero with
     sw = np.ones(n, net.dtype) if sw is None else np.asarray(sw, dtype=net.dtype)
     order = {"idx": np.arange(n)}
 
@@ -190,6 +191,7 @@ def global_batches(est, net, X, y, sw):
         if random_state is not None:
             order["idx"] = sk_shuffle(order["idx"], random_state=random_state)
         idx = order["idx"]
+        check_batch_weights(signed, idx, batch_size)
         ds = tf.data.Dataset.from_tensor_slices((X[idx], y[idx], sw[idx]))
         return ds.batch(batch_size)
 

@@ -127,8 +127,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         than 'float32'). 'mixed_float16' scales the loss dynamically (steps
         with overflowing gradients are skipped and the scale adapts; the
         scale is kept for ``partial_fit`` and ``warm_start``). Prediction
-        computes in float32; ``solver='lbfgs'`` trains in float64 on the
-        float32-rounded input (as scikit-learn's L-BFGS on float32 data);
+        computes in float32; ``solver='lbfgs'`` evaluates its objective in
+        float32 on the float32-rounded input and returns float64 weights
+        (as scikit-learn's L-BFGS on float32 data);
         the policies apply to the standard network only
         (not with ``hidden_stack``, ``dropout`` or ``batch_normalization``).
     hidden_stack : callable, default=None
@@ -666,8 +667,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         than 'float32'). 'mixed_float16' scales the loss dynamically (steps
         with overflowing gradients are skipped and the scale adapts; the
         scale is kept for ``partial_fit`` and ``warm_start``). Prediction
-        computes in float32; ``solver='lbfgs'`` trains in float64 on the
-        float32-rounded input (as scikit-learn's L-BFGS on float32 data);
+        computes in float32; ``solver='lbfgs'`` evaluates its objective in
+        float32 on the float32-rounded input and returns float64 weights
+        (as scikit-learn's L-BFGS on float32 data);
         the policies apply to the standard network only
         (not with ``hidden_stack``, ``dropout`` or ``batch_normalization``).
     hidden_stack : callable, default=None

@@ -96,6 +96,12 @@ def host_forward_ok(X, model, coefs, any_size: bool = False) -> bool:
     return any_size or X.shape[0] * sum(np.shape(c)[1] for c in coefs) <= MAX_VALUES
 
 
+def output_activation(z: np.ndarray, name: str) -> np.ndarray:
+    """scikit-learn's output activation ``name`` of the pre-activations ``z``
+    (a fresh array, changed in place)."""
+    return _ACTIVATIONS[name](z)
+
+
 def host_forward(X, coefs, intercepts, spec, dtype, hidden_only=False) -> np.ndarray:
     """Output activations (or, with ``hidden_only``, the last hidden layer's)
     of the network ``coefs``/``intercepts`` for ``X``, in ``dtype``."""

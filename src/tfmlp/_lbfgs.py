@@ -2,7 +2,9 @@
 
 Parameters are packed like scikit-learn does: every coefficient matrix (C
 order) first, then every intercept vector. SciPy works in float64, so the
-fitted weights are float64 whatever the input dtype.
+fitted weights are float64 whatever the input dtype; it evaluates the
+objective in the starting weights' dtype (float32 for a first fit on float32
+data), as it does for scikit-learn.
 """
 
 from __future__ import annotations
@@ -33,14 +35,14 @@ CSR_MIN_SIZE = 1_000_000
 _INT32_MAX = 2**31 - 1
 
 
-def objective_input(X, model) -> tuple[object, str]:
-    """``(x, kind)`` for ``loss_grad_function``: X in float64 as a CSR handle
+def objective_input(X, model, dtype=np.float64) -> tuple[object, str]:
+    """``(x, kind)`` for ``loss_grad_function``: X in ``dtype`` as a CSR handle
     where that multiplies faster, else as dense or sparse-row tensors."""
     if _csr_faster(X, model):
-        return csr_handle(X, np.float64), "csr"
+        return csr_handle(X, dtype), "csr"
     if is_sparse(X):
-        return csr_tensors(X, np.float64), "sparse"
-    return dense_tensor(X, np.float64), "dense"
+        return csr_tensors(X, dtype), "sparse"
+    return dense_tensor(X, dtype), "dense"
 
 
 def _csr_faster(X, model) -> bool:
@@ -70,24 +72,36 @@ def unpack(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
 
 
 def fit_lbfgs(params, X, y, sw, model, *, alpha, max_iter, max_fun, tol):
-    """Minimise the objective over validated ``X`` from ``params`` (float64 arrays).
+    """Minimise the objective over validated ``X`` from ``params``.
 
-    Returns ``(arrays, loss, n_iter)`` and warns like scikit-learn when SciPy
-    reports that it did not converge.
+    As scikit-learn's call to SciPy: the search runs in float64, but SciPy
+    hands the objective each point in the dtype of the starting point (the
+    weights' dtype: float32 for a first fit on float32 data), so the loss and
+    gradient are evaluated there, in the dtype ``X @ weights`` has.
+    ``y`` and ``sw`` are arrays. Returns ``(arrays (float64), loss,
+    n_iter)`` and warns like scikit-learn when SciPy reports that it did not
+    converge.
     """
     shapes = [p.shape for p in params]
-    x, kind = objective_input(X, model)
+    point_dtype = np.result_type(*params)
+    if point_dtype not in (np.float32, np.float64):
+        point_dtype = np.dtype(np.float64)
+    dtype = np.result_type(point_dtype, X.dtype)  # of the evaluation
+    x, kind = objective_input(X, model, dtype)
+    y = tf.constant(np.asarray(y, dtype=dtype))
+    sw = tf.constant(np.asarray(sw, dtype=dtype))
     fn = loss_grad_function(model, kind)
     alpha_t = tf.constant(alpha, tf.float64)
 
     def fun(flat):
-        tensors = [tf.constant(a) for a in unpack(flat, shapes)]
+        point = flat.astype(point_dtype, copy=False)  # SciPy's rounding
+        tensors = [tf.constant(a.astype(dtype)) for a in unpack(point, shapes)]
         loss, grads = fn(tensors, x, y, sw, alpha_t)
-        return float(loss.numpy()), pack([g.numpy() for g in grads])
+        return float(loss.numpy()), pack([g.numpy() for g in grads]).astype(np.float64)
 
     res = scipy.optimize.minimize(
         fun,
-        pack(params),
+        pack([np.asarray(p, dtype=np.float64) for p in params]),
         method="L-BFGS-B",
         jac=True,
         options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
@@ -95,7 +109,8 @@ def fit_lbfgs(params, X, y, sw, model, *, alpha, max_iter, max_fun, tol):
     n_iter = min(res.nit, max_iter)
     if res.status != 0:
         _warn_not_converged(res, n_iter, max_iter)
-    return unpack(res.x, shapes), np.float64(res.fun), n_iter
+    flat = np.asarray(res.x, dtype=np.float64)
+    return unpack(flat, shapes), np.float64(res.fun), n_iter
 
 
 def _warn_not_converged(res, n_iter: int, max_iter: int) -> None:

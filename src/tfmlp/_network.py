@@ -261,6 +261,7 @@ class Network:
             self.variables = mirrored_variables(strategy, coefs + intercepts)
         self.strategy = strategy
         self._keras = None
+        self._keras_for = None  # the (hidden, output) activations of _keras
         self._snapshot = [np.array(a) for a in coefs + intercepts]  # = read()
 
     @property
@@ -314,8 +315,16 @@ class Network:
 
     def keras_model(self, activation: str, out_activation: str, n_features: int):
         """A functional ``keras.Model`` (Dense layers only) over these weights."""
-        if self._keras is not None:
+        if self._keras is not None and self._keras_for == (activation, out_activation):
             return self._keras
+        # first use, or activations changed by set_params since (prediction
+        # follows them, as scikit-learn's does): a model over the same values
+        if self.strategy is not None:  # its variables mirrored as these are
+            with self.strategy.scope():
+                return self._build_keras_model(activation, out_activation, n_features)
+        return self._build_keras_model(activation, out_activation, n_features)
+
+    def _build_keras_model(self, activation: str, out_activation: str, n_features: int):
         import keras
 
         n = self.n_weights
@@ -346,4 +355,5 @@ class Network:
             ly.bias.value for ly in layers
         ]
         self._keras = model
+        self._keras_for = (activation, out_activation)
         return model

@@ -13,8 +13,8 @@ halves the scale; after ``GROWTH_INTERVAL`` finite steps in a row the scale
 doubles. bfloat16 has float32's exponent range and needs no scaling.
 
 Prediction, ``transform`` and ``model_`` compute in float32; the L-BFGS solver
-trains in float64 on the float32-rounded input (as scikit-learn's on float32
-data).
+evaluates its objective in float32 on the float32-rounded input and returns
+float64 weights (as scikit-learn's on float32 data).
 """
 
 from __future__ import annotations

@@ -457,14 +457,17 @@ class DatasetMixin:
         return self._score_function(y_true, self._decode(raw), sample_weight=weights)
 
     def _batch_forward(self, net):
+        from tfmlp._host_forward import output_activation
         from tfmlp._training import predict_function
 
-        fn = predict_function(self._forward_model(net), False)
+        model = self._forward_model(net)
+        fn = predict_function(model, False)
 
         def forward(x):
             x = tf.constant(np.asarray(x, dtype=net.dtype))
             n_rows = tf.constant(x.shape[0], tf.int64)
-            return fn(net.variables, x, n_rows).numpy()
+            z = fn(net.variables, x, n_rows).numpy()
+            return output_activation(z, model.spec.out_activation)
 
         return forward
 

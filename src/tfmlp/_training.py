@@ -482,7 +482,10 @@ def loss_grad_function(model, kind: str):
 
 
 def predict_function(model, sparse):
-    """Compiled ``fn(params, x, n_rows) -> output activations`` (inference mode).
+    """Compiled ``fn(params, x, n_rows) -> output layer's pre-activations``
+    (inference mode; ``_host_forward.output_activation`` finishes them in
+    NumPy, as scikit-learn computes them: TensorFlow's float32 ``exp`` and
+    its flushing of subnormals differ where the outputs saturate).
 
     ``sparse``: False for a dense tensor ``x``; True for ``csr_tensors``
     multiplied as a ``tf.SparseTensor``; ``"csr"`` for ``csr_tensors``
@@ -492,7 +495,7 @@ def predict_function(model, sparse):
     """
 
     def predict(params, x, n_rows):
-        return model(params, _all_rows(x, n_rows, sparse), training=False)[1]
+        return model(params, _all_rows(x, n_rows, sparse), training=False)[0]
 
     return _cached(model, ("predict", sparse), lambda: predict, autograph=False)
 

@@ -509,3 +509,18 @@ def test_single_class_dataset_equals_the_array_fit():
     np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-12)
     c = _quiet(MLPClassifier(**kw).partial_fit, ds, classes=[0])
     np.testing.assert_allclose(c.loss_, a.loss_curve_[0], rtol=1e-12)
+
+
+def test_read_csv_quoted_line_breaks_and_nan_targets(tmp_path):
+    # a free-text column with line breaks inside quotes (read record by
+    # record); a NaN regression target is named instead of diverging later
+    path = tmp_path / "notes.csv"
+    path.write_text('a,b,note,y\n1,2,"multi\nline",x\n3,1,ok,z\n', newline="")
+    ds = read_csv(str(path), target="y", features=["a", "b"], shuffle=False)
+    x, y = next(iter(ds))
+    assert x.numpy().tolist() == [[1.0, 2.0], [3.0, 1.0]]
+    assert y.numpy().tolist() == [b"x", b"z"]
+    nan = tmp_path / "nan.csv"
+    nan.write_text("a,b,y\n1,2,0.5\n3,4,nan\n")
+    with pytest.raises(ValueError, match="target column 'y' holds NaN"):
+        MLPRegressor(max_iter=1).fit(read_csv(str(nan), target="y"))

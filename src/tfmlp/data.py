@@ -158,10 +158,11 @@ def read_csv(
 ) -> tf.data.Dataset:
     """Stream CSV file(s) with a header row as shuffled ``(X, y)`` batches.
 
-    One record per line (a quoted value may hold the delimiter, not a line
-    break); blank lines and a UTF-8 byte-order mark are skipped. An empty or
-    NaN value in a feature or the target column stops the pass (training)
-    with an error naming the file and the columns.
+    Blank lines and a UTF-8 byte-order mark are skipped (a file whose first
+    ``CSV_SAMPLE_ROWS`` rows hold a quoted value with a line break is read
+    record by record, where blank lines are an error). An empty or NaN value
+    in a feature or the target column stops the pass (training) with an
+    error naming the column (and, but for a NaN target, the file).
 
     Parameters
     ----------
@@ -204,13 +205,15 @@ def read_csv(
     heads = [_csv_head(path) for path in files]
     cols = _columns(files[0], heads[0][0], target, features)
     kinds = []
-    for path, (header, sample) in zip(files, heads):
+    for path, (header, sample, _) in zip(files, heads):
         _columns(path, header, target, cols)
         _check_csv_features(path, header, sample, cols)
         kinds.extend(_csv_target_kinds(header, sample, target))
     if y_dtype is None:
         y_dtype = _merge_kinds(kinds, target, files)
-    layouts = [_csv_layout(header, cols, target) for header, _ in heads]
+    layouts = [
+        (_csv_layout(header, cols, target), multiline) for header, _, multiline in heads
+    ]
     ds = _csv_rows(files, layouts, [*cols, target], shuffle, seed)
     ds = _finish(ds, batch_size, shuffle, shuffle_buffer, seed)
     parse = _target_parser(y_dtype, target)
@@ -219,7 +222,8 @@ def read_csv(
 
 
 def _csv_head(path: str):
-    """The header and (up to ``CSV_SAMPLE_ROWS``) first rows of a CSV file."""
+    """The header, (up to ``CSV_SAMPLE_ROWS``) first rows of a CSV file and
+    whether they hold a quoted value with a line break."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -228,7 +232,8 @@ def _csv_head(path: str):
             sample = [row for row in rows if row]
     except (OSError, UnicodeDecodeError, StopIteration, csv.Error) as exc:
         raise ValueError(f"Cannot read CSV file {path!r}: {exc}") from None
-    return header, sample
+    values = itertools.chain(header, *sample)
+    return header, sample, any("\n" in v or "\r" in v for v in values)
 
 
 def _csv_values(header, sample, column: str) -> list[str]:
@@ -268,22 +273,25 @@ def _csv_layout(header, cols, target) -> tuple[int, ...]:
 
 
 def _csv_layout_rows(files, layout, names, shuffle, seed):
-    """Rows ``(x float32 (n_features,), y string)`` of files sharing a layout.
+    """Rows ``(x float32 (n_features,), y string)`` of files sharing a layout
+    ``(column positions, multiline)``.
 
     Lines are read as text (blank lines skipped, as pandas does) and parsed
-    ``CSV_PARSE_LINES`` at a time. An empty feature or target value, or a
-    feature that reads as NaN, stops the pass with an error naming the file
-    and the columns (``names``: the feature columns, then the target).
+    ``CSV_PARSE_LINES`` at a time. Files whose first rows hold a quoted value
+    with a line break (``multiline``) are parsed as records instead (blank
+    lines are then an error). An empty feature or target value, or a feature
+    that reads as NaN, stops the pass with an error naming the file and the
+    columns (``names``: the feature columns, then the target).
     """
-    select = sorted(layout)
-    pos = [select.index(i) for i in layout]  # select order -> layout order
+    positions, multiline = layout
+    select = sorted(positions)
+    pos = [select.index(i) for i in positions]  # select order -> layout order
     defaults = [tf.constant([np.nan], tf.float32)] * len(select)
     defaults[pos[-1]] = tf.constant([""])  # the target, parsed after batching
     features = tf.constant(names[:-1])
     target = names[-1]
 
-    def parse(path, lines):
-        values = tf.io.decode_csv(lines, defaults, select_cols=select)
+    def checked(path, values):
         x = tf.stack([values[k] for k in pos[:-1]], axis=1)
         y = values[pos[-1]]
         bad = tf.reduce_any(tf.math.is_nan(x), axis=0)
@@ -304,10 +312,16 @@ def _csv_layout_rows(files, layout, names, shuffle, seed):
             return tf.identity(x), tf.identity(y)
 
     def rows(path):
+        if multiline:
+            records = tf.data.experimental.CsvDataset(
+                path, defaults, header=True, select_cols=select
+            ).batch(CSV_PARSE_LINES)
+            return records.map(lambda *v: checked(path, v)).unbatch()
         lines = tf.data.TextLineDataset(path).skip(1)  # the header
         lines = lines.filter(lambda line: tf.strings.length(tf.strings.strip(line)) > 0)
         lines = lines.batch(CSV_PARSE_LINES)
-        return lines.map(lambda b: parse(path, b)).unbatch()
+        parse = lambda b: tf.io.decode_csv(b, defaults, select_cols=select)  # noqa: E731
+        return lines.map(lambda b: checked(path, parse(b))).unbatch()
 
     paths = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
@@ -358,7 +372,20 @@ def _target_parser(y_dtype, target: str):
     if y_dtype == tf.string:
         return lambda y: y
     if y_dtype == tf.float32:
-        return lambda y: tf.strings.to_number(y, tf.float32)
+        nan_message = (
+            f"read_csv: the target column {target!r} holds NaN or infinite "
+            "values; drop those rows first."
+        )
+
+        def parse_float(y):
+            y = tf.strings.to_number(y, tf.float32)
+            check = tf.debugging.Assert(
+                tf.reduce_all(tf.math.is_finite(y)), [nan_message]
+            )
+            with tf.control_dependencies([check]):
+                return tf.identity(y)
+
+        return parse_float
     message = (
         f"read_csv: the target column {target!r} was read as int64 (class "
         "labels: its first rows hold whole numbers) but also holds these "

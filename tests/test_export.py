@@ -324,3 +324,17 @@ def test_a_missing_directory_is_named(tmp_path, fmt):
     ):
         tfmlp.export(est, path, fmt)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_savedmodel_export_through_a_symlink_replaces_its_target(tmp_path):
+    import os
+
+    est = _fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X, X[:, 0])
+    target = tmp_path / "target"
+    target.mkdir()
+    link = tmp_path / "link"
+    os.symlink(target, link)
+    for _ in range(2):  # into the empty target, then over that export
+        tfmlp.export(est, link, "savedmodel")
+    assert link.is_symlink() and (target / "saved_model.pb").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "target"]

@@ -897,6 +897,8 @@ def test_save_names_a_missing_directory_or_a_directory_path(fitted, tmp_path):
     est = next(iter(fitted.values()))[0]
     with pytest.raises(FileNotFoundError, match=f"its directory '{tmp_path / 'nope'}'"):
         tfmlp.save(est, tmp_path / "nope" / "m.tfmlp")
-    with pytest.raises(IsADirectoryError, match="it is a directory"):
+    with pytest.raises(IsADirectoryError, match="it names a directory"):
         tfmlp.save(est, tmp_path)
+    with pytest.raises(IsADirectoryError, match="it names a directory"):
+        tfmlp.save(est, f"{tmp_path}/new/")  # a trailing slash
     assert list(tmp_path.iterdir()) == []

@@ -524,3 +524,24 @@ def test_read_csv_quoted_line_breaks_and_nan_targets(tmp_path):
     nan.write_text("a,b,y\n1,2,0.5\n3,4,nan\n")
     with pytest.raises(ValueError, match="target column 'y' holds NaN"):
         MLPRegressor(max_iter=1).fit(read_csv(str(nan), target="y"))
+
+
+def test_parquet_null_check_reads_top_level_columns_only(tmp_path):
+    # a struct field and a top-level column named with a dot share the
+    # Parquet path "s.x": only the selected top-level column's nulls count
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    n = 40
+    a = np.linspace(-1, 1, n)
+    mask = np.zeros(n, bool)
+    mask[4] = True
+    struct = pa.StructArray.from_arrays([pa.array(np.ones(n), mask=mask)], names=["x"])
+    for order in ("struct first", "column first"):
+        cols = {"s": struct, "s.x": pa.array(a), "y": pa.array((a > 0).astype(int))}
+        if order == "column first":
+            cols = {k: cols[k] for k in ("s.x", "s", "y")}
+        path = str(tmp_path / "dot.parquet")
+        pq.write_table(pa.table(cols), path)
+        ds = read_parquet(path, target="y", features=["s.x"])
+        assert sum(int(b[0].shape[0]) for b in ds) == n

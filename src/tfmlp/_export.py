@@ -226,6 +226,8 @@ def _write_savedmodel(model, path: str, dtype: str) -> None:
     export leaves an existing SavedModel at ``path`` untouched."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{path!r} exists and is not a directory.")
+    if os.path.islink(path):  # write through the link: replace its target
+        path = os.path.realpath(path)
     _check_replaceable(path)
     tmp = _temp_dir(path)
     try:

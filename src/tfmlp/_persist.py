@@ -418,8 +418,8 @@ def check_parent(path: str) -> str:
 def _temp_file(path: str, suffix: str = ".tmp") -> tuple[int, str]:
     """Create a new hidden file next to ``path`` (mode 0o666 minus the umask)."""
     directory = check_parent(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"Cannot write {path!r}: it is a directory.")
+    if os.path.isdir(path) or str(path).endswith(("/", os.sep)):
+        raise IsADirectoryError(f"Cannot write {path!r}: it names a directory.")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
         name = f".{os.path.basename(path)}.{secrets.token_hex(6)}{suffix}"

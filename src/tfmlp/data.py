@@ -495,15 +495,33 @@ def _parquet_head(pq, path: str):
 def _check_parquet_nulls(path: str, meta, columns: list[str]) -> None:
     """Refuse columns whose footer statistics count missing (null) values
     (files written without statistics are checked while reading)."""
-    names = [meta.schema.column(j).path for j in range(meta.num_columns)]
+    first_leaf = _top_level_leaves(meta.schema.to_arrow_schema())
     for column in columns:
-        if column not in names:  # a nested column: checked while reading
+        j = first_leaf.get(column)
+        if j is None:  # not a top-level column of one leaf: checked while reading
             continue
-        j = names.index(column)
         for i in range(meta.num_row_groups):
             stats = meta.row_group(i).column(j).statistics
             if stats is not None and stats.has_null_count and stats.null_count:
                 raise _null_values(path, column)
+
+
+def _top_level_leaves(arrow_schema) -> dict:
+    """Top-level columns stored as a single leaf -> that leaf's index in the
+    Parquet metadata (a struct's field may carry the same dotted path as a
+    top-level column named with a dot, so paths are not looked up)."""
+
+    def leaves(arrow_type) -> int:
+        n = getattr(arrow_type, "num_fields", 0)
+        return sum(leaves(arrow_type.field(k).type) for k in range(n)) if n else 1
+
+    out, j = {}, 0
+    for field in arrow_schema:
+        n = leaves(field.type)
+        if n == 1 and getattr(field.type, "num_fields", 0) == 0:
+            out[field.name] = j
+        j += n
+    return out
 
 
 def _null_values(path: str, column: str) -> ValueError:

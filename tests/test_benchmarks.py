@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # whole benchmark scripts: excluded by -m 'not slow'
+
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
 

@@ -121,6 +121,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_on_loopback(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)

@@ -133,6 +133,7 @@ for jit in (False, None):  # graph-mode chunks; the default, XLA chunks
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.slow
 def test_memory_mapped_input_is_not_loaded_into_memory(tmp_path):
     """np.load(..., mmap_mode="r") trains chunk by chunk: anonymous memory grows
     by far less than the 200 MB file (a copy of X would be 200 MB)."""

@@ -37,6 +37,8 @@ from pathlib import Path
 import pytest
 import sklearn
 
+pytestmark = pytest.mark.slow  # scikit-learn's whole MLP test module
+
 SELFTEST = os.environ.get("TFMLP_UPSTREAM_SELFTEST", "").strip() not in ("", "0")
 
 UPSTREAM_IMPORT = "from sklearn.neural_network import MLPClassifier, MLPRegressor"

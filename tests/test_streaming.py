@@ -155,6 +155,7 @@ def test_unreadable_parquet(tmp_path):
         read_parquet(str(bad), target="y")
 
 
+@pytest.mark.slow
 def test_streaming_memory_is_bounded(tmp_path):
     """Train on a generated Parquet file in a subprocess; assert its peak RSS."""
     pytest.importorskip("pyarrow")

@@ -138,8 +138,6 @@ def test_transform_dtype_tags_hold(Est, params):
     # the preserves_dtype tag follows what transform returns
     from sklearn.utils.estimator_checks import check_transformer_preserve_dtypes
 
-    if SELFTEST and params.get("compute_dtype"):
-        pytest.skip("scikit-learn's MLP has no compute_dtype")
     if SELFTEST:
         pytest.skip("scikit-learn's MLP has no transform")
     est = Est(max_iter=20, random_state=0, **params)

@@ -429,10 +429,8 @@ def _decide_task(y) -> str:
         return "regress"
     if api.is_integer_dtype(y):
         return "classify"
-    values = y.to_numpy(dtype=np.float64)
-    if np.all(np.isfinite(values)) and np.all(values == np.round(values)):
-        return "classify"
-    return "regress"
+    finite = np.isfinite(y.to_numpy(dtype=np.float64)).all()
+    return "classify" if finite and _continuous(y) is None else "regress"
 
 
 def _continuous(y):

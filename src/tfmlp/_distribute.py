@@ -116,6 +116,10 @@ class DistributedRunner:
         self.batches = batches  # callable: random_state -> tf.data.Dataset
         self.n_samples = 0
         self.n_batches = None
+        # the compiled epoch holds on to net.variables: build Keras' view of
+        # the network (which replaces them by its own, mirrored, variables)
+        # first, not later when a callback reads model_
+        net.keras_model(est.activation, est.out_activation_, est.n_features_in_)
         model = est._train_model(net)
         slots = self.optimizer.slots(strategy, model=model)
         self.fn = make_epoch(

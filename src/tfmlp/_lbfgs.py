@@ -101,7 +101,7 @@ def fit_lbfgs(params, X, y, sw, model, *, alpha, max_iter, max_fun, tol):
 
     res = scipy.optimize.minimize(
         fun,
-        pack([np.asarray(p, dtype=np.float64) for p in params]),
+        pack(params).astype(np.float64),
         method="L-BFGS-B",
         jac=True,
         options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
@@ -109,8 +109,7 @@ def fit_lbfgs(params, X, y, sw, model, *, alpha, max_iter, max_fun, tol):
     n_iter = min(res.nit, max_iter)
     if res.status != 0:
         _warn_not_converged(res, n_iter, max_iter)
-    flat = np.asarray(res.x, dtype=np.float64)
-    return unpack(flat, shapes), np.float64(res.fun), n_iter
+    return unpack(res.x, shapes), np.float64(res.fun), n_iter  # x0's float64
 
 
 def _warn_not_converged(res, n_iter: int, max_iter: int) -> None:

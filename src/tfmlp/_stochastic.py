@@ -57,9 +57,6 @@ class StochasticMixin:
         else:
             X, y, sw, validation = self._train_validation_split(X, y, sw)
         if strategy is not None:
-            # Keras' view of the network first: building it later (a callback
-            # reading model_) would swap the variables the compiled steps train
-            net.keras_model(self.activation, self.out_activation_, self.n_features_in_)
             batches = global_batches(self, net, X, y, sw)
             runner = DistributedRunner(self, net, strategy, batches)
         elif is_dataset(X):

@@ -192,3 +192,69 @@ def test_a_stack_not_built_on_its_input_is_a_clear_error():
 
     with pytest.raises(ValueError, match="must build its layers on the input tensor"):
         MLPClassifier(hidden_stack=unconnected, max_iter=1).fit(X, Y)
+
+
+def small_stack(x):
+    return keras.layers.Dense(5, activation="tanh")(x)
+
+
+@pytest.mark.parametrize(
+    "stack",
+    [
+        lambda x: keras.layers.Dense(8, activation="relu", dtype="float32")(x),
+        keras.Sequential([keras.layers.Dense(6, activation="relu")]),  # float32
+    ],
+)
+def test_layers_in_another_dtype_are_a_clear_error(stack):
+    clf = _fit(MLPClassifier(hidden_stack=small_stack, max_iter=2, random_state=0))
+    before = clf.predict_proba(X[:20])
+    clf.set_params(hidden_stack=stack, warm_start=False)
+    with pytest.raises(ValueError, match="keep their weights in another dtype"):
+        clf.fit(X, Y)  # float64 data: the network trains in float64
+    np.testing.assert_array_equal(clf.predict_proba(X[:20]), before)
+
+
+def test_a_changed_stack_is_not_trained_as_the_fitted_one():
+    clf = _fit(MLPClassifier(hidden_stack=dropout_stack, max_iter=2, random_state=0))
+    before = clf.predict_proba(X[:20])
+    clf.set_params(hidden_stack=small_stack)
+    # a copy rebuilds the stack it was trained with, as the original predicts
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(clf)).predict_proba(X[:20]), before
+    )
+    clf.set_params(warm_start=True)
+    for call in (lambda: clf.fit(X, Y), lambda: clf.partial_fit(X, Y)):
+        with pytest.raises(ValueError, match="no longer describe the fitted"):
+            call()
+    np.testing.assert_array_equal(clf.predict_proba(X[:20]), before)
+    clf.set_params(warm_start=False)
+    assert [c.shape for c in _fit(clf).coefs_] == [(64, 5), (5, 10)]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"dropout": 0.3},
+        {"batch_normalization": True},
+        {"activation": "tanh"},
+        {"hidden_layer_sizes": (9,)},
+        {"dropout": 0.0},  # back to the standard network
+    ],
+)
+def test_changed_standard_stack_parameters_refuse_to_continue(change):
+    clf = _fit(MLPClassifier((12,), dropout=0.2, max_iter=2, random_state=0))
+    clf.set_params(warm_start=True, **change)
+    with pytest.raises(ValueError, match="warm_start=True and partial_fit continue"):
+        clf.fit(X, Y)
+    clf.set_params(dropout=0.2, activation="relu", hidden_layer_sizes=(12,))
+    clf.set_params(batch_normalization=False)
+    _fit(clf)  # the fitted stack's parameters again: continues
+
+
+def test_a_standard_network_does_not_continue_as_a_stack():
+    clf = _fit(MLPClassifier((12,), max_iter=2, random_state=0, warm_start=True))
+    clf.set_params(hidden_stack=small_stack)
+    with pytest.raises(ValueError, match="fitted with the standard network"):
+        clf.fit(X, Y)
+    with pytest.raises(ValueError, match="fitted with the standard network"):
+        clf.set_params(hidden_stack=None, dropout=0.1).partial_fit(X, Y)

@@ -250,16 +250,25 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             or bool(self.batch_normalization)
         )
 
-    def _build_custom(self, dtype) -> CustomNetwork:
-        builder = self.hidden_stack
-        if builder is None and (self.dropout or self.batch_normalization):
-            builder = StandardStack(
+    def _stack_builder(self):
+        """What builds the Keras hidden stack the parameters describe: the
+        ``hidden_stack`` callable, a ``StandardStack`` for dropout / batch
+        normalisation, or None (the standard network)."""
+        if self.hidden_stack is None and (self.dropout or self.batch_normalization):
+            return StandardStack(
                 hidden_sizes(self.hidden_layer_sizes),
                 self.activation,
                 self.dropout,
                 self.batch_normalization,
                 self.__dict__.get("_stack_seed", 0),
             )
+        return self.hidden_stack
+
+    def _build_custom(self, dtype) -> CustomNetwork:
+        # the stack the weights were trained with, even if set_params has
+        # changed the parameters since (unknown after tfmlp.load, which
+        # takes hidden_stack from its caller)
+        builder = self.__dict__.get("_fitted_stack") or self._stack_builder()
         if not callable(builder):
             raise ValueError(
                 "This estimator was fitted with a Keras hidden stack; set the same "
@@ -600,11 +609,22 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         return self
 
     def _check_same_hidden_layers(self, hidden: list[int]) -> None:
-        """Refuse to continue a standard network whose hidden layers differ
-        from ``hidden_layer_sizes`` (changed by ``set_params`` since the fit;
-        scikit-learn fails with an unrelated error or ignores the change)."""
+        """Refuse to continue a network whose hidden layers differ from what
+        the parameters describe (``hidden_layer_sizes``, or ``hidden_stack`` /
+        ``dropout`` / ``batch_normalization`` / ``activation`` for a Keras
+        stack, changed by ``set_params`` since the fit; scikit-learn fails
+        with an unrelated error or ignores a changed ``hidden_layer_sizes``)."""
         if self.__dict__.get("_keras_weights") is not None:
-            return  # a Keras hidden stack: hidden_layer_sizes may not apply
+            self._check_same_stack()
+            return
+        if self._uses_keras_stack():
+            raise ValueError(
+                "This estimator was fitted with the standard network, and "
+                "hidden_stack / dropout / batch_normalization now ask for a Keras "
+                "hidden stack: warm_start=True and partial_fit continue training "
+                "the fitted network. Set warm_start=False and call fit to train "
+                "a new network, or set those parameters back."
+            )
         fitted = [c.shape[1] for c in self.__dict__["_coefs"][:-1]]
         if fitted != list(hidden):
             raise ValueError(
@@ -613,6 +633,24 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 "warm_start=True and partial_fit continue training the fitted "
                 "network. Set warm_start=False and call fit to train a new "
                 "network, or set hidden_layer_sizes back."
+            )
+
+    def _check_same_stack(self) -> None:
+        """The Keras hidden stack the parameters describe is the fitted one
+        (not checked after ``tfmlp.load``, whose caller passes the stack)."""
+        fitted = self.__dict__.get("_fitted_stack")
+        current = self._stack_builder()
+        if isinstance(fitted, StandardStack) and isinstance(current, StandardStack):
+            same = fitted.describes_same(current)
+        else:
+            same = fitted is None or fitted is current
+        if not same:
+            raise ValueError(
+                "hidden_stack / dropout / batch_normalization / activation / "
+                "hidden_layer_sizes no longer describe the fitted Keras hidden "
+                "stack: warm_start=True and partial_fit continue training the "
+                "fitted network. Set warm_start=False and call fit to train a "
+                "new network, or set the parameters back."
             )
 
     def _initialize(self, y, layer_units: list[int], dtype) -> None:
@@ -624,9 +662,11 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         self.__dict__.pop("validation_loss_curve_", None)  # a new curve
         self.__dict__["_net"] = None
         self.__dict__["_keras_weights"] = None
+        self.__dict__["_fitted_stack"] = None
         if self._uses_keras_stack():
             self.__dict__["_stack_seed"] = int(self._random_state.randint(2**31 - 1))
             net = self._build_custom(dtype)
+            self.__dict__["_fitted_stack"] = self._stack_builder()
             net.init_dense(self._random_state, self.activation)
             self.__dict__["_net"] = net
             self.__dict__["_keras_weights"] = net.full_state()

@@ -215,8 +215,32 @@ def _build(builder, n_features, n_outputs, out_activation, dtype: str, seed=0):
             "tensor it receives; the tensor it returned does not depend on "
             f"that input (Keras: {str(exc).splitlines()[0]})"
         ) from None
+    _check_weight_dtypes(model, dtype)
     logits = keras.Model(inputs, z, name="tfmlp_logits")
     return model, logits, keras.Model(inputs, hidden, name="tfmlp_hidden")
+
+
+def _check_weight_dtypes(model, dtype: str) -> None:
+    """Refuse layers that keep their weights in another dtype than the
+    network's: the loss, its L2 penalty and the optimizer work in one dtype
+    (layers created outside the builder, e.g. a ready-made ``Sequential``,
+    or with ``dtype=``, do not follow the policy ``_build`` sets)."""
+    wrong = sorted(
+        {
+            f"{layer.name!r} ({weight.dtype})"
+            for layer in _all_layers(model)
+            for weight in layer.weights
+            if weight.dtype != dtype
+        }
+    )
+    if wrong:
+        raise ValueError(
+            f"The 'hidden_stack' layers {', '.join(wrong)} keep their weights in "
+            f"another dtype than the network's {dtype} (the training data's "
+            "dtype, or compute_dtype's). Create the layers inside the "
+            "hidden_stack callable without dtype= (tfmlp builds them in the "
+            f"network's dtype), or pass {dtype} layers."
+        )
 
 
 def _all_layers(model) -> list:

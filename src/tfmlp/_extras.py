@@ -51,6 +51,11 @@ class StandardStack:
         self.batch_normalization = batch_normalization
         self.seed = int(seed)
 
+    def describes_same(self, other: StandardStack) -> bool:
+        """Whether ``other`` builds the same layers (seeds aside)."""
+        fields = ("sizes", "activation", "dropout", "batch_normalization")
+        return all(getattr(self, f) == getattr(other, f) for f in fields)
+
     def __call__(self, x):
         import keras
 

@@ -74,6 +74,7 @@ _OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
 # metadata-routing requests (``set_fit_request``: set them again after load).
 _NOT_STORED = (
     "_net",
+    "_fitted_stack",  # code; ``load`` takes hidden_stack from its caller
     "_fitting",
     "_sklearn_version",
     "_parent_callback_ctx",

@@ -327,3 +327,98 @@ def test_history_lists_stay_aligned_after_from_sklearn():
     assert not np.isnan(clf.history_["val_loss"][5:]).any()
     assert len(clf.validation_loss_curve_) == len(clf.validation_scores_) == 8
     np.testing.assert_array_equal(clf.history_["val_loss"], clf.validation_loss_curve_)
+
+
+def test_class_weight_partial_fit_on_a_batch_without_a_weighted_class():
+    kw = dict(hidden_layer_sizes=(5,), random_state=0)
+    a = MLPClassifier(class_weight={0: 3.0, 4: 0.5}, **kw)
+    b = MLPClassifier(**kw)
+    no_zero = Y != 0
+    for est, sw in ((a, None), (b, np.where(Y == 4, 0.5, np.where(Y == 0, 3.0, 1)))):
+        est.partial_fit(X, Y, classes=np.arange(10), sample_weight=sw)
+        est.partial_fit(
+            X[no_zero], Y[no_zero], sample_weight=None if sw is None else sw[no_zero]
+        )
+    for wa, wb in zip(_weights(a), _weights(b)):
+        np.testing.assert_array_equal(wa, wb)
+
+
+@pytest.mark.parametrize("class_weight", ["balanced", {1: 2.0}])
+def test_class_weight_keeps_sklearns_sample_weight_checks(class_weight):
+    clf = MLPClassifier(hidden_layer_sizes=(5,), class_weight=class_weight)
+    for sw in (np.ones(5), np.ones(1), np.ones((len(Y), 2))):
+        with pytest.raises(ValueError, match="(?i)sample.weight"):
+            clf.fit(X, Y, sample_weight=sw)
+
+
+def test_balanced_class_weight_with_sparse_multilabel_targets():
+    import scipy.sparse as sp
+
+    Xm, ym = make_multilabel_classification(n_samples=80, n_classes=4, random_state=0)
+    kw = dict(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    a = _fit(MLPClassifier(class_weight="balanced", **kw), Xm, sp.csr_matrix(ym))
+    b = _fit(MLPClassifier(class_weight="balanced", **kw), Xm, ym)
+    for wa, wb in zip(_weights(a), _weights(b)):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_partial_fit_early_stopping_restores_the_best_weights_every_time():
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    Xw, yw = load_wine(return_X_y=True)
+    Xw = StandardScaler().fit_transform(Xw)
+    p = np.random.RandomState(0).permutation(len(yw))
+    Xw, yw = Xw[p], yw[p]
+    clf = MLPClassifier(
+        hidden_layer_sizes=(10,),
+        early_stopping=True,
+        n_iter_no_change=1,
+        learning_rate_init=0.3,  # unstable: scores fall after the best
+        random_state=0,
+    )
+    val = dict(validation_data=(Xw[120:], yw[120:]))
+    clf.partial_fit(Xw[:120], yw[:120], classes=[0, 1, 2], **val)
+    restores = 0
+    for _ in range(8):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clf.partial_fit(Xw[:120], yw[:120], **val)
+        if any("best weights were restored" in str(w.message) for w in caught):
+            restores += 1
+            assert clf.score(Xw[120:], yw[120:]) == clf.best_validation_score_
+    assert restores >= 2
+
+
+def test_get_feature_names_out_checks_input_features():
+    pd = pytest.importorskip("pandas")
+    cols = [f"f{i}" for i in range(X.shape[1])]
+    clf = _fit(
+        MLPClassifier((3,), max_iter=2, random_state=0),
+        pd.DataFrame(X, columns=cols),
+        Y,
+    )
+    assert list(clf.get_feature_names_out(cols)) == [
+        f"mlpclassifier{i}" for i in range(3)
+    ]
+    for bad in (["x"], cols[::-1]):
+        with pytest.raises(ValueError, match="input_features"):
+            clf.get_feature_names_out(bad)
+    plain = _fit(MLPClassifier((3,), max_iter=2, random_state=0), X, Y)
+    with pytest.raises(ValueError, match="input_features should have length"):
+        plain.get_feature_names_out(["a", "b"])
+
+
+def test_validation_targets_are_checked_before_training():
+    Xr = X[:, :10]
+    yr = Y.astype(float)
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, loss="poisson")
+    with pytest.raises(ValueError, match="non-negative targets"):
+        reg.fit(Xr, yr, validation_data=(Xr[:20], -yr[:20]))
+    reg.set_params(loss="squared_error")
+    with pytest.raises(ValueError, match=r"y_val has 2 output\(s\)"):
+        reg.fit(Xr, yr, validation_data=(Xr[:20], np.c_[yr[:20], yr[:20]]))
+    Xm, ym = make_multilabel_classification(n_samples=60, n_classes=4, random_state=0)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2)
+    with pytest.raises(ValueError, match="multilabel model has 4 labels"):
+        clf.fit(Xm, ym, validation_data=(Xm[:10], ym[:10, :3]))

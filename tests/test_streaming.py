@@ -546,3 +546,100 @@ def test_parquet_null_check_reads_top_level_columns_only(tmp_path):
         pq.write_table(pa.table(cols), path)
         ds = read_parquet(path, target="y", features=["s.x"])
         assert sum(int(b[0].shape[0]) for b in ds) == n
+
+
+def test_non_finite_dataset_input_is_refused_at_predict_and_fit():
+    clf = _quiet(MLPClassifier((5,), max_iter=3, random_state=0).fit, X, Y)
+    before = clf.predict_proba(X)
+    bad = X.copy()
+    bad[7, 1] = np.nan
+    for call in (clf.predict, clf.predict_proba, lambda ds: clf.score(ds)):
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            call(_ds(bad, Y))
+    bad[7, 1] = np.inf
+    with pytest.raises(ValueError, match="Input X contains NaN or infinity"):
+        clf.partial_fit(_ds(bad, Y))
+    yr = YR.copy()
+    yr[3] = np.nan
+    reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=2, random_state=0)
+    with pytest.raises(ValueError, match="Input y contains NaN or infinity"):
+        _quiet(reg.fit, _ds(XR, yr))
+    sw = np.ones(len(Y))
+    sw[4] = np.inf
+    with pytest.raises(ValueError, match="Sample weights contain NaN"):
+        clf.partial_fit(_ds(X, Y, sw))
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+def test_dataset_batch_weights_summing_to_zero_raise_sklearns_error():
+    clf = _quiet(MLPClassifier((5,), max_iter=3, random_state=0).fit, X, Y)
+    before = clf.predict_proba(X)
+    sw = np.ones(len(Y))
+    sw[32:64] = 0.0  # the second batch of 32
+    with pytest.raises(ZeroDivisionError, match="Weights sum to zero"):
+        clf.partial_fit(_ds(X, Y, sw))
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+def test_empty_batches_of_a_stream_are_skipped():
+    def chunks(sizes):
+        def gen():
+            start = 0
+            for n in sizes:
+                yield X[start : start + n], Y[start : start + n]
+                start += n
+
+        spec = (
+            tf.TensorSpec([None, 4], tf.float64),
+            tf.TensorSpec([None], tf.int64),
+        )
+        return tf.data.Dataset.from_generator(gen, output_signature=spec)
+
+    kw = dict(hidden_layer_sizes=(6,), max_iter=2, random_state=0)
+    ref = _quiet(MLPClassifier(**kw).fit, chunks([50, 100]), classes=[0, 1, 2])
+    got = _quiet(MLPClassifier(**kw).fit, chunks([50, 0, 100, 0]), classes=[0, 1, 2])
+    np.testing.assert_array_equal(got.loss_curve_, ref.loss_curve_)
+    assert got.t_ == ref.t_ == 300  # samples seen, as scikit-learn counts
+    np.testing.assert_array_equal(got.predict(chunks([0, 150])), ref.predict(X))
+
+
+def test_a_failing_stream_source_is_a_clear_error(tmp_path):
+    clf = _quiet(MLPClassifier((5,), max_iter=3, random_state=0).fit, X, Y)
+    before = clf.predict_proba(X)
+    path = tmp_path / "gone.csv"
+    path.write_text("a,b,c,d,y\n" + "\n".join("1,2,3,4,0" for _ in range(9)))
+    ds = read_csv(str(path), target="y", batch_size=4)
+    path.unlink()
+    with pytest.raises(ValueError, match="gone.csv"):
+        clf.partial_fit(ds)
+
+    def gen():
+        yield X[:10], Y[:10]
+        raise OSError("the disk went away")
+
+    spec = (tf.TensorSpec([None, 4], tf.float64), tf.TensorSpec([None], tf.int64))
+    with pytest.raises(ValueError, match="the disk went away"):
+        clf.partial_fit(tf.data.Dataset.from_generator(gen, output_signature=spec))
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+@pytest.mark.parametrize("ext", ["csv", "parquet"])
+def test_readers_name_each_missing_file_and_repeated_columns(tmp_path, ext):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    reader = read_csv if ext == "csv" else read_parquet
+    path = tmp_path / f"ok.{ext}"
+    df = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "y": [0, 1]})
+    df.to_csv(path, index=False) if ext == "csv" else df.to_parquet(path)
+    for missing in [tmp_path / f"typo.{ext}", str(tmp_path / "none*")]:
+        with pytest.raises(ValueError, match="No file matches .*(typo|none)"):
+            reader([str(path), missing], target="y")
+    with pytest.raises(ValueError, match="is a directory"):
+        reader([str(path), str(tmp_path)], target="y")
+    with pytest.raises(ValueError, match=r"features lists \['a'\] more than once"):
+        reader(str(path), target="y", features=["a", "a"])
+    if ext == "csv":
+        dup = tmp_path / "dup.csv"
+        dup.write_text("a,a,y\n1,2,0\n3,4,1\n")
+        with pytest.raises(ValueError, match=r"more than one column named \['a'\]"):
+            read_csv(str(dup), target="y")

@@ -16,7 +16,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from tfmlp._compat import _check_sample_weight, _SetOutputMixin, validate_data
+from tfmlp._compat import (
+    _check_feature_names_in,
+    _check_sample_weight,
+    _SetOutputMixin,
+    validate_data,
+)
 from tfmlp._custom import CustomNetwork
 from tfmlp._data import (
     cpu_only,
@@ -455,7 +460,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         Parameters
         ----------
         input_features : array-like of str or None, default=None
-            Ignored; present for API consistency.
+            Only checked, as scikit-learn's transformers check it: if given,
+            it must equal ``feature_names_in_`` (or have ``n_features_in_``
+            names when the estimator saw none).
 
         Returns
         -------
@@ -463,6 +470,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             One name per last-hidden-layer unit.
         """
         check_is_fitted(self)
+        _check_feature_names_in(self, input_features, generate_names=False)
         n_out = self.coefs_[-1].shape[0]
         prefix = type(self).__name__.lower()
         return np.asarray([f"{prefix}{i}" for i in range(n_out)], dtype=object)
@@ -555,6 +563,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         else:
             labels = y  # class_weight weighs the labels as given
             X, y = self._validate_input(X, y, incremental, reset=first_pass)
+            if sample_weight is not None:  # its shape, before class weights
+                sample_weight = _check_sample_weight(sample_weight, X)
             sample_weight = self._class_weights(labels, sample_weight, incremental)
             n_features, dtype = X.shape[1], X.dtype
             if self.compute_dtype is not None and X.dtype != np.float32:

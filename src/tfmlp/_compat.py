@@ -29,7 +29,11 @@ from sklearn.utils._param_validation import (  # noqa: E402
     StrOptions,
 )
 from sklearn.utils._set_output import _SetOutputMixin  # noqa: E402
-from sklearn.utils.validation import _check_sample_weight, validate_data  # noqa: E402
+from sklearn.utils.validation import (  # noqa: E402
+    _check_feature_names_in,
+    _check_sample_weight,
+    validate_data,
+)
 
 __all__ = [
     "Interval",
@@ -37,6 +41,7 @@ __all__ = [
     "Options",
     "StrOptions",
     "_SetOutputMixin",
+    "_check_feature_names_in",
     "_check_sample_weight",
     "_fit_context",
     "validate_data",

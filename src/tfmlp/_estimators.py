@@ -468,6 +468,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = y.ravel()
         if self._label_binarizer.y_type_.startswith("multilabel"):
+            if y.ndim != 2 or y.shape[1] != self.n_outputs_:
+                raise ValueError(
+                    f"validation_data's y_val has shape {y.shape}; this "
+                    f"multilabel model has {self.n_outputs_} labels."
+                )
             return y
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if len(unseen):
@@ -531,7 +536,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _class_weights(self, y, sample_weight, incremental: bool):
         return class_sample_weight(
-            self.class_weight, y, sample_weight, incremental=incremental
+            self.class_weight,
+            y,
+            sample_weight,
+            incremental=incremental,
+            classes=self.classes_,
         )
 
     def predict_proba(self, X):
@@ -944,7 +953,19 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def _check_validation_targets(self, y):
         y = np.asarray(y, dtype=np.float64)
-        return y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+        y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+        n_outputs = y.shape[1] if y.ndim == 2 else 1
+        if y.ndim > 2 or n_outputs != self.n_outputs_:
+            raise ValueError(
+                f"validation_data's y_val has {n_outputs} output(s) (shape "
+                f"{y.shape}); the model has {self.n_outputs_}."
+            )
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError(
+                "loss='poisson' needs non-negative targets (counts or rates); "
+                f"validation_data's y_val has values down to {y.min()}."
+            )
+        return y
 
     def _dataset_targets(self, y_spec, classes, first_pass: bool, incremental: bool):
         if classes is not None:

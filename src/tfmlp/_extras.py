@@ -7,7 +7,7 @@ Every addition is off by default, so scikit-learn parity is untouched.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 from tfmlp._network import KERAS_ACTIVATIONS
 from tfmlp._precision import matmul_dtype
@@ -20,8 +20,15 @@ from tfmlp._precision import matmul_dtype
 UNSEEDED_DENSE = {"kernel_initializer": "zeros", "bias_initializer": "zeros"}
 
 
-def class_sample_weight(class_weight, y, sample_weight, *, incremental: bool):
-    """Combine ``class_weight`` with ``sample_weight`` (multiplicatively)."""
+def class_sample_weight(
+    class_weight, y, sample_weight, *, incremental: bool, classes=None
+):
+    """Combine ``class_weight`` with ``sample_weight`` (multiplicatively).
+
+    ``classes``: the estimator's ``classes_``; ``partial_fit`` weighs a call's
+    labels against all of them (as ``SGDClassifier.partial_fit`` does), since
+    one call need not hold every class that ``class_weight`` names.
+    """
     if class_weight is None:
         return sample_weight
     if incremental and isinstance(class_weight, str):
@@ -31,7 +38,12 @@ def class_sample_weight(class_weight, y, sample_weight, *, incremental: bool):
             "with sklearn.utils.class_weight.compute_class_weight and pass them "
             "as a dict."
         )
-    weights = compute_sample_weight(class_weight, np.asarray(y))
+    y = y.toarray() if hasattr(y, "toarray") else np.asarray(y)
+    if incremental and classes is not None and y.ndim == 1:
+        per_class = compute_class_weight(class_weight, classes=classes, y=y)
+        weights = per_class[np.searchsorted(classes, y)]
+    else:
+        weights = compute_sample_weight(class_weight, y)
     if sample_weight is None:
         return weights
     return np.asarray(sample_weight, dtype=np.float64) * weights

@@ -126,7 +126,10 @@ class StochasticMixin:
             self._no_improvement_count = 0
         if self._best_params is not None:
             net.load_full_state(self._best_params)
-        self._best_params = None  # the best weights are now the current ones
+        if not incremental:  # scikit-learn's restored best weights are its
+            # live ones (a later warm-start fit trains them); partial_fit
+            # keeps the best ones to restore again
+            self._best_params = None
 
     def _fusable(self, runner, callbacks, validation, incremental) -> bool:
         """Whether epochs can be trained several per call (``run_epochs``):

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from tfmlp._losses import loss_and_grads
 from tfmlp._optimizers import Adam, update_rule
+from tfmlp._params import WeightsSumToZero
 from tfmlp._precision import current_scale
 from tfmlp._training import _cached, _split_scale, _update
 
@@ -26,8 +27,23 @@ def is_dataset(obj) -> bool:
 
 
 # what TensorFlow raises when a dataset's content does not fit the pipeline
-# (a parse error, a failed assertion, a cast that is not supported)
-DATA_ERRORS = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError)
+# (a parse error, a failed assertion, a cast that is not supported) or its
+# source fails (a file gone or unreadable, a Python error in a generator)
+DATA_ERRORS = (
+    tf.errors.InvalidArgumentError,
+    tf.errors.UnimplementedError,
+    tf.errors.NotFoundError,
+    tf.errors.PermissionDeniedError,
+    tf.errors.DataLossError,
+    tf.errors.UnknownError,
+)
+# messages of the checks the training epoch makes batch by batch
+_BATCH_CHECKS = {
+    "TFMLP_NONFINITE_X": "Input X contains NaN or infinity",
+    "TFMLP_NONFINITE_Y": "Input y contains NaN or infinity",
+    "TFMLP_NONFINITE_SW": "Sample weights contain NaN or infinity",
+}
+_ZERO_WEIGHTS = "TFMLP_WEIGHTS_SUM_TO_ZERO"
 
 
 def _fail(msg: str):
@@ -110,11 +126,20 @@ def dataset_error(exc, doing: str) -> ValueError:
     error : ValueError
         Names unseen labels plainly; otherwise quotes TensorFlow's message.
     """
-    if "UNSEEN_LABEL" in str(exc):
+    text = str(exc)
+    if "UNSEEN_LABEL" in text:
         return ValueError(
             "The dataset contains labels that are not in classes_ "
             "(pass every label with classes=)."
         )
+    if _ZERO_WEIGHTS in text:
+        return WeightsSumToZero(
+            "Weights sum to zero, can't be normalized: a batch of the dataset "
+            "has sample weights that sum to 0."
+        )
+    for marker, message in _BATCH_CHECKS.items():
+        if marker in text:
+            return ValueError(f"{message} (a batch of the dataset).")
     return ValueError(f"{doing} failed: {tf_error_text(exc)}")
 
 
@@ -251,15 +276,13 @@ def dataset_epoch_function(model, solver: str, nesterov: bool, encode, key):
         steps = tf.zeros([], tf.int64)
         rate = hyper[0]
         for batch in ds:
-            x = tf.cast(batch[0], dtype)
-            y = encode(batch[1], dtype)
+            x, y, sw = _checked_batch(batch, encode, dtype)
             n_b = tf.shape(x, out_type=tf.int64)[0]
-            sw = tf.cast(batch[2], dtype) if len(batch) == 3 else tf.ones([n_b], dtype)
             loss, grads = loss_and_grads(
                 params,
                 x,
                 y,
-                tf.reshape(sw, [-1]),
+                sw,
                 model,
                 alpha,
                 current_scale(scale),
@@ -277,13 +300,33 @@ def dataset_epoch_function(model, solver: str, nesterov: bool, encode, key):
     )
 
 
+def _checked_batch(batch, encode, dtype):
+    """``(x, y, sample_weight)`` of a training batch in ``dtype``, checked as
+    scikit-learn checks arrays: finite values, weights that do not sum to 0."""
+    x = tf.debugging.assert_all_finite(tf.cast(batch[0], dtype), "TFMLP_NONFINITE_X")
+    y = tf.debugging.assert_all_finite(encode(batch[1], dtype), "TFMLP_NONFINITE_Y")
+    if len(batch) < 3:
+        return x, y, tf.ones(tf.shape(x)[:1], dtype)
+    sw = tf.reshape(tf.cast(batch[2], dtype), [-1])
+    sw = tf.debugging.assert_all_finite(sw, "TFMLP_NONFINITE_SW")
+    check = tf.debugging.Assert(tf.reduce_sum(sw) != 0, [_ZERO_WEIGHTS])
+    with tf.control_dependencies([check]):
+        return x, y, tf.identity(sw)
+
+
+def without_empty_batches(ds):
+    """``ds`` less the batches with no rows (a generator's empty chunk): they
+    would be an optimizer step on a zero weight sum."""
+    return ds.filter(lambda x, *rest: tf.shape(x)[0] > 0)
+
+
 class DatasetRunner:
     """The ``EpochRunner`` interface over a ``tf.data.Dataset``."""
 
     def __init__(self, est, net, ds, encode, encode_key):
         self.net = net
         self.optimizer = est._optimizer
-        self.ds = ds
+        self.ds = without_empty_batches(ds)
         self.n_samples = 0
         self.n_batches = None  # unknown until the first pass
         self.model = est._train_model(net)
@@ -366,7 +409,11 @@ def _collect_batch(batch, forward_batch, parts) -> None:
     outputs, targets, weights = parts
     if not isinstance(batch, tuple):
         batch = (batch,)
-    outputs.append(forward_batch(batch[0].numpy()))
+    x = batch[0].numpy()
+    if x.dtype.kind in "fc" and not np.isfinite(x).all():
+        kind = "NaN" if np.isnan(x).any() else "infinity"
+        _fail(f"Input X contains {kind} (a batch of the dataset).")
+    outputs.append(forward_batch(x))
     if len(batch) > 1:
         targets.append(batch[1].numpy())
     if len(batch) > 2:

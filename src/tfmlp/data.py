@@ -55,6 +55,9 @@ def _check_params(target, features, shuffle, seed) -> list[str] | None:
     if isinstance(features, str) or not all(isinstance(c, str) for c in features):
         raise TypeError(f"features must be a list of column names; got {features!r}.")
     features = list(features)
+    repeated = sorted({c for c in features if features.count(c) > 1})
+    if repeated:
+        raise ValueError(f"features lists {repeated} more than once.")
     if not features:
         raise ValueError(
             "features is empty: at least one feature column is required "
@@ -82,13 +85,24 @@ def _files(pattern) -> list[str]:
     for pat in patterns:
         pat = os.fspath(pat)
         matches = sorted(glob.glob(pat)) if glob.has_magic(pat) else [pat]
-        files.extend(m for m in matches if os.path.isfile(m))
-    if not files:
-        raise ValueError(f"No file matches {pattern!r}.")
+        found = [m for m in matches if os.path.isfile(m)]
+        if not found:  # each path or pattern of a list must name a file
+            where = "" if len(patterns) == 1 else f" (in {pattern!r})"
+            what = "is a directory, not a file" if os.path.isdir(pat) else "matches"
+            if what == "matches":
+                raise ValueError(f"No file matches {pat!r}{where}.")
+            raise ValueError(f"{pat!r} {what}{where}.")
+        files.extend(found)
     return files
 
 
 def _columns(path: str, available: list[str], target: str, features) -> list[str]:
+    repeated = sorted({c for c in available if available.count(c) > 1})
+    if repeated and (features is None or {target, *features} & set(repeated)):
+        raise ValueError(
+            f"{path!r} has more than one column named {repeated}: name each "
+            "column once (or leave the repeated ones out with features=[...])."
+        )
     if target not in available:
         raise ValueError(
             f"{path!r} has no target column {target!r}; its columns are {available}."

@@ -62,6 +62,10 @@ def test_checkpoint_every_and_final_save(tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     with pytest.raises(ValueError, match="every"):
         EstimatorCheckpoint(path, every=0)
+    for bad in (2.5, True, "3"):  # not silently truncated or converted
+        with pytest.raises(TypeError, match="every"):
+            EstimatorCheckpoint(path, every=bad)
+    assert EstimatorCheckpoint(path, every=np.int64(3)).every == 3
 
 
 def test_checkpoints_of_a_pipeline_step(tmp_path):

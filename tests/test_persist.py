@@ -902,3 +902,49 @@ def test_save_names_a_missing_directory_or_a_directory_path(fitted, tmp_path):
     with pytest.raises(IsADirectoryError, match="it names a directory"):
         tfmlp.save(est, f"{tmp_path}/new/")  # a trailing slash
     assert list(tmp_path.iterdir()) == []
+
+
+def _resigned(path, out, edit):
+    """``path``'s file with ``edit(meta, arrays)`` applied, checksum fixed."""
+    members = dict(_members(path))
+    meta = json.loads(members[persist.METADATA])
+    arrays = {k: v for k, v in members.items() if k.startswith("arrays/")}
+    edit(meta, arrays)
+    order = sorted(arrays, key=lambda k: int(k[len("arrays/") : -len(".npy")]))
+    _write(
+        out,
+        [(persist.METADATA, json.dumps(meta).encode())]
+        + [(k, arrays[k]) for k in order],
+    )
+    return out
+
+
+def test_load_refuses_weights_of_mixed_dtypes_and_classes_the_network_lacks(tmp_path):
+    est = _quiet(MLPClassifier((5,), max_iter=5, random_state=0).fit, X, Y_WORDS)
+    good = tmp_path / "good.tfmlp"
+    tfmlp.save(est, good)
+
+    def mixed(meta, arrays):
+        key = f"arrays/{meta['attributes']['_coefs'][0]['$array']}.npy"
+        arrays[key] = _npy(np.load(io.BytesIO(arrays[key])).astype(np.float32))
+
+    def more_classes(meta, arrays):
+        key = f"arrays/{len(meta['arrays'])}.npy"
+        meta["arrays"].append(key)
+        arrays[key] = _npy(np.arange(len(set(Y_WORDS)) + 4))
+        meta["attributes"]["classes_"] = {"$array": len(meta["arrays"]) - 1}
+
+    for edit, match in (
+        (mixed, "all be float32 or all float64"),
+        (more_classes, "classes_ do not match"),
+    ):
+        path = _resigned(good, tmp_path / f"{edit.__name__}.tfmlp", edit)
+        with pytest.raises(ValueError, match=f"{edit.__name__}.tfmlp.*{match}"):
+            tfmlp.load(path)
+
+
+def test_save_refuses_parameters_load_would_refuse(tmp_path):
+    est = MLPRegressor(alpha=-1.0)
+    with pytest.raises(ValueError, match="Cannot save MLPRegressor: .*'alpha'"):
+        tfmlp.save(est, tmp_path / "bad.tfmlp")
+    assert not (tmp_path / "bad.tfmlp").exists()

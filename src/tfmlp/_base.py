@@ -326,7 +326,15 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         net = state.pop("_net", None)
         if net is not None and net.custom:
             state["_keras_weights"] = net.full_state()
+        fitted = state.get("_fitted_stack")
+        if fitted is not None and _same_stack(fitted, self._stack_builder()):
+            del state["_fitted_stack"]  # the parameters describe it
         return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if state.get("_keras_weights") is not None and "_fitted_stack" not in state:
+            self.__dict__["_fitted_stack"] = self._stack_builder()
 
     # --------------------------------------------------------------- the model
     @property
@@ -498,6 +506,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         variables change (for callbacks and validation that read the weights).
         """
         backup = self._backup_state()
+        # a RandomState given as random_state is drawn from in place
+        rng = self.random_state
+        rng_state = rng.get_state() if isinstance(rng, np.random.RandomState) else None
         fitting = self.__dict__.get("_fitting", False)
         self.__dict__["_fitting"] = True
         try:
@@ -506,6 +517,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             )
         except BaseException:
             self._restore_state(backup)
+            if rng_state is not None:
+                rng.set_state(rng_state)
             raise
         finally:
             self.__dict__["_fitting"] = fitting
@@ -649,12 +662,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         """The Keras hidden stack the parameters describe is the fitted one
         (not checked after ``tfmlp.load``, whose caller passes the stack)."""
         fitted = self.__dict__.get("_fitted_stack")
-        current = self._stack_builder()
-        if isinstance(fitted, StandardStack) and isinstance(current, StandardStack):
-            same = fitted.describes_same(current)
-        else:
-            same = fitted is None or fitted is current
-        if not same:
+        if fitted is not None and not _same_stack(fitted, self._stack_builder()):
             raise ValueError(
                 "hidden_stack / dropout / batch_normalization / activation / "
                 "hidden_layer_sizes no longer describe the fitted Keras hidden "
@@ -672,7 +680,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         self.__dict__.pop("validation_loss_curve_", None)  # a new curve
         self.__dict__["_net"] = None
         self.__dict__["_keras_weights"] = None
-        self.__dict__["_fitted_stack"] = None
+        self.__dict__.pop("_fitted_stack", None)
         if self._uses_keras_stack():
             self.__dict__["_stack_seed"] = int(self._random_state.randint(2**31 - 1))
             net = self._build_custom(dtype)
@@ -807,3 +815,10 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
     def _checked_forward(self, X) -> np.ndarray:
         check_is_fitted(self)
         return self._forward_pass_fast(X)
+
+
+def _same_stack(fitted, current) -> bool:
+    """Whether the stack builder ``current`` is the ``fitted`` one."""
+    if isinstance(fitted, StandardStack) and isinstance(current, StandardStack):
+        return fitted.describes_same(current)
+    return fitted is current

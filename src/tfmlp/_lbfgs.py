@@ -24,6 +24,7 @@ from tfmlp._data import (
     dense_tensor,
     is_sparse,
 )
+from tfmlp._interrupt import deferred_interrupts
 from tfmlp._training import loss_grad_function
 
 # Dense input this large with at most this share of nonzeros is multiplied as
@@ -99,15 +100,24 @@ def fit_lbfgs(params, X, y, sw, model, *, alpha, max_iter, max_fun, tol):
         loss, grads = fn(tensors, x, y, sw, alpha_t)
         return float(loss.numpy()), pack([g.numpy() for g in grads]).astype(np.float64)
 
-    res = scipy.optimize.minimize(
-        fun,
-        pack(params).astype(np.float64),
-        method="L-BFGS-B",
-        jac=True,
-        options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
-    )
+    with deferred_interrupts() as ctrl_c:
+
+        def stop_on_ctrl_c(intermediate_result):  # SciPy's name for the form
+            if ctrl_c.requested:  # SciPy returns this iterate
+                raise StopIteration
+
+        res = scipy.optimize.minimize(
+            fun,
+            pack(params).astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
+            callback=stop_on_ctrl_c,
+        )
     n_iter = min(res.nit, max_iter)
-    if res.status != 0:
+    if ctrl_c.requested:
+        warnings.warn("Training interrupted by user.", stacklevel=4)
+    elif res.status != 0:
         _warn_not_converged(res, n_iter, max_iter)
     return unpack(res.x, shapes), np.float64(res.fun), n_iter  # x0's float64
 

@@ -154,6 +154,10 @@ def save(est, path) -> None:
             "tfmlp.save expects a tfmlp.MLPClassifier or tfmlp.MLPRegressor, got "
             f"{type(est).__module__}.{type(est).__qualname__}."
         )
+    try:  # load checks them: a file it would refuse is not written
+        est._validate_params()
+    except ValueError as exc:
+        raise ValueError(f"Cannot save {name}: {exc}") from None
     payload = _encode_estimator(est, name)
     _atomic_write(os.fspath(path), lambda f: _write_archive(f, payload))
 
@@ -996,6 +1000,11 @@ def _check_fitted_state(est) -> None:
         and all(c.shape[1] == b.shape[0] for c, b in zip(coefs, intercepts))
     ):
         raise _FormatError("the weights (coefs_ / intercepts_) are malformed.")
+    if len({a.dtype for a in coefs + intercepts}) != 1 or coefs[0].dtype not in (
+        np.float32,
+        np.float64,
+    ):
+        raise _FormatError("the weights must all be float32 or all float64.")
     custom = d.get("_keras_weights") is not None
     if not custom and any(
         a.shape[1] != b.shape[0] for a, b in zip(coefs[:-1], coefs[1:])
@@ -1018,6 +1027,13 @@ def _check_fitted_state(est) -> None:
             d.get("classes_"), np.ndarray
         ):
             raise _FormatError("a fitted classifier needs classes_ and its binarizer.")
+        n_classes = len(d["classes_"])
+        multilabel = str(lb.y_type_).startswith("multilabel")
+        if d["n_outputs_"] != (n_classes if multilabel or n_classes > 2 else 1):
+            raise _FormatError(
+                f"{n_classes} classes_ do not match the network's "
+                f"{d['n_outputs_']} output(s)."
+            )
     optimizer = d.get("_optimizer")
     if optimizer is not None and not custom:  # (custom: one slot per variable)
         slots = optimizer._slot_arrays

@@ -21,6 +21,7 @@ from tfmlp._callbacks import CallbackRunner, check_callbacks
 from tfmlp._compat import _check_sample_weight, validate_data
 from tfmlp._distribute import DistributedRunner, global_batches, resolve_strategy
 from tfmlp._extras import check_validation_data
+from tfmlp._interrupt import TrainingAborted, deferred_interrupts
 from tfmlp._loop import make_runner
 from tfmlp._losses import data_loss
 from tfmlp._streaming import DatasetRunner, check_finite, feature_count, is_dataset
@@ -71,14 +72,53 @@ class StochasticMixin:
             steps=runner.n_batches,
             estimator=self,
         )
-        callbacks.train_begin()
-        logs: dict = {}
         fusable = self._fusable(runner, callbacks, validation, incremental)
+        with deferred_interrupts() as ctrl_c:
+            interrupted, logs = self._run_epochs(
+                runner,
+                net,
+                callbacks,
+                fusable,
+                validation,
+                incremental,
+                loss_type,
+                ctrl_c,
+            )
+        if interrupted or ctrl_c.requested:
+            warnings.warn("Training interrupted by user.", stacklevel=4)
+        if self.early_stopping:
+            self._restore_best(net, incremental)
+        self._params_from_network(net)
         try:
+            callbacks.train_end(logs)
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, TrainingAborted):
+                raise
+            warnings.warn("Training interrupted by user.", stacklevel=4)
+
+    def _run_epochs(
+        self,
+        runner,
+        net,
+        callbacks,
+        fusable,
+        validation,
+        incremental,
+        loss_type,
+        ctrl_c,
+    ) -> tuple[bool, dict]:
+        """The epoch loop; returns whether a ``KeyboardInterrupt`` (from a
+        callback, or Ctrl-C noted by ``ctrl_c``) ended it, and the last
+        epoch's logs."""
+        logs: dict = {}
+        try:
+            callbacks.train_begin()
             self.n_iter_ = 0
             pending: list = []  # losses of epochs trained, not yet recorded
             for epoch in range(self.max_iter):
                 if not pending:
+                    if ctrl_c.requested:  # every trained epoch is recorded
+                        raise KeyboardInterrupt
                     callbacks.epoch_begin(epoch)
                     pending = self._train_epochs(runner, fusable, epoch)
                 self._record_epoch(runner, pending.pop(0), loss_type)
@@ -101,14 +141,13 @@ class StochasticMixin:
                         "reached and the optimization hasn't converged yet."
                         % self.max_iter,
                         ConvergenceWarning,
-                        stacklevel=4,
+                        stacklevel=5,
                     )
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", stacklevel=4)
-        if self.early_stopping:
-            self._restore_best(net, incremental)
-        self._params_from_network(net)
-        callbacks.train_end(logs)
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, TrainingAborted):
+                raise
+            return True, logs
+        return False, logs
 
     def _restore_best(self, net, incremental: bool) -> None:
         """Put back the best validation weights (after fit; in partial_fit once

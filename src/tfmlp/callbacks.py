@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import keras
 
 __all__ = ["EstimatorCheckpoint"]
@@ -27,7 +29,9 @@ class EstimatorCheckpoint(keras.callbacks.Callback):
 
     def __init__(self, path, every: int = 1):
         super().__init__()
-        if int(every) < 1:
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral):
+            raise TypeError(f"'every' must be an int >= 1. Got {every!r} instead.")
+        if every < 1:
             raise ValueError(f"'every' must be an int >= 1. Got {every!r} instead.")
         self.path = path
         self.every = int(every)

@@ -643,3 +643,24 @@ def test_readers_name_each_missing_file_and_repeated_columns(tmp_path, ext):
         dup.write_text("a,a,y\n1,2,0\n3,4,1\n")
         with pytest.raises(ValueError, match=r"more than one column named \['a'\]"):
             read_csv(str(dup), target="y")
+
+
+def test_read_parquet_batches_run_across_chunk_and_file_ends(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    Xf = X.astype(np.float32)
+    for i, (a, b) in enumerate([(0, 37), (37, 100), (100, 150)]):
+        cols = {f"f{j}": Xf[a:b, j] for j in range(4)}
+        pd.DataFrame({**cols, "y": Y[a:b]}).to_parquet(tmp_path / f"p{i}.parquet")
+    pattern = str(tmp_path / "p*.parquet")
+    for read_rows, bs in [(20, 11), (5, 11), (3, 4), (1000, 32)]:
+        ds = read_parquet(
+            pattern, target="y", batch_size=bs, read_rows=read_rows, shuffle=False
+        )
+        sizes = [len(batch[1]) for batch in ds]
+        assert sizes == [bs] * (150 // bs) + [150 % bs], (read_rows, bs)
+        np.testing.assert_array_equal(np.concatenate([b[0] for b in ds]), Xf)
+    shuffled = read_parquet(pattern, target="y", batch_size=16, read_rows=10, seed=3)
+    rows = np.concatenate([b[0] for b in shuffled])
+    assert sorted(map(tuple, rows)) == sorted(map(tuple, Xf))
+    assert sorted(len(b[1]) for b in shuffled) == [6] + [16] * 9

@@ -611,7 +611,7 @@ def _parquet_batches(files, cols, target, y_dtype, batch_size, read_rows):
 
     np_y = str if y_dtype == tf.string else y_dtype.as_numpy_dtype
 
-    def batches(rng):
+    def chunks(rng):
         order = rng.permutation(len(files)) if rng is not None else range(len(files))
         for k in order:
             pf = pq.ParquetFile(files[k], pre_buffer=False)  # else it buffers all
@@ -619,10 +619,28 @@ def _parquet_batches(files, cols, target, y_dtype, batch_size, read_rows):
                 x = np.column_stack([_column_numpy(rb, c, files[k]) for c in cols])
                 x = x.astype(np.float32, copy=False)
                 y = _column_numpy(rb, target, files[k]).astype(np_y)
-                rows = rng.permutation(len(y)) if rng is not None else range(len(y))
-                rows = np.asarray(rows)
-                for start in range(0, len(y), batch_size):
-                    pick = rows[start : start + batch_size]
-                    yield x[pick], y[pick]
+                if rng is not None:
+                    rows = rng.permutation(len(y))
+                    x, y = x[rows], y[rows]
+                yield x, y
+
+    def batches(rng):
+        """Whole batches across chunk and file ends (as ``read_csv`` and an
+        array cut by ``batch_size``); only the last batch may be short."""
+        x_left, y_left = np.zeros((0, len(cols)), np.float32), np.zeros(0, np_y)
+        for x, y in chunks(rng):
+            start = min(batch_size - len(y_left), len(y)) if len(y_left) else 0
+            if start:  # the rows left over from the previous chunk, completed
+                x_left = np.concatenate([x_left, x[:start]])
+                y_left = np.concatenate([y_left, y[:start]])
+                if len(y_left) < batch_size:
+                    continue
+                yield x_left, y_left
+            end = start + (len(y) - start) // batch_size * batch_size
+            for first in range(start, end, batch_size):
+                yield x[first : first + batch_size], y[first : first + batch_size]
+            x_left, y_left = x[end:], y[end:]
+        if len(y_left):
+            yield x_left, y_left
 
     return batches

@@ -323,3 +323,33 @@ def test_float32_network_keeps_float32_for_inputs_numpy_keeps_there():
         for method in ("predict_proba", "predict_log_proba"):
             a, b = getattr(sk, method)(X), getattr(ours, method)(X)
             assert b.dtype == a.dtype, (X.dtype, method)
+
+
+@pytest.mark.parametrize(
+    "ours, theirs", [(MLPClassifier, SkClassifier), (MLPRegressor, SkRegressor)]
+)
+def test_shared_parameters_use_sklearns_own_constraints(ours, theirs):
+    """The same constraint objects: error messages list the options in the
+    same order (set order may differ between separately compiled modules)."""
+    for name, constraint in theirs._parameter_constraints.items():
+        if name != "activation":  # tfmlp adds activations
+            assert ours._parameter_constraints[name] is constraint, name
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"learning_rate_init": np.float32(0.01)},
+        {"beta_1": np.float32(0.3)},  # 1 - beta_1 rounds in float32
+        {"beta_2": np.float32(0.99), "beta_1": np.float16(0.8)},
+    ],
+)
+def test_numpy_float32_adam_hyperparameters_keep_parity(params):
+    X, y = load_iris(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(5,), max_iter=10, random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = MLPClassifier(**kw).fit(X, y), SkClassifier(**kw).fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)

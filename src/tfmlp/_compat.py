@@ -22,6 +22,10 @@ _check_keras_backend()
 
 # scikit-learn's private helpers that keep our validation identical to its own.
 from sklearn.base import _fit_context  # noqa: E402
+from sklearn.neural_network import MLPRegressor as _SkRegressor  # noqa: E402
+from sklearn.neural_network._multilayer_perceptron import (  # noqa: E402
+    BaseMultilayerPerceptron as _SkBase,
+)
 from sklearn.utils._param_validation import (  # noqa: E402
     Interval,
     InvalidParameterError,
@@ -35,7 +39,15 @@ from sklearn.utils.validation import (  # noqa: E402
     validate_data,
 )
 
+# scikit-learn's own parameter constraints: the very objects, so that error
+# messages list the options in the same order (a set's order can differ
+# between processes that compiled the modules)
+SKLEARN_CONSTRAINTS = dict(_SkBase._parameter_constraints)
+SKLEARN_REGRESSOR_LOSS = _SkRegressor._parameter_constraints["loss"]
+
 __all__ = [
+    "SKLEARN_CONSTRAINTS",
+    "SKLEARN_REGRESSOR_LOSS",
     "Interval",
     "InvalidParameterError",
     "Options",

@@ -148,26 +148,35 @@ class Adam(_Optimizer):
         self.t = 0
 
     def hyper(self) -> np.ndarray:
-        b1, b2 = float(self.beta_1), float(self.beta_2)
+        # ``1 - beta`` in the parameter's own type, as scikit-learn computes
+        # it (a NumPy float32 beta gives a float32-rounded complement)
+        b1, b2 = self.beta_1, self.beta_2
         values = [self.learning_rate_init, b1, 1 - b1, b2, 1 - b2, self.epsilon]
-        return np.array(values, dtype=np.float64)
+        return np.array([float(v) for v in values], dtype=np.float64)
 
     def rates(self, n_steps: int) -> np.ndarray:
         """The learning rates of the next ``n_steps`` steps (from ``t + 1``).
 
-        Computed step by step in Python floats with scikit-learn's own
-        expression: NumPy's vectorised ``power`` differs from the scalar
-        ``**`` in the last bit for some steps.
+        Computed step by step with scikit-learn's own expression and types:
+        NumPy's vectorised ``power`` differs from the scalar ``**`` in the
+        last bit for some steps, and NumPy float32 hyper-parameters make
+        scikit-learn compute the rate in float32 (``np.sqrt`` of Python
+        floats is ``math.sqrt``'s value, which is faster per step).
         """
         lr0, b1, b2 = self.learning_rate_init, self.beta_1, self.beta_2
-        t0 = self.t
+        sqrt = math.sqrt
+        if any(_narrow(v) for v in (lr0, b1, b2)):
+            sqrt = np.sqrt
+        steps = range(self.t + 1, self.t + n_steps + 1)
         return np.array(
-            [
-                lr0 * math.sqrt(1 - b2**t) / (1 - b1**t)
-                for t in range(t0 + 1, t0 + n_steps + 1)
-            ],
-            dtype=np.float64,
+            [lr0 * sqrt(1 - b2**t) / (1 - b1**t) for t in steps], dtype=np.float64
         )
+
+
+def _narrow(value) -> bool:
+    """Whether ``value`` is a NumPy scalar narrower than float64 (whose
+    arithmetic scikit-learn's expressions then keep in its precision)."""
+    return isinstance(value, np.generic) and np.dtype(type(value)).itemsize < 8
 
 
 def update_rule(optimizer) -> tuple[str, bool]:

@@ -7,42 +7,23 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from tfmlp._compat import Interval, Options, StrOptions
+from tfmlp._compat import (
+    SKLEARN_CONSTRAINTS,
+    SKLEARN_REGRESSOR_LOSS,
+    Interval,
+    StrOptions,
+)
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 BASE_CONSTRAINTS: dict = {
-    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+    **SKLEARN_CONSTRAINTS,  # scikit-learn's, the same objects
     "activation": [
         StrOptions(
             {"identity", "logistic", "tanh", "relu"}
             | {"leaky_relu", "elu", "selu", "gelu", "swish"}  # tfmlp's extras
         )
     ],
-    "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
-    "alpha": [Interval(Real, 0, None, closed="left")],
-    "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-    "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
-    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-    "power_t": [Interval(Real, 0, None, closed="left")],
-    "max_iter": [Interval(Integral, 1, None, closed="left")],
-    "shuffle": ["boolean"],
-    "random_state": ["random_state"],
-    "tol": [Interval(Real, 0, None, closed="left")],
-    "verbose": ["verbose"],
-    "warm_start": ["boolean"],
-    "momentum": [Interval(Real, 0, 1, closed="both")],
-    "nesterovs_momentum": ["boolean"],
-    "early_stopping": ["boolean"],
-    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-    "beta_1": [Interval(Real, 0, 1, closed="left")],
-    "beta_2": [Interval(Real, 0, 1, closed="left")],
-    "epsilon": [Interval(Real, 0, None, closed="neither")],
-    "n_iter_no_change": [
-        Interval(Integral, 1, None, closed="left"),
-        Options(Real, {np.inf}),
-    ],
-    "max_fun": [Interval(Integral, 1, None, closed="left")],
     # tfmlp's own parameters (appended after scikit-learn's); checked in fit
     "callbacks": "no_validation",
     "jit_compile": ["boolean", None],
@@ -63,7 +44,7 @@ CLASSIFIER_CONSTRAINTS: dict = {
 
 REGRESSOR_CONSTRAINTS: dict = {
     **BASE_CONSTRAINTS,
-    "loss": [StrOptions({"squared_error", "poisson"})],
+    "loss": SKLEARN_REGRESSOR_LOSS,
 }
 
 

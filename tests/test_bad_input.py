@@ -140,6 +140,8 @@ def test_regressor_targets():
     before = reg.predict(X)
     with pytest.raises(ValueError, match="numeric targets"):
         reg.fit(X, np.array(["a"] * 150))
+    with pytest.raises(TypeError, match="numeric targets"):  # as scikit-learn's
+        reg.fit(X, np.array(["a"] * 150))
     with pytest.raises(ValueError, match="NaN"):
         reg.fit(X, np.where(np.arange(150) == 3, np.nan, YR))
     with pytest.raises(ValueError, match="non-negative"):

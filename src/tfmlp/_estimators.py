@@ -35,6 +35,11 @@ def _check_partial_fit_first_call(est, classes) -> bool:
     return False
 
 
+class NonNumericTargets(TypeError, ValueError):
+    """Text (or other non-numeric) regression targets: a ValueError, and a
+    TypeError as scikit-learn's own failure on them is."""
+
+
 class MLPClassifier(ClassifierMixin, BaseMLP):
     """Multi-layer perceptron classifier trained by TensorFlow.
 
@@ -853,8 +858,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             dtype=(np.float64, np.float32),
             reset=reset,
         )
-        if y.dtype.kind not in "biuf":
-            raise ValueError(
+        if y.dtype.kind not in "biuf":  # scikit-learn fails with a TypeError
+            raise NonNumericTargets(
                 f"MLPRegressor needs numeric targets; y has dtype {y.dtype}. Use "
                 "MLPClassifier for class labels."
             )

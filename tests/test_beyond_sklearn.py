@@ -422,3 +422,42 @@ def test_validation_targets_are_checked_before_training():
     clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2)
     with pytest.raises(ValueError, match="multilabel model has 4 labels"):
         clf.fit(Xm, ym, validation_data=(Xm[:10], ym[:10, :3]))
+
+
+def test_class_weight_partial_fit_with_a_column_of_labels():
+    clf = MLPClassifier(hidden_layer_sizes=(5,), class_weight={0: 3.0}, random_state=0)
+    clf.partial_fit(X, Y.reshape(-1, 1), classes=np.arange(10))
+    rest = Y != 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn's column-vector warning
+        clf.partial_fit(X[rest], Y[rest].reshape(-1, 1))
+    assert len(clf.loss_curve_) == 2
+
+
+def test_partial_fit_early_stopping_after_an_early_stopping_fit_restores_the_best():
+    clf = _fit(
+        MLPClassifier(
+            hidden_layer_sizes=(10,),
+            early_stopping=True,
+            n_iter_no_change=1,
+            learning_rate_init=0.3,
+            max_iter=30,
+            random_state=0,
+        ),
+        X_TR,
+        Y_TR,
+        validation_data=(X_VA, Y_VA),
+    )
+    best = [w.copy() for w in _weights(clf)]  # restored by the fit
+    assert clf.score(X_VA, Y_VA) == clf.best_validation_score_
+    for _ in range(4):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clf.partial_fit(X_TR, Y_TR, validation_data=(X_VA, Y_VA))
+        if any("best weights were restored" in str(w.message) for w in caught):
+            assert clf.score(X_VA, Y_VA) == clf.best_validation_score_
+            if clf.validation_scores_[-1] <= max(clf.validation_scores_[:-1]):
+                for w, b in zip(_weights(clf), best):
+                    np.testing.assert_array_equal(w, b)
+            return
+    pytest.fail("no restore happened")

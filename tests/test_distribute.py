@@ -230,3 +230,34 @@ def test_lbfgs_and_zero_weight_batches_under_a_strategy():
     est = MLPRegressor(batch_size=10, shuffle=False, max_iter=2, distribute="mirrored")
     with pytest.raises(WeightsSumToZero, match="minibatch 0"):
         est.fit(X, Y.astype(float), sample_weight=sw)
+
+
+def test_streams_under_a_strategy_are_checked_as_on_one_device():
+    spec = (tf.TensorSpec([None, 64], tf.float64), tf.TensorSpec([None], tf.int64))
+
+    def chunks(with_empty):
+        def gen():
+            yield X[:50], Y[:50]
+            if with_empty:  # a generator's empty chunk is skipped
+                yield X[:0], Y[:0]
+            yield X[50:300], Y[50:300]
+
+        return tf.data.Dataset.from_generator(gen, output_signature=spec)
+
+    kw = dict(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    classes = np.arange(10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # TensorFlow's notes hidden
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = MLPClassifier(distribute="mirrored", **kw).fit(
+            chunks(False), classes=classes
+        )
+        got = MLPClassifier(distribute="mirrored", **kw).fit(
+            chunks(True), classes=classes
+        )
+    np.testing.assert_array_equal(got.loss_curve_, ref.loss_curve_)
+    bad = X[:300].copy()
+    bad[40, 3] = np.nan
+    ds = tf.data.Dataset.from_tensor_slices((bad, Y[:300])).batch(32)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        _fit(MLPClassifier(distribute="mirrored", **kw), ds, classes=classes)

@@ -258,3 +258,49 @@ def test_a_standard_network_does_not_continue_as_a_stack():
         clf.fit(X, Y)
     with pytest.raises(ValueError, match="fitted with the standard network"):
         clf.set_params(hidden_stack=None, dropout=0.1).partial_fit(X, Y)
+
+
+class _Counter(keras.layers.Layer):
+    """Identity with an integer state weight (not trained)."""
+
+    def build(self, input_shape):
+        self.count = self.add_weight(
+            shape=(), dtype="int64", initializer="zeros", trainable=False
+        )
+
+    def call(self, x):
+        return x
+
+
+def counter_stack(x):
+    return _Counter(name="counter")(keras.layers.Dense(6, activation="relu")(x))
+
+
+def test_integer_state_weights_are_not_refused():
+    clf = _fit(MLPClassifier(hidden_stack=counter_stack, max_iter=2, random_state=0))
+    assert [c.shape for c in clf.coefs_] == [(64, 6), (6, 10)]
+
+
+def test_a_failed_call_keeps_a_partial_or_object_stack_continuable():
+    import functools
+
+    def widths(x, units):
+        return keras.layers.Dense(units, activation="relu")(x)
+
+    stack = functools.partial(widths, units=7)
+    clf = MLPClassifier(hidden_stack=stack, random_state=0)
+    clf.partial_fit(X, Y, classes=np.arange(10))
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:, :5], Y)
+    clf.partial_fit(X, Y)  # the state put back holds the same stack object
+    assert len(clf.loss_curve_) == 2
+
+
+def test_dropout_none_and_zero_build_the_same_stack():
+    clf = _fit(
+        MLPClassifier(
+            (6,), dropout=0.0, batch_normalization=True, max_iter=2, random_state=0
+        )
+    )
+    clf.set_params(dropout=None, warm_start=True)
+    _fit(clf)  # continues: the same layers

@@ -631,6 +631,8 @@ def test_readers_name_each_missing_file_and_repeated_columns(tmp_path, ext):
     path = tmp_path / f"ok.{ext}"
     df = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "y": [0, 1]})
     df.to_csv(path, index=False) if ext == "csv" else df.to_parquet(path)
+    with pytest.raises(ValueError, match=r"No file matches \[\]"):
+        reader([], target="y")
     for missing in [tmp_path / f"typo.{ext}", str(tmp_path / "none*")]:
         with pytest.raises(ValueError, match="No file matches .*(typo|none)"):
             reader([str(path), missing], target="y")

@@ -535,7 +535,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         """
         self._sync_weights()
         params = self.get_params(deep=False)
-        keep = ("_net", "_random_state")
+        # kept as they are: the network (its state is saved below), the
+        # generator, and the user's stack builder (compared by identity)
+        keep = ("_net", "_random_state", "_fitted_stack")
         backup = {
             k: (v if k in keep else _copy_attribute(k, v))
             for k, v in self.__dict__.items()

@@ -221,8 +221,9 @@ def _build(builder, n_features, n_outputs, out_activation, dtype: str, seed=0):
 
 
 def _check_weight_dtypes(model, dtype: str) -> None:
-    """Refuse layers that keep their weights in another dtype than the
-    network's: the loss, its L2 penalty and the optimizer work in one dtype
+    """Refuse layers that keep floating-point weights in another dtype than
+    the network's (integer state such as a counter is not trained): the
+    loss, its L2 penalty and the optimizer work in one dtype
     (layers created outside the builder, e.g. a ready-made ``Sequential``,
     or with ``dtype=``, do not follow the policy ``_build`` sets)."""
     wrong = sorted(
@@ -230,7 +231,7 @@ def _check_weight_dtypes(model, dtype: str) -> None:
             f"{layer.name!r} ({weight.dtype})"
             for layer in _all_layers(model)
             for weight in layer.weights
-            if weight.dtype != dtype
+            if "float" in str(weight.dtype) and weight.dtype != dtype
         }
     )
     if wrong:

@@ -12,16 +12,25 @@ mirrored variables updated identically on every replica.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
 from tfmlp._losses import data_loss, gradient_surrogate, l2_penalty
 from tfmlp._optimizers import Adam, update_rule
 from tfmlp._precision import current_scale, scaled, unscaled
-from tfmlp._streaming import DATA_ERRORS, dataset_error, require_samples
+from tfmlp._streaming import (
+    DATA_ERRORS,
+    checked_batch,
+    dataset_error,
+    require_samples,
+    without_empty_batches,
+)
 from tfmlp._training import _split_scale, _update
 
 _STRATEGIES: dict = {}
+_OPTIONS_NOTE = "To make it possible to preserve tf.data options"
 
 
 def resolve_strategy(distribute):
@@ -134,14 +143,19 @@ class DistributedRunner:
     def run_epoch(self, random_state):
         opt = self.optimizer
         is_adam = isinstance(opt, Adam)
-        dist = self.strategy.experimental_distribute_dataset(self.batches(random_state))
         try:
-            total, rows, steps, rate = self.fn(
-                dist,
-                tf.constant(opt.hyper()),
-                self.alpha,
-                tf.constant(float(opt.t) if is_adam else 0.0, tf.float64),
-            )
+            with warnings.catch_warnings():  # TensorFlow's note on tf.data
+                # options read in graph mode, by its own distributed iterator
+                warnings.filterwarnings("ignore", _OPTIONS_NOTE, UserWarning)
+                dist = self.strategy.experimental_distribute_dataset(
+                    self.batches(random_state)
+                )
+                total, rows, steps, rate = self.fn(
+                    dist,
+                    tf.constant(opt.hyper()),
+                    self.alpha,
+                    tf.constant(float(opt.t) if is_adam else 0.0, tf.float64),
+                )
         except DATA_ERRORS as exc:
             raise dataset_error(exc, "Training on the dataset") from None
         self.n_samples = int(rows.numpy())
@@ -170,13 +184,10 @@ def global_batches(est, net, X, y, sw):
     if is_dataset(X):
         encode = y.encode
 
-        def to_xyw(*batch):
-            x = tf.cast(batch[0], dtype)
-            n = tf.shape(x)[0]
-            w = tf.cast(batch[2], dtype) if len(batch) == 3 else tf.ones([n], dtype)
-            return x, encode(batch[1], dtype), tf.reshape(w, [-1])
+        def to_xyw(*batch):  # checked as single-device streams are
+            return checked_batch(batch, encode, dtype)
 
-        mapped = X.map(to_xyw)
+        mapped = without_empty_batches(X).map(to_xyw)
         return lambda random_state: mapped
     if is_sparse(X):
         raise ValueError(

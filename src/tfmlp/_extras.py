@@ -39,6 +39,8 @@ def class_sample_weight(
             "as a dict."
         )
     y = y.toarray() if hasattr(y, "toarray") else np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:  # a column of labels, e.g. df[["label"]]
+        y = y.ravel()
     if incremental and classes is not None and y.ndim == 1:
         per_class = compute_class_weight(class_weight, classes=classes, y=y)
         weights = per_class[np.searchsorted(classes, y)]
@@ -65,8 +67,16 @@ class StandardStack:
 
     def describes_same(self, other: StandardStack) -> bool:
         """Whether ``other`` builds the same layers (seeds aside)."""
-        fields = ("sizes", "activation", "dropout", "batch_normalization")
-        return all(getattr(self, f) == getattr(other, f) for f in fields)
+
+        def layers(stack):  # dropout None or 0: no Dropout layer
+            return (
+                list(stack.sizes),
+                stack.activation,
+                stack.dropout or 0.0,
+                bool(stack.batch_normalization),
+            )
+
+        return layers(self) == layers(other)
 
     def __call__(self, x):
         import keras

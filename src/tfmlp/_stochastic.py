@@ -41,6 +41,10 @@ class StochasticMixin:
         net = self._network(strategy)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer([v.numpy() for v in net.variables])
+        if incremental and self.early_stopping and self._best_params is None:
+            # a fit restored its best weights (scikit-learn then trains them
+            # on): they are what partial_fit's early stopping goes back to
+            self._best_params = net.full_state()
         if self.early_stopping and incremental and validation_data is None:
             raise ValueError(
                 "partial_fit does not support early_stopping=True without "

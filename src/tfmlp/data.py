@@ -93,6 +93,8 @@ def _files(pattern) -> list[str]:
                 raise ValueError(f"No file matches {pat!r}{where}.")
             raise ValueError(f"{pat!r} {what}{where}.")
         files.extend(found)
+    if not files:  # an empty list
+        raise ValueError(f"No file matches {pattern!r}.")
     return files
 
 

@@ -461,3 +461,20 @@ def test_partial_fit_early_stopping_after_an_early_stopping_fit_restores_the_bes
                     np.testing.assert_array_equal(w, b)
             return
     pytest.fail("no restore happened")
+
+
+def test_class_weight_dict_with_multilabel_targets_names_what_works():
+    Xm, ym = make_multilabel_classification(n_samples=60, n_classes=3, random_state=0)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, class_weight={0: 2.0})
+    with pytest.raises(ValueError, match="multilabel targets must be 'balanced'"):
+        clf.fit(Xm, ym)
+
+
+def test_transform_takes_a_dataset():
+    import tensorflow as tf
+
+    clf = _fit(MLPClassifier((7,), max_iter=3, random_state=0), X, Y)
+    ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(100)
+    np.testing.assert_allclose(clf.transform(ds), clf.transform(X), rtol=1e-12)
+    only_x = tf.data.Dataset.from_tensor_slices(X.astype(np.float32)).batch(64)
+    np.testing.assert_allclose(clf.transform(only_x), clf.transform(X), rtol=1e-5)

@@ -88,3 +88,29 @@ def test_checkpoints_of_a_pipeline_step(tmp_path):
     assert saved.n_iter_ == 3
     Xs = pipe[0].transform(X)
     np.testing.assert_array_equal(saved.predict_proba(Xs), est.predict_proba(Xs))
+
+
+def test_a_diverging_fit_keeps_the_last_finite_checkpoint(tmp_path):
+    from sklearn.datasets import make_regression
+
+    from tfmlp import MLPRegressor
+
+    path = tmp_path / "ck.tfmlp"
+    Xr, yr = make_regression(n_samples=200, n_features=10, random_state=0)
+    Xr = Xr * 1e3  # momentum SGD on unscaled data: finite for a few epochs
+    est = MLPRegressor(
+        solver="sgd",
+        learning_rate_init=1e-4,
+        momentum=0.9,
+        max_iter=60,
+        random_state=0,
+        callbacks=[EstimatorCheckpoint(path, every=1)],
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="non-finite"):
+            est.fit(Xr, yr)
+    assert any("keeps the last finite state" in str(w.message) for w in caught)
+    saved = tfmlp.load(path)
+    assert np.isfinite(saved.loss_)
+    assert all(np.isfinite(w).all() for w in saved.coefs_ + saved.intercepts_)

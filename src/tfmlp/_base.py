@@ -52,7 +52,7 @@ from tfmlp._params import (
 )
 from tfmlp._precision import matmul_dtype
 from tfmlp._stochastic import StochasticMixin
-from tfmlp._streaming import DatasetMixin, is_dataset
+from tfmlp._streaming import DatasetMixin, is_dataset, predict_batches
 from tfmlp._training import predict_function, transform_function
 
 _PREDICT_CHUNK = 65536
@@ -432,7 +432,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+            The input data, or a ``tf.data.Dataset`` of ``X`` or
+            ``(X, y, ...)`` batches.
 
         Returns
         -------
@@ -440,8 +441,15 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             Last hidden layer activations (inference mode: no dropout).
         """
         check_is_fitted(self)
+        if is_dataset(X):  # batch by batch, as predict takes a dataset
+            return predict_batches(X, self.n_features_in_, self._transform_batch)[0]
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         return self._forward(X, transform_function)
+
+    def _transform_batch(self, x: np.ndarray) -> np.ndarray:
+        if x.dtype not in (np.float32, np.float64):
+            x = x.astype(np.float64)  # as validate_data converts arrays
+        return self._forward(x, transform_function)
 
     def fit_transform(self, X, y, **fit_params):
         """Fit, then return :meth:`transform` of the training data.

@@ -41,6 +41,13 @@ def class_sample_weight(
     y = y.toarray() if hasattr(y, "toarray") else np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:  # a column of labels, e.g. df[["label"]]
         y = y.ravel()
+    if y.ndim == 2 and isinstance(class_weight, dict):
+        raise ValueError(
+            "class_weight for multilabel targets must be 'balanced' (each "
+            "label's 0/1 classes weighted as scikit-learn's "
+            "compute_sample_weight('balanced', y) does); a dict weighs the "
+            "classes of a single target."
+        )
     if incremental and classes is not None and y.ndim == 1:
         per_class = compute_class_weight(class_weight, classes=classes, y=y)
         weights = per_class[np.searchsorted(classes, y)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 import keras
+import numpy as np
 
 __all__ = ["EstimatorCheckpoint"]
 
@@ -36,10 +37,12 @@ class EstimatorCheckpoint(keras.callbacks.Callback):
         self.path = path
         self.every = int(every)
         self._estimator = None
+        self._skipped = False  # a non-finite state was not saved (warned)
 
     def set_estimator(self, estimator) -> None:
         """Called by tfmlp before training starts."""
         self._estimator = estimator
+        self._skipped = False
 
     def _save(self) -> None:
         import warnings
@@ -47,6 +50,21 @@ class EstimatorCheckpoint(keras.callbacks.Callback):
         from tfmlp._persist import save
 
         if self._estimator is None:
+            return
+        est = self._estimator
+        loss = getattr(est, "loss_", None)
+        weights = est.coefs_ + est.intercepts_  # synchronised with training
+        if (loss is not None and not np.isfinite(loss)) or not all(
+            np.isfinite(w).all() for w in weights
+        ):  # a diverged run: the last finite checkpoint stays
+            if not self._skipped:
+                warnings.warn(
+                    f"EstimatorCheckpoint: training diverged (non-finite loss or "
+                    f"weights); {self.path!r} keeps the last finite state.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            self._skipped = True
             return
         with warnings.catch_warnings():  # the callbacks themselves are not saved
             warnings.filterwarnings(

@@ -661,3 +661,55 @@ def test_classify_a_continuous_target_is_one_line(data_dir, tmp_path, capsys):
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "'value' holds continuous values" in err and "--task regress" in err
     assert not (tmp_path / "m.tfmlp").exists()
+
+
+def test_targets_are_labelled_as_the_file_writes_them(tmp_path, capsys):
+    rng = np.random.RandomState(0)
+    n = 90
+    x = rng.randn(n)
+    frame = pd.DataFrame({"x": x, "zip": np.where(x > 0, "02134", "10001")})
+    frame["flag"] = (x > 0.2).astype(object)
+    frame["grade"] = np.where(x > 0, 1, 2).astype(object)
+    frame.loc[3, ["flag", "grade"]] = None  # read back as objects / floats
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    model = tmp_path / "m.tfmlp"
+    common = ["--hidden", "4", "--max-iter", "5", "--out", str(model), "--no-progress"]
+    for target, classes in [
+        ("zip", "02134, 10001"),
+        ("flag", "False, True"),
+        ("grade", "1, 2"),
+    ]:
+        assert main(["train", str(path), "--target", target, *common]) == 0, target
+        capsys.readouterr()
+        assert main(["info", str(model)]) == 0
+        assert f"classes: {classes}" in capsys.readouterr().out, target
+        assert main(["evaluate", str(model), str(path)]) == 0, target
+        assert "accuracy" in capsys.readouterr().out
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(model), str(path), "--out", str(out)]) == 0
+    assert set(pd.read_csv(out)["prediction"]) <= {1, 2}
+
+
+def test_evaluate_reads_text_labels_that_look_like_numbers(tmp_path, capsys):
+    rng = np.random.RandomState(1)
+    x = rng.randn(120)
+    labels = np.where(x > 0.5, "x", np.where(x > 0, "1", "2"))
+    train = tmp_path / "train.csv"
+    pd.DataFrame({"x": x, "y": labels}).to_csv(train, index=False)
+    test = tmp_path / "test.csv"  # only "1" and "2": pandas reads integers
+    keep = labels != "x"
+    pd.DataFrame({"x": x[keep], "y": labels[keep]}).to_csv(test, index=False)
+    model = tmp_path / "m.tfmlp"
+    args = ["--hidden", "4", "--max-iter", "5", "--out", str(model), "--no-progress"]
+    assert main(["train", str(train), "--target", "y", *args]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(model), str(test)]) == 0
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_demo_random_state_is_checked_as_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--random-state", "-1"])
+    assert exc.value.code == 2
+    assert "--random-state" in capsys.readouterr().err

@@ -534,11 +534,13 @@ def _train_inputs(args: argparse.Namespace):
     if args.plot:
         _check_writable(args.plot, "plot")
         _require_matplotlib()
-    frame = frame[frame[args.target].notna()]
+    frame = _typed_target(args.data, frame, args.target, args.task)
     if len(frame) == 0:
         raise CLIError(f"target column {args.target!r} has no values")
     y = frame[args.target]
     task = args.task or _decide_task(y)
+    if task == "classify" and _whole_floats(y):  # 1.0, 2.0 from a missing value
+        y = frame[args.target] = y.astype("int64")
     if task == "regress" and not _numeric_column(y):
         raise CLIError(f"target column {args.target!r} is not numeric: cannot regress")
     fractional = _continuous(y) if task == "classify" else None
@@ -734,6 +736,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 # ================================================================= evaluate
 def _evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
     from sklearn.base import is_classifier
 
     est = _fitted_model(args.model)
@@ -753,11 +756,76 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise CLIError(
             f"target column {target!r} is not numeric, but the model is a regressor"
         )
+    y_true = frame[target].infer_objects()
+    if task == "classify":
+        y_true = _labels_like(est.classes_, args.data, y_true)
     _print_report(
         f"Report on {args.data} ({len(frame)} rows):",
-        _report(task, frame[target].to_numpy(), est.predict(X)),
+        _report(task, np.asarray(y_true), est.predict(X)),
     )
     return 0
+
+
+def _typed_target(path: str, frame, target: str, task):
+    """The rows with a target value, the target typed as the file writes it:
+    bools or integers that a missing value left as objects are inferred
+    again, and whole numbers written with leading zeros (zip codes, ids)
+    stay text labels unless ``--task regress``."""
+    frame = frame[frame[target].notna()].copy()
+    y = frame[target].infer_objects()
+    if task != "regress" and _numeric_column(y):
+        raw = _text_column(path, target)
+        if raw is not None:
+            text = raw.loc[frame.index].str.strip()
+            if text.str.fullmatch(r"[+-]?0\d+").any():
+                y = text
+    frame[target] = y
+    return frame
+
+
+def _whole_floats(y) -> bool:
+    import numpy as np
+    import pandas as pd
+
+    return (
+        pd.api.types.is_float_dtype(y)
+        and _continuous(y) is None
+        and bool(np.isfinite(y.to_numpy()).all())
+    )
+
+
+def _labels_like(classes, path: str, y):
+    """True labels comparable with the model's ``classes_``: text classes
+    compare with the file's text (a column of digits that pandas reads as
+    numbers, or with leading zeros), numeric ones with numbers."""
+    import numpy as np
+    import pandas as pd
+
+    kind = np.asarray(classes).dtype.kind
+    if kind in "OUS":
+        raw = _text_column(path, y.name)
+        text = raw.loc[y.index].str.strip() if raw is not None else y.astype(str)
+        return text.to_numpy(dtype=object)
+    if not _numeric_column(y):
+        converted = pd.to_numeric(y, errors="coerce")
+        if converted.notna().all():
+            return converted.to_numpy()
+    return y.to_numpy()
+
+
+def _text_column(path: str, column: str):
+    """A CSV/TSV file's column as written (strings; None for Parquet, whose
+    columns keep their types, or if it cannot be read so)."""
+    import pandas as pd
+
+    lower = path.lower()
+    if lower.endswith((".parquet", ".pq")):
+        return None
+    sep = "\t" if lower.endswith((".tsv", ".tab")) else ","
+    try:
+        return pd.read_csv(path, sep=sep, usecols=[column], dtype=str)[column]
+    except Exception:  # the typed read succeeded; fall back to it
+        return None
 
 
 def _numeric_column(series) -> bool:
@@ -861,7 +929,11 @@ def build_parser(with_estimator_flags: bool = False) -> argparse.ArgumentParser:
     )
     demo.add_argument("--solver", default="adam", choices=["adam", "sgd", "lbfgs"])
     demo.add_argument("--max-iter", type=_positive_int, default=50)
-    demo.add_argument("--random-state", type=int, default=0)
+    demo.add_argument(
+        "--random-state",
+        type=_bounded(int, lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)"),
+        default=0,
+    )
     demo.set_defaults(func=_demo)
 
     fmt = argparse.RawDescriptionHelpFormatter

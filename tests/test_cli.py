@@ -713,3 +713,16 @@ def test_demo_random_state_is_checked_as_a_usage_error(capsys):
         main(["demo", "--random-state", "-1"])
     assert exc.value.code == 2
     assert "--random-state" in capsys.readouterr().err
+
+
+def test_a_test_split_too_small_to_stratify_falls_back_to_a_plain_split(tmp_path):
+    rng = np.random.RandomState(2)
+    x = rng.randn(30)
+    frame = pd.DataFrame({"x": x, "y": np.repeat(list("abcdef"), 5)})
+    path = tmp_path / "six.csv"
+    frame.to_csv(path, index=False)
+    args = ["--hidden", "3", "--max-iter", "3", "--no-progress", "--test-size", "0.1"]
+    assert (
+        main(["train", str(path), "--target", "y", *args, "--out", str(tmp_path / "m")])
+        == 0
+    )

@@ -580,13 +580,15 @@ def _train(args: argparse.Namespace) -> int:
         )
     if args.test_size > 0:
         stratify = y if task == "classify" and y.value_counts().min() >= 2 else None
+        seed = params.get("random_state", 0)
+        split = dict(test_size=args.test_size, random_state=seed)
         try:
-            train, test = train_test_split(
-                frame,
-                test_size=args.test_size,
-                random_state=params.get("random_state", 0),
-                stratify=stratify,
-            )
+            try:
+                train, test = train_test_split(frame, stratify=stratify, **split)
+            except ValueError:  # too few test rows to hold every class
+                if stratify is None:
+                    raise
+                train, test = train_test_split(frame, **split)
         except ValueError as exc:
             raise CLIError(f"cannot split the data: {exc}") from None
     else:

@@ -114,3 +114,28 @@ def test_a_diverging_fit_keeps_the_last_finite_checkpoint(tmp_path):
     saved = tfmlp.load(path)
     assert np.isfinite(saved.loss_)
     assert all(np.isfinite(w).all() for w in saved.coefs_ + saved.intercepts_)
+
+
+def test_an_early_stopping_fit_that_diverged_saves_its_restored_state(tmp_path):
+    from sklearn.datasets import make_regression
+
+    from tfmlp import MLPRegressor
+
+    path = tmp_path / "es.tfmlp"
+    Xr, yr = make_regression(n_samples=200, n_features=10, random_state=0)
+    est = MLPRegressor(
+        solver="sgd",
+        learning_rate_init=1e-4,
+        momentum=0.9,
+        max_iter=60,
+        early_stopping=True,
+        random_state=0,
+        callbacks=[EstimatorCheckpoint(path, every=1)],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(Xr * 1e3, yr)  # diverges; the best weights are restored
+    saved = tfmlp.load(path)
+    assert saved.n_iter_ == est.n_iter_
+    for a, b in zip(saved.coefs_, est.coefs_):
+        np.testing.assert_array_equal(a, b)

@@ -726,3 +726,33 @@ def test_a_test_split_too_small_to_stratify_falls_back_to_a_plain_split(tmp_path
         main(["train", str(path), "--target", "y", *args, "--out", str(tmp_path / "m")])
         == 0
     )
+
+
+def test_evaluate_matches_text_classes_however_the_file_reads(tmp_path, capsys):
+    rng = np.random.RandomState(3)
+    x = rng.randn(120)
+    labels = np.where(x > 0, " cat", " dog")  # written with a leading space
+    path = tmp_path / "space.csv"
+    path.write_text("x,y\n" + "\n".join(f"{a},{b}" for a, b in zip(x, labels)))
+    model = tmp_path / "m.tfmlp"
+    args = ["--hidden", "4", "--max-iter", "200", "--test-size", "0", "--no-progress"]
+    args += ["--random-state", "0", "--learning-rate-init", "0.05"]
+    assert main(["train", str(path), "--target", "y", *args, "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(model), str(path)]) == 0
+    accuracy = float(capsys.readouterr().out.split("accuracy")[1].split()[0])
+    assert accuracy > 0.9  # 0 when the file's labels were compared stripped
+
+
+def test_whole_floats_beyond_exact_integers_are_not_wrapped(tmp_path, capsys):
+    x = np.random.RandomState(4).randn(60)
+    frame = pd.DataFrame({"x": x, "y": np.where(x > 0, 1e19, 2e19)})
+    path = tmp_path / "huge.csv"
+    frame.to_csv(path, index=False)
+    model = tmp_path / "m.tfmlp"
+    code = main(["train", str(path), "--target", "y", "--task", "classify",
+                 "--max-iter", "3", "--no-progress", "--out", str(model)])  # fmt: skip
+    if code == 0:  # trained on the float labels themselves, never wrapped
+        capsys.readouterr()
+        main(["info", str(model)])
+        assert "-9223372036854775808" not in capsys.readouterr().out

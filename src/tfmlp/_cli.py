@@ -789,10 +789,11 @@ def _whole_floats(y) -> bool:
     import numpy as np
     import pandas as pd
 
+    values = y.to_numpy() if pd.api.types.is_float_dtype(y) else None
     return (
-        pd.api.types.is_float_dtype(y)
+        values is not None
         and _continuous(y) is None
-        and bool(np.isfinite(y.to_numpy()).all())
+        and bool((np.abs(values) <= 2**53).all())  # exact as integers
     )
 
 
@@ -804,15 +805,29 @@ def _labels_like(classes, path: str, y):
     import pandas as pd
 
     kind = np.asarray(classes).dtype.kind
-    if kind in "OUS":
-        raw = _text_column(path, y.name)
-        text = raw.loc[y.index].str.strip() if raw is not None else y.astype(str)
-        return text.to_numpy(dtype=object)
+    if kind in "OUS":  # the reading of the labels that matches most classes
+        return max(_text_readings(path, y), key=lambda t: np.isin(t, classes).sum())
     if not _numeric_column(y):
         converted = pd.to_numeric(y, errors="coerce")
         if converted.notna().all():
             return converted.to_numpy()
     return y.to_numpy()
+
+
+def _text_readings(path: str, y) -> list:
+    """Ways to read label column ``y`` as text: as pandas typed it, as the
+    file writes it (stripped or not), and whole numbers as integers (a
+    missing value makes pandas read ``1`` as ``1.0``)."""
+    import numpy as np
+
+    readings = [y.astype(str).to_numpy(dtype=object)]
+    raw = _text_column(path, y.name)
+    if raw is not None:
+        raw = raw.loc[y.index]
+        readings += [raw.to_numpy(dtype=object), raw.str.strip().to_numpy(dtype=object)]
+    if _whole_floats(y):
+        readings.append(y.astype(np.int64).astype(str).to_numpy(dtype=object))
+    return readings
 
 
 def _text_column(path: str, column: str):

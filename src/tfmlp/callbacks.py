@@ -54,9 +54,11 @@ class EstimatorCheckpoint(keras.callbacks.Callback):
         est = self._estimator
         loss = getattr(est, "loss_", None)
         weights = est.coefs_ + est.intercepts_  # synchronised with training
-        if (loss is not None and not np.isfinite(loss)) or not all(
-            np.isfinite(w).all() for w in weights
-        ):  # a diverged run: the last finite checkpoint stays
+        # early stopping ends a diverged run with its best (finite) weights
+        # and a non-finite loss_, as scikit-learn does: that state is saved
+        loss_ok = loss is None or np.isfinite(loss) or est.early_stopping
+        if not (loss_ok and all(np.isfinite(w).all() for w in weights)):
+            # a diverged run: the last finite checkpoint stays
             if not self._skipped:
                 warnings.warn(
                     f"EstimatorCheckpoint: training diverged (non-finite loss or "

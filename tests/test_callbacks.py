@@ -255,3 +255,26 @@ def test_lbfgs_warning_points_at_the_caller():
         clf.fit(X, Y)
     (record,) = [r for r in records if "no epochs" in str(r.message)]
     assert record.filename == __file__
+
+
+def test_estimators_with_file_callbacks_pickle_and_clone_after_fit(tmp_path):
+    import copy
+    import pickle
+
+    from sklearn.base import clone
+
+    log = tmp_path / "log.csv"
+    callbacks = [
+        keras.callbacks.CSVLogger(str(log)),
+        keras.callbacks.TensorBoard(str(tmp_path / "tb")),
+    ]
+    est = MLPClassifier((4,), max_iter=3, random_state=0, callbacks=callbacks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, Y)
+        again = clone(est)
+        pickle.loads(pickle.dumps(est)).predict(X[:2])
+        copy.deepcopy(est)
+        log.unlink()
+        again.fit(X, Y)  # the cloned callbacks open their files again
+    assert len(log.read_text().splitlines()) == 4  # header + 3 epochs

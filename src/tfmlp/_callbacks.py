@@ -92,7 +92,11 @@ class CallbackRunner:
 
     def train_end(self, logs: dict) -> None:
         if self.active:
-            self._call("on_train_end", dict(logs))
+            try:
+                self._call("on_train_end", dict(logs))
+            finally:
+                for callback in self._list.callbacks:
+                    _release_closed_resources(callback)
 
     def _call(self, hook: str, *args) -> None:
         """Run one hook of every callback with the stand-in optimizer
@@ -164,3 +168,21 @@ def _stand_in_class():
 
 def _stand_in_optimizer(solver: str):
     return _stand_in_class()(learning_rate=0.001, name=solver.lower())
+
+
+def _release_closed_resources(callback) -> None:
+    """Drop what a Keras callback keeps after training but neither pickles
+    nor deep-copies (the estimator, whose ``callbacks`` parameter holds it,
+    must still pickle and clone): closed files (``CSVLogger``) and
+    TensorBoard's closed writers and summary module. Keras opens or creates
+    them again when they are next needed."""
+    import io
+
+    import keras
+
+    for name, value in list(vars(callback).items()):
+        if isinstance(value, io.IOBase) and value.closed:
+            setattr(callback, name, None)
+    if isinstance(callback, keras.callbacks.TensorBoard):
+        callback._writers = {}  # closed by its on_train_end
+        callback._summary_module = None  # imported again on use

@@ -304,3 +304,66 @@ def test_dropout_none_and_zero_build_the_same_stack():
     )
     clf.set_params(dropout=None, warm_start=True)
     _fit(clf)  # continues: the same layers
+
+
+def _regularized(kind):
+    def stack(x):
+        if kind == "kernel":
+            return keras.layers.Dense(8, kernel_regularizer=keras.regularizers.L2(1.0))(
+                x
+            )
+        if kind == "activity":
+            x = keras.layers.Dense(8, activation="relu")(x)
+            return keras.layers.ActivityRegularization(l1=1.0)(x)
+        return keras.layers.Dense(8)(x)
+
+    return stack
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("kind", ["kernel", "activity"])
+def test_keras_regularizers_of_the_stack_join_the_objective(kind, jit):
+    kw = dict(max_iter=3, random_state=0, jit_compile=jit, learning_rate_init=0.01)
+    plain = _fit(MLPClassifier(hidden_stack=_regularized(None), **kw))
+    reg = _fit(MLPClassifier(hidden_stack=_regularized(kind), **kw))
+    assert not np.allclose(plain.coefs_[0], reg.coefs_[0])
+    assert reg.loss_curve_[0] > plain.loss_curve_[0]  # the penalty is reported
+
+
+def nonneg_stack(x):
+    return keras.layers.Dense(8, kernel_constraint=keras.constraints.NonNeg())(x)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_keras_constraints_of_the_stack_hold_after_each_step(jit):
+    clf = _fit(
+        MLPClassifier(
+            hidden_stack=nonneg_stack, max_iter=5, random_state=0, jit_compile=jit
+        )
+    )
+    assert clf.coefs_[0].min() >= 0 and clf.coefs_[0].max() > 0
+
+
+class _Block(keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = keras.layers.Dense(6, activation="relu")
+
+    def call(self, x):
+        return self.inner(x)
+
+
+def frozen_and_nested_stack(x):
+    x = keras.layers.Dense(7, trainable=False, name="frozen")(x)
+    return _Block()(x)
+
+
+def test_frozen_dense_layers_and_dense_inside_custom_layers():
+    clf = _fit(
+        MLPClassifier(hidden_stack=frozen_and_nested_stack, max_iter=1, random_state=0)
+    )
+    assert [c.shape for c in clf.coefs_] == [(64, 7), (7, 6), (6, 10)]
+    frozen, inner = clf.coefs_[0].copy(), clf.coefs_[1].copy()
+    clf.partial_fit(X, Y)
+    np.testing.assert_array_equal(clf.coefs_[0], frozen)  # not trained
+    assert not np.array_equal(clf.coefs_[1], inner)  # trained

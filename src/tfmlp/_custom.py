@@ -37,7 +37,16 @@ class CustomNetwork:
         trainable = self.model.trainable_variables
         self.variables = [v.value for v in trainable]
         positions = {id(v): i for i, v in enumerate(trainable)}
-        self.coef_positions = tuple(positions[id(ly.kernel)] for ly in self.dense)
+        # a frozen (trainable=False) Dense kernel is no parameter: penalised
+        # as it is (None: read from the layer)
+        self.coef_positions = tuple(positions.get(id(ly.kernel)) for ly in self.dense)
+        # Keras constraints (kernel_constraint=...), applied after each step
+        # as a Keras optimizer applies them
+        self.constraints = tuple(
+            (i, v.constraint)
+            for i, v in enumerate(trainable)
+            if getattr(v, "constraint", None) is not None
+        )
         self.spec = NetSpec.create(len(self.dense) + 1, "identity", out_activation)
         self.cache: dict = {}
         self._snapshot = self.read()
@@ -50,7 +59,25 @@ class CustomNetwork:
         return z, OUTPUT_ACTIVATIONS[self.spec.out_activation](z)
 
     def coefs(self, params):
-        return [params[i] for i in self.coef_positions]
+        return [
+            params[i] if i is not None else ly.kernel.value
+            for i, ly in zip(self.coef_positions, self.dense)
+        ]
+
+    def extra_losses(self):
+        """The Keras losses of the last forward call (kernel, bias and
+        activity regularizers of the user's layers), summed, or None: added
+        to the objective as Keras adds them to a batch's loss."""
+        losses = self.logits.losses
+        if not losses:
+            return None
+        dtype = self.dense[0].kernel.value.dtype
+        return tf.add_n([tf.cast(v, dtype) for v in losses])
+
+    def apply_constraints(self, params) -> None:
+        """Project the constrained parameters (after an optimizer step)."""
+        for i, constraint in self.constraints:
+            params[i].assign(constraint(params[i]))
 
     def hidden(self, params, x):
         if isinstance(x, tf.SparseTensor):
@@ -245,8 +272,17 @@ def _check_weight_dtypes(model, dtype: str) -> None:
 
 
 def _all_layers(model) -> list:
-    """Layers in order, descending into nested models (e.g. a Sequential)."""
+    """Layers in order, descending into nested models (e.g. a Sequential)
+    and into custom layers that hold layers of their own (a ``Layer``
+    subclass built around a ``Dense``)."""
+    import keras
+
     out = []
     for layer in model.layers:
-        out.extend(_all_layers(layer) if hasattr(layer, "layers") else [layer])
+        if hasattr(layer, "layers"):
+            out.extend(_all_layers(layer))
+        else:
+            out.append(layer)
+            if not isinstance(layer, keras.layers.Dense):
+                out.extend(layer._flatten_layers(include_self=False))
     return out

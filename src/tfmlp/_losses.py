@@ -97,6 +97,9 @@ def loss_and_grads(params, x, y, sw, model, alpha, scale=None, norms=None):
             tape.watch(params)
             z, p = model(params, x)
             penalty = l2_penalty(model.coefs(params), alpha, sw_sum)
+            extra = getattr(model, "extra_losses", lambda: None)()
+            if extra is not None:  # a Keras stack's own regularizers
+                penalty = penalty + extra
             surrogate = gradient_surrogate(z, p, y, sw, sw_sum) + penalty
             surrogate = scaled(surrogate, scale)  # recorded by the tape
         grads = unscaled(tape.gradient(surrogate, params), scale)

@@ -19,7 +19,7 @@ from tfmlp._losses import loss_and_grads
 from tfmlp._optimizers import Adam, update_rule
 from tfmlp._params import WeightsSumToZero
 from tfmlp._precision import current_scale
-from tfmlp._training import _cached, _split_scale, _update
+from tfmlp._training import _cached, _split_scale, _update, constrain
 
 
 def is_dataset(obj) -> bool:
@@ -285,6 +285,7 @@ def dataset_epoch_function(model, solver: str, nesterov: bool, encode, key):
                 rate = _update(
                     solver, nesterov, params, grads, slots, hyper, step0, steps, scale
                 )
+                constrain(model, params)
                 total += loss * tf.cast(n_b, dtype)
                 rows += n_b
                 steps += 1

@@ -337,9 +337,17 @@ def _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha, xla=Fal
             grads,
             scale,
         )
+        constrain(model, params)
         return loss
 
     return train
+
+
+def constrain(model, params) -> None:
+    """Apply a Keras stack's weight constraints after an optimizer step."""
+    apply = getattr(model, "apply_constraints", None)
+    if apply is not None:
+        apply(params)
 
 
 def _split_scale(model, slots):

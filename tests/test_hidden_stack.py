@@ -367,3 +367,44 @@ def test_frozen_dense_layers_and_dense_inside_custom_layers():
     clf.partial_fit(X, Y)
     np.testing.assert_array_equal(clf.coefs_[0], frozen)  # not trained
     assert not np.array_equal(clf.coefs_[1], inner)  # trained
+
+
+class _MeanSquareLoss(keras.layers.Layer):
+    """Adds a non-scalar loss (Keras' fit sums it)."""
+
+    def call(self, x):
+        self.add_loss(0.01 * keras.ops.mean(keras.ops.square(x), axis=0))
+        return x
+
+
+class _Spare(keras.layers.Layer):
+    """Holds a Dense it never calls."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.spare = keras.layers.Dense(4)
+
+    def call(self, x):
+        return x * 2.0
+
+
+def row_loss_stack(x):
+    x = keras.layers.Dense(6, activation="relu")(x)
+    x = keras.layers.ActivityRegularization(l1=0.05)(x)
+    return _Spare()(_MeanSquareLoss()(x))
+
+
+def tied_stack(x):
+    shared = keras.layers.Dense(6, activation="relu")
+    return keras.layers.Add()([shared(x), shared(x)])
+
+
+def test_row_losses_and_odd_layers_train_the_same_on_every_path():
+    # 150 rows in batches of 64: the padded XLA epoch would count padding rows
+    kw = dict(hidden_stack=row_loss_stack, max_iter=2, batch_size=64, random_state=0)
+    plain = _fit(MLPClassifier(jit_compile=False, **kw), X[:150], Y[:150])
+    jit = _fit(MLPClassifier(jit_compile=True, **kw), X[:150], Y[:150])
+    np.testing.assert_allclose(jit.loss_curve_, plain.loss_curve_, rtol=1e-12)
+    assert [c.shape for c in plain.coefs_] == [(64, 6), (6, 10)]  # spare: unused
+    tied = _fit(MLPClassifier(hidden_stack=tied_stack, max_iter=2, random_state=0))
+    assert [c.shape for c in tied.coefs_] == [(64, 6), (6, 10)]  # counted once

@@ -238,7 +238,11 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             if self.__dict__.get("_keras_weights") is not None:
                 net = self._build_custom(dtype)
                 net.load_full_state(self.__dict__["_keras_weights"])
-                net.assign(coefs + intercepts)
+                if len(coefs) == net.n_weights:
+                    net.assign(coefs + intercepts)
+                else:  # saved by a version that found fewer Dense layers:
+                    # the Keras weights hold them all
+                    self._store_weights(net.mark_synced())
             else:
                 net = Network(
                     [c.astype(dtype) for c in coefs],

@@ -820,11 +820,12 @@ def _text_readings(path: str, y) -> list:
     missing value makes pandas read ``1`` as ``1.0``)."""
     import numpy as np
 
-    readings = [y.astype(str).to_numpy(dtype=object)]
+    readings = []  # the file's own text first: it wins ties
     raw = _text_column(path, y.name)
     if raw is not None:
         raw = raw.loc[y.index]
         readings += [raw.to_numpy(dtype=object), raw.str.strip().to_numpy(dtype=object)]
+    readings.append(y.astype(str).to_numpy(dtype=object))
     if _whole_floats(y):
         readings.append(y.astype(np.int64).astype(str).to_numpy(dtype=object))
     return readings

@@ -31,8 +31,13 @@ class CustomNetwork:
         self.model, self.logits, self.hidden_model = _build(
             builder, n_features, n_outputs, out_activation, np.dtype(dtype).name, seed
         )
-        self.dense = [
-            ly for ly in _all_layers(self.model) if isinstance(ly, keras.layers.Dense)
+        weights = {id(w) for w in self.model.weights}
+        self.dense = [  # the Dense layers the network uses (built, called)
+            ly
+            for ly in _all_layers(self.model)
+            if isinstance(ly, keras.layers.Dense)
+            and ly.built
+            and id(ly.kernel) in weights
         ]
         trainable = self.model.trainable_variables
         self.variables = [v.value for v in trainable]
@@ -48,6 +53,9 @@ class CustomNetwork:
             if getattr(v, "constraint", None) is not None
         )
         self.spec = NetSpec.create(len(self.dense) + 1, "identity", out_activation)
+        # losses that depend on the rows (activity regularizers, add_loss):
+        # padded batches would change them (``_loop.make_runner``)
+        self.row_losses = _has_row_losses(self.logits, n_features, np.dtype(dtype))
         self.cache: dict = {}
         self._snapshot = self.read()
 
@@ -72,7 +80,8 @@ class CustomNetwork:
         if not losses:
             return None
         dtype = self.dense[0].kernel.value.dtype
-        return tf.add_n([tf.cast(v, dtype) for v in losses])
+        # each summed, as Keras' fit sums a non-scalar add_loss term
+        return tf.add_n([tf.reduce_sum(tf.cast(v, dtype)) for v in losses])
 
     def apply_constraints(self, params) -> None:
         """Project the constrained parameters (after an optimizer step)."""
@@ -277,12 +286,26 @@ def _all_layers(model) -> list:
     subclass built around a ``Dense``)."""
     import keras
 
-    out = []
+    out, seen = [], set()
     for layer in model.layers:
         if hasattr(layer, "layers"):
-            out.extend(_all_layers(layer))
+            found = _all_layers(layer)
         else:
-            out.append(layer)
+            found = [layer]
             if not isinstance(layer, keras.layers.Dense):
-                out.extend(layer._flatten_layers(include_self=False))
+                found += layer._flatten_layers(include_self=False)
+        for ly in found:  # a layer used twice (tied weights) counts once
+            if id(ly) not in seen:
+                seen.add(id(ly))
+                out.append(ly)
     return out
+
+
+def _has_row_losses(logits, n_features: int, dtype) -> bool:
+    """Whether a forward call adds losses computed from the rows (activity
+    regularizers, ``add_loss``), besides the weights' regularizers."""
+    weight_losses = sum(  # Keras adds one per regularized trainable weight
+        getattr(w, "regularizer", None) is not None for w in logits.trainable_weights
+    )
+    logits(np.zeros((2, n_features), dtype), training=False)
+    return len(logits.losses) > weight_losses

@@ -408,3 +408,13 @@ def test_row_losses_and_odd_layers_train_the_same_on_every_path():
     assert [c.shape for c in plain.coefs_] == [(64, 6), (6, 10)]  # spare: unused
     tied = _fit(MLPClassifier(hidden_stack=tied_stack, max_iter=2, random_state=0))
     assert [c.shape for c in tied.coefs_] == [(64, 6), (6, 10)]  # counted once
+
+
+def test_a_stack_layer_named_like_tfmlps_own_is_a_clear_error():
+    def stack(x):
+        return keras.layers.Dense(5, name="output")(x)
+
+    with pytest.raises(
+        ValueError, match="'output' and 'output_activation' are tfmlp's own"
+    ):
+        MLPClassifier(hidden_stack=stack, max_iter=1).fit(X, Y)

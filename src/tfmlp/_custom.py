@@ -246,6 +246,12 @@ def _build(builder, n_features, n_outputs, out_activation, dtype: str, seed=0):
     try:
         model = keras.Model(inputs, p, name="tfmlp_network")
     except ValueError as exc:  # Keras: "Output ... is not connected to inputs"
+        if "should be unique" in str(exc):
+            raise ValueError(
+                "The 'hidden_stack' layers need unique names, and 'features', "
+                "'output' and 'output_activation' are tfmlp's own (Keras: "
+                f"{str(exc).splitlines()[0]})"
+            ) from None
         raise ValueError(
             "The 'hidden_stack' callable must build its layers on the input "
             "tensor it receives; the tensor it returned does not depend on "

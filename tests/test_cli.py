@@ -756,3 +756,37 @@ def test_whole_floats_beyond_exact_integers_are_not_wrapped(tmp_path, capsys):
         capsys.readouterr()
         main(["info", str(model)])
         assert "-9223372036854775808" not in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_train_into_a_closed_pipe_still_saves_the_model(tmp_path, data_dir):
+    model = tmp_path / "piped.tfmlp"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, "-m", "tfmlp", "train", str(data_dir / "data.csv"),
+           "--target", "label", "--hidden", "4", "--max-iter", "3",
+           "--no-progress", "--out", str(model)]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    proc.stdout.close()  # the reader goes away before the first line (`| true`)
+    proc.wait(timeout=300)
+    assert proc.returncode == 0, proc.stderr.read().decode()
+    assert model.exists()
+
+
+def test_identifier_check_is_made_on_the_whole_table(tmp_path):
+    rng = np.random.RandomState(5)
+    frame = pd.DataFrame(
+        {
+            "x": rng.randn(24),
+            "city": [f"c{i % 12}" for i in range(24)],
+            "y": [0, 1] * 12,
+        }
+    )  # 12 values in 24 rows: a category; in a 19-row split it would look like ids
+    path = tmp_path / "cities.csv"
+    frame.to_csv(path, index=False)
+    args = ["--max-iter", "3", "--no-progress", "--test-size", "0.2", "--hidden", "3"]
+    assert (
+        main(["train", str(path), "--target", "y", *args, "--out", str(tmp_path / "m")])
+        == 0
+    )

@@ -594,8 +594,8 @@ def _train(args: argparse.Namespace) -> int:
     else:
         train, test = frame, None
     pre = TablePreprocessor(target=args.target, task=task)
-    try:
-        X_train = pre.fit_transform(train)
+    try:  # the whole table passed the checks (``_train_inputs``)
+        X_train = pre.fit(train, checked=True).transform(train)
     except PreprocessError as exc:
         raise CLIError(str(exc)) from None
     y_train = train[args.target].to_numpy()
@@ -1081,6 +1081,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
     prog = f"tfmlp {first}" if first in _SUBCOMMANDS else "tfmlp"
+    stdout = sys.stdout
+    if first != "predict":  # their work (a saved model, an export) is not
+        # their output: a reader that goes away (`| head`) stops the output
+        sys.stdout = _OutputMayEnd(stdout)
     try:
         return _run(argv, first)
     except CLIError as exc:  # one line, whatever a message it quotes holds
@@ -1098,6 +1102,38 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{prog}: error: {_describe(exc)}", file=sys.stderr)
         return 1
+    finally:
+        sys.stdout = stdout
+
+
+class _OutputMayEnd:
+    """A stdout whose reader may go away: writes then stop, the work goes on."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._end()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._end()
+
+    def _end(self) -> None:
+        self._gone = True
+        _silence_stdout()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _run(argv: list[str], first: str | None) -> int:

@@ -41,7 +41,13 @@ def resolve_strategy(distribute):
         if distribute == "mirrored":
             _STRATEGIES[distribute] = tf.distribute.MirroredStrategy()
         else:  # "multi_worker": the cluster comes from the TF_CONFIG variable
-            _STRATEGIES[distribute] = tf.distribute.MultiWorkerMirroredStrategy()
+            logger = tf.get_logger()  # its start-up notice ("Collective ops
+            level = logger.level  # is not configured at program startup")
+            logger.setLevel("ERROR")  # is about TensorFlow's own setup
+            try:
+                _STRATEGIES[distribute] = tf.distribute.MultiWorkerMirroredStrategy()
+            finally:
+                logger.setLevel(level)
     return _STRATEGIES[distribute]
 
 

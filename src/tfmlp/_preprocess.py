@@ -114,7 +114,13 @@ class TablePreprocessor:
         self.columns: list[dict] = []
 
     # ----------------------------------------------------------------- fit
-    def fit(self, frame) -> TablePreprocessor:
+    def fit(self, frame, checked: bool = False) -> TablePreprocessor:
+        """Learn the encoding of ``frame``'s feature columns.
+
+        ``checked``: the whole table passed ``fit`` already (``frame`` is a
+        part of it): a column is not refused as identifier-like because a
+        part has fewer rows per value.
+        """
         columns = []
         for name in frame.columns:
             if name == self.target:
@@ -148,7 +154,7 @@ class TablePreprocessor:
                         f"distinct values (more than {self.max_categories}); it "
                         "cannot be one-hot encoded. Drop it or convert it to numbers."
                     )
-                if _identifier_like(len(categories), present):
+                if not checked and _identifier_like(len(categories), present):
                     raise PreprocessError(
                         f"column {key!r} is non-numeric with {len(categories)} "
                         f"distinct values in {present} rows (an identifier?); it "

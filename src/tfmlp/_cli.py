@@ -576,7 +576,8 @@ def _train(args: argparse.Namespace) -> int:
     if wrong:
         raise CLIError(
             f"{', '.join('--' + w.replace('_', '-') for w in wrong)} does not apply "
-            f"to {cls.__name__} (--task {task})"
+            f"to {cls.__name__} (--task {task})",
+            code=2,  # a bad flag, as argparse's usage errors
         )
     if args.test_size > 0:
         stratify = y if task == "classify" and y.value_counts().min() >= 2 else None

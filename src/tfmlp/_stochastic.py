@@ -10,6 +10,7 @@ restore, warnings and verbose lines) and adds tfmlp's hooks: Keras callbacks,
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
@@ -31,6 +32,18 @@ from tfmlp._streaming import DatasetRunner, check_finite, feature_count, is_data
 # per-call costs (~0.3 ms) stay a small share of it
 MAX_FUSED_ROWS = 2**20
 MAX_FUSED_EPOCHS = 64
+
+
+@dataclass
+class _EpochPlan:
+    """What the epoch loop of one fit / partial_fit call works with."""
+
+    runner: object
+    net: object
+    callbacks: CallbackRunner
+    fusable: bool
+    validation: tuple | None
+    incremental: bool
 
 
 class StochasticMixin:
@@ -77,17 +90,9 @@ class StochasticMixin:
             estimator=self,
         )
         fusable = self._fusable(runner, callbacks, validation, incremental)
+        plan = _EpochPlan(runner, net, callbacks, fusable, validation, incremental)
         with deferred_interrupts() as ctrl_c:
-            interrupted, logs = self._run_epochs(
-                runner,
-                net,
-                callbacks,
-                fusable,
-                validation,
-                incremental,
-                loss_type,
-                ctrl_c,
-            )
+            interrupted, logs = self._run_epochs(plan, loss_type, ctrl_c)
         if interrupted or ctrl_c.requested:
             warnings.warn("Training interrupted by user.", stacklevel=4)
         if self.early_stopping:
@@ -100,20 +105,12 @@ class StochasticMixin:
                 raise
             warnings.warn("Training interrupted by user.", stacklevel=4)
 
-    def _run_epochs(
-        self,
-        runner,
-        net,
-        callbacks,
-        fusable,
-        validation,
-        incremental,
-        loss_type,
-        ctrl_c,
-    ) -> tuple[bool, dict]:
+    def _run_epochs(self, plan, loss_type, ctrl_c) -> tuple[bool, dict]:
         """The epoch loop; returns whether a ``KeyboardInterrupt`` (from a
         callback, or Ctrl-C noted by ``ctrl_c``) ended it, and the last
         epoch's logs."""
+        runner, net, callbacks = plan.runner, plan.net, plan.callbacks
+        validation, incremental = plan.validation, plan.incremental
         logs: dict = {}
         try:
             callbacks.train_begin()
@@ -124,7 +121,7 @@ class StochasticMixin:
                     if ctrl_c.requested:  # every trained epoch is recorded
                         raise KeyboardInterrupt
                     callbacks.epoch_begin(epoch)
-                    pending = self._train_epochs(runner, fusable, epoch)
+                    pending = self._train_epochs(runner, plan.fusable, epoch)
                 self._record_epoch(runner, pending.pop(0), loss_type)
                 self._update_no_improvement_count(net, validation)
                 self._optimizer.iteration_ends(self.t_)

@@ -105,6 +105,8 @@ def test_predict_evaluate_info_export(trained, data_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "classes: no, yes" in out and "color: one-hot over 3" in out
     assert "early_stopping=True" in out and "validation: best score" in out
+    # the preprocessed inputs an exported artifact takes, in order
+    assert "in order: x1, x2, color=blue, color=green, color=red" in out
 
     dest = tmp_path / "m.keras"
     assert main(["export", str(model), "--format", "keras", "--out", str(dest)]) == 0

@@ -908,6 +908,11 @@ def _info(args: argparse.Namespace) -> int:
                 desc = f"one-hot over {len(col['categories'])} categories"
             print(f"  {col['name']}: {desc}")
     print(f"features: {getattr(est, 'n_features_in_', '?')}")
+    names = pre.feature_names if pre is not None else None
+    if names is None and hasattr(est, "feature_names_in_"):
+        names = [str(n) for n in est.feature_names_in_]
+    if names:  # the model's (and its exports') input columns, in order
+        print(f"  in order: {', '.join(names)}")
     if hasattr(est, "n_iter_"):
         curve = getattr(est, "loss_curve_", None)
         unit = "iterations" if est.solver == "lbfgs" else "epochs"

@@ -792,3 +792,30 @@ def test_identifier_check_is_made_on_the_whole_table(tmp_path):
         main(["train", str(path), "--target", "y", *args, "--out", str(tmp_path / "m")])
         == 0
     )
+
+
+def test_random_state_none_is_accepted_as_the_help_says(data_dir, tmp_path):
+    args = [
+        "--hidden",
+        "3",
+        "--max-iter",
+        "2",
+        "--no-progress",
+        "--random-state",
+        "none",
+    ]
+    out = str(tmp_path / "m.tfmlp")
+    assert (
+        main(
+            [
+                "train",
+                str(data_dir / "data.csv"),
+                "--target",
+                "label",
+                *args,
+                "--out",
+                out,
+            ]
+        )
+        == 0
+    )

@@ -208,6 +208,7 @@ def _value_spec(constraints) -> tuple[set, list, bool, list]:
         elif isinstance(c, str) and c == "random_state":  # NumPy's seed range
             kinds.append(int)
             checks.append(Interval(Integral, 0, 2**32 - 1, closed="both"))
+            allow_none = True  # its default: a fresh seed each run
     return strs, list(dict.fromkeys(kinds)), allow_none, checks
 
 

@@ -261,3 +261,22 @@ def test_streams_under_a_strategy_are_checked_as_on_one_device():
     ds = tf.data.Dataset.from_tensor_slices((bad, Y[:300])).batch(32)
     with pytest.raises(ValueError, match="Input X contains NaN"):
         _fit(MLPClassifier(distribute="mirrored", **kw), ds, classes=classes)
+
+
+def test_an_unseeded_reader_is_refused_on_several_workers(tmp_path):
+    from types import SimpleNamespace
+
+    from tfmlp._distribute import check_shardable
+    from tfmlp.data import read_csv
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,y\n" + "\n".join(f"{i},{i % 2}" for i in range(20)))
+    workers = SimpleNamespace(
+        extended=SimpleNamespace(_in_multi_worker_mode=lambda: True)
+    )
+    one = SimpleNamespace(extended=SimpleNamespace(_in_multi_worker_mode=lambda: False))
+    with pytest.raises(ValueError, match="same seed= to read_csv/read_parquet"):
+        check_shardable(workers, read_csv(str(path), target="y"))
+    check_shardable(workers, read_csv(str(path), target="y", seed=0))
+    check_shardable(workers, read_csv(str(path), target="y", shuffle=False))
+    check_shardable(one, read_csv(str(path), target="y"))

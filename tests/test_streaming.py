@@ -666,3 +666,15 @@ def test_read_parquet_batches_run_across_chunk_and_file_ends(tmp_path):
     rows = np.concatenate([b[0] for b in shuffled])
     assert sorted(map(tuple, rows)) == sorted(map(tuple, Xf))
     assert sorted(len(b[1]) for b in shuffled) == [6] + [16] * 9
+
+
+def test_read_parquet_refuses_uint64_labels_beyond_int64(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "u64.parquet"
+    labels = pa.array([2**63 + 1, 1], pa.uint64())
+    pq.write_table(pa.table({"a": [1.0, 2.0], "y": labels}), path)
+    ds = read_parquet(str(path), target="y", shuffle=False)
+    with pytest.raises(ValueError, match="beyond the int64 labels"):
+        MLPClassifier(max_iter=1).fit(ds, classes=[1, 2**62])

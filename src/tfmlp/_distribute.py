@@ -51,6 +51,19 @@ def resolve_strategy(distribute):
     return _STRATEGIES[distribute]
 
 
+def check_shardable(strategy, X) -> None:
+    """Refuse a reader dataset shuffled without a seed on several workers:
+    TensorFlow splits its batches between the workers by position, and each
+    worker's own order would give some rows twice an epoch and others never."""
+    multi_worker = getattr(strategy.extended, "_in_multi_worker_mode", None)
+    if getattr(X, "_tfmlp_unseeded_shuffle", False) and multi_worker and multi_worker():
+        raise ValueError(
+            "Under a multi-worker strategy every worker must read the data in "
+            "the same order: pass the same seed= to read_csv/read_parquet on "
+            "every worker (or shuffle=False)."
+        )
+
+
 def mirrored_variables(strategy, arrays: list[np.ndarray]) -> list[tf.Variable]:
     """Variables created in the strategy's scope, written by the first replica."""
     with strategy.scope():

@@ -20,7 +20,12 @@ from sklearn.model_selection import train_test_split
 
 from tfmlp._callbacks import CallbackRunner, check_callbacks
 from tfmlp._compat import _check_sample_weight, validate_data
-from tfmlp._distribute import DistributedRunner, global_batches, resolve_strategy
+from tfmlp._distribute import (
+    DistributedRunner,
+    check_shardable,
+    global_batches,
+    resolve_strategy,
+)
 from tfmlp._extras import check_validation_data
 from tfmlp._interrupt import TrainingAborted, deferred_interrupts
 from tfmlp._loop import make_runner
@@ -75,6 +80,7 @@ class StochasticMixin:
         else:
             X, y, sw, validation = self._train_validation_split(X, y, sw)
         if strategy is not None:
+            check_shardable(strategy, X)
             batches = global_batches(self, net, X, y, sw)
             runner = DistributedRunner(self, net, strategy, batches)
         elif is_dataset(X):

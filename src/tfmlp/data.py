@@ -234,7 +234,7 @@ def read_csv(
     ds = _finish(ds, batch_size, shuffle, shuffle_buffer, seed)
     parse = _target_parser(y_dtype, target)
     ds = ds.map(lambda x, y: (x, parse(y)), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return _tagged(ds.prefetch(tf.data.AUTOTUNE), shuffle, seed)
 
 
 def _csv_head(path: str):
@@ -497,7 +497,16 @@ def read_parquet(
     if shuffle:  # mix batches across chunks through a bounded buffer
         n_buffer = max(1, shuffle_buffer // batch_size)
         ds = ds.shuffle(n_buffer, seed=seed, reshuffle_each_iteration=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return _tagged(ds.prefetch(tf.data.AUTOTUNE), shuffle, seed)
+
+
+def _tagged(ds, shuffle: bool, seed):
+    """Mark a reader's dataset whose order no seed fixes: each process draws
+    its own, so workers of a multi-worker strategy, which each take their
+    share of the batches, would not split one order between them
+    (``_distribute.check_shardable``)."""
+    ds._tfmlp_unseeded_shuffle = bool(shuffle) and seed is None
+    return ds
 
 
 def _parquet_head(pq, path: str):
@@ -620,7 +629,13 @@ def _parquet_batches(files, cols, target, y_dtype, batch_size, read_rows):
             for rb in pf.iter_batches(batch_size=read_rows, columns=[*cols, target]):
                 x = np.column_stack([_column_numpy(rb, c, files[k]) for c in cols])
                 x = x.astype(np.float32, copy=False)
-                y = _column_numpy(rb, target, files[k]).astype(np_y)
+                y = _column_numpy(rb, target, files[k])
+                if y.dtype == np.uint64 and y.size and y.max() > np.iinfo(np.int64).max:
+                    raise ValueError(
+                        f"Target column {target!r} of {files[k]!r} holds {y.max()}, "
+                        "beyond the int64 labels the reader yields."
+                    )
+                y = y.astype(np_y)
                 if rng is not None:
                     rows = rng.permutation(len(y))
                     x, y = x[rows], y[rows]

@@ -717,17 +717,21 @@ def test_demo_random_state_is_checked_as_a_usage_error(capsys):
     assert "--random-state" in capsys.readouterr().err
 
 
+def _train_csv(tmp_path, frame, target, *flags) -> int:
+    """``tfmlp train`` on ``frame`` written as a CSV (a small, quick fit)."""
+    path = tmp_path / "table.csv"
+    frame.to_csv(path, index=False)
+    args = ["--hidden", "3", "--max-iter", "3", "--no-progress", *flags]
+    return main(
+        ["train", str(path), "--target", target, *args, "--out", str(tmp_path / "m")]
+    )
+
+
 def test_a_test_split_too_small_to_stratify_falls_back_to_a_plain_split(tmp_path):
     rng = np.random.RandomState(2)
     x = rng.randn(30)
     frame = pd.DataFrame({"x": x, "y": np.repeat(list("abcdef"), 5)})
-    path = tmp_path / "six.csv"
-    frame.to_csv(path, index=False)
-    args = ["--hidden", "3", "--max-iter", "3", "--no-progress", "--test-size", "0.1"]
-    assert (
-        main(["train", str(path), "--target", "y", *args, "--out", str(tmp_path / "m")])
-        == 0
-    )
+    assert _train_csv(tmp_path, frame, "y", "--test-size", "0.1") == 0
 
 
 def test_evaluate_matches_text_classes_however_the_file_reads(tmp_path, capsys):
@@ -785,13 +789,7 @@ def test_identifier_check_is_made_on_the_whole_table(tmp_path):
             "y": [0, 1] * 12,
         }
     )  # 12 values in 24 rows: a category; in a 19-row split it would look like ids
-    path = tmp_path / "cities.csv"
-    frame.to_csv(path, index=False)
-    args = ["--max-iter", "3", "--no-progress", "--test-size", "0.2", "--hidden", "3"]
-    assert (
-        main(["train", str(path), "--target", "y", *args, "--out", str(tmp_path / "m")])
-        == 0
-    )
+    assert _train_csv(tmp_path, frame, "y", "--test-size", "0.2") == 0
 
 
 def test_random_state_none_is_accepted_as_the_help_says(data_dir, tmp_path):

@@ -331,7 +331,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         if net is not None and net.custom:
             state["_keras_weights"] = net.full_state()
         fitted = state.get("_fitted_stack")
-        if fitted is not None and _same_stack(fitted, self._stack_builder()):
+        if fitted is not None and fitted == self._stack_builder():
             del state["_fitted_stack"]  # the parameters describe it
         return state
 
@@ -590,7 +590,10 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         else:
             labels = y  # class_weight weighs the labels as given
             X, y = self._validate_input(X, y, incremental, reset=first_pass)
-            if sample_weight is not None:  # its shape, before class weights
+            if sample_weight is not None:  # checked before class weights
+                # multiply it; scikit-learn's dtype (float32 kept, else
+                # float64: it sets the reported loss's type); the runners
+                # cast to the training dtype
                 sample_weight = _check_sample_weight(sample_weight, X)
             sample_weight = self._class_weights(labels, sample_weight, incremental)
             n_features, dtype = X.shape[1], X.dtype
@@ -598,10 +601,6 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 dtype = np.dtype(np.float32)  # opt-in speed modes: float32 weights
                 if not (self.solver in STOCHASTIC_SOLVERS and memory_mapped(X)):
                     X = X.astype(np.float32)  # else cast chunk by chunk
-            if sample_weight is not None:  # scikit-learn's dtype (float32
-                # kept, else float64: it sets the reported loss's type); the
-                # runners cast to the training dtype
-                sample_weight = _check_sample_weight(sample_weight, X)
             if y.ndim == 1:
                 y = y.reshape((-1, 1))
         if not first_pass and y.shape[1] != self.n_outputs_:
@@ -676,7 +675,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         """The Keras hidden stack the parameters describe is the fitted one
         (not checked after ``tfmlp.load``, whose caller passes the stack)."""
         fitted = self.__dict__.get("_fitted_stack")
-        if fitted is not None and not _same_stack(fitted, self._stack_builder()):
+        # a user's callable compares by identity unless it defines ==
+        if fitted is not None and fitted != self._stack_builder():
             raise ValueError(
                 "hidden_stack / dropout / batch_normalization / activation / "
                 "hidden_layer_sizes no longer describe the fitted Keras hidden "
@@ -829,10 +829,3 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
     def _checked_forward(self, X) -> np.ndarray:
         check_is_fitted(self)
         return self._forward_pass_fast(X)
-
-
-def _same_stack(fitted, current) -> bool:
-    """Whether the stack builder ``current`` is the ``fitted`` one."""
-    if isinstance(fitted, StandardStack) and isinstance(current, StandardStack):
-        return fitted.describes_same(current)
-    return fitted is current

@@ -72,18 +72,21 @@ class StandardStack:
         self.batch_normalization = batch_normalization
         self.seed = int(seed)
 
-    def describes_same(self, other: StandardStack) -> bool:
-        """Whether ``other`` builds the same layers (seeds aside)."""
+    def _layers(self) -> tuple:  # dropout None or 0: no Dropout layer
+        return (
+            tuple(self.sizes),
+            self.activation,
+            self.dropout or 0.0,
+            bool(self.batch_normalization),
+        )
 
-        def layers(stack):  # dropout None or 0: no Dropout layer
-            return (
-                list(stack.sizes),
-                stack.activation,
-                stack.dropout or 0.0,
-                bool(stack.batch_normalization),
-            )
+    def __eq__(self, other) -> bool:
+        """The same layers (seeds aside): what warm starts compare."""
+        if not isinstance(other, StandardStack):
+            return NotImplemented
+        return self._layers() == other._layers()
 
-        return layers(self) == layers(other)
+    __hash__ = None  # compared by value, mutable
 
     def __call__(self, x):
         import keras

@@ -1,6 +1,7 @@
 """Public API: parameters, errors, input kinds, dtypes and the backend check."""
 
 import inspect
+import json
 import os
 import re
 import subprocess
@@ -149,6 +150,27 @@ def test_other_keras_backend_fails_clearly():
     assert proc.returncode != 0
     assert "KERAS_BACKEND=tensorflow" in proc.stderr
     assert "'jax' backend" in proc.stderr
+
+
+def _import_tfmlp(tmp_path, backend_env, config_backend=None):
+    env = dict(os.environ, KERAS_HOME=str(tmp_path))
+    env.pop("KERAS_BACKEND", None)
+    if backend_env is not None:
+        env["KERAS_BACKEND"] = backend_env
+    if config_backend is not None:
+        (tmp_path / "keras.json").write_text(json.dumps({"backend": config_backend}))
+    return subprocess.run(
+        [sys.executable, "-c", "import tfmlp"], env=env, capture_output=True, text=True
+    )
+
+
+def test_backend_is_read_as_keras_reads_it(tmp_path):
+    # an empty KERAS_BACKEND is ignored by Keras: the default (tensorflow)
+    assert _import_tfmlp(tmp_path, "").returncode == 0
+    # the config file names the backend, unless a non-empty variable overrides it
+    proc = _import_tfmlp(tmp_path, "", config_backend="jax")
+    assert proc.returncode != 0 and "'jax' backend" in proc.stderr
+    assert _import_tfmlp(tmp_path, "tensorflow", config_backend="jax").returncode == 0
 
 
 def test_demo_runs(capsys):

@@ -289,3 +289,19 @@ def test_continuing_with_other_hidden_layer_sizes_is_refused(solver, new):
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.set_params(warm_start=False).fit(X, Y)  # a new network
     assert [c.shape[1] for c in est.coefs_[:-1]] == list(new)
+
+
+def test_fit_classes_with_arrays_must_be_the_labels_of_y():
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["a", "b", "c"])[y]
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, labels, classes=["c", "a", "b"])  # the same labels: accepted
+        fitted = [c.copy() for c in clf.coefs_]
+        for classes in (["a", "b", "c", "d"], ["a", "b"], [0, 1, 2]):
+            with pytest.raises(ValueError, match="does not match the labels of y"):
+                clf.fit(X, labels, classes=classes)
+    np.testing.assert_array_equal(clf.classes_, ["a", "b", "c"])
+    for before, after in zip(fitted, clf.coefs_):
+        np.testing.assert_array_equal(before, after)

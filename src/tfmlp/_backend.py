@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 
 MESSAGE = (
     "tfmlp trains with TensorFlow and needs Keras on the TensorFlow backend, but "
@@ -21,14 +22,29 @@ MESSAGE = (
 
 
 def configured_backend() -> str:
+    """The backend Keras uses or will use, read as Keras reads it.
+
+    Keras already imported: its own answer. Otherwise its config file
+    (``$KERAS_HOME/keras.json``, else ``~/.keras/keras.json``, ``/tmp/.keras``
+    where the home directory is not writable), overridden by a non-empty
+    ``KERAS_BACKEND`` (Keras ignores an empty one).
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        try:
+            return str(keras.backend.backend()).lower()
+        except Exception:  # a partly imported or unusual keras: read the config
+            pass
     env = os.environ.get("KERAS_BACKEND")
-    if env is not None:
+    if env:
         return env.strip().lower()
-    home = os.environ.get("KERAS_HOME") or os.path.join(
-        os.path.expanduser("~"), ".keras"
-    )
+    if "KERAS_HOME" in os.environ:
+        home = os.environ["KERAS_HOME"]
+    else:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
     try:
-        with open(os.path.join(home, "keras.json")) as f:
+        with open(os.path.expanduser(os.path.join(home, "keras.json"))) as f:
             return str(json.load(f).get("backend", "tensorflow")).lower()
     except (OSError, ValueError, AttributeError):
         return "tensorflow"

@@ -18,6 +18,27 @@ from tfmlp._params import CLASSIFIER_CONSTRAINTS, REGRESSOR_CONSTRAINTS
 from tfmlp._streaming import StreamTargets, is_dataset, label_encoder, training_spec
 
 
+def _check_classes_of_y(y, classes) -> None:
+    """``fit(X, y, classes=...)`` with arrays: the classes are the labels of
+    ``y`` (as in scikit-learn), so ``classes`` may only repeat them; a
+    different list is an error, not silently ignored."""
+    try:
+        labels = unique_labels(y)
+    except (TypeError, ValueError):
+        return  # fit reports what is wrong with y
+    try:
+        same = np.array_equal(labels, unique_labels(classes))
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise ValueError(
+            f"classes={classes!r} does not match the labels of y {labels!r}. "
+            "With array input the classes are the labels found in y; classes= "
+            "is for a tf.data.Dataset, whose labels cannot be scanned first "
+            "(partial_fit takes classes= for arrays)."
+        )
+
+
 def _check_partial_fit_first_call(est, classes) -> bool:
     """True on the first partial_fit call (and set ``classes_``), as scikit-learn."""
     if getattr(est, "classes_", None) is None and classes is None:
@@ -365,13 +386,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             a ``tf.data.Dataset`` of ``(X, y)`` batches.
         classes : array-like, default=None
             All labels, needed when ``X`` is a ``tf.data.Dataset`` (a stream
-            cannot be scanned for its labels first).
+            cannot be scanned for its labels first). With array input the
+            classes are the labels of ``y``; a ``classes`` that lists others
+            raises a ValueError.
 
         Returns
         -------
         self : MLPClassifier
             The fitted estimator.
         """
+        if classes is not None and not is_dataset(X):
+            _check_classes_of_y(y, classes)
         return self._fit(
             X,
             y,

@@ -338,3 +338,79 @@ def test_savedmodel_export_through_a_symlink_replaces_its_target(tmp_path):
         tfmlp.export(est, link, "savedmodel")
     assert link.is_symlink() and (target / "saved_model.pb").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "target"]
+
+
+def _lambda_stack(x):
+    import keras
+
+    x = keras.layers.Dense(5, activation="relu")(x)
+    return keras.layers.Lambda(lambda t: t * 2.0)(x)
+
+
+def _tflite_predict(path, rows):
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, rows.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, rows.astype(np.float32))
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_stack_with_a_lambda_layer_exports(tmp_path, fmt):
+    """A Lambda of a Python function is rebuilt from the live model (Keras'
+    safe mode guards files, not the process's own network)."""
+    import keras
+
+    est = _fit(
+        MLPClassifier(hidden_stack=_lambda_stack, max_iter=5, random_state=0),
+        X,
+        X[:, 0] > 0,
+    )
+    path = tmp_path / f"m{SUFFIX[fmt]}"
+    tfmlp.export(est, path, format=fmt, dtype="float32")
+    if fmt == "savedmodel":
+        got = _serve(path, X.astype(np.float32))
+    elif fmt == "keras":
+        model = keras.saving.load_model(path, safe_mode=False)
+        got = np.asarray(model(X.astype(np.float32)))
+    elif fmt == "tflite":
+        got = _tflite_predict(path, X)
+    else:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path))
+        got = session.run(None, {session.get_inputs()[0].name: X.astype(np.float32)})[0]
+    np.testing.assert_allclose(got, est.predict_proba(X), rtol=1e-4, atol=1e-4)
+
+
+def test_stack_layer_without_config_exports_where_it_can(tmp_path):
+    """A Layer subclass Keras cannot rebuild (no get_config for its
+    arguments): SavedModel traces the fitted network; .keras, which Keras
+    loads by rebuilding, is a clear error."""
+    import keras
+
+    class Scaled(keras.layers.Layer):
+        def __init__(self, factor):
+            super().__init__()
+            self.factor = factor
+            self.dense = keras.layers.Dense(4, activation="tanh")
+
+        def call(self, x):
+            return self.dense(x) * self.factor
+
+    est = _fit(
+        MLPRegressor(hidden_stack=lambda x: Scaled(0.5)(x), max_iter=5, random_state=0),
+        X,
+        X[:, 0],
+    )
+    for dtype in ("float32", "float64"):
+        tfmlp.export(est, tmp_path / dtype, format="savedmodel", dtype=dtype)
+        got = _serve(tmp_path / dtype, X.astype(dtype))
+        np.testing.assert_allclose(got.ravel(), est.predict(X), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="get_config"):
+        tfmlp.export(est, tmp_path / "m.keras", format="keras")
+    assert not (tmp_path / "m.keras").exists()

@@ -319,6 +319,52 @@ def test_attributes_the_user_added(tmp_path):
     assert not (tmp_path / "n").exists()
 
 
+def test_user_dicts_with_tuple_keys_round_trip(tmp_path):
+    est = _quiet(MLPClassifier((3,), max_iter=3, random_state=0).fit, X, Y_WORDS)
+    est.pair_counts = {("cat", "dog"): 3, (1, (2, None)): [0.5]}
+    tfmlp.save(est, tmp_path / "m")
+    assert tfmlp.load(tmp_path / "m").pair_counts == est.pair_counts
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"activation": "tanh"},
+        {"hidden_layer_sizes": (3,)},
+        {"batch_normalization": False, "dropout": 0.3},
+    ],
+)
+def test_stack_changed_after_fit_is_the_one_loaded(tmp_path, change):
+    """set_params after a dropout / batch-normalization fit does not change
+    the network predict uses; a saved and loaded copy predicts the same, and
+    continuing to train with the changed parameters is refused as before."""
+    est = MLPClassifier(
+        hidden_layer_sizes=(6,), batch_normalization=True, max_iter=5, random_state=0
+    )
+    _quiet(est.fit, X, Y_WORDS)
+    est.set_params(**change)
+    tfmlp.save(est, tmp_path / "m")
+    loaded = tfmlp.load(tmp_path / "m")
+    _same(loaded.predict_proba(X), est.predict_proba(X))
+    _same(pickle.loads(pickle.dumps(loaded)).predict_proba(X), est.predict_proba(X))
+    for model in (est, loaded):
+        with pytest.raises(ValueError):
+            model.partial_fit(X, Y_WORDS)
+
+
+def test_load_with_another_stack_is_a_clear_error(tmp_path):
+    import keras
+
+    est = _quiet(
+        MLPClassifier(hidden_stack=stack, max_iter=3, random_state=0).fit, X, Y_BINARY
+    )
+    _save(est, tmp_path / "m")
+    wider = lambda x: keras.layers.Dense(7, activation="tanh")(x)  # noqa: E731
+    loaded = tfmlp.load(tmp_path / "m", hidden_stack=wider)
+    with pytest.raises(ValueError, match="do not fit the hidden stack"):
+        loaded.predict(X)
+
+
 def test_feature_names_and_label_dtypes(tmp_path):
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])

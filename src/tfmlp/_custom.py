@@ -187,6 +187,17 @@ class CustomNetwork:
                 f"{len(states)} random-generator states; got {len(weights)} "
                 "arrays (was the estimator fitted with another hidden stack?)."
             )
+        wrong = [
+            f"{v.path}: {tuple(v.shape)} vs {np.shape(w)}"
+            for v, w in zip(self.model.weights, weights)
+            if tuple(v.shape) != np.shape(w)
+        ]
+        if wrong:
+            raise ValueError(
+                "The saved Keras weights do not fit the hidden stack ("
+                + "; ".join(wrong[:3])
+                + "): was the estimator fitted with another hidden stack?"
+            )
         self.model.set_weights(weights[:n_weights])
         for variable, value in zip(states, weights[n_weights:]):
             variable.assign(_seed_value(value, variable))

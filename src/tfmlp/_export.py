@@ -93,7 +93,7 @@ def export(est, path, format, *, dtype=None):
     if format == "onnx":
         _import_onnx()  # fail before doing any work
     dtype = _resolve_dtype(est, dtype, format)
-    model = _serving_model(est, dtype)
+    model = _serving_model(est, dtype, format)
     writer = {
         "savedmodel": _write_savedmodel,
         "keras": _write_keras,
@@ -124,37 +124,95 @@ def _output_name(model_or_est) -> str:
     return "probabilities" if is_classifier(model_or_est) else "predictions"
 
 
-def _serving_model(est, dtype: str):
+def _serving_model(est, dtype: str, format: str):
     """A standalone functional Keras model: features -> predict_proba/predict.
 
     A copy of ``model_`` (same weights, in ``dtype``; a binary classifier's
     already has ``predict_proba``'s ``1 - p`` column) that shares nothing with
     the estimator; the output is an ``Identity`` layer named
-    ``probabilities`` / ``predictions``.
+    ``probabilities`` / ``predictions``. A ``hidden_stack`` whose layers
+    Keras cannot rebuild from their config (a ``Lambda`` of a Python
+    function is rebuilt from the live model; a ``Layer`` subclass that
+    cannot be rebuilt (no ``get_config`` for its arguments) is exported by
+    tracing ``model_`` itself: it computes in its own dtype, with the input
+    and output cast to ``dtype``. The '.keras' format, which Keras loads by
+    rebuilding from the config, and a float32 TFLite model of a float64
+    network need the rebuild: then a ValueError says why.
     """
     import keras
 
-    base = _copy_model(est.model_, dtype)
+    model = est.model_
+    try:
+        base = _copy_model(model, dtype)
+    except _NotRebuildable as exc:
+        source = str(model.inputs[0].dtype)
+        if format == "keras" or (format == "tflite" and source != dtype):
+            why = (
+                "a .keras file is loaded by rebuilding it from that config"
+                if format == "keras"
+                else f"TFLite needs the {source} network rebuilt in {dtype}"
+            )
+            raise ValueError(
+                f"{exc} Cannot export format={format!r}: {why}. Give the "
+                "hidden stack's Layer subclasses a get_config() that returns "
+                "their constructor arguments, or export format='savedmodel' "
+                "or 'onnx'."
+            ) from exc
+        features = keras.Input(
+            shape=model.inputs[0].shape[1:], dtype=dtype, name="features"
+        )
+        out = model(_cast(features, str(model.inputs[0].dtype)))
+        out = keras.layers.Identity(dtype=dtype, name=_output_name(est))(
+            _cast(out, dtype)
+        )
+        return keras.Model(features, out, name="tfmlp_serving")
     out = keras.layers.Identity(dtype=dtype, name=_output_name(est))(base.outputs[0])
     return keras.Model(base.inputs[0], out, name="tfmlp_serving")
 
 
+def _cast(x, dtype: str):
+    import keras
+
+    if str(x.dtype) == dtype:
+        return x
+    return keras.ops.cast(x, dtype)
+
+
+class _NotRebuildable(ValueError):
+    """``keras.Model.from_config`` failed on the fitted network's config."""
+
+
 def _copy_model(model, dtype: str):
-    """Rebuild ``model`` from its config in ``dtype`` and copy its weights."""
+    """Rebuild ``model`` from its config in ``dtype`` and copy its weights.
+
+    The config comes from the live model in this process, not from a file:
+    a hidden stack's ``Lambda`` functions and ``Layer`` subclasses (found on
+    the model itself) are rebuilt as they are.
+    """
     import keras
 
     source = str(model.inputs[0].dtype)
-    config = _retype(model.get_config(), source, dtype)
+    config = _retype(keras.saving.serialize_keras_object(model), source, dtype)
+    classes = {type(layer).__name__: type(layer) for layer in _layers(model)}
     try:
-        copy = keras.Model.from_config(config)
+        copy = keras.saving.deserialize_keras_object(
+            config, custom_objects=classes, safe_mode=False
+        )
+        copy.set_weights([np.asarray(w).astype(dtype) for w in model.get_weights()])
     except Exception as exc:
-        raise ValueError(
-            "The fitted network cannot be rebuilt from its Keras config for "
-            f"export ({type(exc).__name__}: {exc}). A hidden_stack must use "
-            "serializable Keras layers."
+        raise _NotRebuildable(
+            "The fitted network cannot be rebuilt from its Keras config "
+            f"({type(exc).__name__}: {exc})."
         ) from exc
-    copy.set_weights([np.asarray(w).astype(dtype) for w in model.get_weights()])
     return copy
+
+
+def _layers(model) -> list:
+    """Every layer inside ``model``, nested ones included."""
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is None:
+        return list(model.layers)
+    return list(flatten(include_self=False, recursive=True))
 
 
 def _retype(obj, source: str, target: str):

@@ -55,7 +55,8 @@ from numpy.lib import format as npy_format
 from sklearn.preprocessing import LabelBinarizer
 
 from tfmlp._estimators import MLPClassifier, MLPRegressor
-from tfmlp._network import OUTPUT_ACTIVATIONS
+from tfmlp._extras import StandardStack
+from tfmlp._network import KERAS_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from tfmlp._optimizers import SGD, Adam
 
 __all__ = ["load", "save"]
@@ -74,7 +75,6 @@ _OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
 # metadata-routing requests (``set_fit_request``: set them again after load).
 _NOT_STORED = (
     "_net",
-    "_fitted_stack",  # code; ``load`` takes hidden_stack from its caller
     "_fitting",
     "_sklearn_version",
     "_parent_callback_ctx",
@@ -166,6 +166,11 @@ def _encode_estimator(est, name: str) -> list[tuple[str, bytes]]:
     state = dict(est.__getstate__())  # synced weights; no TensorFlow objects
     for key in _NOT_STORED:
         state.pop(key, None)
+    if type(state.get("_fitted_stack")) is not StandardStack:
+        # a user's stack is code (``load`` takes hidden_stack from its caller);
+        # the dropout / batch-normalisation stack is data, kept when set_params
+        # has changed the parameters that describe it since the fit
+        state.pop("_fitted_stack", None)
     param_names = set(type(est)._get_param_names())
     enc = _Encoder()
     params = {}
@@ -298,6 +303,8 @@ class _Encoder:
             }
         if type(value) is LabelBinarizer:
             return {"$label_binarizer": self._encode_fields(vars(value), where, sub)}
+        if type(value) is StandardStack:
+            return {"$standard_stack": self._encode_fields(vars(value), where, sub)}
         if type(value) in (SGD, Adam):
             state = value.__getstate__()  # slot variables read back as arrays
             fields = dict(state)
@@ -499,6 +506,13 @@ def load(path, **params):
         ) from None
     if params:
         est.set_params(**params)
+    if (
+        est.__dict__.get("_keras_weights") is not None
+        and "_fitted_stack" not in est.__dict__
+        and callable(est._stack_builder())
+    ):  # as unpickling does: the stack the file was fitted with stays the one
+        # predict and training use, whatever set_params changes later
+        est.__dict__["_fitted_stack"] = est._stack_builder()
     missing = {k: v for k, v in unsaved.items() if k not in params}
     if "hidden_stack" in missing and est.__dict__.get("_keras_weights") is not None:
         warnings.warn(
@@ -768,6 +782,10 @@ _ATTRIBUTE_CHECKS = {
     "_intercepts": (_is_arrays, "a list of arrays"),
     "_best_params": (_or_none(_is_arrays), "a list of arrays or null"),
     "_keras_weights": (_or_none(_is_arrays), "a list of arrays or null"),
+    "_fitted_stack": (
+        lambda v: type(v) is StandardStack,
+        "a standard hidden stack (dropout / batch normalization)",
+    ),
     "_label_binarizer": (
         lambda v: type(v) is LabelBinarizer,
         "a label binarizer",
@@ -819,6 +837,7 @@ _FITTED_ATTRIBUTES = frozenset(
     {
         "_best_params",
         "_coefs",
+        "_fitted_stack",
         "_intercepts",
         "_keras_weights",
         "_no_improvement_count",
@@ -1043,6 +1062,29 @@ def _check_fitted_state(est) -> None:
             raise _FormatError("the optimizer's slots do not match the weights.")
 
 
+def _is_key(key) -> bool:
+    """A key ``save`` writes in a ``$dict``: a scalar or a tuple of keys
+    (hashable values the format holds)."""
+    if isinstance(key, tuple):
+        return all(_is_key(k) for k in key)
+    return isinstance(key, (str, int, float, bool, np.generic)) or key is None
+
+
+_STACK_FIELDS = {
+    "sizes": (
+        lambda v: isinstance(v, list) and all(_is_count(n) and n > 0 for n in v),
+        "a list of positive integers",
+    ),
+    "activation": (lambda v: v in KERAS_ACTIVATIONS, "an activation name"),
+    "dropout": (
+        lambda v: v is None or (_is_real(v) and 0 <= v < 1),
+        "null or a rate in [0, 1)",
+    ),
+    "batch_normalization": (_is_bool, "a boolean"),
+    "seed": (_is_count, "a non-negative integer"),
+}
+
+
 def _float_array(a, ndim: int) -> bool:
     return isinstance(a, np.ndarray) and a.ndim == ndim and a.dtype.kind == "f"
 
@@ -1082,6 +1124,7 @@ class _Decoder:
             "$random_state": self._random_state,
             "$label_binarizer": self._label_binarizer,
             "$optimizer": self._optimizer,
+            "$standard_stack": self._standard_stack,
         }.get(tag)
         if handler is None:
             raise _FormatError(f"{where} has an unknown value type {tag!r}.")
@@ -1104,16 +1147,21 @@ class _Decoder:
         _expect(isinstance(body, list), "a list")
         return tuple(self.decode(v, where, depth) for v in body)
 
+    def _standard_stack(self, body, where, depth):
+        _expect(isinstance(body, dict), "an object")
+        fields = {k: self.decode(v, where, depth) for k, v in body.items()}
+        _expect(set(fields) == set(_STACK_FIELDS), f"the fields {_STACK_FIELDS}")
+        for name, (check, what) in _STACK_FIELDS.items():
+            _expect(check(fields[name]), f"{name} {what}")
+        return StandardStack(**fields)
+
     def _dict(self, body, where, depth):
         _expect(isinstance(body, list), "a list of pairs")
         out = {}
         for pair in body:
             _expect(isinstance(pair, list) and len(pair) == 2, "key-value pairs")
             key = self.decode(pair[0], where, depth)
-            _expect(
-                isinstance(key, (str, int, float, bool, np.generic)) or key is None,
-                "scalar keys",
-            )
+            _expect(_is_key(key), "scalar keys or tuples of them")
             out[key] = self.decode(pair[1], where, depth)
         return out
 

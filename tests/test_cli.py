@@ -817,3 +817,57 @@ def test_random_state_none_is_accepted_as_the_help_says(data_dir, tmp_path):
         )
         == 0
     )
+
+
+def test_text_categories_keep_their_encoding_however_a_file_reads(tmp_path, capsys):
+    """Category text that another file's values let pandas read as numbers or
+    bools (zip codes with leading zeros, true/false, 2.50) is matched as the
+    file writes it: the same rows predict the same in any file."""
+    rng = np.random.RandomState(6)
+    n = 90
+    zips = rng.choice(["02134", "10001", "unknown"], n)
+    flags = rng.choice(["true", "false", "maybe"], n)
+    prices = rng.choice(["2.50", "3.00", "n/a"], n)
+    x = rng.randn(n)
+    y = np.where(x + (zips == "02134") - (flags == "true") > 0, "a", "b")
+    frame = pd.DataFrame({"x": x, "zip": zips, "flag": flags, "price": prices, "y": y})
+    assert _train_csv(tmp_path, frame, "y", "--test-size", "0") == 0
+    model = tmp_path / "m"
+    keep = (zips != "unknown") & (flags != "maybe") & (prices != "n/a")
+    subset = frame[keep]
+    both = {"all": frame, "subset": subset}
+    probas = {}
+    for name, table in both.items():
+        path = tmp_path / f"{name}.csv"
+        table.to_csv(path, index=False)
+        out = tmp_path / f"{name}_pred.csv"
+        assert (
+            main(["predict", str(model), str(path), "--proba", "--out", str(out)]) == 0
+        )
+        probas[name] = pd.read_csv(out).filter(like="proba_").to_numpy()
+    assert pd.read_csv(tmp_path / "subset.csv")["zip"].dtype.kind in "iuf"  # as numbers
+    np.testing.assert_array_equal(probas["all"][keep], probas["subset"])
+
+
+def test_a_mixed_column_in_a_large_csv_is_read_without_pandas_warnings(tmp_path):
+    import warnings
+
+    from tfmlp._cli import _read_table
+
+    path = tmp_path / "big.csv"
+    path.write_text("a,b\n" + "1,2\n" * 300_000 + "?,3\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame = _read_table(str(path))
+    assert len(frame) == 300_001
+
+
+def test_report_warnings_are_warning_lines(tmp_path, capsys):
+    import warnings
+
+    frame = pd.DataFrame({"x": np.arange(5.0), "v": [0.1, 0.5, 0.2, 0.9, 0.4]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _train_csv(tmp_path, frame, "v", "--test-size", "0.2") == 0
+    assert not [w for w in caught if "well-defined" in str(w.message)]
+    assert "warning: R^2 score is not well-defined" in capsys.readouterr().err

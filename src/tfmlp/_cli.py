@@ -301,10 +301,11 @@ def _read_table(path: str):
     try:
         if lower.endswith((".parquet", ".pq")):
             frame = pd.read_parquet(path)
-        elif lower.endswith((".tsv", ".tab")):
-            frame = pd.read_csv(path, sep="\t")
+        elif lower.endswith((".tsv", ".tab")):  # (in one pass: each column
+            # typed from all its values, no DtypeWarning of a mixed column)
+            frame = pd.read_csv(path, sep="\t", low_memory=False)
         else:
-            frame = pd.read_csv(path)
+            frame = pd.read_csv(path, low_memory=False)
     except Exception as exc:  # pandas / pyarrow raise many types
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CLIError(
@@ -360,7 +361,7 @@ def _preprocessing_of(est):
 _PRE_ATTR = "_cli_preprocessing"
 
 
-def _features(est, frame, pre):
+def _features(est, frame, pre, path=None):
     """The model's feature matrix for ``frame``.
 
     With stored preprocessing (a model written by ``tfmlp train``) the table
@@ -371,8 +372,14 @@ def _features(est, frame, pre):
     from tfmlp._preprocess import PreprocessError
 
     if pre is not None:
+        raw = None
+        if path is not None:  # category columns as the file writes them
+            names = {str(c): c for c in frame.columns}
+            wanted = [names[n] for n in pre.categorical_names() if n in names]
+            raw = _text_columns(path, wanted) if wanted else None
+            raw = None if raw is None else raw.loc[frame.index]
         try:
-            X = pre.transform(frame)
+            X = pre.transform(frame, raw=raw)
         except PreprocessError as exc:
             raise CLIError(str(exc)) from None
     else:
@@ -447,6 +454,24 @@ def _continuous(y):
 
 
 def _report(task, y_true, y_pred) -> list[tuple[str, float]]:
+    """The metrics' rows; their warnings (an R^2 of one row is undefined)
+    become ``warning:`` lines on stderr, as the fit's do."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = _metrics(task, y_true, y_pred)
+    _print_warnings(caught)
+    return rows
+
+
+def _print_warnings(caught) -> None:
+    for w in caught:
+        if issubclass(w.category, UserWarning):  # ConvergenceWarning included
+            print(f"warning: {_first_sentence(str(w.message))}", file=sys.stderr)
+
+
+def _metrics(task, y_true, y_pred) -> list[tuple[str, float]]:
     from sklearn import metrics
 
     if task == "classify":
@@ -618,9 +643,7 @@ def _train(args: argparse.Namespace) -> int:
             est.fit(X_train, y_train)
     except ValueError as exc:
         raise CLIError(f"training failed: {exc}") from None
-    for w in caught:
-        if issubclass(w.category, UserWarning):  # ConvergenceWarning included
-            print(f"warning: {_first_sentence(str(w.message))}", file=sys.stderr)
+    _print_warnings(caught)
     elapsed = time.perf_counter() - start
     est.set_params(callbacks=None)
     loss = getattr(est, "loss_", float("nan"))
@@ -710,7 +733,7 @@ def _predict(args: argparse.Namespace) -> int:
     pre = _preprocessing_of(est)
     if pre is not None and pre.target in frame.columns:
         frame = frame.drop(columns=[pre.target])
-    X = _features(est, frame, pre)
+    X = _features(est, frame, pre, args.data)
     out = pd.DataFrame(index=range(len(frame)))
     if args.proba:
         if not hasattr(est, "predict_proba"):
@@ -754,7 +777,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     frame = frame[frame[target].notna()]
     if len(frame) == 0:
         raise CLIError(f"target column {target!r} has no values")
-    X = _features(est, frame.drop(columns=[target]), pre)
+    X = _features(est, frame.drop(columns=[target]), pre, args.data)
     task = "classify" if is_classifier(est) else "regress"
     if task == "regress" and not _numeric_column(frame[target]):
         raise CLIError(
@@ -836,6 +859,13 @@ def _text_readings(path: str, y) -> list:
 def _text_column(path: str, column: str):
     """A CSV/TSV file's column as written (strings; None for Parquet, whose
     columns keep their types, or if it cannot be read so)."""
+    table = _text_columns(path, [column])
+    return None if table is None else table[column]
+
+
+def _text_columns(path: str, columns: list):
+    """CSV/TSV columns as the file writes them (a frame of strings; None for
+    Parquet, whose columns keep their types, or if they cannot be read so)."""
     import pandas as pd
 
     lower = path.lower()
@@ -843,7 +873,7 @@ def _text_column(path: str, column: str):
         return None
     sep = "\t" if lower.endswith((".tsv", ".tab")) else ","
     try:
-        return pd.read_csv(path, sep=sep, usecols=[column], dtype=str)[column]
+        return pd.read_csv(path, sep=sep, usecols=list(columns), dtype=str)
     except Exception:  # the typed read succeeded; fall back to it
         return None
 

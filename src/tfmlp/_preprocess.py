@@ -70,20 +70,29 @@ def _missing(value) -> bool:
     return isinstance(result, (bool, np.bool_)) and bool(result)
 
 
-def _one_hot(series, categories: list) -> np.ndarray:
+def _one_hot(series, categories: list, raw=None) -> np.ndarray:
     """One column per stored category; unknown or missing values: all zeros.
 
-    A value is looked up by its label (:func:`_label`), then by its plain text,
-    which is how files written before whole-number floats were normalised
-    stored a float category (``"1.0"``).
+    A value is looked up by ``raw``'s text of the same row if given (the
+    file as written: a text category such as ``"02134"``, ``"2.50"`` or
+    ``"true"`` that this file's other values let pandas read as a number or a
+    bool), then by its label (:func:`_label`), then by its plain text (how
+    files written before whole-number floats were normalised stored a float
+    category, ``"1.0"``), then as a bool written in another case (``"true"``
+    for a ``True`` category).
     """
     index = {c: i for i, c in enumerate(categories)}
     block = np.zeros((len(series), len(index)), dtype=np.float64)
-    for row, value in enumerate(series.tolist()):
+    texts = [None] * len(series) if raw is None else raw.tolist()
+    for row, (value, text) in enumerate(zip(series.tolist(), texts)):
         label = _label(value)
-        j = index.get(label)
-        if j is None and label is not None:
-            j = index.get(str(value))
+        if label is None:
+            continue
+        candidates = [text, text.strip()] if isinstance(text, str) else []
+        candidates += [label, str(value)]
+        if label.lower() in ("true", "false"):
+            candidates += [label.lower(), label.lower().capitalize()]
+        j = next((index[c] for c in candidates if c in index), None)
         if j is not None:
             block[row, j] = 1.0
     return block
@@ -184,7 +193,14 @@ class TablePreprocessor:
                 names.extend(f"{col['name']}={c}" for c in col["categories"])
         return names
 
-    def transform(self, frame) -> np.ndarray:
+    def categorical_names(self) -> list[str]:
+        """The names of the one-hot encoded columns."""
+        return [c["name"] for c in self.columns if c["kind"] != "numeric"]
+
+    def transform(self, frame, raw=None) -> np.ndarray:
+        """The feature matrix of ``frame``; ``raw`` (optional): the category
+        columns as the file writes them (strings, same rows), see
+        :func:`_one_hot`."""
         if not self.columns:
             raise PreprocessError("the preprocessing is not fitted.")
         available = {str(c): c for c in frame.columns}
@@ -214,7 +230,10 @@ class TablePreprocessor:
                         f"column {col['name']!r} has dtype {series.dtype}, which "
                         "cannot be encoded."
                     )
-                blocks.append(_one_hot(series, col["categories"]))
+                texts = None
+                if raw is not None and available[col["name"]] in raw.columns:
+                    texts = raw[available[col["name"]]]
+                blocks.append(_one_hot(series, col["categories"], texts))
         return np.hstack(blocks) if blocks else np.zeros((n, 0))
 
     def fit_transform(self, frame) -> np.ndarray:

@@ -422,6 +422,8 @@ def test_validation_targets_are_checked_before_training():
     clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2)
     with pytest.raises(ValueError, match="multilabel model has 4 labels"):
         clf.fit(Xm, ym, validation_data=(Xm[:10], ym[:10, :3]))
+    with pytest.raises(ValueError, match="label-indicator matrix of 0/1 values"):
+        clf.fit(Xm, ym, validation_data=(Xm[:10], 2 * ym[:10] - 1))
 
 
 def test_class_weight_partial_fit_with_a_column_of_labels():

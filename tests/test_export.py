@@ -414,3 +414,28 @@ def test_stack_layer_without_config_exports_where_it_can(tmp_path):
     with pytest.raises(ValueError, match="get_config"):
         tfmlp.export(est, tmp_path / "m.keras", format="keras")
     assert not (tmp_path / "m.keras").exists()
+
+
+def test_savedmodel_export_leaves_the_root_logger_alone(tmp_path):
+    """In a process whose root logger has no handler (pytest's has one), a
+    SavedModel / TFLite export adds none: TensorFlow's absl logging would
+    call logging.basicConfig(), after which the user's own basicConfig does
+    nothing."""
+    code = textwrap.dedent(
+        f"""
+        import logging, warnings
+        warnings.simplefilter("ignore")
+        import numpy as np
+        import tfmlp
+        X = np.random.RandomState(0).randn(30, 3)
+        est = tfmlp.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2).fit(X, X[:, 0])
+        tfmlp.export(est, {str(tmp_path / "sm")!r}, format="savedmodel")
+        tfmlp.export(est, {str(tmp_path / "m.tflite")!r}, format="tflite")
+        print("handlers", len(logging.getLogger().handlers))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "handlers 0" in out.stdout

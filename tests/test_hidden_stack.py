@@ -418,3 +418,45 @@ def test_a_stack_layer_named_like_tfmlps_own_is_a_clear_error():
         ValueError, match="'output' and 'output_activation' are tfmlp's own"
     ):
         MLPClassifier(hidden_stack=stack, max_iter=1).fit(X, Y)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_weights_the_loss_does_not_reach_are_left_as_keras_leaves_them(solver):
+    """A stop_gradient (a frozen feature extractor): as in Keras' fit, the
+    weights without a gradient are not trained, with a warning; the rest is."""
+
+    def stack(x):
+        frozen = keras.layers.Dense(8, activation="relu", name="frozen")(x)
+        frozen = keras.ops.stop_gradient(frozen)
+        return keras.layers.Dense(6, activation="tanh", name="trained")(frozen)
+
+    est = MLPClassifier(
+        hidden_stack=stack, solver=solver, alpha=0.0, max_iter=3, random_state=0
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X[:200], Y[:200])
+    assert any("Gradients do not exist" in str(w.message) for w in caught)
+    # the same start, one epoch: the frozen layer is where it began
+    one_epoch = dict(
+        zip(*_layer_weights(_fit(clone(est).set_params(max_iter=1), X[:200], Y[:200])))
+    )
+    final = dict(zip(*_layer_weights(est)))
+    np.testing.assert_array_equal(one_epoch["frozen/kernel"], final["frozen/kernel"])
+    np.testing.assert_array_equal(one_epoch["frozen/bias"], final["frozen/bias"])
+    assert not np.array_equal(one_epoch["trained/kernel"], final["trained/kernel"])
+
+
+def _layer_weights(est):
+    weights = est.model_.weights
+    return [w.path for w in weights], [np.asarray(w) for w in weights]
+
+
+def test_a_stack_output_of_another_rank_is_a_value_error():
+    def stack(x):
+        return keras.layers.Reshape((2, 2))(keras.layers.Dense(4)(x))
+
+    with pytest.raises(ValueError, match="shape \\(batch, units\\)"):
+        MLPClassifier(hidden_stack=stack, max_iter=1).fit(X, Y)
+    with pytest.raises(TypeError, match="must return the last hidden Keras tensor"):
+        MLPClassifier(hidden_stack=lambda x: None, max_iter=1).fit(X, Y)

@@ -241,7 +241,10 @@ def _build(builder, n_features, n_outputs, out_activation, dtype: str, seed=0):
         inputs = keras.Input(shape=(n_features,), dtype=dtype, name="features")
         hidden = builder(inputs)
         if not isinstance(hidden, keras.KerasTensor) or len(hidden.shape) != 2:
-            raise TypeError(
+            # a tensor of another rank is a wrong value (ValueError); anything
+            # else a wrong type
+            error = ValueError if isinstance(hidden, keras.KerasTensor) else TypeError
+            raise error(
                 "The 'hidden_stack' callable must return the last hidden Keras "
                 "tensor, of shape (batch, units), built from the input tensor it "
                 f"receives. Got {hidden!r} instead."

@@ -503,6 +503,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     f"validation_data's y_val has shape {y.shape}; this "
                     f"multilabel model has {self.n_outputs_} labels."
                 )
+            values = np.unique(y)
+            if not np.isin(values, [0, 1]).all():
+                raise ValueError(
+                    "validation_data's y_val must be a label-indicator matrix of "
+                    f"0/1 values, like y; it holds {values[:10]}."
+                )
             return y
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if len(unseen):

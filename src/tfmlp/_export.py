@@ -263,6 +263,13 @@ def _write_bytes(path: str, data: bytes) -> None:
 
 
 def _export_archive(model, path: str, dtype: str) -> None:
+    """Write the SavedModel (TensorFlow's absl logging would otherwise add a
+    handler to Python's root logger, as tf2onnx's note would)."""
+    with _root_logging_untouched():
+        _write_archive(model, path, dtype)
+
+
+def _write_archive(model, path: str, dtype: str) -> None:
     import keras
 
     name = model.layers[-1].name
@@ -419,9 +426,10 @@ class _DropRootNotes(logging.Filter):
 
 @contextmanager
 def _root_logging_untouched():
-    """tf2onnx logs a float64 note through ``logging.warning``, which would
+    """tf2onnx logs a float64 note through ``logging.warning`` and
+    TensorFlow's SavedModel writer logs through absl, both of which would
     call ``logging.basicConfig()`` (a process-wide root handler): prevent that
-    and drop the note."""
+    and drop tf2onnx's note."""
     root = logging.getLogger()
     guard = logging.NullHandler() if not root.handlers else None
     note = _DropRootNotes()

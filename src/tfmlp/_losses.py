@@ -9,6 +9,8 @@ the reported loss is the mean (scikit-learn issue #8349).
 
 from __future__ import annotations
 
+import warnings
+
 import tensorflow as tf
 
 from tfmlp._network import OUTPUT_ACTIVATIONS
@@ -102,9 +104,27 @@ def loss_and_grads(params, x, y, sw, model, alpha, scale=None, norms=None):
                 penalty = penalty + extra
             surrogate = gradient_surrogate(z, p, y, sw, sw_sum) + penalty
             surrogate = scaled(surrogate, scale)  # recorded by the tape
-        grads = unscaled(tape.gradient(surrogate, params), scale)
+        grads = unscaled(connected(tape.gradient(surrogate, params), params), scale)
     loss = data_loss(model.spec.loss, y, p, sw, sw_sum) + penalty
     return loss, grads
+
+
+def connected(grads, params) -> list:
+    """``grads`` with zeros for the weights the loss does not reach (a
+    ``stop_gradient`` or a non-differentiable operation in a hidden stack):
+    as in Keras' ``fit``, they are not trained, with a warning when traced."""
+    missing = [p for g, p in zip(grads, params) if g is None]
+    if not missing:
+        return list(grads)
+    names = ", ".join(str(getattr(p, "path", None) or p.name) for p in missing)
+    warnings.warn(
+        f"Gradients do not exist for {names}: the loss does not depend on "
+        "them (a stop_gradient or a non-differentiable operation in the "
+        "hidden_stack?), so they are not trained.",
+        UserWarning,
+        stacklevel=2,
+    )
+    return [tf.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
 
 
 def _manual_grads(params, x, y, sw, sw_sum, model, alpha, scale=None, norms=None):

@@ -280,3 +280,64 @@ def test_an_unseeded_reader_is_refused_on_several_workers(tmp_path):
     check_shardable(workers, read_csv(str(path), target="y", seed=0))
     check_shardable(workers, read_csv(str(path), target="y", shuffle=False))
     check_shardable(one, read_csv(str(path), target="y"))
+
+
+def test_a_bad_batch_on_two_replicas_raises_every_time():
+    """A NaN batch under a two-replica MirroredStrategy raised, or, now and
+    then, left one replica waiting for the other for ever (the failed batch
+    reached only one device's prefetch)."""
+    code = textwrap.dedent(
+        """
+        import warnings; warnings.simplefilter("ignore")
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import numpy as np
+        from sklearn.datasets import load_iris
+        from tfmlp import MLPClassifier
+        X, y = load_iris(return_X_y=True)
+        bad = X.copy(); bad[100] = np.nan
+        ds = tf.data.Dataset.from_tensor_slices((bad, y)).batch(30)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        m = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X, y)
+        before = [c.copy() for c in m.coefs_]
+        for i in range(30):
+            try:
+                with strategy.scope():
+                    m.partial_fit(ds)
+            except ValueError as exc:
+                assert "contains NaN" in str(exc)
+            else:
+                raise AssertionError("a NaN batch was accepted")
+        assert all(np.array_equal(a, b) for a, b in zip(before, m.coefs_))
+        print("raised 30 times")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "raised 30 times" in out.stdout
+
+
+def test_a_new_strategy_object_takes_over_a_fitted_estimator():
+    """Re-running `with tf.distribute.MirroredStrategy().scope(): est.fit(...)`
+    (a notebook cell) makes a new strategy each time: the estimator fitted
+    under the old one predicts and trains under the new one, with the same
+    numbers as on one device."""
+    kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    ref = _fit(MLPClassifier(**kw), X, Y)
+    ref.partial_fit(X, Y)
+    _fit(ref.set_params(warm_start=True), X, Y)
+    est = MLPClassifier(**kw)
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        _fit(est, X, Y)
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        est.predict(X[:5])
+        est.partial_fit(X, Y)
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        _fit(est.set_params(warm_start=True), X, Y)
+    for a, b in zip(ref.coefs_ + ref.intercepts_, est.coefs_ + est.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(est.predict_proba(X), ref.predict_proba(X), atol=1e-10)

@@ -678,3 +678,49 @@ def test_read_parquet_refuses_uint64_labels_beyond_int64(tmp_path):
     ds = read_parquet(str(path), target="y", shuffle=False)
     with pytest.raises(ValueError, match="beyond the int64 labels"):
         MLPClassifier(max_iter=1).fit(ds, classes=[1, 2**62])
+
+
+def test_continuing_on_a_dataset_of_the_other_target_kind_is_refused():
+    from sklearn.datasets import make_multilabel_classification
+
+    Xm, Ym = make_multilabel_classification(n_samples=60, n_classes=3, random_state=0)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        multiclass = MLPClassifier(**kw).fit(Xm, Ym.argmax(1))
+        multilabel = MLPClassifier(**kw).fit(Xm, Ym)
+    indicator = tf.data.Dataset.from_tensor_slices((Xm, Ym)).batch(20)
+    labels = tf.data.Dataset.from_tensor_slices((Xm, Ym.argmax(1))).batch(20)
+    wider = tf.data.Dataset.from_tensor_slices((Xm, np.c_[Ym, Ym[:, :1]])).batch(20)
+    for est, ds, match in [
+        (multiclass, indicator, "not fitted with multilabel input"),
+        (multilabel, labels, "fitted with multilabel input"),
+        (multilabel, wider, "has 4 label columns; this multilabel model has 3"),
+    ]:
+        before = [c.copy() for c in est.coefs_]
+        with pytest.raises(ValueError, match=match):
+            est.partial_fit(ds)
+        with pytest.raises(ValueError, match=match):
+            est.set_params(warm_start=True).fit(ds)
+        est.set_params(warm_start=False)
+        assert all(np.array_equal(a, b) for a, b in zip(before, est.coefs_))
+    for classes in (["a", "b", "c"], [0, 1, 2, 3, 4]):
+        fresh = MLPClassifier(**kw)
+        with pytest.raises(ValueError, match="do not name the 3 columns"):
+            fresh.partial_fit(indicator, classes=classes)
+        assert not hasattr(fresh, "classes_")
+        with pytest.raises(ValueError, match="do not name the 3 columns"):
+            MLPClassifier(**kw).fit(indicator, classes=classes)
+    fresh.partial_fit(indicator, classes=[0, 1, 2])  # the column numbers
+    np.testing.assert_array_equal(fresh.classes_, [0, 1, 2])
+
+
+def test_a_float32_model_predicts_float64_batches_in_float64():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+        est.fit(X.astype(np.float32), Y)
+    ds = tf.data.Dataset.from_tensor_slices(X).batch(40)
+    got = est.predict_proba(ds)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, est.predict_proba(X))

@@ -167,7 +167,8 @@ class DistributedRunner:
                 # options read in graph mode, by its own distributed iterator
                 warnings.filterwarnings("ignore", _OPTIONS_NOTE, UserWarning)
                 dist = self.strategy.experimental_distribute_dataset(
-                    self.batches(random_state)
+                    self.batches(random_state),
+                    tf.distribute.InputOptions(experimental_fetch_to_device=False),
                 )
                 total, rows, steps, rate = self.fn(
                     dist,

@@ -39,6 +39,20 @@ def _check_classes_of_y(y, classes) -> None:
         )
 
 
+def _check_multilabel_classes(classes, n_labels: int) -> None:
+    """A dataset's label-indicator y names its classes by column: 0..n-1."""
+    try:
+        same = np.array_equal(unique_labels(classes), np.arange(n_labels))
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise ValueError(
+            f"classes={list(classes)!r} do not name the {n_labels} columns of the "
+            "dataset's label-indicator y: a multilabel model's classes are its "
+            f"column numbers, 0 to {n_labels - 1} (or leave classes out)."
+        )
+
+
 def _check_partial_fit_first_call(est, classes) -> bool:
     """True on the first partial_fit call (and set ``classes_``), as scikit-learn."""
     if getattr(est, "classes_", None) is None and classes is None:
@@ -439,12 +453,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if getattr(self, "classes_", None) is None:  # the first call
             # as scikit-learn, the target's type is only read on the first call
             multilabel = self._multilabel_target(X, y)
-            if classes is None and multilabel:
-                # a label-indicator matrix names its own classes (tfmlp extension)
+            if multilabel:
                 n_labels = (
                     training_spec(X)[1].shape[1] if is_dataset(X) else np.shape(y)[1]
                 )
-                classes = np.arange(n_labels)
+                if classes is None:
+                    # a label-indicator matrix names its own classes (tfmlp extension)
+                    classes = np.arange(n_labels)
+                elif is_dataset(X):  # (arrays: as scikit-learn checks them)
+                    _check_multilabel_classes(classes, n_labels)
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if multilabel and is_dataset(X):
@@ -520,6 +537,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _dataset_targets(self, y_spec, classes, first_pass: bool, incremental: bool):
         multilabel = y_spec.shape.rank == 2 and y_spec.shape[1] not in (None, 1)
+        if multilabel and classes is not None:
+            _check_multilabel_classes(classes, int(y_spec.shape[1]))
+        if not (first_pass and not incremental):
+            self._check_same_target_kind(multilabel, y_spec)
         # partial_fit has already set the labels from ``classes`` on its first call
         if first_pass and not incremental:
             lb = LabelBinarizer()
@@ -547,6 +568,27 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         )
         key = ("clf", y_spec.dtype.name, multilabel, tuple(map(str, self.classes_)))
         return n_outputs, StreamTargets(encode, key)
+
+    def _check_same_target_kind(self, multilabel: bool, y_spec) -> None:
+        """A dataset that continues training has the fitted kind of target:
+        label-indicator rows for a multilabel model (as many as its labels),
+        labels for the others (scikit-learn's errors for arrays)."""
+        fitted = self._label_binarizer.y_type_.startswith("multilabel")
+        if multilabel and not fitted:
+            raise ValueError(
+                "The object was not fitted with multilabel input: the dataset's y "
+                f"has {y_spec.shape[1]} columns, a label-indicator matrix."
+            )
+        if fitted and not multilabel:
+            raise ValueError(
+                "The object was fitted with multilabel input: the dataset's y must "
+                f"be a label-indicator matrix with {len(self.classes_)} columns."
+            )
+        if multilabel and int(y_spec.shape[1]) != len(self.classes_):
+            raise ValueError(
+                f"The dataset's y has {y_spec.shape[1]} label columns; this "
+                f"multilabel model has {len(self.classes_)}."
+            )
 
     def score(self, X, y=None, sample_weight=None):
         """Mean accuracy on (X, y), or on a ``tf.data.Dataset`` of (X, y) batches.

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from tfmlp import _mirrored as mirrored
 from tfmlp._data import CsrMatrix, FirstProduct
 from tfmlp._params import NetSpec
 from tfmlp._precision import cast_matmul
@@ -291,11 +292,11 @@ class Network:
         return [tuple(v.shape) for v in self.variables]
 
     def read(self) -> list[np.ndarray]:
-        return [v.numpy() for v in self.variables]
+        return [mirrored.read(v) for v in self.variables]
 
     def assign(self, arrays: list[np.ndarray]) -> None:
         for v, a in zip(self.variables, arrays):
-            v.assign(np.asarray(a, dtype=self.dtype))
+            mirrored.assign(v, np.asarray(a, dtype=self.dtype), self.strategy)
         self._snapshot = self.read()
 
     def full_state(self) -> list[np.ndarray]:

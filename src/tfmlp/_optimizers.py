@@ -14,6 +14,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfmlp import _mirrored as mirrored
 from tfmlp._precision import initial_state
 
 
@@ -44,7 +45,7 @@ class _Optimizer:
         (``model.spec.loss_scaling``) the loss-scale variable follows them
         (created at its initial value the first time)."""
         if self._slot_vars is not None and self._strategy is not strategy:
-            self._slot_arrays = [v.numpy() for v in self._slot_vars]
+            self._slot_arrays = [mirrored.read(v) for v in self._slot_vars]
             self._slot_vars = None
             self._loss_scale = self.loss_scale_state()
             self._scale_var = None
@@ -65,13 +66,13 @@ class _Optimizer:
     def loss_scale_state(self) -> np.ndarray | None:
         """``[scale, finite steps in a row]`` of float16 training, or None."""
         if self._scale_var is not None:
-            return self._scale_var.numpy()
+            return mirrored.read(self._scale_var)
         return self._loss_scale
 
     def __getstate__(self):
         state = self.__dict__.copy()
         if self._slot_vars is not None:
-            state["_slot_arrays"] = [v.numpy() for v in self._slot_vars]
+            state["_slot_arrays"] = [mirrored.read(v) for v in self._slot_vars]
         state["_slot_vars"] = None
         state["_strategy"] = None
         scale = self.loss_scale_state()

@@ -510,6 +510,9 @@ class DatasetMixin:
         fn = predict_function(model, False)
 
         def forward(x):
+            x = np.asarray(x)
+            if self._promotes(x, net):  # as for arrays: float64 outputs
+                return self._forward(x)
             x = tf.constant(np.asarray(x, dtype=net.dtype))
             n_rows = tf.constant(x.shape[0], tf.int64)
             z = fn(net.variables, x, n_rows).numpy()

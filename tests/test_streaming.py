@@ -724,3 +724,34 @@ def test_a_float32_model_predicts_float64_batches_in_float64():
     got = est.predict_proba(ds)
     assert got.dtype == np.float64
     np.testing.assert_array_equal(got, est.predict_proba(X))
+
+
+def test_read_csv_rows_with_another_number_of_fields_are_errors(tmp_path):
+    """As pandas: a row with more (or fewer) fields than the header is an error,
+    not read with its columns shifted or its extra fields dropped."""
+    lines = ["a,b,y"] + [f"{i % 7},{i % 3},{i % 2}" for i in range(3000)]
+    for bad in (3, 2500):  # in the first rows read ahead, and beyond them
+        for row in (lines[bad] + ",9", lines[bad].rsplit(",", 1)[0]):
+            path = tmp_path / f"f{bad}_{len(row)}.csv"
+            path.write_text("\n".join([*lines[:bad], row, *lines[bad + 1 :]]) + "\n")
+            with pytest.raises(ValueError, match="fields"):
+                ds = read_csv(str(path), target="y", batch_size=100)
+                _quiet(MLPClassifier(max_iter=1).fit, ds, classes=[0, 1])
+
+
+def test_dataset_sample_weights_must_be_one_per_row():
+    ds = tf.data.Dataset.from_tensor_slices((X, Y, np.ones((150, 2)))).batch(30)
+    with pytest.raises(ValueError, match="one number per row"):
+        MLPClassifier(max_iter=1).fit(ds, classes=[0, 1, 2])
+    spec = (
+        tf.TensorSpec([None, 4], tf.float64),
+        tf.TensorSpec([None], tf.int64),
+        tf.TensorSpec([None], tf.float64),
+    )
+    short = tf.data.Dataset.from_generator(
+        lambda: iter([(X[:30], Y[:30], np.ones(29))]), output_signature=spec
+    )
+    with pytest.raises(ValueError, match="not one number per row of X"):
+        MLPClassifier(max_iter=1).fit(short, classes=[0, 1, 2])
+    column = tf.data.Dataset.from_tensor_slices((X, Y, np.ones((150, 1)))).batch(30)
+    _quiet(MLPClassifier(max_iter=1).fit, column, classes=[0, 1, 2])

@@ -42,7 +42,9 @@ _BATCH_CHECKS = {
     "TFMLP_NONFINITE_X": "Input X contains NaN or infinity",
     "TFMLP_NONFINITE_Y": "Input y contains NaN or infinity",
     "TFMLP_NONFINITE_SW": "Sample weights contain NaN or infinity",
+    "TFMLP_SW_ROWS": "The sample weights are not one number per row of X",
 }
+_SW_ROWS = "TFMLP_SW_ROWS"
 _ZERO_WEIGHTS = "TFMLP_WEIGHTS_SUM_TO_ZERO"
 
 
@@ -156,6 +158,17 @@ def training_spec(ds) -> tuple[int, tf.TensorSpec, bool]:
     y_spec = spec[1]
     if not isinstance(y_spec, tf.TensorSpec) or y_spec.shape.rank not in (1, 2):
         _fail(f"The dataset's y must be a 1-D or 2-D tensor batch; got {y_spec!r}.")
+    if len(spec) == 3:
+        sw_spec = spec[2]
+        one_per_row = isinstance(sw_spec, tf.TensorSpec) and (
+            sw_spec.shape.rank == 1
+            or (sw_spec.shape.rank == 2 and sw_spec.shape[1] in (1, None))
+        )
+        if not one_per_row:
+            _fail(
+                "The dataset's sample weights must be one number per row, a 1-D "
+                f"tensor batch; got {sw_spec!r}."
+            )
     return n_features, y_spec, len(spec) == 3
 
 
@@ -304,7 +317,11 @@ def checked_batch(batch, encode, dtype):
     if len(batch) < 3:
         return x, y, tf.ones(tf.shape(x)[:1], dtype)
     sw = tf.reshape(tf.cast(batch[2], dtype), [-1])
-    sw = tf.debugging.assert_all_finite(sw, "TFMLP_NONFINITE_SW")
+    rows = tf.debugging.assert_equal(
+        tf.size(sw), tf.shape(x)[0], message=_SW_ROWS, summarize=1
+    )
+    with tf.control_dependencies([rows]):
+        sw = tf.debugging.assert_all_finite(sw, "TFMLP_NONFINITE_SW")
     empty = tf.equal(tf.size(sw), 0)  # skipped by the epoch
     check = tf.debugging.Assert(empty | (tf.reduce_sum(sw) != 0), [_ZERO_WEIGHTS])
     with tf.control_dependencies([check]):

@@ -228,7 +228,8 @@ def read_csv(
     if y_dtype is None:
         y_dtype = _merge_kinds(kinds, target, files)
     layouts = [
-        (_csv_layout(header, cols, target), multiline) for header, _, multiline in heads
+        (_csv_layout(header, cols, target), multiline, len(header))
+        for header, _, multiline in heads
     ]
     ds = _csv_rows(files, layouts, [*cols, target], shuffle, seed)
     ds = _finish(ds, batch_size, shuffle, shuffle_buffer, seed)
@@ -244,8 +245,16 @@ def _csv_head(path: str):
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = next(reader)
-            rows = itertools.islice(reader, CSV_SAMPLE_ROWS)
-            sample = [row for row in rows if row]
+            sample = []
+            for row in itertools.islice(reader, CSV_SAMPLE_ROWS):
+                if not "".join(row).strip():  # a blank line, skipped as pandas does
+                    continue
+                if len(row) != len(header):
+                    raise ValueError(
+                        f"CSV file {path!r}: expected {len(header)} fields (the "
+                        f"header's), saw {len(row)} in line {reader.line_num}."
+                    )
+                sample.append(row)
     except (OSError, UnicodeDecodeError, StopIteration, csv.Error) as exc:
         raise ValueError(f"Cannot read CSV file {path!r}: {exc}") from None
     values = itertools.chain(header, *sample)
@@ -290,7 +299,7 @@ def _csv_layout(header, cols, target) -> tuple[int, ...]:
 
 def _csv_layout_rows(files, layout, names, shuffle, seed):
     """Rows ``(x float32 (n_features,), y string)`` of files sharing a layout
-    ``(column positions, multiline)``.
+    ``(column positions, multiline, number of columns)``.
 
     Lines are read as text (blank lines skipped, as pandas does) and parsed
     ``CSV_PARSE_LINES`` at a time. Files whose first rows hold a quoted value
@@ -299,11 +308,13 @@ def _csv_layout_rows(files, layout, names, shuffle, seed):
     that reads as NaN, stops the pass with an error naming the file and the
     columns (``names``: the feature columns, then the target).
     """
-    positions, multiline = layout
-    select = sorted(positions)
-    pos = [select.index(i) for i in positions]  # select order -> layout order
-    defaults = [tf.constant([np.nan], tf.float32)] * len(select)
-    defaults[pos[-1]] = tf.constant([""])  # the target, parsed after batching
+    positions, multiline, n_columns = layout
+    pos = list(positions)
+    # every column parsed (the others as text), so that a row with more or
+    # fewer fields than the header is an error rather than misread
+    defaults = [tf.constant([""])] * n_columns
+    for k in pos[:-1]:
+        defaults[k] = tf.constant([np.nan], tf.float32)
     features = tf.constant(names[:-1])
     target = names[-1]
 
@@ -330,13 +341,13 @@ def _csv_layout_rows(files, layout, names, shuffle, seed):
     def rows(path):
         if multiline:
             records = tf.data.experimental.CsvDataset(
-                path, defaults, header=True, select_cols=select
+                path, defaults, header=True
             ).batch(CSV_PARSE_LINES)
             return records.map(lambda *v: checked(path, v)).unbatch()
         lines = tf.data.TextLineDataset(path).skip(1)  # the header
         lines = lines.filter(lambda line: tf.strings.length(tf.strings.strip(line)) > 0)
         lines = lines.batch(CSV_PARSE_LINES)
-        parse = lambda b: tf.io.decode_csv(b, defaults, select_cols=select)  # noqa: E731
+        parse = lambda b: tf.io.decode_csv(b, defaults)  # noqa: E731
         return lines.map(lambda b: checked(path, parse(b))).unbatch()
 
     paths = tf.data.Dataset.from_tensor_slices(files)

@@ -341,3 +341,18 @@ def test_a_new_strategy_object_takes_over_a_fitted_estimator():
     for a, b in zip(ref.coefs_ + ref.intercepts_, est.coefs_ + est.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(est.predict_proba(X), ref.predict_proba(X), atol=1e-10)
+
+
+def test_partial_fit_under_a_strategy_reuses_its_compiled_epoch():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    ref = MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+    est = MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+    functions = set()
+    for _ in range(3):
+        ref.partial_fit(X, Y, classes=np.arange(10))
+        with strategy.scope():
+            est.partial_fit(X, Y, classes=np.arange(10))
+        functions.add(id(est._net._distributed_epoch[1]))
+    assert len(functions) == 1  # traced once, not at every call
+    for a, b in zip(ref.coefs_, est.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

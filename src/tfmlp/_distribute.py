@@ -150,13 +150,22 @@ class DistributedRunner:
         net.keras_model(est.activation, est.out_activation_, est.n_features_in_)
         model = est._train_model(net)
         slots = self.optimizer.slots(strategy, model=model)
-        self.fn = make_epoch(
-            strategy,
-            model,
-            *update_rule(est._optimizer),
-            net.variables,
-            slots,
+        rule = update_rule(est._optimizer)
+        # the compiled epoch of the last call, reused while nothing it holds
+        # changed (each partial_fit would otherwise trace a new one)
+        key = (
+            id(strategy),
+            model.spec,
+            rule,
+            tuple(map(id, net.variables)),
+            tuple(map(id, slots)),
         )
+        cached = getattr(net, "_distributed_epoch", None)
+        if cached is not None and cached[0] == key:
+            self.fn = cached[1]
+        else:
+            self.fn = make_epoch(strategy, model, *rule, net.variables, slots)
+            net._distributed_epoch = (key, self.fn)
         self.alpha = tf.constant(float(est.alpha), tf.float64)
 
     def run_epoch(self, random_state):

@@ -871,3 +871,72 @@ def test_report_warnings_are_warning_lines(tmp_path, capsys):
         assert _train_csv(tmp_path, frame, "v", "--test-size", "0.2") == 0
     assert not [w for w in caught if "well-defined" in str(w.message)]
     assert "warning: R^2 score is not well-defined" in capsys.readouterr().err
+
+
+def test_plot_and_out_may_not_overwrite_each_other_or_the_data(tmp_path, capsys):
+    path = tmp_path / "table.csv"
+    _frame().to_csv(path, index=False)
+    model = tmp_path / "m.tfmlp"
+    base = ["train", str(path), "--target", "label", "--max-iter", "2", "--no-progress"]
+    for extra, what in [
+        (["--out", str(model), "--plot", str(model)], "is the --out model file"),
+        (["--out", str(model), "--plot", str(path)], "is the data file"),
+        (["--out", str(path)], "is the data file"),
+    ]:
+        assert main([*base, *extra]) == 1
+        assert what in _err(capsys)
+    assert pd.read_csv(path).shape == _frame().shape  # the data is untouched
+    assert not model.exists()
+
+
+def test_lbfgs_training_reports_progress_per_iteration(tmp_path, capsys):
+    path = tmp_path / "table.csv"
+    _frame().to_csv(path, index=False)
+    args = ["--solver", "lbfgs", "--max-iter", "5", "--out", str(tmp_path / "m")]
+    assert main(["train", str(path), "--target", "label", *args]) == 0
+    err = _err(capsys)
+    assert "iteration 1/5, loss" in err and "iteration 5/5" in err
+
+
+def test_verbose_lines_on_a_terminal_get_plain_progress_lines(tmp_path, monkeypatch):
+    import tfmlp._cli as cli
+
+    made = []
+    original = cli._progress_callback
+
+    def recording(*args, **kwargs):
+        made.append(kwargs.get("bar", True))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "_progress_callback", recording)
+    monkeypatch.setattr(cli, "_isatty", lambda stream: True)
+    path = tmp_path / "table.csv"
+    _frame().to_csv(path, index=False)
+    for flags, bar in [(["--verbose"], False), ([], True)]:
+        out = ["--max-iter", "2", "--out", str(tmp_path / "m"), *flags]
+        assert main(["train", str(path), "--target", "label", *out]) == 0
+        assert made[-1] is bar
+
+
+def test_plot_loss_curve_errors_and_lbfgs_point():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn.exceptions import NotFittedError
+
+    from tfmlp import MLPClassifier
+    from tfmlp._plotting import plot_loss_curve
+
+    with pytest.raises(NotFittedError):
+        plot_loss_curve(MLPClassifier())
+    with pytest.raises(TypeError, match="expects a fitted MLPClassifier"):
+        plot_loss_curve(None)
+    X = np.random.RandomState(0).randn(40, 3)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifier(solver="lbfgs", max_iter=7).fit(X, X[:, 0] > 0)
+    ax = plot_loss_curve(est)
+    assert ax.get_xlabel() == "iteration"
+    assert list(ax.lines[0].get_xdata()) == [est.n_iter_]

@@ -8,6 +8,7 @@ from the estimators' parameter definitions (which imports tfmlp).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -494,8 +495,10 @@ def _print_report(title, rows) -> None:
         print(f"  {name:10} {value:.4f}")
 
 
-def _progress_callback(max_iter: int, stream=None):
-    """A Keras callback printing epoch n/max, loss, val score, elapsed, ETA."""
+def _progress_callback(max_iter: int, stream=None, unit="epoch", bar=True):
+    """A Keras callback printing epoch n/max, loss, val score, elapsed, ETA
+    (``unit``: what n counts); a redrawn bar on a terminal unless ``bar`` is
+    False (plain lines then, as on a pipe)."""
     import keras
 
     stream = stream if stream is not None else sys.stderr
@@ -503,7 +506,7 @@ def _progress_callback(max_iter: int, stream=None):
     class Progress(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.tty = bool(getattr(stream, "isatty", lambda: False)())
+            self.tty = bar and bool(getattr(stream, "isatty", lambda: False)())
             self.start = None
             self.width = 0
 
@@ -515,7 +518,7 @@ def _progress_callback(max_iter: int, stream=None):
             n = epoch + 1
             elapsed = time.perf_counter() - (self.start or time.perf_counter())
             eta = elapsed / n * max(max_iter - n, 0)
-            parts = [f"epoch {n}/{max_iter}"]
+            parts = [f"{unit} {n}/{max_iter}"]
             if logs.get("loss") is not None:
                 parts.append(f"loss {float(logs['loss']):.6f}")
             if logs.get("val_score") is not None:
@@ -541,6 +544,46 @@ def _progress_callback(max_iter: int, stream=None):
     return Progress()
 
 
+def _same_file(a, b) -> bool:
+    """Whether paths ``a`` and ``b`` name the same file (existing or not)."""
+    import os
+
+    if not a or not b:
+        return False
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _isatty(stream) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+@contextlib.contextmanager
+def _lbfgs_progress(progress):
+    """Report each L-BFGS iteration through ``progress`` (a
+    ``_progress_callback``), or nothing when it is None."""
+    if progress is None:
+        yield
+        return
+    from tfmlp._lbfgs import ITERATION_HOOK
+
+    progress.on_train_begin()
+
+    def report(n, loss):
+        progress.on_epoch_end(n - 1, {"loss": loss})
+
+    token = ITERATION_HOOK.set(report)
+    try:
+        yield
+    finally:
+        ITERATION_HOOK.reset(token)
+        progress.on_train_end()
+
+
 # ===================================================================== train
 def _train_inputs(args: argparse.Namespace):
     """Read and check the table and paths: ``(frame, target column, task)``.
@@ -557,8 +600,15 @@ def _train_inputs(args: argparse.Namespace):
             + ", ".join(str(c) for c in frame.columns)
         )
     _check_writable(args.out, "model file")
+    if _same_file(args.out, args.data):
+        raise CLIError(f"--out {args.out} is the data file: it would be overwritten")
     if args.plot:
         _check_writable(args.plot, "plot")
+        for other, what in ((args.out, "--out model file"), (args.data, "data file")):
+            if _same_file(args.plot, other):
+                raise CLIError(
+                    f"--plot {args.plot} is the {what}: it would be overwritten"
+                )
         _require_matplotlib()
     frame = _typed_target(args.data, frame, args.target, args.task)
     if len(frame) == 0:
@@ -627,8 +677,16 @@ def _train(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     y_train = train[args.target].to_numpy()
     est = cls(**params)
-    if args.progress and est.solver != "lbfgs":
-        est.set_params(callbacks=[_progress_callback(est.max_iter)])
+    progress = None
+    if args.progress:
+        # scikit-learn's verbose lines on the same terminal would land on the bar
+        verbose_tty = bool(est.verbose) and _isatty(sys.stdout)
+        lbfgs = est.solver == "lbfgs"  # no epochs: its iterations are counted
+        progress = _progress_callback(
+            est.max_iter, unit="iteration" if lbfgs else "epoch", bar=not verbose_tty
+        )
+        if not lbfgs:
+            est.set_params(callbacks=[progress])
     how = "" if args.task else " (task detected from the target; --task overrides)"
     print(
         f"Training {cls.__name__}{how} on {X_train.shape[0]} rows, "
@@ -640,7 +698,8 @@ def _train(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            est.fit(X_train, y_train)
+            with _lbfgs_progress(progress if est.solver == "lbfgs" else None):
+                est.fit(X_train, y_train)
     except ValueError as exc:
         raise CLIError(f"training failed: {exc}") from None
     _print_warnings(caught)

@@ -9,6 +9,7 @@ data), as it does for scikit-learn.
 
 from __future__ import annotations
 
+import contextvars
 import warnings
 
 import numpy as np
@@ -26,6 +27,13 @@ from tfmlp._data import (
 )
 from tfmlp._interrupt import deferred_interrupts
 from tfmlp._training import loss_grad_function
+
+# Called after each L-BFGS iteration as ``hook(iteration, loss)`` while set
+# (the command line's progress output; the estimators have no such option,
+# as scikit-learn's lbfgs has none).
+ITERATION_HOOK: contextvars.ContextVar = contextvars.ContextVar(
+    "tfmlp_lbfgs_iteration_hook", default=None
+)
 
 # Dense input this large with at most this share of nonzeros is multiplied as
 # a CSR matrix: for MNIST in float64 (19% nonzeros) one evaluation takes
@@ -100,9 +108,14 @@ def fit_lbfgs(params, X, y, sw, model, *, alpha, max_iter, max_fun, tol):
         loss, grads = fn(tensors, x, y, sw, alpha_t)
         return float(loss.numpy()), pack([g.numpy() for g in grads]).astype(np.float64)
 
+    hook = ITERATION_HOOK.get()
+    iterations = [0]
     with deferred_interrupts() as ctrl_c:
 
         def stop_on_ctrl_c(intermediate_result):  # SciPy's name for the form
+            iterations[0] += 1
+            if hook is not None:
+                hook(iterations[0], float(intermediate_result.fun))
             if ctrl_c.requested:  # SciPy returns this iterate
                 raise StopIteration
 

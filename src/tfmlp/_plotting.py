@@ -22,7 +22,7 @@ def plot_loss_curve(est, ax=None):
     ----------
     est : fitted MLPClassifier or MLPRegressor (tfmlp's or scikit-learn's)
         Trained with ``solver="adam"`` or ``"sgd"`` (lbfgs records a single
-        final loss, drawn as one point).
+        final loss, drawn as one point at its iteration count ``n_iter_``).
     ax : matplotlib Axes, optional
         Where to draw; a new figure is created when omitted.
 
@@ -31,22 +31,40 @@ def plot_loss_curve(est, ax=None):
     matplotlib.axes.Axes
         The Axes holding the loss curve. The validation score (with
         ``early_stopping=True``) is drawn on a twin y axis to its right.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``est`` is not fitted.
+    TypeError
+        If ``est`` is not an estimator.
     """
+    from sklearn.exceptions import NotFittedError
+
+    if not hasattr(est, "get_params"):
+        raise TypeError(
+            "plot_loss_curve expects a fitted MLPClassifier or MLPRegressor "
+            f"(tfmlp's or scikit-learn's), got {type(est).__qualname__}."
+        )
     loss = getattr(est, "loss_curve_", None)
+    unit, first = "epoch", 1
     if loss is None:
         loss_value = getattr(est, "loss_", None)
         if loss_value is None:
-            raise ValueError(
-                "plot_loss_curve needs a fitted estimator (no loss_curve_ found)."
+            raise NotFittedError(
+                f"This {type(est).__name__} instance is not fitted yet (no "
+                "loss_curve_ or loss_): fit it before plot_loss_curve."
             )
-        loss = [loss_value]
+        # lbfgs: its final loss, after n_iter_ iterations
+        loss, unit = [loss_value], "iteration"
+        first = int(getattr(est, "n_iter_", 1) or 1)
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.0))
-    epochs = list(range(1, len(loss) + 1))
+    epochs = list(range(first, first + len(loss)))
     lines = ax.plot(epochs, loss, color="tab:blue", marker="" if len(loss) > 1 else "o")
     lines[0].set_label("training loss")
-    ax.set_xlabel("epoch")
+    ax.set_xlabel(unit)
     ax.set_ylabel("training loss")
     ax.set_title(f"{type(est).__name__} training")
     handles = list(lines)

@@ -139,3 +139,9 @@ def test_an_early_stopping_fit_that_diverged_saves_its_restored_state(tmp_path):
     assert saved.n_iter_ == est.n_iter_
     for a, b in zip(saved.coefs_, est.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("path", [None, 123, ""])
+def test_checkpoint_path_is_checked_when_made(path):
+    with pytest.raises((TypeError, ValueError), match="'path' must be"):
+        EstimatorCheckpoint(path)

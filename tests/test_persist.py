@@ -994,3 +994,31 @@ def test_save_refuses_parameters_load_would_refuse(tmp_path):
     with pytest.raises(ValueError, match="Cannot save MLPRegressor: .*'alpha'"):
         tfmlp.save(est, tmp_path / "bad.tfmlp")
     assert not (tmp_path / "bad.tfmlp").exists()
+
+
+def test_save_writes_only_regular_files_and_names_the_path(tmp_path):
+    import os
+
+    est = _quiet(MLPClassifier((3,), max_iter=2, random_state=0).fit, X, Y_BINARY)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        tfmlp.save(est, fifo)
+    assert fifo.is_fifo()
+    with pytest.raises(ValueError, match="empty path"):
+        tfmlp.save(est, "")
+    long_name = tmp_path / ("m" * 250)  # the system's limit is 255 bytes
+    tfmlp.save(est, long_name)
+    _same(tfmlp.load(long_name).predict_proba(X), est.predict_proba(X))
+    target = tmp_path / "real.tfmlp"
+    link = tmp_path / "link.tfmlp"
+    tfmlp.save(est, target)
+    link.symlink_to(target)
+    est2 = _quiet(MLPClassifier((3,), max_iter=3, random_state=1).fit, X, Y_BINARY)
+    tfmlp.save(est2, link)  # written through the link, which stays a link
+    assert link.is_symlink()
+    _same(tfmlp.load(target).predict_proba(X), est2.predict_proba(X))
+    if os.path.isdir("/proc/self"):  # a directory no file can be created in
+        with pytest.raises(OSError, match="Cannot write '/proc/m.tfmlp'"):
+            tfmlp.save(est, "/proc/m.tfmlp")
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]

@@ -45,9 +45,10 @@ import math
 import os
 import re
 import secrets
+import stat
 import warnings
 import zipfile
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 
 import numpy as np
 import sklearn
@@ -428,26 +429,61 @@ def check_parent(path: str) -> str:
 
 
 def _temp_file(path: str, suffix: str = ".tmp") -> tuple[int, str]:
-    """Create a new hidden file next to ``path`` (mode 0o666 minus the umask)."""
-    directory = check_parent(path)
+    """Create a new hidden file next to ``path`` (mode 0o666 minus the umask).
+
+    ``path`` must be a file name (not empty, not a directory) whose existing
+    file, if any, is a regular one: a device, pipe or socket would be
+    replaced by the rename. The temporary name keeps at most 100 characters
+    of ``path``'s, so that any name the system accepts can be written.
+    """
+    if not str(path):
+        raise ValueError("Cannot write to an empty path.")
+    directory = check_parent(_through_link(path))
     if os.path.isdir(path) or str(path).endswith(("/", os.sep)):
         raise IsADirectoryError(f"Cannot write {path!r}: it names a directory.")
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(
+            f"Cannot write {path!r}: it exists and is not a regular file (a "
+            "device, pipe or socket would be replaced)."
+        )
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        name = f".{os.path.basename(path)}.{secrets.token_hex(6)}{suffix}"
+        name = f".{os.path.basename(path)[:100]}.{secrets.token_hex(6)}{suffix}"
         tmp = os.path.join(directory, name)
         try:
-            return os.open(tmp, flags, 0o666), tmp
+            with _naming(path):
+                return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:
             continue
     raise FileExistsError(f"Could not create a temporary file next to {path!r}.")
 
 
+def _through_link(path: str) -> str:
+    """The file a symbolic link at ``path`` points to (written in its place,
+    next to it); any other path as it is."""
+    return os.path.realpath(path) if os.path.islink(path) else path
+
+
+@contextmanager
+def _naming(path: str):
+    """OSErrors from the temporary file's handling, reported against
+    ``path`` (the name the caller gave), not the hidden temporary name."""
+    try:
+        yield
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"Cannot write {path!r}: {exc.strerror}") from None
+
+
 def _publish(tmp: str, path: str) -> None:
-    """Rename the finished ``tmp`` onto ``path`` (keeping ``path``'s mode)."""
+    """Rename the finished ``tmp`` onto ``path`` (keeping ``path``'s mode); a
+    symbolic link at ``path`` is written through (its target is replaced)."""
+    path = _through_link(path)
     with suppress(OSError):
         os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-    os.replace(tmp, path)
+    with _naming(path):
+        os.replace(tmp, path)
     _fsync_directory(os.path.dirname(os.path.abspath(path)))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 
 import keras
 import numpy as np
@@ -34,6 +35,14 @@ class EstimatorCheckpoint(keras.callbacks.Callback):
             raise TypeError(f"'every' must be an int >= 1. Got {every!r} instead.")
         if every < 1:
             raise ValueError(f"'every' must be an int >= 1. Got {every!r} instead.")
+        try:
+            name = os.fspath(path)
+        except TypeError:
+            raise TypeError(
+                f"'path' must be a file path (str or os.PathLike). Got {path!r}."
+            ) from None
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"'path' must be a non-empty file path. Got {path!r}.")
         self.path = path
         self.every = int(every)
         self._estimator = None

@@ -620,6 +620,14 @@ def test_a_failing_stream_source_is_a_clear_error(tmp_path):
     spec = (tf.TensorSpec([None, 4], tf.float64), tf.TensorSpec([None], tf.int64))
     with pytest.raises(ValueError, match="the disk went away"):
         clf.partial_fit(tf.data.Dataset.from_generator(gen, output_signature=spec))
+
+    def too_big():
+        yield X[:10], Y[:10]
+        raise MemoryError("chunk too large to decode")
+
+    for call in (clf.partial_fit, clf.predict):  # (TensorFlow: ResourceExhausted)
+        with pytest.raises(ValueError, match="chunk too large"):
+            call(tf.data.Dataset.from_generator(too_big, output_signature=spec))
     np.testing.assert_array_equal(clf.predict_proba(X), before)
 
 

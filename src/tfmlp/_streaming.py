@@ -36,6 +36,7 @@ DATA_ERRORS = (
     tf.errors.PermissionDeniedError,
     tf.errors.DataLossError,
     tf.errors.UnknownError,
+    tf.errors.ResourceExhaustedError,  # a MemoryError in a generator, too
 )
 # messages of the checks the training epoch makes batch by batch
 _BATCH_CHECKS = {

@@ -467,7 +467,9 @@ def read_parquet(
     seed : int, default=None
         Seed of the shuffles.
     read_rows : int, default=65536
-        Rows read from disk at a time (the other bound on memory).
+        Rows read from disk at a time (the other bound on memory; pyarrow
+        decodes a whole row group at a time, so files much larger than
+        memory should be written with row groups of ~50,000-100,000 rows).
 
     Returns
     -------
@@ -636,7 +638,10 @@ def _parquet_batches(files, cols, target, y_dtype, batch_size, read_rows):
     def chunks(rng):
         order = rng.permutation(len(files)) if rng is not None else range(len(files))
         for k in order:
-            pf = pq.ParquetFile(files[k], pre_buffer=False)  # else it buffers all
+            # read through a 1 MiB buffered stream, without pre-buffering:
+            # a row group's compressed column chunks are not held whole in
+            # memory (pyarrow still decodes a whole row group at a time)
+            pf = pq.ParquetFile(files[k], pre_buffer=False, buffer_size=1 << 20)
             for rb in pf.iter_batches(batch_size=read_rows, columns=[*cols, target]):
                 x = np.column_stack([_column_numpy(rb, c, files[k]) for c in cols])
                 x = x.astype(np.float32, copy=False)

@@ -130,14 +130,11 @@ def _serving_model(est, dtype: str, format: str):
     A copy of ``model_`` (same weights, in ``dtype``; a binary classifier's
     already has ``predict_proba``'s ``1 - p`` column) that shares nothing with
     the estimator; the output is an ``Identity`` layer named
-    ``probabilities`` / ``predictions``. A ``hidden_stack`` whose layers
-    Keras cannot rebuild from their config (a ``Lambda`` of a Python
-    function is rebuilt from the live model; a ``Layer`` subclass that
-    cannot be rebuilt (no ``get_config`` for its arguments) is exported by
-    tracing ``model_`` itself: it computes in its own dtype, with the input
-    and output cast to ``dtype``. The '.keras' format, which Keras loads by
-    rebuilding from the config, and a float32 TFLite model of a float64
-    network need the rebuild: then a ValueError says why.
+    ``probabilities`` / ``predictions``. A hidden stack Keras cannot rebuild
+    from its config (a ``Layer`` subclass without a ``get_config`` for its
+    arguments) is traced instead (:func:`_traced_model`), except for the
+    formats that need the rebuild: '.keras' (Keras loads it by rebuilding)
+    and TFLite of a network in another dtype than float32 (a ValueError).
     """
     import keras
 
@@ -158,16 +155,23 @@ def _serving_model(est, dtype: str, format: str):
                 "their constructor arguments, or export format='savedmodel' "
                 "or 'onnx'."
             ) from exc
-        features = keras.Input(
-            shape=model.inputs[0].shape[1:], dtype=dtype, name="features"
-        )
-        out = model(_cast(features, str(model.inputs[0].dtype)))
-        out = keras.layers.Identity(dtype=dtype, name=_output_name(est))(
-            _cast(out, dtype)
-        )
-        return keras.Model(features, out, name="tfmlp_serving")
+        return _traced_model(est, model, dtype)
     out = keras.layers.Identity(dtype=dtype, name=_output_name(est))(base.outputs[0])
     return keras.Model(base.inputs[0], out, name="tfmlp_serving")
+
+
+def _traced_model(est, model, dtype: str):
+    """``model_`` itself behind a ``dtype`` input and output (computing in
+    its own dtype): for formats that trace the network (SavedModel, ONNX,
+    TFLite), which then hold the weights' values at export time."""
+    import keras
+
+    features = keras.Input(
+        shape=model.inputs[0].shape[1:], dtype=dtype, name="features"
+    )
+    out = model(_cast(features, str(model.inputs[0].dtype)))
+    out = keras.layers.Identity(dtype=dtype, name=_output_name(est))(_cast(out, dtype))
+    return keras.Model(features, out, name="tfmlp_serving")
 
 
 def _cast(x, dtype: str):

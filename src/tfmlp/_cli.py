@@ -506,7 +506,7 @@ def _progress_callback(max_iter: int, stream=None, unit="epoch", bar=True):
     class Progress(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.tty = bar and bool(getattr(stream, "isatty", lambda: False)())
+            self.tty = bar and _isatty(stream)
             self.start = None
             self.width = 0
 

@@ -278,3 +278,35 @@ def test_estimators_with_file_callbacks_pickle_and_clone_after_fit(tmp_path):
         log.unlink()
         again.fit(X, Y)  # the cloned callbacks open their files again
     assert len(log.read_text().splitlines()) == 4  # header + 3 epochs
+
+
+def test_weights_a_callback_sets_at_train_end_are_checked():
+    class Poison(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            self.model.set_weights([w * np.nan for w in self.model.get_weights()])
+
+    est = _quiet_fit(
+        MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0), X, Y
+    )
+    before = [c.copy() for c in est.coefs_]
+    est.set_params(callbacks=[Poison()], warm_start=True)
+    with pytest.raises(ValueError, match="non-finite"):
+        est.fit(X, Y)
+    for a, b in zip(before, est.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_backup_and_restore_resuming_says_how_tfmlp_counts(tmp_path):
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise RuntimeError("crash")
+
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    est.set_params(callbacks=[backup, Crash()])
+    with pytest.raises(RuntimeError, match="crash"):
+        est.fit(X, Y)
+    est.set_params(callbacks=[backup])
+    with pytest.warns(UserWarning, match="BackupAndRestore"):
+        _quiet_fit(est, X, Y)

@@ -351,7 +351,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         It holds the very variables the
         estimator trains and predicts with: weights changed through Keras
         (``model_.fit``, ``layer.set_weights``) are seen by the estimator, and
-        later ``fit``/``partial_fit`` calls train this same model.
+        later ``partial_fit`` and ``fit(warm_start=True)`` calls train this
+        same model; a fit that starts over (``warm_start=False``) builds a new
+        network, so read ``model_`` again after it.
         """
         check_is_fitted(self)
         model = self._network().keras_model(
@@ -627,6 +629,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                     stacklevel=5,  # the caller of fit (through scikit-learn's wrapper)
                 )
             self._fit_lbfgs(X, y, sample_weight)
+        self._sync_weights()  # what callbacks' on_train_end may have set
         weights = self.__dict__["_coefs"] + self.__dict__["_intercepts"]
         if not all(np.isfinite(w).all() for w in weights):
             raise ValueError(

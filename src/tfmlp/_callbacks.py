@@ -19,6 +19,7 @@ the estimator's rate.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 
@@ -78,6 +79,18 @@ class CallbackRunner:
     def train_begin(self) -> None:
         if self.active:
             self._call("on_train_begin", {})
+            resumed = getattr(self.model, "_initial_epoch", None)
+            if resumed:  # Keras' BackupAndRestore found a backup
+                warnings.warn(
+                    f"A callback restored the weights of epoch {resumed} (Keras' "
+                    "BackupAndRestore); tfmlp trains its epochs from there but "
+                    "counts them from 0 (n_iter_, max_iter) and does not restore "
+                    "the shuffling: to resume a fit where it stopped, use "
+                    "tfmlp.callbacks.EstimatorCheckpoint and fit with "
+                    "warm_start=True.",
+                    UserWarning,
+                    stacklevel=2,
+                )
 
     def epoch_begin(self, epoch: int) -> None:
         if self.active:

@@ -460,3 +460,24 @@ def test_a_stack_output_of_another_rank_is_a_value_error():
         MLPClassifier(hidden_stack=stack, max_iter=1).fit(X, Y)
     with pytest.raises(TypeError, match="must return the last hidden Keras tensor"):
         MLPClassifier(hidden_stack=lambda x: None, max_iter=1).fit(X, Y)
+
+
+@pytest.mark.parametrize("use_stack", [True, False])
+def test_batch_statistics_never_see_padding_rows(use_stack):
+    """BatchNormalization's batch mean and variance (and moving statistics)
+    are taken over the batch's rows only: the XLA and CSR paths, which pad a
+    short last batch, train such networks as the exact-batch path does."""
+    import scipy.sparse as sp
+
+    extra = {"hidden_stack": bn_stack} if use_stack else {"batch_normalization": True}
+    kw = dict(max_iter=3, batch_size=64, random_state=0, **extra)
+    rows = slice(0, 150)  # 150 rows in batches of 64: a short last batch
+    plain = _fit(MLPClassifier(jit_compile=False, **kw), X[rows], Y[rows])
+    for est, data in [
+        (MLPClassifier(jit_compile=True, **kw), X[rows]),
+        (MLPClassifier(**kw), sp.csr_matrix(X[rows])),
+    ]:
+        _fit(est, data, Y[rows])
+        np.testing.assert_allclose(est.loss_curve_, plain.loss_curve_, rtol=1e-10)
+        for a, b in zip(est.coefs_, plain.coefs_):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

@@ -53,9 +53,12 @@ class CustomNetwork:
             if getattr(v, "constraint", None) is not None
         )
         self.spec = NetSpec.create(len(self.dense) + 1, "identity", out_activation)
-        # losses that depend on the rows (activity regularizers, add_loss):
-        # padded batches would change them (``_loop.make_runner``)
-        self.row_losses = _has_row_losses(self.logits, n_features, np.dtype(dtype))
+        # losses that depend on the rows (activity regularizers, add_loss) or
+        # batch statistics (BatchNormalization): padded batches would change
+        # them, so such networks train on exact batches (``_loop.make_runner``)
+        self.exact_batches = _uses_batch_statistics(self.model) or _has_row_losses(
+            self.logits, n_features, np.dtype(dtype)
+        )
         self.cache: dict = {}
         self._snapshot = self.read()
 
@@ -319,6 +322,16 @@ def _all_layers(model) -> list:
                 seen.add(id(ly))
                 out.append(ly)
     return out
+
+
+def _uses_batch_statistics(model) -> bool:
+    """Whether a layer normalises with the batch's own statistics."""
+    import keras
+
+    return any(
+        isinstance(layer, keras.layers.BatchNormalization)
+        for layer in _all_layers(model)
+    )
 
 
 def _has_row_losses(logits, n_features: int, dtype) -> bool:

@@ -69,9 +69,10 @@ def use_xla(jit_compile, X, sparse: bool) -> bool:
 def make_runner(est, net, X, y, sample_weight):
     """The runner for in-memory input: chunked for large dense arrays."""
     sparse = is_sparse(X)
-    if getattr(net, "row_losses", False):  # a Keras stack whose losses count
-        # rows (activity regularizers): only the graph-mode epoch cuts the
-        # last batch to its rows instead of padding it
+    if getattr(net, "exact_batches", False):  # a Keras stack whose losses
+        # count rows (activity regularizers) or that normalises by batch
+        # statistics: only the graph-mode epoch cuts the last batch to its
+        # rows instead of padding it with zero-weight rows
         return EpochRunner(est, net, X, y, sample_weight)
     xla = use_xla(est.jit_compile, X, sparse)
     if sparse and _dense_chunks_ok(X, net.dtype, est.batch_size):

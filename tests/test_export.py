@@ -439,3 +439,10 @@ def test_savedmodel_export_leaves_the_root_logger_alone(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "handlers 0" in out.stdout
+
+
+def test_savedmodel_export_to_a_long_directory_name(tmp_path):
+    est = _fit(MLPClassifier((4,), max_iter=3, random_state=0), X, X[:, 0] > 0)
+    path = tmp_path / ("d" * 250)  # the system's limit on a name is 255 bytes
+    tfmlp.export(est, path, format="savedmodel")
+    np.testing.assert_allclose(_serve(path, X), est.predict_proba(X), rtol=1e-12)

@@ -27,7 +27,13 @@ from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
 from tfmlp._estimators import MLPClassifier, MLPRegressor
-from tfmlp._persist import _fsync_directory, _publish, _temp_file, check_parent
+from tfmlp._persist import (
+    _fsync_directory,
+    _publish,
+    _temp_file,
+    check_parent,
+    temp_stem,
+)
 
 __all__ = ["FORMATS", "export"]
 
@@ -342,7 +348,7 @@ def _temp_dir(path: str) -> str:
     """Create a new hidden directory next to ``path`` (mode 0o777 - umask)."""
     directory = check_parent(path)
     for _ in range(100):
-        name = f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp"
+        name = f".{temp_stem(path)}.{secrets.token_hex(6)}.tmp"
         tmp = os.path.join(directory, name)
         try:
             os.mkdir(tmp, 0o777)

@@ -433,8 +433,9 @@ def _temp_file(path: str, suffix: str = ".tmp") -> tuple[int, str]:
 
     ``path`` must be a file name (not empty, not a directory) whose existing
     file, if any, is a regular one: a device, pipe or socket would be
-    replaced by the rename. The temporary name keeps at most 100 characters
-    of ``path``'s, so that any name the system accepts can be written.
+    replaced by the rename. The temporary name keeps at most 100 bytes of
+    ``path``'s (:func:`temp_stem`), so that any name the system accepts can
+    be written.
     """
     if not str(path):
         raise ValueError("Cannot write to an empty path.")
@@ -448,7 +449,7 @@ def _temp_file(path: str, suffix: str = ".tmp") -> tuple[int, str]:
         )
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        name = f".{os.path.basename(path)[:100]}.{secrets.token_hex(6)}{suffix}"
+        name = f".{temp_stem(path)}.{secrets.token_hex(6)}{suffix}"
         tmp = os.path.join(directory, name)
         try:
             with _naming(path):
@@ -456,6 +457,14 @@ def _temp_file(path: str, suffix: str = ".tmp") -> tuple[int, str]:
         except FileExistsError:
             continue
     raise FileExistsError(f"Could not create a temporary file next to {path!r}.")
+
+
+def temp_stem(path: str) -> str:
+    """``path``'s file name cut to at most 100 bytes (whole characters), the
+    start of a temporary name next to it that stays within the system's
+    limit on a name's length (255 bytes)."""
+    name = os.path.basename(os.path.normpath(path))
+    return os.fsencode(name)[:100].decode("utf-8", "ignore") or "tfmlp"
 
 
 def _through_link(path: str) -> str:

@@ -629,7 +629,6 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                     stacklevel=5,  # the caller of fit (through scikit-learn's wrapper)
                 )
             self._fit_lbfgs(X, y, sample_weight)
-        self._sync_weights()  # what callbacks' on_train_end may have set
         weights = self.__dict__["_coefs"] + self.__dict__["_intercepts"]
         if not all(np.isfinite(w).all() for w in weights):
             raise ValueError(

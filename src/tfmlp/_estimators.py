@@ -18,6 +18,14 @@ from tfmlp._params import CLASSIFIER_CONSTRAINTS, REGRESSOR_CONSTRAINTS
 from tfmlp._streaming import StreamTargets, is_dataset, label_encoder, training_spec
 
 
+def _same_labels(classes, labels) -> bool:
+    """Whether ``classes`` (any order) are exactly the sorted ``labels``."""
+    try:
+        return np.array_equal(unique_labels(classes), labels)
+    except (TypeError, ValueError):  # mixed or unorderable label types
+        return False
+
+
 def _check_classes_of_y(y, classes) -> None:
     """``fit(X, y, classes=...)`` with arrays: the classes are the labels of
     ``y`` (as in scikit-learn), so ``classes`` may only repeat them; a
@@ -26,11 +34,7 @@ def _check_classes_of_y(y, classes) -> None:
         labels = unique_labels(y)
     except (TypeError, ValueError):
         return  # fit reports what is wrong with y
-    try:
-        same = np.array_equal(labels, unique_labels(classes))
-    except (TypeError, ValueError):
-        same = False
-    if not same:
+    if not _same_labels(classes, labels):
         raise ValueError(
             f"classes={classes!r} does not match the labels of y {labels!r}. "
             "With array input the classes are the labels found in y; classes= "
@@ -41,11 +45,7 @@ def _check_classes_of_y(y, classes) -> None:
 
 def _check_multilabel_classes(classes, n_labels: int) -> None:
     """A dataset's label-indicator y names its classes by column: 0..n-1."""
-    try:
-        same = np.array_equal(unique_labels(classes), np.arange(n_labels))
-    except (TypeError, ValueError):
-        same = False
-    if not same:
+    if not _same_labels(classes, np.arange(n_labels)):
         raise ValueError(
             f"classes={list(classes)!r} do not name the {n_labels} columns of the "
             "dataset's label-indicator y: a multilabel model's classes are its "

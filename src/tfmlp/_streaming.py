@@ -38,14 +38,14 @@ DATA_ERRORS = (
     tf.errors.UnknownError,
     tf.errors.ResourceExhaustedError,  # a MemoryError in a generator, too
 )
+_SW_ROWS = "TFMLP_SW_ROWS"
 # messages of the checks the training epoch makes batch by batch
 _BATCH_CHECKS = {
     "TFMLP_NONFINITE_X": "Input X contains NaN or infinity",
     "TFMLP_NONFINITE_Y": "Input y contains NaN or infinity",
     "TFMLP_NONFINITE_SW": "Sample weights contain NaN or infinity",
-    "TFMLP_SW_ROWS": "The sample weights are not one number per row of X",
+    _SW_ROWS: "The sample weights are not one number per row of X",
 }
-_SW_ROWS = "TFMLP_SW_ROWS"
 _ZERO_WEIGHTS = "TFMLP_WEIGHTS_SUM_TO_ZERO"
 
 

@@ -305,3 +305,19 @@ def test_fit_classes_with_arrays_must_be_the_labels_of_y():
     np.testing.assert_array_equal(clf.classes_, ["a", "b", "c"])
     for before, after in zip(fitted, clf.coefs_):
         np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_sparse_regression_targets_are_refused_clearly(solver):
+    reg = _fitted(MLPRegressor)
+    before = reg.predict(X)
+    Y = np.c_[YR, -YR]
+    for sparse_y in (sp.csr_matrix(Y), sp.csc_array(Y), sp.csr_matrix(YR[:, None])):
+        fresh = MLPRegressor(solver=solver, max_iter=2, random_state=0)
+        with pytest.raises(TypeError, match="Sparse data was passed for y"):
+            fresh.fit(X, sparse_y)
+        with pytest.raises(TypeError, match="Sparse data was passed for y"):
+            reg.partial_fit(X, sparse_y)
+    with pytest.raises(TypeError, match="Sparse data was passed for validation"):
+        reg.fit(X, YR, validation_data=(X, sp.csr_matrix(YR[:, None])))
+    np.testing.assert_array_equal(before, reg.predict(X))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
@@ -921,6 +922,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _validate_input(self, X, y, incremental, reset):
+        _refuse_sparse_targets(y, "y")
         X, y = validate_data(
             self,
             X,
@@ -1030,6 +1032,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
     def _check_validation_targets(self, y):
+        _refuse_sparse_targets(y, "validation_data's y_val")
         y = np.asarray(y, dtype=np.float64)
         y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
         n_outputs = y.shape[1] if y.ndim == 2 else 1
@@ -1081,3 +1084,14 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             check_is_fitted(self)
             return self._score_dataset(X, sample_weight)
         return super().score(X, y, sample_weight=sample_weight)
+
+
+def _refuse_sparse_targets(y, name: str) -> None:
+    """Regression targets must be dense (scikit-learn's words for a sparse
+    one-column ``y``; a sparse multi-output ``y`` would otherwise get past
+    validation and fail in training with NumPy's words)."""
+    if sp.issparse(y):
+        raise TypeError(
+            f"Sparse data was passed for {name}, but dense data is required. Use "
+            "'.toarray()' to convert to a dense numpy array."
+        )

@@ -1,6 +1,10 @@
 """The ``hidden_stack`` parameter: a user-built Keras hidden stack."""
 
+import copy
 import pickle
+import random
+import threading
+import time
 import warnings
 
 import keras
@@ -481,3 +485,65 @@ def test_batch_statistics_never_see_padding_rows(use_stack):
         np.testing.assert_allclose(est.loss_curve_, plain.loss_curve_, rtol=1e-10)
         for a, b in zip(est.coefs_, plain.coefs_):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+class _Scale(keras.layers.Layer):
+    """A layer class Keras cannot find by name (not registered)."""
+
+    def build(self, shape):
+        self.s = self.add_weight(shape=(shape[-1],), initializer="ones")
+
+    def call(self, x):
+        return x * self.s
+
+
+def _scaled_stack(x):
+    return _Scale()(keras.layers.Dense(6, activation="relu")(x))
+
+
+def test_stacks_built_in_threads_draw_as_when_built_alone():
+    # Keras draws unseeded layers' seeds from Python's random, which the
+    # build seeds from random_state: two builds at once must not interleave
+    draws = {}
+
+    def drawing_stack(x):
+        first = random.random()
+        time.sleep(0.05)  # another thread's build would run here
+        draws.setdefault(threading.get_ident(), []).append((first, random.random()))
+        return keras.layers.Dense(4)(x)
+
+    def fit(seed):
+        est = MLPClassifier(hidden_stack=drawing_stack, max_iter=1, random_state=seed)
+        _fit(est, X[:200], Y[:200])
+
+    before = random.getstate()
+    threads = [threading.Thread(target=fit, args=(seed,)) for seed in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert random.getstate() == before
+    alone = {}
+    for seed in (0, 1):
+        fit(seed)
+        alone[seed] = draws.pop(threading.get_ident())[-1]
+    threaded = sorted(d[0] for d in draws.values())
+    assert threaded == sorted(alone.values())
+
+
+def test_a_fitted_stack_with_own_layers_and_callbacks_clones_and_pickles():
+    history = keras.callbacks.History()
+    clf = MLPClassifier(
+        hidden_stack=_scaled_stack, max_iter=3, random_state=0, callbacks=[history]
+    )
+    _fit(clf, X[:300], Y[:300])
+    assert history.model is clf.model_  # kept after the fit, as by Keras' fit
+    copies = [copy.deepcopy(clf), pickle.loads(pickle.dumps(clf))]
+    for twin in copies:
+        np.testing.assert_array_equal(twin.predict_proba(X), clf.predict_proba(X))
+        assert twin.callbacks[0].model is None
+    fresh = clone(clf)
+    assert fresh.callbacks[0] is not history and fresh.callbacks[0].model is None
+    _fit(fresh, X[:300], Y[:300])
+    np.testing.assert_array_equal(fresh.predict_proba(X), clf.predict_proba(X))
+    assert history.model is clf.model_

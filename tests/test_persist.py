@@ -810,6 +810,19 @@ def test_pickle_joblib_deepcopy_fitted(fitted, name):
     _same(_outputs(est, X_), expected)
 
 
+@pytest.mark.parametrize("name", ["binary_adam", "multilabel_dropout_bn"])
+def test_a_shallow_copy_trains_without_touching_the_original(fitted, name):
+    est, X_, y, pf = fitted[name]
+    est = copy.deepcopy(est)
+    twin = copy.deepcopy(est)
+    shallow = copy.copy(est)
+    assert shallow.get_params() == est.get_params()
+    _same(_outputs(shallow, X_), _outputs(est, X_))
+    _continue(shallow, X_, y, pf)  # trains the copy: weights and optimizer
+    _same(_state(est), _state(twin), "original after the copy trained")
+    _same(_continue(est, X_, y, pf), _continue(twin, X_, y, pf), "continued")
+
+
 def test_pickle_joblib_deepcopy_clone_unfitted():
     est = MLPClassifier((3,), max_iter=3, random_state=0, dropout=0.1)
     reference = _quiet(clone(est).fit, X, Y_BINARY).predict_proba(X)

@@ -335,6 +335,20 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             del state["_fitted_stack"]  # the parameters describe it
         return state
 
+    def __copy__(self):
+        """``copy.copy``: the parameters are shared, as in any shallow copy,
+        the fitted state is not. Training the copy (``partial_fit``,
+        ``warm_start``) leaves the original exactly as it was, optimizer
+        state included (a shallow copy of a scikit-learn MLP shares its
+        weight arrays, so the two train each other)."""
+        state = self.__getstate__()
+        params = self.get_params(deep=False)
+        fitted = {k: v for k, v in state.items() if k not in params}
+        state.update(copy.deepcopy(fitted))
+        new = type(self).__new__(type(self))
+        new.__setstate__(state)
+        return new
+
     def __setstate__(self, state):
         super().__setstate__(state)
         if state.get("_keras_weights") is not None and "_fitted_stack" not in state:

@@ -18,6 +18,8 @@ the estimator's rate.
 
 from __future__ import annotations
 
+import copy
+
 import functools
 import warnings
 
@@ -110,6 +112,7 @@ class CallbackRunner:
             finally:
                 for callback in self._list.callbacks:
                     _release_closed_resources(callback)
+                    _leave_model_out_of_copies(callback)
 
     def _call(self, hook: str, *args) -> None:
         """Run one hook of every callback with the stand-in optimizer
@@ -199,3 +202,41 @@ def _release_closed_resources(callback) -> None:
     if isinstance(callback, keras.callbacks.TensorBoard):
         callback._writers = {}  # closed by its on_train_end
         callback._summary_module = None  # imported again on use
+
+
+def _leave_model_out_of_copies(callback) -> None:
+    """After training a callback still has ``model`` (the estimator's Keras
+    model, as after Keras' own fit), but its copies and pickles (``clone``
+    or a pickle of the fitted estimator, whose ``callbacks`` parameter holds
+    it) leave the model out: Keras copies a model by saving and loading it,
+    which fails for a hidden stack with the user's own layer classes and is
+    wasted work for any other. The hooks go on the instance, so they last
+    until the callback is copied."""
+
+    def deepcopy(memo):
+        new = type(callback).__new__(type(callback))
+        memo[id(callback)] = new
+        new.__dict__.update(copy.deepcopy(_without_model(callback), memo))
+        return new
+
+    def reduce_ex(protocol):
+        return _callback_from_state, (type(callback), _without_model(callback))
+
+    vars(callback).update({"__deepcopy__": deepcopy, "__reduce_ex__": reduce_ex})
+
+
+_COPY_HOOKS = ("__deepcopy__", "__reduce_ex__")
+
+
+def _without_model(callback) -> dict:
+    state = {k: v for k, v in vars(callback).items() if k not in _COPY_HOOKS}
+    if "_model" in state:
+        state["_model"] = None
+    return state
+
+
+def _callback_from_state(cls, state):
+    """Unpickle a callback pickled after training (``_leave_model_out_of_copies``)."""
+    new = cls.__new__(cls)
+    new.__dict__.update(state)
+    return new

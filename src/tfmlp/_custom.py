@@ -11,6 +11,7 @@ the Dense kernels and biases as ``coefs_`` and ``intercepts_``.
 from __future__ import annotations
 
 import random
+import threading
 
 import numpy as np
 import tensorflow as tf
@@ -233,7 +234,19 @@ def _build(builder, n_features, n_outputs, out_activation, dtype: str, seed=0):
     ``random``: seeded from the estimator's ``random_state``, the same stack
     is built the same way every time. The previous policy and ``random``
     state are restored right after, so nothing built elsewhere is affected.
+    Builds in other threads (``GridSearchCV`` with the threading backend)
+    wait for each other, as ``random`` is one for the whole process.
     """
+    with _BUILD_LOCK:
+        return _build_seeded(
+            builder, n_features, n_outputs, out_activation, dtype, seed
+        )
+
+
+_BUILD_LOCK = threading.RLock()  # a builder may build another stack
+
+
+def _build_seeded(builder, n_features, n_outputs, out_activation, dtype, seed):
     import keras
 
     previous = keras.config.dtype_policy()

@@ -19,7 +19,6 @@ the estimator's rate.
 from __future__ import annotations
 
 import copy
-
 import functools
 import warnings
 

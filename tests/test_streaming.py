@@ -465,6 +465,21 @@ def test_read_csv_missing_values_are_named(tmp_path, text, match):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", "is empty"),
+        ("\n\n", "is empty"),
+        ("\nx1,label\n1,a\n", "the first line is blank"),
+    ],
+)
+def test_read_csv_empty_files_and_a_blank_first_line_are_named(tmp_path, text, match):
+    path = tmp_path / "e.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"CSV file '{path}'.*{match}"):
+        read_csv(str(path), target="label")
+
+
 def test_read_parquet_refuses_missing_values(tmp_path):
     pd = pytest.importorskip("pandas")
     pa = pytest.importorskip("pyarrow")

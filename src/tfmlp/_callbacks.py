@@ -1,7 +1,8 @@
 """Keras callbacks attached to the estimator's training loop.
 
 The loop calls ``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end`` (with
-``logs={"loss": ..., "val_score": ...}``) and ``on_train_end`` on standard
+``logs={"loss": ..., "val_score": ..., "val_loss": ...}``, the last two with
+a validation set) and ``on_train_end`` on standard
 ``keras.callbacks.Callback`` objects, whose ``model`` is the estimator's
 ``model_``. A callback that sets ``model.stop_training = True`` ends the fit
 after the current epoch.

@@ -90,8 +90,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         Number of units in each hidden layer; an int means one layer and an
         empty tuple means no hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation of the hidden layers.
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', \
+            'elu', 'selu', 'gelu', 'swish'}, default='relu'
+        Activation of the hidden layers. The first four are scikit-learn's;
+        the others (not in scikit-learn) follow Keras' definitions.
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         Weight optimiser.
     alpha : float, default=0.0001
@@ -140,8 +142,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     callbacks : list of keras.callbacks.Callback, default=None
         Keras callbacks for the stochastic solvers (not a scikit-learn
         parameter). They get ``on_train_begin``, ``on_epoch_begin``,
-        ``on_epoch_end`` with ``logs={"loss": ..., "val_score": ...}``
-        (``val_score`` with early stopping) and ``on_train_end``; their
+        ``on_epoch_end`` with ``logs={"loss": ..., "val_score": ...,
+        "val_loss": ...}`` (the last two when a validation set is used: early
+        stopping's split or ``validation_data``) and ``on_train_end``; their
         ``model`` is :attr:`model_`. Setting ``model.stop_training = True``
         ends the fit after the current epoch. During each call
         ``model.optimizer`` carries the estimator's learning rate: callbacks
@@ -218,7 +221,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     loss_curve_ : list of float
         Training loss per epoch (stochastic solvers only).
     validation_scores_ : list of float or None
-        Validation accuracy per epoch with early stopping, else None.
+        Validation accuracy per epoch when a validation set is used (early
+        stopping's split or ``validation_data``), else None.
     validation_loss_curve_ : list of float
         Loss on the validation set (early stopping's split or
         ``validation_data``) per epoch: the data term of ``loss_curve_``'s
@@ -240,7 +244,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Epochs (or lbfgs iterations) run by the last call.
     history_ : dict of list
         Per-epoch logs passed to callbacks (``"loss"``, and ``"val_score"``
-        with early stopping), accumulated like ``loss_curve_``.
+        and ``"val_loss"`` when a validation set is used), accumulated like
+        ``loss_curve_``.
     model_ : keras.Model
         The network as a functional Keras model sharing the estimator's
         weights, mapping features to :meth:`predict_proba` (a binary
@@ -680,8 +685,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Loss to minimise; 'poisson' uses an exponential output.
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         Number of units in each hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation of the hidden layers.
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', \
+            'elu', 'selu', 'gelu', 'swish'}, default='relu'
+        Activation of the hidden layers. The first four are scikit-learn's;
+        the others (not in scikit-learn) follow Keras' definitions.
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         Weight optimiser.
     alpha : float, default=0.0001
@@ -727,8 +734,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     callbacks : list of keras.callbacks.Callback, default=None
         Keras callbacks for the stochastic solvers (not a scikit-learn
         parameter). They get ``on_train_begin``, ``on_epoch_begin``,
-        ``on_epoch_end`` with ``logs={"loss": ..., "val_score": ...}``
-        (``val_score`` with early stopping) and ``on_train_end``; their
+        ``on_epoch_end`` with ``logs={"loss": ..., "val_score": ...,
+        "val_loss": ...}`` (the last two when a validation set is used: early
+        stopping's split or ``validation_data``) and ``on_train_end``; their
         ``model`` is :attr:`model_`. Setting ``model.stop_training = True``
         ends the fit after the current epoch. During each call
         ``model.optimizer`` carries the estimator's learning rate: callbacks
@@ -798,7 +806,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     loss_curve_ : list of float
         Training loss per epoch (stochastic solvers only).
     validation_scores_ : list of float or None
-        Validation R^2 per epoch with early stopping, else None.
+        Validation R^2 per epoch when a validation set is used (early
+        stopping's split or ``validation_data``), else None.
     validation_loss_curve_ : list of float
         Loss on the validation set (early stopping's split or
         ``validation_data``) per epoch: the data term of ``loss_curve_``'s
@@ -820,7 +829,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Epochs (or lbfgs iterations) run by the last call.
     history_ : dict of list
         Per-epoch logs passed to callbacks (``"loss"``, and ``"val_score"``
-        with early stopping), accumulated like ``loss_curve_``.
+        and ``"val_loss"`` when a validation set is used), accumulated like
+        ``loss_curve_``.
     model_ : keras.Model
         The network as a functional Keras model sharing the estimator's
         weights (see :attr:`BaseMLP.model_`).

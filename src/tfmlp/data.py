@@ -244,7 +244,14 @@ def _csv_head(path: str):
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
-            header = next(reader)
+            header = next(reader, [])
+            if not "".join(header).strip():
+                if not any("".join(row).strip() for row in reader):
+                    raise ValueError(f"CSV file {path!r} is empty (no header line).")
+                raise ValueError(
+                    f"CSV file {path!r}: the first line is blank; it must be the "
+                    "header (the column names)."
+                )
             sample = []
             for row in itertools.islice(reader, CSV_SAMPLE_ROWS):
                 if not "".join(row).strip():  # a blank line, skipped as pandas does

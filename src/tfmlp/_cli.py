@@ -128,6 +128,7 @@ class CLIError(Exception):
 
 _SKIPPED_PARAMS = {"callbacks", "hidden_stack"}  # code/objects: not on a CLI
 _ALIASES = {"hidden_layer_sizes": ["--hidden"]}
+_NOTES = {"warm_start": "; no effect here: each train run fits a new model"}
 
 
 def _estimator_params():
@@ -262,7 +263,7 @@ def _add_estimator_flags(parser: argparse.ArgumentParser) -> None:
     for name, default, constraints, owners in _estimator_params():
         flag = "--" + name.replace("_", "-")
         only = "" if len(owners) == 2 else f" ({owners[0]} only)"
-        help_text = f"default: {default!r}{only}"
+        help_text = f"default: {default!r}{only}{_NOTES.get(name, '')}"
         flags = [flag] + _ALIASES.get(name, [])
         constraints = list(constraints or [])
         if "boolean" in constraints or name == "verbose":

@@ -387,6 +387,7 @@ BAD_READER_PARAMETERS = [
     (dict(batch_size=True), TypeError, "batch_size"),
     (dict(shuffle_buffer=0), ValueError, "shuffle_buffer"),
     (dict(shuffle_buffer="10"), TypeError, "shuffle_buffer"),
+    (dict(shuffle_buffer=2**31), ValueError, "shuffle_buffer must be at most"),
     (dict(seed=1.5), TypeError, "seed"),
     (dict(seed=-1), ValueError, "seed"),
     (dict(shuffle="yes"), TypeError, "shuffle"),
@@ -414,6 +415,35 @@ def test_reader_parameters_are_checked(tmp_path, ext, kwargs, error, match):
     reader = read_csv if ext == "csv" else read_parquet
     with pytest.raises(error, match=match):
         reader(str(path), **{"target": "y", **kwargs})
+
+
+@pytest.mark.parametrize("reader", [read_csv, read_parquet])
+@pytest.mark.parametrize("pattern", [None, 3, b"t.csv", ["t.csv", None]])
+def test_reader_patterns_of_other_types_are_type_errors(reader, pattern):
+    with pytest.raises(TypeError, match="pattern must be a file path"):
+        reader(pattern, target="y")
+
+
+def test_a_shuffle_buffer_larger_than_the_file_shuffles_as_one_that_fits(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    df = pd.DataFrame({"a": np.arange(50.0), "y": np.arange(50) % 3})
+    df.to_csv(tmp_path / "t.csv", index=False)
+    df.to_parquet(tmp_path / "t.parquet")
+    for reader, ext, batch in ((read_csv, "csv", 4), (read_parquet, "parquet", 1)):
+        path = str(tmp_path / f"t.{ext}")
+        orders = [
+            np.concatenate(
+                [
+                    x[:, 0]
+                    for x, _ in reader(
+                        path, "y", batch_size=batch, shuffle_buffer=size, seed=3
+                    ).as_numpy_iterator()
+                ]
+            )
+            for size in (50, 10**9)  # tf.data would reserve 24 GB for 10**9
+        ]
+        np.testing.assert_array_equal(orders[0], orders[1])
 
 
 def test_read_csv_skips_blank_lines_and_a_byte_order_mark(tmp_path):
@@ -736,6 +766,29 @@ def test_continuing_on_a_dataset_of_the_other_target_kind_is_refused():
             MLPClassifier(**kw).fit(indicator, classes=classes)
     fresh.partial_fit(indicator, classes=[0, 1, 2])  # the column numbers
     np.testing.assert_array_equal(fresh.classes_, [0, 1, 2])
+
+
+@pytest.mark.parametrize("value", [2.0, 0.5, -1.0])
+def test_a_multilabel_dataset_must_hold_0_and_1(value):
+    from sklearn.datasets import make_multilabel_classification
+
+    Xm, Ym = make_multilabel_classification(n_samples=60, n_classes=3, random_state=0)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(**kw).fit(Xm, Ym)
+    before = [c.copy() for c in est.coefs_]
+    bad = Ym.astype(float)
+    bad[45, 1] = value  # in the third batch
+    ds = tf.data.Dataset.from_tensor_slices((Xm, bad)).batch(20)
+    for call in (
+        lambda: MLPClassifier(**kw).fit(ds),
+        lambda: est.partial_fit(ds),
+        lambda: est.set_params(warm_start=True).fit(ds),
+    ):
+        with pytest.raises(ValueError, match="label-indicator matrix of 0/1 values"):
+            call()
+    assert all(np.array_equal(a, b) for a, b in zip(before, est.coefs_))
 
 
 def test_a_float32_model_predicts_float64_batches_in_float64():

@@ -45,7 +45,12 @@ _BATCH_CHECKS = {
     "TFMLP_NONFINITE_Y": "Input y contains NaN or infinity",
     "TFMLP_NONFINITE_SW": "Sample weights contain NaN or infinity",
     _SW_ROWS: "The sample weights are not one number per row of X",
+    "TFMLP_NOT_INDICATOR": (
+        "A multilabel y must be a label-indicator matrix of 0/1 values; it holds "
+        "other values"
+    ),
 }
+_NOT_INDICATOR = "TFMLP_NOT_INDICATOR"
 _ZERO_WEIGHTS = "TFMLP_WEIGHTS_SUM_TO_ZERO"
 
 
@@ -254,7 +259,15 @@ def label_encoder(classes, y_spec, multilabel: bool, n_outputs: int):
             f"{y_spec.dtype.name}. Use MLPClassifier with classes= for labels."
         )
     if multilabel:
-        return lambda y, dtype: tf.cast(y, dtype)
+
+        def encode_indicator(y, dtype):
+            y = tf.cast(y, dtype)
+            # 0/1 only (NaN and infinity get their own check's message)
+            ok = tf.equal(y, 0) | tf.equal(y, 1) | ~tf.math.is_finite(y)
+            tf.debugging.Assert(tf.reduce_all(ok), [_NOT_INDICATOR])
+            return y
+
+        return encode_indicator
     if classes is None:  # regression
 
         def encode_reg(y, dtype):

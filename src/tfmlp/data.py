@@ -29,12 +29,26 @@ _INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
 
 
 # ------------------------------------------------------------ parameter checks
-def _positive_int(value, name: str) -> int:
+def _positive_int(value, name: str, maximum: int | None = None) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a positive integer; got {value!r}.")
     if value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}; got {value!r}.")
     return int(value)
+
+
+# tf.data's shuffle buffer: at most 2**31 - 1 elements (larger ones crash the
+# process), and it reserves 24 bytes per element up front
+MAX_SHUFFLE_BUFFER = 2**31 - 1
+
+
+def _rows_at_most(files: list[str], n_columns: int) -> int:
+    """An upper bound on the data rows of CSV files: a row of ``n_columns``
+    fields takes at least that many bytes (separators and line end). A
+    shuffle buffer of this many rows shuffles as a larger one does."""
+    return sum(os.path.getsize(f) for f in files) // max(1, n_columns) + 1
 
 
 def _check_params(target, features, shuffle, seed) -> list[str] | None:
@@ -80,7 +94,16 @@ def _check_target_dtype(target_dtype):
 # -------------------------------------------------------------- files, columns
 def _files(pattern) -> list[str]:
     """One path, a glob pattern, or a list of either -> sorted existing files."""
-    patterns = [pattern] if isinstance(pattern, (str, os.PathLike)) else list(pattern)
+    paths = (str, os.PathLike)
+    try:
+        patterns = [pattern] if isinstance(pattern, paths) else list(pattern)
+    except TypeError:
+        patterns = None
+    if patterns is None or not all(isinstance(p, paths) for p in patterns):
+        raise TypeError(
+            "pattern must be a file path, a glob pattern or a list of them; got "
+            f"{pattern!r}."
+        )
     files: list[str] = []
     for pat in patterns:
         pat = os.fspath(pat)
@@ -196,7 +219,9 @@ def read_csv(
         Shuffle file order and rows (through a buffer of ``shuffle_buffer``
         rows) on every pass.
     shuffle_buffer : int, default=10000
-        Rows held in the shuffle buffer: bounds memory.
+        Rows held in the shuffle buffer: bounds memory (tf.data reserves
+        the buffer up front, 24 bytes a row; tfmlp sizes it to at most the
+        rows the files can hold). At most 2**31 - 1.
     seed : int, default=None
         Seed of the shuffles.
     target_dtype : {"int64", "float32", "string"}, default=None
@@ -214,7 +239,7 @@ def read_csv(
         string tensor when the target column is not numeric.
     """
     batch_size = _positive_int(batch_size, "batch_size")
-    shuffle_buffer = _positive_int(shuffle_buffer, "shuffle_buffer")
+    shuffle_buffer = _positive_int(shuffle_buffer, "shuffle_buffer", MAX_SHUFFLE_BUFFER)
     features = _check_params(target, features, shuffle, seed)
     y_dtype = _check_target_dtype(target_dtype)
     files = _files(pattern)
@@ -232,7 +257,8 @@ def read_csv(
         for header, _, multiline in heads
     ]
     ds = _csv_rows(files, layouts, [*cols, target], shuffle, seed)
-    ds = _finish(ds, batch_size, shuffle, shuffle_buffer, seed)
+    buffer = min(shuffle_buffer, _rows_at_most(files, len(heads[0][0])))
+    ds = _finish(ds, batch_size, shuffle, buffer, seed)
     parse = _target_parser(y_dtype, target)
     ds = ds.map(lambda x, y: (x, parse(y)), num_parallel_calls=tf.data.AUTOTUNE)
     return _tagged(ds.prefetch(tf.data.AUTOTUNE), shuffle, seed)
@@ -470,7 +496,8 @@ def read_parquet(
         ``read_rows`` rows, and the batches through a buffer of about
         ``shuffle_buffer`` rows.
     shuffle_buffer : int, default=10000
-        Rows (in whole batches) held in the batch shuffle buffer.
+        Rows (in whole batches) held in the batch shuffle buffer; at most
+        2**31 - 1.
     seed : int, default=None
         Seed of the shuffles.
     read_rows : int, default=65536
@@ -490,7 +517,7 @@ def read_parquet(
             'read_parquet needs pyarrow: pip install "tfmlp[parquet]"'
         ) from None
     batch_size = _positive_int(batch_size, "batch_size")
-    shuffle_buffer = _positive_int(shuffle_buffer, "shuffle_buffer")
+    shuffle_buffer = _positive_int(shuffle_buffer, "shuffle_buffer", MAX_SHUFFLE_BUFFER)
     read_rows = _positive_int(read_rows, "read_rows")
     features = _check_params(target, features, shuffle, seed)
     files = _files(pattern)
@@ -515,7 +542,10 @@ def read_parquet(
         lambda: batches(rng if shuffle else None), output_signature=signature
     )
     if shuffle:  # mix batches across chunks through a bounded buffer
-        n_buffer = max(1, shuffle_buffer // batch_size)
+        # at most one slot a row (there are fewer batches): it shuffles the
+        # same, and tf.data reserves every slot up front
+        rows = sum(meta.num_rows for _, meta in heads)
+        n_buffer = max(1, min(shuffle_buffer // batch_size, rows))
         ds = ds.shuffle(n_buffer, seed=seed, reshuffle_each_iteration=True)
     return _tagged(ds.prefetch(tf.data.AUTOTUNE), shuffle, seed)
 

@@ -321,3 +321,23 @@ def test_sparse_regression_targets_are_refused_clearly(solver):
     with pytest.raises(TypeError, match="Sparse data was passed for validation"):
         reg.fit(X, YR, validation_data=(X, sp.csr_matrix(YR[:, None])))
     np.testing.assert_array_equal(before, reg.predict(X))
+
+
+@pytest.mark.parametrize("dropout", [None, 0.1])
+def test_an_invalid_activation_set_after_fit_is_a_value_error(dropout, tmp_path):
+    import tfmlp
+
+    clf = _fitted(MLPClassifier, dropout=dropout)
+    before = clf.predict_proba(X)
+    clf.set_params(activation="Relu")
+    uses_parameter = [  # a dropout network keeps the stack it was fitted with
+        lambda: clf.predict_proba(np.repeat(X, 200, axis=0)),  # the graph path
+        lambda: clf.transform(X),
+        lambda: clf.model_,
+        lambda: tfmlp.export(clf, tmp_path / "m.keras", format="keras"),
+    ]
+    for call in [lambda: clf.partial_fit(X, Y)] + uses_parameter * (dropout is None):
+        with pytest.raises(ValueError, match="'activation' parameter must be"):
+            call()
+    clf.set_params(activation="relu")
+    np.testing.assert_array_equal(before, clf.predict_proba(X))

@@ -351,6 +351,24 @@ def test_class_weight_keeps_sklearns_sample_weight_checks(class_weight):
             clf.fit(X, Y, sample_weight=sw)
 
 
+@pytest.mark.parametrize(
+    "weight, error", [(np.nan, ValueError), (np.inf, ValueError), (None, TypeError)]
+)
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_class_weights_must_be_finite_numbers(weight, error, solver):
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, solver=solver)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, Y)
+    before = [c.copy() for c in clf.coefs_]
+    clf.set_params(class_weight={int(Y[0]): weight})
+    calls = [clf.fit] + ([clf.partial_fit] if solver != "lbfgs" else [])
+    for call in calls:
+        with pytest.raises(error, match="class_weight's weights must be"):
+            call(X, Y)
+    assert all(np.array_equal(a, b) for a, b in zip(before, clf.coefs_))
+
+
 def test_balanced_class_weight_with_sparse_multilabel_targets():
     import scipy.sparse as sp
 

@@ -940,3 +940,6 @@ def test_plot_loss_curve_errors_and_lbfgs_point():
     ax = plot_loss_curve(est)
     assert ax.get_xlabel() == "iteration"
     assert list(ax.lines[0].get_xdata()) == [est.n_iter_]
+    for not_axes in ("axes", 1, matplotlib.figure.Figure()):
+        with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+            plot_loss_curve(est, ax=not_axes)

@@ -831,3 +831,27 @@ def test_dataset_sample_weights_must_be_one_per_row():
         MLPClassifier(max_iter=1).fit(short, classes=[0, 1, 2])
     column = tf.data.Dataset.from_tensor_slices((X, Y, np.ones((150, 1)))).batch(30)
     _quiet(MLPClassifier(max_iter=1).fit, column, classes=[0, 1, 2])
+
+
+def test_negative_poisson_targets_in_a_stream_are_refused():
+    rng = np.random.RandomState(0)
+    Xp = rng.rand(80, 3)
+    yp = Xp.sum(1)
+    kw = dict(loss="poisson", hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPRegressor(**kw).fit(Xp, yp)
+    before = [c.copy() for c in est.coefs_]
+    bad = yp.copy()
+    bad[50] = -1.0  # in the third batch
+    ds = tf.data.Dataset.from_tensor_slices((Xp, bad)).batch(20)
+    valid = tf.data.Dataset.from_tensor_slices((Xp, yp)).batch(20)
+    for call in (
+        lambda: MLPRegressor(**kw).fit(ds),
+        lambda: MLPRegressor(**kw, early_stopping=True).fit(ds, validation_data=valid),
+        lambda: est.partial_fit(ds),
+    ):
+        with pytest.raises(ValueError, match="non-negative targets"):
+            call()
+    assert all(np.array_equal(a, b) for a, b in zip(before, est.coefs_))
+    assert np.isfinite(est.score(ds))  # scoring any targets is fine

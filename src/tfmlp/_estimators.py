@@ -1070,8 +1070,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                 f"The dataset's y has {n_outputs} outputs; the model has "
                 f"{self.n_outputs_}."
             )
-        encode = label_encoder(None, y_spec, False, n_outputs)
-        return n_outputs, StreamTargets(encode, ("reg", n_outputs))
+        poisson = self.loss == "poisson"
+        encode = label_encoder(None, y_spec, False, n_outputs, nonnegative=poisson)
+        return n_outputs, StreamTargets(encode, ("reg", n_outputs, poisson))
 
     def score(self, X, y=None, sample_weight=None):
         """R^2 on (X, y), or on a ``tf.data.Dataset`` of (X, y) batches.

@@ -6,10 +6,13 @@ Every addition is off by default, so scikit-learn parity is untouched.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 from tfmlp._network import KERAS_ACTIVATIONS
+from tfmlp._params import check_activation
 from tfmlp._precision import matmul_dtype
 
 # Initializers for the Dense layers tfmlp creates: tfmlp assigns their weights
@@ -38,6 +41,8 @@ def class_sample_weight(
             "with sklearn.utils.class_weight.compute_class_weight and pass them "
             "as a dict."
         )
+    if isinstance(class_weight, dict):
+        _check_class_weights(class_weight)
     y = y.toarray() if hasattr(y, "toarray") else np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:  # a column of labels, e.g. df[["label"]]
         y = y.ravel()
@@ -58,6 +63,22 @@ def class_sample_weight(
     return np.asarray(sample_weight, dtype=np.float64) * weights
 
 
+def _check_class_weights(class_weight: dict) -> None:
+    """A class_weight dict's weights must be finite numbers (a NaN one made
+    the fit fail only after training, blaming the data)."""
+    for label, weight in class_weight.items():
+        if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, numbers.Real):
+            raise TypeError(
+                f"class_weight's weights must be numbers; class {label!r} has "
+                f"{weight!r}."
+            )
+        if not np.isfinite(weight):
+            raise ValueError(
+                f"class_weight's weights must be finite; class {label!r} has "
+                f"{weight!r}."
+            )
+
+
 class StandardStack:
     """The standard hidden stack with dropout and/or batch normalisation.
 
@@ -67,7 +88,7 @@ class StandardStack:
 
     def __init__(self, sizes, activation, dropout, batch_normalization, seed):
         self.sizes = list(sizes)
-        self.activation = activation
+        self.activation = check_activation(activation)
         self.dropout = dropout
         self.batch_normalization = batch_normalization
         self.seed = int(seed)

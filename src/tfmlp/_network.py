@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tfmlp import _mirrored as mirrored
 from tfmlp._data import CsrMatrix, FirstProduct
-from tfmlp._params import NetSpec
+from tfmlp._params import NetSpec, check_activation
 from tfmlp._precision import cast_matmul
 
 # Activations beyond scikit-learn's four use Keras' own functions, so that the
@@ -327,6 +327,8 @@ class Network:
 
     def _build_keras_model(self, activation: str, out_activation: str, n_features: int):
         import keras
+
+        check_activation(activation)
 
         n = self.n_weights
         dtype = tf.as_dtype(self.dtype).name

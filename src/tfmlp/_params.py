@@ -137,6 +137,7 @@ class NetSpec:
         out_activation: str,
         matmul_dtype: str | None = None,
     ) -> NetSpec:
+        check_activation(activation)
         loss = {
             "identity": "squared_error",
             "exp": "poisson",
@@ -144,3 +145,20 @@ class NetSpec:
             "logistic": "binary_log_loss",
         }[out_activation]
         return cls(n_layers, activation, out_activation, loss, matmul_dtype)
+
+
+def check_activation(activation) -> str:
+    """``activation`` if it is one the estimators take, else a ValueError.
+
+    ``fit`` checks the parameters; this covers what runs without that check
+    on a fitted estimator after ``set_params`` (``partial_fit``, prediction,
+    ``transform``, ``model_``, export), where a dictionary lookup would
+    otherwise fail with a bare ``KeyError``.
+    """
+    options = BASE_CONSTRAINTS["activation"][0].options
+    if not isinstance(activation, str) or activation not in options:
+        raise ValueError(
+            f"The 'activation' parameter must be one of {sorted(options)}; got "
+            f"{activation!r}."
+        )
+    return activation

@@ -37,7 +37,7 @@ def plot_loss_curve(est, ax=None):
     sklearn.exceptions.NotFittedError
         If ``est`` is not fitted.
     TypeError
-        If ``est`` is not an estimator.
+        If ``est`` is not an estimator, or ``ax`` not a matplotlib Axes.
     """
     from sklearn.exceptions import NotFittedError
 
@@ -61,6 +61,11 @@ def plot_loss_curve(est, ax=None):
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.0))
+    elif not isinstance(ax, plt.Axes):
+        raise TypeError(
+            f"ax must be a matplotlib Axes (or None for a new figure); got "
+            f"{type(ax).__qualname__}."
+        )
     epochs = list(range(first, first + len(loss)))
     lines = ax.plot(epochs, loss, color="tab:blue", marker="" if len(loss) > 1 else "o")
     lines[0].set_label("training loss")

@@ -45,12 +45,17 @@ _BATCH_CHECKS = {
     "TFMLP_NONFINITE_Y": "Input y contains NaN or infinity",
     "TFMLP_NONFINITE_SW": "Sample weights contain NaN or infinity",
     _SW_ROWS: "The sample weights are not one number per row of X",
+    "TFMLP_NEGATIVE_TARGETS": (
+        "loss='poisson' needs non-negative targets (counts or rates); y has "
+        "negative values"
+    ),
     "TFMLP_NOT_INDICATOR": (
         "A multilabel y must be a label-indicator matrix of 0/1 values; it holds "
         "other values"
     ),
 }
 _NOT_INDICATOR = "TFMLP_NOT_INDICATOR"
+_NEGATIVE_TARGETS = "TFMLP_NEGATIVE_TARGETS"
 _ZERO_WEIGHTS = "TFMLP_WEIGHTS_SUM_TO_ZERO"
 
 
@@ -233,7 +238,9 @@ def _class_table(classes, y_dtype):
     return tf.constant(table)
 
 
-def label_encoder(classes, y_spec, multilabel: bool, n_outputs: int):
+def label_encoder(
+    classes, y_spec, multilabel: bool, n_outputs: int, nonnegative: bool = False
+):
     """Graph function mapping a batch of labels to the encoded float targets.
 
     Parameters
@@ -246,6 +253,8 @@ def label_encoder(classes, y_spec, multilabel: bool, n_outputs: int):
         Whether y is a label-indicator matrix.
     n_outputs : int
         Number of network outputs.
+    nonnegative : bool, default=False
+        Regression targets must not be negative (``loss="poisson"``).
 
     Returns
     -------
@@ -271,7 +280,11 @@ def label_encoder(classes, y_spec, multilabel: bool, n_outputs: int):
     if classes is None:  # regression
 
         def encode_reg(y, dtype):
-            return tf.reshape(tf.cast(y, dtype), [-1, n_outputs])
+            y = tf.reshape(tf.cast(y, dtype), [-1, n_outputs])
+            if nonnegative:  # NaN gets the finiteness check's message
+                ok = tf.reduce_all(~(y < 0))
+                tf.debugging.Assert(ok, [_NEGATIVE_TARGETS])
+            return y
 
         return encode_reg
     table = _class_table(classes, y_spec.dtype)

@@ -236,10 +236,21 @@ def test_reproducible_and_no_global_side_effects(tmp_path):
             import tfmlp
             from sklearn.datasets import load_digits
             X, y = load_digits(return_X_y=True)
-            for kw in ({}, {"dropout": 0.2}, {"batch_normalization": True}):
-                tfmlp.MLPClassifier(hidden_layer_sizes=(8,), max_iter=2,
-                                    random_state=0, **kw).fit(X / 16, y)
-        state = (keras.config.floatx(), str(keras.config.dtype_policy().name),
+            stack = lambda x: keras.layers.Dense(4)(x)
+            for kw in ({}, {"dropout": 0.2}, {"batch_normalization": True},
+                       {"hidden_stack": stack},
+                       {"callbacks": [keras.callbacks.History()]}):
+                est = tfmlp.MLPClassifier(hidden_layer_sizes=(8,), max_iter=2,
+                                          random_state=0, **kw).fit(X / 16, y)
+                est.model_
+            tfmlp.export(est, sys.argv[2], format="keras")
+        from keras.src.backend.common import global_state
+        policy = global_state.get_global_attribute("dtype_policy", None)
+        keras.config.set_floatx("float64")  # follows floatx unless pinned
+        kernel = keras.layers.Dense(2)
+        kernel.build((None, 3))
+        keras.config.set_floatx("float32")
+        state = (keras.config.floatx(), policy, kernel.kernel.dtype,
                  tf.config.get_soft_device_placement())
         keras.utils.set_random_seed(123)
         rng = np.random.RandomState(0)
@@ -258,7 +269,7 @@ def test_reproducible_and_no_global_side_effects(tmp_path):
     outs = []
     for mode in ("without", "with"):
         proc = subprocess.run(
-            [sys.executable, str(path), mode],
+            [sys.executable, str(path), mode, str(tmp_path / "m.keras")],
             capture_output=True,
             text=True,
             timeout=300,

@@ -16,6 +16,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 
+from tfmlp._compat import keeps_keras_policy
 from tfmlp._extras import UNSEEDED_DENSE
 from tfmlp._network import KERAS_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from tfmlp._params import NetSpec
@@ -225,6 +226,7 @@ def _seed_value(value, variable) -> np.ndarray:
     return value.astype(variable.dtype)
 
 
+@keeps_keras_policy
 def _build(builder, n_features, n_outputs, out_activation, dtype: str, seed=0):
     """Call the user's builder with Keras' dtype policy set to ``dtype`` and
     Python's ``random`` seeded with ``seed``.

@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
+from tfmlp._compat import keeps_keras_policy
 from tfmlp._estimators import MLPClassifier, MLPRegressor
 from tfmlp._persist import (
     _fsync_directory,
@@ -42,6 +43,7 @@ ONNX_OPSET = 17
 _ONNX_HINT = 'ONNX export needs the onnx extra: pip install "tfmlp[onnx]"'
 
 
+@keeps_keras_policy
 def export(est, path, format, *, dtype=None):
     """Write a fitted estimator as a serving artifact that runs without tfmlp.
 

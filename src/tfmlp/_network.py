@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmlp import _mirrored as mirrored
+from tfmlp._compat import keeps_keras_policy
 from tfmlp._data import CsrMatrix, FirstProduct
 from tfmlp._params import NetSpec, check_activation
 from tfmlp._precision import cast_matmul
@@ -213,6 +214,7 @@ class StandardForward:
 _BOTH_CLASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+@keeps_keras_policy
 def with_both_classes(model):
     """A binary classifier's network with ``predict_proba``'s two columns.
 
@@ -325,6 +327,7 @@ class Network:
                 return self._build_keras_model(activation, out_activation, n_features)
         return self._build_keras_model(activation, out_activation, n_features)
 
+    @keeps_keras_policy
     def _build_keras_model(self, activation: str, out_activation: str, n_features: int):
         import keras
 

@@ -55,6 +55,7 @@ import sklearn
 from numpy.lib import format as npy_format
 from sklearn.preprocessing import LabelBinarizer
 
+from tfmlp._compat import keeps_keras_policy
 from tfmlp._estimators import MLPClassifier, MLPRegressor
 from tfmlp._extras import StandardStack
 from tfmlp._network import KERAS_ACTIVATIONS, OUTPUT_ACTIVATIONS
@@ -509,6 +510,7 @@ def _fsync_directory(directory: str) -> None:
 
 
 # ====================================================================== load
+@keeps_keras_policy
 def load(path, **params):
     """Load an estimator written by :func:`save`.
 

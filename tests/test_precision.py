@@ -1,6 +1,9 @@
 """Mixed precision (``compute_dtype="mixed_float16"/"mixed_bfloat16"``)."""
 
 import pickle
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -101,7 +104,7 @@ def _state(scale, good):
 
 def _guarded(grads, state):
     target = tf.Variable(0.0)
-    precision.guarded_step(lambda: target.assign_add(1.0), grads, state)
+    precision.guarded_step(lambda: target.assign_add(1.0), grads, state, [target])
     return float(target.numpy()), state.numpy().tolist()
 
 
@@ -261,3 +264,27 @@ def test_mixed_float16_on_the_chunked_path(monkeypatch, jit):
     np.testing.assert_array_equal(
         chunked._optimizer.loss_scale_state(), ref._optimizer.loss_scale_state()
     )
+
+
+def test_float16_training_with_one_inter_op_thread_finishes():
+    # the skip-step conditional waited forever for a second inter-op thread
+    script = textwrap.dedent(
+        """
+        import warnings
+        import tensorflow as tf
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        from sklearn.datasets import load_digits
+        from tfmlp import MLPClassifier
+        warnings.simplefilter("ignore")
+        X, y = load_digits(return_X_y=True)
+        for jit in (False, True):
+            MLPClassifier(hidden_layer_sizes=(10,), max_iter=2, random_state=0,
+                          compute_dtype="mixed_float16",
+                          jit_compile=jit).fit(X[:300] / 16, y[:300])
+        print("FITTED")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert "FITTED" in proc.stdout, proc.stderr[-2000:]

@@ -78,27 +78,22 @@ def guarded_step(apply, grads, state, variables=()):
     (the loss-scale variable ``[scale, finite steps]``) as described above.
     Without a ``state`` (no loss scaling) ``apply()`` simply runs.
 
-    In a ``tf.distribute`` replica context, where a conditional may not hold
-    the variables' cross-replica updates, ``apply()`` always runs and
-    ``variables`` (those it changes) are put back if a gradient was not
-    finite.
+    ``apply()`` always runs and ``variables`` (those it changes) are put back
+    if a gradient was not finite: no conditional, which in a ``tf.distribute``
+    replica context may not hold the variables' cross-replica updates, and
+    which, as a nested function in the graph-mode epoch loop, waited forever
+    for a second inter-op thread when the user had allowed TensorFlow one
+    (``tf.config.threading.set_inter_op_parallelism_threads(1)``).
     """
     if state is None:
         apply()
         return
     finite = all_finite(grads)
-    if tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context():
-        before = [v.read_value() for v in variables]
+    before = [v.read_value() for v in variables]
+    with tf.control_dependencies(before):
         apply()
-        for v, old in zip(variables, before):
-            v.assign(tf.where(finite, v.read_value(), old))
-    else:
-
-        def step():
-            apply()
-            return tf.constant(True)
-
-        tf.cond(finite, step, lambda: tf.constant(False))
+    for v, old in zip(variables, before):
+        v.assign(tf.where(finite, v.read_value(), old))
     scale, good = state[0], state[1] + 1
     grow = good >= GROWTH_INTERVAL
     new_scale = tf.where(

@@ -336,6 +336,7 @@ def _batch_trainer(model, solver, nesterov, params, slots, hyper, alpha, xla=Fal
             ),
             grads,
             scale,
+            [*params, *slots],
         )
         constrain(model, params)
         return loss

@@ -406,3 +406,21 @@ def _standard_forward(activation):
     from tfmlp._params import NetSpec
 
     return StandardForward(NetSpec.create(3, activation, "softmax"))
+
+
+def test_check_numerics_trains_in_graph_mode_and_refuses_forced_xla():
+    rng = np.random.RandomState(0)
+    X = rng.rand(loop.XLA_MIN_VALUES // 20, 20)  # XLA by default
+    y = X[:, 0] + X[:, 1]
+    kw = dict(hidden_layer_sizes=(4,), max_iter=1, random_state=0)
+    reference = MLPRegressor(**kw, jit_compile=False).fit(X, y)
+    tf.debugging.enable_check_numerics()
+    try:
+        assert not loop.use_xla(None, X, False)
+        est = MLPRegressor(**kw).fit(X, y)
+        with pytest.raises(ValueError, match="jit_compile=True cannot train"):
+            MLPRegressor(**kw, jit_compile=True).fit(X, y)
+    finally:
+        tf.debugging.disable_check_numerics()
+    assert loop.use_xla(None, X, False)
+    np.testing.assert_array_equal(est.coefs_[0], reference.coefs_[0])

@@ -669,6 +669,32 @@ def test_warm_start(case):
     assert_same_fit(sk, tf, X)
 
 
+@pytest.mark.parametrize("solver_key", ["adam", "sgd-constant-nesterov"])
+def test_continuing_an_lbfgs_fit_with_a_stochastic_solver(solver_key):
+    # scikit-learn fails here (no loss_curve_ after lbfgs); given the state a
+    # first stochastic fit starts with, it continues as tfmlp does
+    est, X, y = data("iris")
+    params = _params("lbfgs", hidden_layer_sizes=(7,), max_iter=6, random_state=3)
+    sk, tf = fit_both(est, dict(params, warm_start=True), X, y)
+    sk.loss_curve_, sk._no_improvement_count, sk.best_loss_ = [], 0, np.inf
+    sk.validation_scores_ = sk.best_validation_score_ = None
+    for e in (sk, tf):
+        e.set_params(**SOLVERS[solver_key], max_iter=4)
+    call_both(sk, tf, "fit", X, y)
+    call_both(sk, tf, "partial_fit", X, y)
+    assert_same_fit(sk, tf, X)
+
+
+def test_turning_early_stopping_on_under_warm_start_scores_from_there():
+    # scikit-learn fails here (validation_scores_ is None after the first fit)
+    est, X, y = data("iris")
+    tf = make_pair(est, **_params("adam", max_iter=3, warm_start=True))[1]
+    _call(tf, "fit", X, y)
+    _call(tf.set_params(early_stopping=True), "fit", X, y)
+    assert len(tf.validation_scores_) == 3 and len(tf.loss_curve_) == 6
+    assert tf.best_validation_score_ == max(tf.validation_scores_)
+
+
 @pytest.mark.parametrize("solver_key", ["adam", "lbfgs"])
 def test_refit_without_warm_start_reinitialises(solver_key):
     est, X, y = data("wine")

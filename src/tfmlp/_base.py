@@ -633,6 +633,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         if is_dataset(X):
             y = targets
         if self.solver in STOCHASTIC_SOLVERS:
+            self._start_stochastic_state()
             self._fit_stochastic(X, y, sample_weight, incremental, validation_data)
         else:
             if validation_data is not None:  # as early_stopping, which it serves
@@ -727,17 +728,26 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             self._store_weights(coefs + intercepts)
         self._best_params = self._network().full_state()
         if self.solver in STOCHASTIC_SOLVERS:
+            self.__dict__.pop("loss_curve_", None)
+            self._start_stochastic_state()
+
+    def _start_stochastic_state(self) -> None:
+        """Start what the stochastic solvers keep between epochs, where it is
+        missing: all of it on a first fit; on a continued one (``warm_start``,
+        ``partial_fit``) what the fit before did not create: an lbfgs fit
+        keeps no loss curve, a fit without early stopping no validation
+        scores (scikit-learn fails on both continuations with an
+        AttributeError)."""
+        if self.__dict__.get("loss_curve_") is None:
             self.loss_curve_ = []
             self.history_ = {}
             self._no_improvement_count = 0
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
+            self.best_loss_ = None if self.early_stopping else np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        if self.early_stopping and self.__dict__.get("validation_scores_") is None:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
 
     def _make_optimizer(self, params: list[np.ndarray]):
         if self.solver == "sgd":

@@ -60,10 +60,34 @@ DENSE_MIN_DENSITY = 0.01
 
 
 def use_xla(jit_compile, X, sparse: bool) -> bool:
-    """XLA for dense input when asked, or by default for large inputs."""
+    """XLA for dense input when asked, or by default for large inputs.
+
+    Not while TensorFlow op callbacks are on (``tf.debugging.
+    enable_check_numerics()``, ``enable_dump_debug_info``): XLA cannot
+    compile the ops they add, so the default falls back to graph mode and
+    ``jit_compile=True`` is refused clearly.
+    """
     if sparse or jit_compile is False:
         return False
+    if _op_callbacks_on():
+        if jit_compile:
+            raise ValueError(
+                "jit_compile=True cannot train while TensorFlow op callbacks are "
+                "on (tf.debugging.enable_check_numerics() or "
+                "enable_dump_debug_info()): XLA cannot compile the ops they add. "
+                "Use jit_compile=None or False, or disable the callbacks."
+            )
+        return False
     return bool(jit_compile) or X.shape[0] * X.shape[1] >= XLA_MIN_VALUES
+
+
+def _op_callbacks_on() -> bool:
+    try:
+        from tensorflow.python.eager import context
+
+        return bool(context.context().op_callbacks)
+    except Exception:  # private API moved: assume none
+        return False
 
 
 def make_runner(est, net, X, y, sample_weight):

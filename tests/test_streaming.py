@@ -855,3 +855,38 @@ def test_negative_poisson_targets_in_a_stream_are_refused():
             call()
     assert all(np.array_equal(a, b) for a, b in zip(before, est.coefs_))
     assert np.isfinite(est.score(ds))  # scoring any targets is fine
+
+
+def test_boolean_features_stream_as_arrays_do_and_other_x_is_named():
+    rng = np.random.RandomState(0)
+    Xb = rng.rand(60, 4) > 0.5
+    yb = Xb[:, 0].astype(int)
+    kw = dict(hidden_layer_sizes=(3,), max_iter=2, random_state=0, shuffle=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        arrays = MLPClassifier(**kw).fit(Xb, yb)
+        stream = MLPClassifier(**kw).fit(
+            tf.data.Dataset.from_tensor_slices((Xb, yb)).batch(200), classes=[0, 1]
+        )
+    np.testing.assert_array_equal(stream.coefs_[0], arrays.coefs_[0])
+    columns = tf.data.Dataset.from_tensor_slices(({"a": Xb[:, 0] * 1.0}, yb))
+    with pytest.raises(ValueError, match="one dense tensor batch.*Stack a dict"):
+        MLPClassifier().fit(columns.batch(5), classes=[0, 1])
+    with pytest.raises(ValueError, match=r"Batch the dataset \(ds.batch"):
+        MLPClassifier().fit(
+            tf.data.Dataset.from_tensor_slices((Xb, yb)), classes=[0, 1]
+        )
+
+
+def test_fit_transform_takes_a_dataset_without_y():
+    rng = np.random.RandomState(0)
+    Xf = rng.rand(60, 4)
+    yf = (Xf[:, 0] > 0.5).astype(int)
+    ds = tf.data.Dataset.from_tensor_slices((Xf, yf)).batch(20)
+    est = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        hidden = est.fit_transform(ds, classes=[0, 1])
+    np.testing.assert_array_equal(hidden, est.transform(Xf))
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        MLPClassifier().fit_transform(Xf)

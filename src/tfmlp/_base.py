@@ -471,15 +471,18 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             x = x.astype(np.float64)  # as validate_data converts arrays
         return self._forward(x, transform_function)
 
-    def fit_transform(self, X, y, **fit_params):
+    def fit_transform(self, X, y=None, **fit_params):
         """Fit, then return :meth:`transform` of the training data.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            The targets.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or \
+                tf.data.Dataset
+            The input data, or a dataset of ``(X, y[, sample_weight])``
+            batches (as :meth:`fit` takes it).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), \
+                default=None
+            The targets; None when ``X`` is a dataset.
         **fit_params : dict
             Passed to :meth:`fit` (``sample_weight``, ``validation_data``).
 

@@ -185,16 +185,20 @@ def training_spec(ds) -> tuple[int, tf.TensorSpec, bool]:
 
 def feature_count(x_spec) -> int:
     """Number of features from the X part of an element_spec."""
-    if (
-        not isinstance(x_spec, tf.TensorSpec)
-        or x_spec.shape.rank != 2
-        or x_spec.shape[1] is None
-    ):
+    if not isinstance(x_spec, tf.TensorSpec):
+        _fail(
+            "The dataset's X must be one dense tensor batch of shape (batch, "
+            f"n_features); got {x_spec!r}. Stack a dict of columns into one "
+            "tensor (ds.map(lambda x, y: (tf.stack(list(x.values()), axis=1), "
+            "y))) and make a SparseTensor dense (tf.sparse.to_dense)."
+        )
+    if x_spec.shape.rank != 2 or x_spec.shape[1] is None:
+        hint = " Batch the dataset (ds.batch(n))." if x_spec.shape.rank == 1 else ""
         _fail(
             "The dataset's X must be batches of shape (batch, n_features) with a "
-            f"known n_features; got {x_spec!r}. Batch the dataset (ds.batch(n))."
+            f"known n_features; got {x_spec!r}.{hint}"
         )
-    if not (x_spec.dtype.is_floating or x_spec.dtype.is_integer):
+    if not _is_numeric(x_spec.dtype):
         _fail(f"The dataset's X must be numeric; got dtype {x_spec.dtype.name}.")
     if x_spec.shape[1] == 0:
         _fail(

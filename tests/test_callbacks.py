@@ -310,3 +310,24 @@ def test_backup_and_restore_resuming_says_how_tfmlp_counts(tmp_path):
     est.set_params(callbacks=[backup])
     with pytest.warns(UserWarning, match="BackupAndRestore"):
         _quiet_fit(est, X, Y)
+
+
+def test_callbacks_see_the_batch_count_of_a_dataset_that_knows_it():
+    import tensorflow as tf
+
+    seen = []
+
+    class Steps(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(self.params["steps"])
+
+    Xd, yd = X[:60], Y[:60]
+    ds = tf.data.Dataset.from_tensor_slices((Xd, yd)).batch(20)
+    unknown = ds.filter(lambda x, y: True)  # tf.data cannot count these
+    for data, steps in ((ds, 3), (unknown, None)):
+        seen.clear()
+        clf = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, callbacks=[Steps()])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(data, classes=np.unique(Y))
+        assert seen[0] == steps and len(seen) == 2

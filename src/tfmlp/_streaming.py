@@ -375,7 +375,10 @@ class DatasetRunner:
         self.optimizer = est._optimizer
         self.ds = ds
         self.n_samples = 0
-        self.n_batches = None  # unknown until the first pass
+        # the dataset's own count when it knows it (tf.data), else unknown
+        # until the first pass (callbacks' params["steps"] until then)
+        known = int(ds.cardinality())
+        self.n_batches = known if known >= 0 else None
         self.model = est._train_model(net)
         self.fn = dataset_epoch_function(
             self.model,

@@ -455,3 +455,19 @@ def test_exported():
     assert tfmlp.from_sklearn is from_sklearn and tfmlp.to_sklearn is to_sklearn
     assert {"from_sklearn", "to_sklearn"} <= set(tfmlp.__all__)
     assert copy.deepcopy(from_sklearn(_fit_sklearn("binary", "lbfgs"))).predict(X).shape
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        lambda e: setattr(e, "coefs_", e.coefs_[:1]),
+        lambda e: e.intercepts_.__setitem__(0, np.zeros(e.intercepts_[0].size + 1)),
+        lambda e: e.coefs_.__setitem__(1, e.coefs_[1][1:]),
+        lambda e: setattr(e, "n_outputs_", e.n_outputs_ + 1),
+    ],
+)
+def test_from_sklearn_refuses_weights_that_make_no_network(break_it):
+    est = _fit_sklearn("multiclass", "adam")
+    break_it(est)
+    with pytest.raises(ValueError, match="weights do not make one network"):
+        from_sklearn(est)

@@ -135,6 +135,7 @@ def from_sklearn(est):
             f"or sklearn.neural_network.MLPRegressor, got {_type_name(est)}{hint}."
         )
     check_is_fitted(est, "coefs_", msg=_NOT_FITTED.format(fn="from_sklearn"))
+    _check_structure(est)
 
     new = target_cls(**_params_for(target_cls, est.get_params(deep=False)))
     coefs = _copy_arrays(est.coefs_)
@@ -180,6 +181,39 @@ def _best_params_from_sklearn(est):
 
 def _slots_like(arrays, params) -> list[np.ndarray]:
     return [np.array(a, dtype=p.dtype, copy=True) for a, p in zip(arrays, params)]
+
+
+def _check_structure(est) -> None:
+    """The fitted weights must make one network (a ValueError, not a model
+    that fails at its first prediction): one intercept per weight matrix,
+    each matrix's rows matching the units before it, ``n_features_in_``
+    inputs and ``n_outputs_`` outputs."""
+    coefs, intercepts = list(est.coefs_), list(getattr(est, "intercepts_", []))
+    units = [getattr(est, "n_features_in_", None)]
+    problem = None
+    if not coefs or len(intercepts) != len(coefs):
+        problem = f"{len(coefs)} weight matrices and {len(intercepts)} intercepts"
+    else:
+        for i, (w, b) in enumerate(zip(coefs, intercepts)):
+            w, b = np.asarray(w), np.asarray(b)
+            if w.ndim != 2 or b.shape != (w.shape[1],):
+                problem = f"coefs_[{i}] {w.shape} and intercepts_[{i}] {b.shape}"
+                break
+            if units[-1] is not None and w.shape[0] != units[-1]:
+                problem = f"coefs_[{i}] has {w.shape[0]} rows for {units[-1]} inputs"
+                break
+            units.append(w.shape[1])
+    n_layers = getattr(est, "n_layers_", len(coefs) + 1)
+    if problem is None and n_layers != len(coefs) + 1:
+        problem = f"n_layers_={n_layers} with {len(coefs)} weight matrices"
+    n_outputs = getattr(est, "n_outputs_", units[-1])
+    if problem is None and units[-1] != n_outputs:
+        problem = f"{units[-1]} outputs where n_outputs_={n_outputs}"
+    if problem is not None:
+        raise ValueError(
+            f"from_sklearn: the fitted {type(est).__name__}'s weights do not make "
+            f"one network ({problem})."
+        )
 
 
 def _optimizer_from_sklearn(opt, params):

@@ -943,3 +943,41 @@ def test_plot_loss_curve_errors_and_lbfgs_point():
     for not_axes in ("axes", 1, matplotlib.figure.Figure()):
         with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
             plot_loss_curve(est, ax=not_axes)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_awkward_tables_train_as_their_values_say(tmp_path, capsys):
+    import decimal
+
+    frame = _frame(80)
+    base = ["--hidden", "4", "--max-iter", "3", "--random-state", "0"]
+    model = str(tmp_path / "m.tfmlp")
+    # rows ending in a separator the header lacks (Excel and script exports)
+    text = "x1,x2,label\n" + "".join(
+        f"{a},{b},{c},\n" for a, b, c in frame[["x1", "x2", "label"]].values
+    )
+    (tmp_path / "trailing.csv").write_text(text)
+    assert main(["train", str(tmp_path / "trailing.csv"), "--target", "label",
+                 "--out", model, *base]) == 0  # fmt: skip
+    info = capsys.readouterr()
+    assert main(["predict", model, str(tmp_path / "trailing.csv")]) == 0
+    assert set(capsys.readouterr().out.split()[1:]) <= {"yes", "no"}, info.err
+    # a pandas index saved with the data is not a feature
+    frame.to_csv(tmp_path / "indexed.csv")
+    assert main(["train", str(tmp_path / "indexed.csv"), "--target", "label",
+                 "--out", model, *base]) == 0  # fmt: skip
+    assert "'Unnamed: 0'" in capsys.readouterr().err
+    assert main(["info", model]) == 0
+    assert "Unnamed" not in capsys.readouterr().out
+    # Parquet decimals are numbers; values near 1e200 are standardised
+    decimals = frame.assign(
+        value=[decimal.Decimal(f"{v:.2f}") for v in frame["value"]],
+        big=frame["x1"] * 1e200,
+    )
+    decimals.to_parquet(tmp_path / "decimal.parquet")
+    assert main(["train", str(tmp_path / "decimal.parquet"), "--target", "value",
+                 "--out", model, *base]) == 0  # fmt: skip
+    assert "regress" in capsys.readouterr().out.lower()
+    pre = TablePreprocessor("label", "classify").fit(decimals.drop(columns="value"))
+    big = [c for c in pre.columns if c["name"] == "big"][0]
+    assert np.isfinite(big["scale"]) and big["scale"] > 1e199

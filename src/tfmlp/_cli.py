@@ -302,12 +302,12 @@ def _read_table(path: str):
     lower = path.lower()
     try:
         if lower.endswith((".parquet", ".pq")):
-            frame = pd.read_parquet(path)
-        elif lower.endswith((".tsv", ".tab")):  # (in one pass: each column
-            # typed from all its values, no DtypeWarning of a mixed column)
-            frame = pd.read_csv(path, sep="\t", low_memory=False)
-        else:
-            frame = pd.read_csv(path, low_memory=False)
+            frame = _decimals_as_floats(pd.read_parquet(path))
+        else:  # in one pass: each column typed from all its values (no
+            # DtypeWarning of a mixed column); index_col=False: rows ending in
+            # a separator the header lacks are not read shifted by one column
+            sep = "\t" if lower.endswith((".tsv", ".tab")) else ","
+            frame = pd.read_csv(path, sep=sep, low_memory=False, index_col=False)
     except Exception as exc:  # pandas / pyarrow raise many types
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CLIError(
@@ -315,7 +315,49 @@ def _read_table(path: str):
         ) from None
     if len(frame) == 0:
         raise CLIError(f"data file {path} has no rows")
+    return _without_saved_index(frame)
+
+
+def _decimals_as_floats(frame):
+    """Parquet decimal columns (prices, amounts from databases) as float64:
+    pandas gives them as Python ``Decimal`` objects, which would read as text."""
+    import decimal
+
+    import numpy as np
+
+    for name in frame.columns:
+        series = frame[name]
+        if series.dtype != object:
+            continue
+        present = series.dropna()
+        if len(present) and all(isinstance(v, decimal.Decimal) for v in present):
+            frame[name] = np.array(
+                [np.nan if v is None else float(v) for v in series], dtype=np.float64
+            )
     return frame
+
+
+def _without_saved_index(frame):
+    """Drop a pandas row index saved with the data (``df.to_csv(path)``
+    writes it as a first column without a name, read back as ``Unnamed:
+    0`` holding 0..n-1): row numbers are no feature, and a sorted file's
+    numbers give the label away. Said on stderr."""
+    import numpy as np
+
+    first = frame.columns[0]
+    if not (isinstance(first, str) and first.startswith("Unnamed: ")):
+        return frame
+    values = frame[first].to_numpy()
+    if values.dtype.kind not in "iu" or not np.array_equal(
+        values, np.arange(len(values))
+    ):
+        return frame
+    print(
+        f"warning: column {first!r} (no name, holding the row numbers 0..n-1: a "
+        "saved pandas index) is not used",
+        file=sys.stderr,
+    )
+    return frame.drop(columns=[first])
 
 
 def _load_model(path: str):
@@ -933,7 +975,9 @@ def _text_columns(path: str, columns: list):
         return None
     sep = "\t" if lower.endswith((".tsv", ".tab")) else ","
     try:
-        return pd.read_csv(path, sep=sep, usecols=list(columns), dtype=str)
+        return pd.read_csv(
+            path, sep=sep, usecols=list(columns), dtype=str, index_col=False
+        )
     except Exception:  # the typed read succeeded; fall back to it
         return None
 

@@ -103,6 +103,18 @@ def _identifier_like(n_distinct: int, n_present: int) -> bool:
     return n_distinct > 10 and n_distinct > 0.5 * n_present
 
 
+def _mean_and_scale(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation; where they overflow (squares of values
+    around 1e200: a scale of inf made the column all zeros), computed on the
+    values divided by their largest magnitude."""
+    mean, scale = float(values.mean()), float(values.std())
+    if np.isfinite(mean) and np.isfinite(scale):
+        return mean, scale
+    top = float(np.abs(values).max())
+    unit = values / top
+    return float(unit.mean()) * top, float(unit.std()) * top
+
+
 class TablePreprocessor:
     """Standardise numeric columns and one-hot encode categorical ones.
 
@@ -143,8 +155,12 @@ class TablePreprocessor:
                     raise PreprocessError(
                         f"column {key!r} has no finite numeric values to learn from."
                     )
-                mean = float(finite.mean())
-                scale = float(finite.std())
+                mean, scale = _mean_and_scale(finite)
+                if not (np.isfinite(mean) and np.isfinite(scale)):
+                    raise PreprocessError(
+                        f"column {key!r} holds values too large to standardise "
+                        f"(up to {np.abs(finite).max():.3g}); rescale it."
+                    )
                 columns.append(
                     {
                         "name": key,

@@ -547,3 +547,44 @@ def test_a_fitted_stack_with_own_layers_and_callbacks_clones_and_pickles():
     _fit(fresh, X[:300], Y[:300])
     np.testing.assert_array_equal(fresh.predict_proba(X), clf.predict_proba(X))
     assert history.model is clf.model_
+
+
+class _LockedCallback(keras.callbacks.Callback):
+    """A callback holding what does not pickle, dropped by its own state."""
+
+    def __init__(self):
+        super().__init__()
+        self.lock = threading.Lock()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        del state["lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.lock = threading.Lock()
+
+
+def test_callbacks_copy_their_own_way_and_after_a_failed_fit():
+    import tensorflow as tf
+
+    locked = _LockedCallback()
+    clf = MLPClassifier(
+        hidden_stack=_scaled_stack, max_iter=2, random_state=0, callbacks=[locked]
+    )
+    _fit(clf, X[:300], Y[:300])
+    for twin in (copy.deepcopy(clf), pickle.loads(pickle.dumps(clf)), clone(clf)):
+        assert isinstance(twin.callbacks[0].lock, type(threading.Lock()))
+        assert twin.callbacks[0].model is None
+    assert locked.model is clf.model_
+    # a fit that fails in training (a NaN batch) leaves copies model-free too
+    bad = X[:60].copy()
+    bad[45, 0] = np.nan
+    history = keras.callbacks.History()
+    clf.set_params(callbacks=[history])
+    stream = tf.data.Dataset.from_tensor_slices((bad, Y[:60])).batch(20)
+    with pytest.raises(ValueError, match="NaN"):
+        clf.partial_fit(stream)
+    for twin in (copy.deepcopy(clf), clone(clf)):
+        assert twin.callbacks[0].model is None

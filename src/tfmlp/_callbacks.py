@@ -19,6 +19,7 @@ the estimator's rate.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import warnings
@@ -110,9 +111,15 @@ class CallbackRunner:
             try:
                 self._call("on_train_end", dict(logs))
             finally:
-                for callback in self._list.callbacks:
-                    _release_closed_resources(callback)
-                    _leave_model_out_of_copies(callback)
+                self.release()
+
+    def release(self) -> None:
+        """After training, ended or failed: drop what callbacks keep but
+        cannot copy, and leave the model out of their copies."""
+        if self.active:
+            for callback in self._list.callbacks:
+                _release_closed_resources(callback)
+                _leave_model_out_of_copies(callback)
 
     def _call(self, hook: str, *args) -> None:
         """Run one hook of every callback with the stand-in optimizer
@@ -210,17 +217,21 @@ def _leave_model_out_of_copies(callback) -> None:
     or a pickle of the fitted estimator, whose ``callbacks`` parameter holds
     it) leave the model out: Keras copies a model by saving and loading it,
     which fails for a hidden stack with the user's own layer classes and is
-    wasted work for any other. The hooks go on the instance, so they last
-    until the callback is copied."""
+    wasted work for any other. The hooks go on the instance and run the
+    class's own copying (its ``__getstate__``, ``__deepcopy__``...) with the
+    model set aside, so they last until the callback is copied."""
 
     def deepcopy(memo):
-        new = type(callback).__new__(type(callback))
-        memo[id(callback)] = new
-        new.__dict__.update(copy.deepcopy(_without_model(callback), memo))
-        return new
+        with _model_set_aside(callback):
+            return copy.deepcopy(callback, memo)
 
     def reduce_ex(protocol):
-        return _callback_from_state, (type(callback), _without_model(callback))
+        with _model_set_aside(callback):
+            reduced = type(callback).__reduce_ex__(callback, protocol)
+            if len(reduced) > 2 and reduced[2] is vars(callback):
+                # the live attributes, pickled later: a snapshot of them now
+                reduced = (*reduced[:2], dict(reduced[2]), *reduced[3:])
+            return reduced
 
     vars(callback).update({"__deepcopy__": deepcopy, "__reduce_ex__": reduce_ex})
 
@@ -228,15 +239,18 @@ def _leave_model_out_of_copies(callback) -> None:
 _COPY_HOOKS = ("__deepcopy__", "__reduce_ex__")
 
 
-def _without_model(callback) -> dict:
-    state = {k: v for k, v in vars(callback).items() if k not in _COPY_HOOKS}
-    if "_model" in state:
-        state["_model"] = None
-    return state
-
-
-def _callback_from_state(cls, state):
-    """Unpickle a callback pickled after training (``_leave_model_out_of_copies``)."""
-    new = cls.__new__(cls)
-    new.__dict__.update(state)
-    return new
+@contextlib.contextmanager
+def _model_set_aside(callback):
+    """The callback without its model and copy hooks, put back after."""
+    attributes = vars(callback)
+    hooks = {k: attributes.pop(k) for k in _COPY_HOOKS if k in attributes}
+    had_model = "_model" in attributes
+    model = attributes.get("_model")
+    if had_model:
+        attributes["_model"] = None
+    try:
+        yield
+    finally:
+        if had_model:
+            attributes["_model"] = model
+        attributes.update(hooks)

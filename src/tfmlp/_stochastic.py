@@ -95,24 +95,27 @@ class StochasticMixin:
             steps=runner.n_batches,
             estimator=self,
         )
-        fusable = self._fusable(runner, callbacks, validation, incremental)
-        plan = _EpochPlan(runner, net, callbacks, fusable, validation, incremental)
-        with deferred_interrupts() as ctrl_c:
-            interrupted, logs = self._run_epochs(plan, loss_type, ctrl_c)
-        if interrupted or ctrl_c.requested:
-            warnings.warn("Training interrupted by user.", stacklevel=4)
-        if self.early_stopping:
-            self._restore_best(net, incremental)
-        self._params_from_network(net)  # (what on_train_end's callbacks see)
         try:
-            callbacks.train_end(logs)
-        except KeyboardInterrupt as exc:
-            if isinstance(exc, TrainingAborted):
-                raise
-            warnings.warn("Training interrupted by user.", stacklevel=4)
-        # weights a callback set in on_train_end are the fit's result, checked
-        # (in ``_fit_unguarded``) like the training's own
-        self._sync_weights()
+            fusable = self._fusable(runner, callbacks, validation, incremental)
+            plan = _EpochPlan(runner, net, callbacks, fusable, validation, incremental)
+            with deferred_interrupts() as ctrl_c:
+                interrupted, logs = self._run_epochs(plan, loss_type, ctrl_c)
+            if interrupted or ctrl_c.requested:
+                warnings.warn("Training interrupted by user.", stacklevel=4)
+            if self.early_stopping:
+                self._restore_best(net, incremental)
+            self._params_from_network(net)  # (what on_train_end's callbacks see)
+            try:
+                callbacks.train_end(logs)
+            except KeyboardInterrupt as exc:
+                if isinstance(exc, TrainingAborted):
+                    raise
+                warnings.warn("Training interrupted by user.", stacklevel=4)
+            # weights a callback set in on_train_end are the fit's result, checked
+            # (in ``_fit_unguarded``) like the training's own
+            self._sync_weights()
+        finally:  # also after a failed fit: copies leave the model out
+            callbacks.release()
 
     def _run_epochs(self, plan, loss_type, ctrl_c) -> tuple[bool, dict]:
         """The epoch loop; returns whether a ``KeyboardInterrupt`` (from a

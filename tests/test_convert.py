@@ -471,3 +471,10 @@ def test_from_sklearn_refuses_weights_that_make_no_network(break_it):
     break_it(est)
     with pytest.raises(ValueError, match="weights do not make one network"):
         from_sklearn(est)
+
+
+def test_to_sklearn_refuses_an_invalid_activation_set_after_the_fit():
+    est = _fit_tfmlp("multiclass", "adam")
+    est.set_params(activation="Relu")
+    with pytest.raises(ValueError, match="'activation' parameter must be"):
+        to_sklearn(est)

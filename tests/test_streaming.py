@@ -890,3 +890,37 @@ def test_fit_transform_takes_a_dataset_without_y():
     np.testing.assert_array_equal(hidden, est.transform(Xf))
     with pytest.raises(ValueError, match="requires y to be passed"):
         MLPClassifier().fit_transform(Xf)
+
+
+def test_read_csv_names_bare_carriage_return_line_ends(tmp_path):
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"x1,label\r1,a\r2,b\r")
+    with pytest.raises(ValueError, match="bare carriage return"):
+        read_csv(str(path), target="label")
+    path.write_bytes(b"x1,label\r\n1,a\r\n2,b\r\n")  # Windows line ends read
+    assert read_csv(str(path), target="label", batch_size=5).cardinality() != 0
+
+
+def test_read_csv_buffer_counts_the_rows_of_every_file_by_its_width(tmp_path):
+    wide = ",".join(f"c{i}" for i in range(31))
+    (tmp_path / "a.csv").write_text(f"x,y,{wide}\n0,0,{','.join(['0'] * 31)}\n")
+    (tmp_path / "b.csv").write_text(
+        "x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(1, 301))
+    )
+    files = str(tmp_path / "*.csv")
+    orders = [
+        np.concatenate(
+            [
+                x[:, 0]
+                for x, _ in read_csv(
+                    files, "y", features=["x"], batch_size=50, seed=5,
+                    shuffle_buffer=size,
+                ).as_numpy_iterator()
+            ]
+        )
+        for size in (301, 10_000)
+    ]  # fmt: skip
+    np.testing.assert_array_equal(orders[0], orders[1])
+    # a buffer sized by the wide file's columns (~60 rows) kept the order:
+    # the first rows out all came from the first ~90 of the 300
+    assert orders[1][:30].max() > 150

@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from tfmlp._estimators import MLPClassifier, MLPRegressor
 from tfmlp._network import EXTRA_ACTIVATIONS
 from tfmlp._optimizers import SGD, Adam
+from tfmlp._params import check_activation
 
 __all__ = ["from_sklearn", "to_sklearn"]
 
@@ -308,6 +309,7 @@ def to_sklearn(est):
 
 
 def _check_representable(est) -> None:
+    check_activation(est.activation)  # set_params checks nothing
     reasons = []
     if est.hidden_stack is not None:
         reasons.append("a custom hidden_stack")

@@ -44,11 +44,11 @@ def _positive_int(value, name: str, maximum: int | None = None) -> int:
 MAX_SHUFFLE_BUFFER = 2**31 - 1
 
 
-def _rows_at_most(files: list[str], n_columns: int) -> int:
-    """An upper bound on the data rows of CSV files: a row of ``n_columns``
-    fields takes at least that many bytes (separators and line end). A
+def _rows_at_most(files: list[str], n_columns: list[int]) -> int:
+    """An upper bound on the data rows of CSV files: a row of a file with
+    ``n`` columns takes at least ``n`` bytes (separators and line end). A
     shuffle buffer of this many rows shuffles as a larger one does."""
-    return sum(os.path.getsize(f) for f in files) // max(1, n_columns) + 1
+    return sum(os.path.getsize(f) // max(1, n) + 1 for f, n in zip(files, n_columns))
 
 
 def _check_params(target, features, shuffle, seed) -> list[str] | None:
@@ -257,7 +257,8 @@ def read_csv(
         for header, _, multiline in heads
     ]
     ds = _csv_rows(files, layouts, [*cols, target], shuffle, seed)
-    buffer = min(shuffle_buffer, _rows_at_most(files, len(heads[0][0])))
+    widths = [len(header) for header, _, _ in heads]
+    buffer = min(shuffle_buffer, _rows_at_most(files, widths))
     ds = _finish(ds, batch_size, shuffle, buffer, seed)
     parse = _target_parser(y_dtype, target)
     ds = ds.map(lambda x, y: (x, parse(y)), num_parallel_calls=tf.data.AUTOTUNE)
@@ -270,6 +271,7 @@ def _csv_head(path: str):
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
+            _refuse_cr_line_ends(f, path)
             header = next(reader, [])
             if not "".join(header).strip():
                 if not any("".join(row).strip() for row in reader):
@@ -292,6 +294,19 @@ def _csv_head(path: str):
         raise ValueError(f"Cannot read CSV file {path!r}: {exc}") from None
     values = itertools.chain(header, *sample)
     return header, sample, any("\n" in v or "\r" in v for v in values)
+
+
+def _refuse_cr_line_ends(f, path: str) -> None:
+    """TensorFlow's line reader splits lines at ``\n`` only: a file whose
+    lines end in a bare ``\r`` (classic Mac, Excel's "CSV (Macintosh)") would
+    read as one line and yield no rows."""
+    head = f.read(65536)
+    f.seek(0)
+    if "\r" in head and "\n" not in head.rstrip("\r"):
+        raise ValueError(
+            f"CSV file {path!r} ends its lines with a bare carriage return "
+            "(\\r, classic Mac); write it with \\n or \\r\\n line ends."
+        )
 
 
 def _csv_values(header, sample, column: str) -> list[str]:

@@ -288,6 +288,8 @@ def test_to_sklearn_same_model(kind, solver):
     assert_same_outputs(sk, est)
     if solver != "lbfgs":
         assert type(sk._optimizer).__module__.startswith("sklearn.")
+        native = _fit_sklearn(kind, solver)._optimizer.learning_rate
+        assert type(sk._optimizer.learning_rate) is type(native)
     back = from_sklearn(sk)  # and the round trip
     assert_same_weights(back, est, rtol=0)
     assert_same_outputs(back, est)

@@ -367,5 +367,8 @@ def _optimizer_to_sklearn(opt, params):
         new.t = int(opt.t)
         new.ms = _slots_like(slots[:n], params)
         new.vs = _slots_like(slots[n:], params)
-    new.learning_rate = opt.learning_rate
+    # scikit-learn's Adam computes its rate with NumPy (np.float64), SGD's is
+    # a Python float
+    rate = float(opt.learning_rate)
+    new.learning_rate = rate if isinstance(opt, SGD) else np.float64(rate)
     return new

@@ -115,6 +115,22 @@ def test_dtype_preserved(dtype):
     assert lb.coefs_[0].dtype == np.float64
 
 
+@pytest.mark.parametrize("batch_size", ["auto", 20, 500])
+def test_float32_regression_loss_type_is_sklearns(batch_size):
+    # scikit-learn's numeric batch sizes are NumPy integers (np.clip), which
+    # make its float32 losses float64
+    from sklearn.neural_network import MLPRegressor as SkRegressor
+
+    X, y = make_regression(50, 4, random_state=0)
+    X, y = X.astype(np.float32), y.astype(np.float32)
+    kw = dict(hidden_layer_sizes=(3,), max_iter=2, batch_size=batch_size)
+    ours = _fit_quiet(MLPRegressor(**kw), X, y)
+    theirs = _fit_quiet(SkRegressor(**kw), X, y)
+    for name in ("loss_", "best_loss_"):
+        assert type(getattr(ours, name)) is type(getattr(theirs, name)), name
+    assert type(ours.loss_curve_[0]) is type(theirs.loss_curve_[0])
+
+
 def test_pandas_feature_names():
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(X_IRIS, columns=["a", "b", "c", "d"])

@@ -588,3 +588,28 @@ def test_callbacks_copy_their_own_way_and_after_a_failed_fit():
         clf.partial_fit(stream)
     for twin in (copy.deepcopy(clf), clone(clf)):
         assert twin.callbacks[0].model is None
+
+
+class _TrainingOnlyPenalty(keras.layers.Layer):
+    """Adds a loss from the rows only while training."""
+
+    def call(self, x, training=False):
+        if training:
+            self.add_loss(1e-2 * keras.ops.mean(keras.ops.square(x)))
+        return x
+
+
+def _training_only_loss_stack(x):
+    return _TrainingOnlyPenalty()(keras.layers.Dense(6, activation="relu")(x))
+
+
+def test_a_loss_added_only_while_training_gets_exact_batches():
+    # 300 rows in batches of 64: a padded last batch would enter the loss
+    kw = dict(hidden_stack=_training_only_loss_stack, max_iter=2, batch_size=64)
+    plain = _fit(
+        MLPClassifier(jit_compile=False, random_state=0, **kw), X[:300], Y[:300]
+    )
+    jit = _fit(MLPClassifier(jit_compile=True, random_state=0, **kw), X[:300], Y[:300])
+    np.testing.assert_allclose(jit.loss_curve_, plain.loss_curve_, rtol=1e-12)
+    for a, b in zip(jit.coefs_, plain.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -355,5 +355,16 @@ def _has_row_losses(logits, n_features: int, dtype) -> bool:
     weight_losses = sum(  # Keras adds one per regularized trainable weight
         getattr(w, "regularizer", None) is not None for w in logits.trainable_weights
     )
-    logits(np.zeros((2, n_features), dtype), training=False)
-    return len(logits.losses) > weight_losses
+    counts = []
+
+    def probe(x):  # traced, never run: a training call's state updates
+        # (batch statistics, dropout seeds) stay unapplied
+        logits(x, training=True)  # losses a layer adds only while training
+        counts.append(len(logits.losses))
+        return tf.zeros([])
+
+    spec = tf.TensorSpec([2, n_features], dtype)
+    tf.function(probe, autograph=False).get_concrete_function(spec)
+    logits(np.zeros((2, n_features), dtype), training=False)  # eager losses again
+    counts.append(len(logits.losses))
+    return max(counts) > weight_losses

@@ -226,11 +226,15 @@ class StochasticMixin:
         dtype's): float64 for a classifier (its log-loss of boolean targets
         is computed in float64 even for float32 data), else the type of
         targets minus predictions, weighted by ``sw`` (float64 targets or
-        weights with float32 data: float64)."""
+        weights with float32 data: float64). A ``batch_size`` given as a
+        number is a NumPy integer in scikit-learn (``np.clip``), and the batch
+        losses it multiplies are float64."""
         if is_classifier(self):
             return np.float64
         if is_dataset(X) or not hasattr(y, "dtype"):
             return None
+        if self.batch_size != "auto":
+            return np.float64
         dtypes = [y.dtype, X.dtype] + ([] if sw is None else [np.asarray(sw).dtype])
         return np.result_type(*dtypes).type
 

@@ -182,6 +182,12 @@ def test_set_weights_and_coefs_edits_are_shared():
     est.coefs_[0][:] = 0.0  # in-place edit of the NumPy view
     est.predict(X)
     np.testing.assert_array_equal(model.get_layer("hidden_1").get_weights()[0], 0.0)
+    est.coefs_[0][0, 0] = np.nan  # NaN edits are edits too, once
+    est.predict(X)
+    assert np.isnan(model.get_layer("hidden_1").get_weights()[0][0, 0])
+    est.coefs_[0][0, 0] = 0.0
+    est.predict(X)
+    np.testing.assert_array_equal(model.get_layer("hidden_1").get_weights()[0], 0.0)
 
 
 def test_model_of_a_converted_sklearn_estimator():

@@ -199,13 +199,13 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         ):
             self.__dict__["_net"] = None  # replaced by hand: rebuild on demand
             return
-        if not all(np.array_equal(a, s, equal_nan=True) for a, s in zip(arrays, snap)):
+        if not all(_same_values(a, s) for a, s in zip(arrays, snap)):
             net.assign(arrays)
             return
         if not (net.exposed or self.__dict__.get("_fitting")):
             return  # every other writer of the variables synchronised after it
         current = net.read()
-        if not all(np.array_equal(c, s, equal_nan=True) for c, s in zip(current, snap)):
+        if not all(_same_values(c, s) for c, s in zip(current, snap)):
             self._store_weights(net.mark_synced())
 
     def _store_weights(self, arrays: list[np.ndarray]) -> None:
@@ -858,3 +858,10 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
     def _checked_forward(self, X) -> np.ndarray:
         check_is_fitted(self)
         return self._forward_pass_fast(X)
+
+
+def _same_values(a, b) -> bool:
+    """``a`` equals ``b``, NaN equal to NaN. The plain comparison first: with
+    ``equal_nan`` NumPy masks copies of both arrays, ~8x slower, and every
+    prediction compares all the weights (a 76 MB first layer: ~40 ms)."""
+    return bool(np.array_equal(a, b) or np.array_equal(a, b, equal_nan=True))

@@ -161,7 +161,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Opt-in speed modes (not a scikit-learn parameter). None trains in the
         input's dtype (float32 stays float32, anything else float64), which
         is what scikit-learn does and what parity needs. 'float32' trains
-        float64 input in float32: about 1.7x as fast on CPU, with weights,
+        float64 input in float32 (an MNIST epoch on this project's 2-core CPU:
+        ~0.19 s against ~0.32 s for the float64 default), with weights,
         losses and predictions that differ from scikit-learn's at the
         float32 rounding level (see the README's Performance section).
         'mixed_float16' and 'mixed_bfloat16' are mixed precision, as Keras'
@@ -170,8 +171,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         float16/bfloat16 (fast on GPUs with tensor cores; on most CPUs slower
         than 'float32'). 'mixed_float16' scales the loss dynamically (steps
         with overflowing gradients are skipped and the scale adapts; the
-        scale is kept for ``partial_fit`` and ``warm_start``). Prediction
-        computes in float32; ``solver='lbfgs'`` evaluates its objective in
+        scale is kept for ``partial_fit`` and ``warm_start``). A network
+        trained in these modes predicts in float32 (one fitted in float64
+        keeps its float64 weights when a later ``warm_start`` fit or
+        ``partial_fit`` sets a mode); ``solver='lbfgs'`` evaluates its objective in
         float32 on the float32-rounded input and returns float64 weights
         (as scikit-learn's L-BFGS on float32 data);
         the policies apply to the standard network only
@@ -753,7 +756,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Opt-in speed modes (not a scikit-learn parameter). None trains in the
         input's dtype (float32 stays float32, anything else float64), which
         is what scikit-learn does and what parity needs. 'float32' trains
-        float64 input in float32: about 1.7x as fast on CPU, with weights,
+        float64 input in float32 (an MNIST epoch on this project's 2-core CPU:
+        ~0.19 s against ~0.32 s for the float64 default), with weights,
         losses and predictions that differ from scikit-learn's at the
         float32 rounding level (see the README's Performance section).
         'mixed_float16' and 'mixed_bfloat16' are mixed precision, as Keras'
@@ -762,8 +766,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         float16/bfloat16 (fast on GPUs with tensor cores; on most CPUs slower
         than 'float32'). 'mixed_float16' scales the loss dynamically (steps
         with overflowing gradients are skipped and the scale adapts; the
-        scale is kept for ``partial_fit`` and ``warm_start``). Prediction
-        computes in float32; ``solver='lbfgs'`` evaluates its objective in
+        scale is kept for ``partial_fit`` and ``warm_start``). A network
+        trained in these modes predicts in float32 (one fitted in float64
+        keeps its float64 weights when a later ``warm_start`` fit or
+        ``partial_fit`` sets a mode); ``solver='lbfgs'`` evaluates its objective in
         float32 on the float32-rounded input and returns float64 weights
         (as scikit-learn's L-BFGS on float32 data);
         the policies apply to the standard network only

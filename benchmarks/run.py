@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.blas_threads is not None:
+        if args.blas_threads < 1:
+            parser.error(f"--blas-threads must be at least 1, got {args.blas_threads}")
         C.limit_blas_threads(args.blas_threads)
 
     rows, failed = [], False

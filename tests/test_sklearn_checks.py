@@ -143,3 +143,16 @@ def test_transform_dtype_tags_hold(Est, params):
     est = Est(max_iter=20, random_state=0, **params)
     with ignore_warnings(category=(ConvergenceWarning, UserWarning)):
         check_transformer_preserve_dtypes(Est.__name__, est)
+
+
+@pytest.mark.skipif(SELFTEST, reason="compute_dtype is tfmlp's")
+@pytest.mark.parametrize("compute_dtype", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_lbfgs_in_another_dtype_predicts_without_changing_the_estimator(
+    cls, compute_dtype
+):
+    from sklearn.utils.estimator_checks import check_dict_unchanged
+
+    est = cls(solver="lbfgs", max_iter=20, compute_dtype=compute_dtype)
+    with ignore_warnings(category=(ConvergenceWarning, UserWarning)):
+        check_dict_unchanged(cls.__name__, est)

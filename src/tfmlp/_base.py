@@ -314,9 +314,13 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             and net.shapes() == [a.shape for a in arrays]
         ):
             net.assign(arrays)
-        else:
-            self.__dict__["_net"] = None
+            self._store_weights(arrays)
+            return
         self._store_weights(arrays)
+        # a network in the weights' dtype and shapes now, not at the first
+        # prediction (which would then change the estimator's __dict__)
+        self.__dict__["_net"] = None
+        self._network()
 
     def _params_from_network(self, net: Network) -> None:
         """Copy the trained variables into the NumPy lists (no reconciliation)."""

@@ -509,3 +509,24 @@ def test_transform_takes_a_dataset():
     np.testing.assert_allclose(clf.transform(ds), clf.transform(X), rtol=1e-12)
     only_x = tf.data.Dataset.from_tensor_slices(X.astype(np.float32)).batch(64)
     np.testing.assert_allclose(clf.transform(only_x), clf.transform(X), rtol=1e-5)
+
+
+@pytest.mark.parametrize("as_dataset", [False, True])
+def test_validation_weights_summing_to_zero_are_named(as_dataset):
+    import tensorflow as tf
+
+    from tfmlp._params import WeightsSumToZero
+
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, Y)
+    before = [c.copy() for c in clf.coefs_]
+    w_val = np.where(np.arange(40) % 2, -1.0, 1.0)  # sums to 0
+    val = (X[:40], Y[:40], w_val)
+    if as_dataset:
+        val = tf.data.Dataset.from_tensor_slices(val).batch(10)
+    clf.set_params(warm_start=True)
+    with pytest.raises(WeightsSumToZero, match="validation.*sum to 0"):
+        clf.fit(X, Y, validation_data=val)
+    assert all(np.array_equal(a, b) for a, b in zip(before, clf.coefs_))

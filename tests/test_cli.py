@@ -981,3 +981,27 @@ def test_awkward_tables_train_as_their_values_say(tmp_path, capsys):
     pre = TablePreprocessor("label", "classify").fit(decimals.drop(columns="value"))
     big = [c for c in pre.columns if c["name"] == "big"][0]
     assert np.isfinite(big["scale"]) and big["scale"] > 1e199
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_model_feature_named_like_a_saved_index_is_kept(tmp_path, capsys):
+    frame = _frame(80)
+    base = ["--hidden", "4", "--max-iter", "3", "--random-state", "0"]
+    model = str(tmp_path / "m.tfmlp")
+    frame.iloc[20:].to_csv(tmp_path / "rows.csv")  # index 20..79: a feature
+    assert main(["train", str(tmp_path / "rows.csv"), "--target", "label",
+                 "--out", model, *base]) == 0  # fmt: skip
+    capsys.readouterr()
+    frame.iloc[:20].to_csv(tmp_path / "new.csv")  # its index is 0..19
+    assert main(["predict", model, str(tmp_path / "new.csv")]) == 0
+    assert len(capsys.readouterr().out.split()) == 21
+    assert main(["evaluate", model, str(tmp_path / "new.csv")]) == 0
+    # values near 1e200: no raw NumPy overflow warning on stderr
+    import warnings
+
+    frame.assign(big=frame["x1"] * 1e200).to_csv(tmp_path / "big.csv", index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["train", str(tmp_path / "big.csv"), "--target", "label",
+                     "--out", model, *base]) == 0  # fmt: skip
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]

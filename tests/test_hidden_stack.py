@@ -613,3 +613,40 @@ def test_a_loss_added_only_while_training_gets_exact_batches():
     np.testing.assert_allclose(jit.loss_curve_, plain.loss_curve_, rtol=1e-12)
     for a, b in zip(jit.coefs_, plain.coefs_):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+class _CopyEachEpoch(keras.callbacks.Callback):
+    """Keeps a deep copy of the estimator after every epoch."""
+
+    def __init__(self, est):
+        super().__init__()
+        self.est, self.copies = est, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.copies.append(copy.deepcopy(self.est))
+
+
+class _Fail(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise RuntimeError("a callback failed")
+
+
+def test_copies_taken_while_training_and_after_a_failed_fit(tmp_path):
+    clf = MLPClassifier(hidden_stack=_scaled_stack, max_iter=2, random_state=0)
+    snapshots = _CopyEachEpoch(clf)
+    clf.set_params(callbacks=[snapshots])
+    _fit(clf, X[:300], Y[:300])  # the first fit: copies while training
+    assert len(snapshots.copies) == 2
+    np.testing.assert_array_equal(
+        snapshots.copies[-1].predict_proba(X), clf.predict_proba(X)
+    )
+    # a failed fit leaves a CSVLogger's file open, then closed: copies work
+    logger = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
+    clf.set_params(callbacks=[logger, _Fail()], warm_start=True)
+    before = [c.copy() for c in clf.coefs_]
+    with pytest.raises(RuntimeError, match="a callback failed"):
+        clf.fit(X[:300], Y[:300])
+    assert all(np.array_equal(a, b) for a, b in zip(before, clf.coefs_))
+    for twin in (pickle.loads(pickle.dumps(clf)), clone(clf), copy.deepcopy(clf)):
+        assert twin.callbacks[0].writer is None
+    assert (tmp_path / "log.csv").read_text().startswith("epoch,")

@@ -69,6 +69,9 @@ class CallbackRunner:
         self.model.stop_training = False
         self._estimator = estimator
         self._stand_in = None
+        self._ended = False
+        for cb in callbacks:  # a copy taken while training (by a callback)
+            _leave_model_out_of_copies(cb)
         self._list = keras.callbacks.CallbackList(
             callbacks,
             add_history=False,
@@ -108,6 +111,7 @@ class CallbackRunner:
 
     def train_end(self, logs: dict) -> None:
         if self.active:
+            self._ended = True
             try:
                 self._call("on_train_end", dict(logs))
             finally:
@@ -115,9 +119,13 @@ class CallbackRunner:
 
     def release(self) -> None:
         """After training, ended or failed: drop what callbacks keep but
-        cannot copy, and leave the model out of their copies."""
+        cannot copy, and leave the model out of their copies. After a failed
+        fit (no ``on_train_end``) Keras' own file writers are closed first,
+        as their ``on_train_end`` closes them."""
         if self.active:
             for callback in self._list.callbacks:
+                if not self._ended:
+                    _close_after_failure(callback)
                 _release_closed_resources(callback)
                 _leave_model_out_of_copies(callback)
 
@@ -209,6 +217,22 @@ def _release_closed_resources(callback) -> None:
     if isinstance(callback, keras.callbacks.TensorBoard):
         callback._writers = {}  # closed by its on_train_end
         callback._summary_module = None  # imported again on use
+
+
+def _close_after_failure(callback) -> None:
+    """What ``on_train_end`` of Keras' ``CSVLogger`` and ``TensorBoard``
+    close, closed when a fit failed before it (their next
+    ``on_train_begin`` opens them again)."""
+    import keras
+
+    if isinstance(callback, keras.callbacks.CSVLogger):
+        if callback.csv_file is not None and not callback.csv_file.closed:
+            callback.csv_file.close()
+        callback.writer = None
+    elif isinstance(callback, keras.callbacks.TensorBoard):
+        close = getattr(callback, "_close_writers", None)
+        if close is not None:
+            close()
 
 
 def _leave_model_out_of_copies(callback) -> None:

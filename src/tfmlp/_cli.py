@@ -286,7 +286,9 @@ def _add_estimator_flags(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def _read_table(path: str):
+def _read_table(path: str, keep=()):
+    """The table at ``path`` as a DataFrame (CSV, TSV or Parquet); ``keep``:
+    columns a model was trained on (never dropped as a saved index)."""
     import os
 
     if not os.path.exists(path):
@@ -315,7 +317,7 @@ def _read_table(path: str):
         ) from None
     if len(frame) == 0:
         raise CLIError(f"data file {path} has no rows")
-    return _without_saved_index(frame)
+    return _without_saved_index(frame, keep)
 
 
 def _decimals_as_floats(frame):
@@ -337,7 +339,7 @@ def _decimals_as_floats(frame):
     return frame
 
 
-def _without_saved_index(frame):
+def _without_saved_index(frame, keep=()):
     """Drop a pandas row index saved with the data (``df.to_csv(path)``
     writes it as a first column without a name, read back as ``Unnamed:
     0`` holding 0..n-1): row numbers are no feature, and a sorted file's
@@ -346,6 +348,8 @@ def _without_saved_index(frame):
 
     first = frame.columns[0]
     if not (isinstance(first, str) and first.startswith("Unnamed: ")):
+        return frame
+    if first in keep:  # a feature of the model that reads the table
         return frame
     values = frame[first].to_numpy()
     if values.dtype.kind not in "iu" or not np.array_equal(
@@ -826,12 +830,21 @@ def _write_plot(est, path) -> None:
         plt.close(ax.figure)
 
 
+def _model_columns(est) -> set:
+    """The table columns a model reads: its preprocessing's features and
+    target, else the feature names it was fitted with."""
+    pre = _preprocessing_of(est)
+    if pre is not None:
+        return {c["name"] for c in pre.columns} | {pre.target}
+    return {str(n) for n in getattr(est, "feature_names_in_", [])}
+
+
 # ================================================================== predict
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
     est = _fitted_model(args.model)
-    frame = _read_table(args.data)
+    frame = _read_table(args.data, keep=_model_columns(est))
     pre = _preprocessing_of(est)
     if pre is not None and pre.target in frame.columns:
         frame = frame.drop(columns=[pre.target])
@@ -869,7 +882,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from sklearn.base import is_classifier
 
     est = _fitted_model(args.model)
-    frame = _read_table(args.data)
+    frame = _read_table(args.data, keep=_model_columns(est))
     pre = _preprocessing_of(est)
     target = args.target or (pre.target if pre is not None else None)
     if target is None:

@@ -107,12 +107,13 @@ def _mean_and_scale(values: np.ndarray) -> tuple[float, float]:
     """Mean and standard deviation; where they overflow (squares of values
     around 1e200: a scale of inf made the column all zeros), computed on the
     values divided by their largest magnitude."""
-    mean, scale = float(values.mean()), float(values.std())
-    if np.isfinite(mean) and np.isfinite(scale):
-        return mean, scale
-    top = float(np.abs(values).max())
-    unit = values / top
-    return float(unit.mean()) * top, float(unit.std()) * top
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow: handled
+        mean, scale = float(values.mean()), float(values.std())
+        if np.isfinite(mean) and np.isfinite(scale):
+            return mean, scale
+        top = float(np.abs(values).max())
+        unit = values / top
+        return float(unit.mean()) * top, float(unit.std()) * top
 
 
 class TablePreprocessor:

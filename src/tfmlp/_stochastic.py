@@ -30,6 +30,7 @@ from tfmlp._extras import check_validation_data
 from tfmlp._interrupt import TrainingAborted, deferred_interrupts
 from tfmlp._loop import make_runner
 from tfmlp._losses import data_loss
+from tfmlp._params import STOCHASTIC_SOLVERS, WeightsSumToZero
 from tfmlp._streaming import DatasetRunner, check_finite, feature_count, is_dataset
 
 # fused epochs (``_train_epochs``) train at most this many rows and epochs
@@ -233,7 +234,7 @@ class StochasticMixin:
             return np.float64
         if is_dataset(X) or not hasattr(y, "dtype"):
             return None
-        if self.batch_size != "auto":
+        if self.solver in STOCHASTIC_SOLVERS and self.batch_size != "auto":
             return np.float64
         dtypes = [y.dtype, X.dtype] + ([] if sw is None else [np.asarray(sw).dtype])
         return np.result_type(*dtypes).type
@@ -289,6 +290,11 @@ class StochasticMixin:
             )
         if sw_val is not None:
             sw_val = _check_sample_weight(sw_val, X_val)
+            if sw_val.sum() == 0:  # scored by a weighted average: refused now
+                raise WeightsSumToZero(
+                    "Weights sum to zero, can't be normalized: validation_data's "
+                    "sample weights sum to 0, so no validation score exists."
+                )
         return X_val, y_val, sw_val
 
     def _check_validation_dataset(self, ds):
@@ -342,6 +348,12 @@ class StochasticMixin:
         if is_dataset(X_val):
             raw, y_val, sw_val = self._dataset_outputs(X_val)
             y_val = self._check_validation_targets(y_val)
+            if sw_val is not None and np.sum(sw_val) == 0:
+                raise WeightsSumToZero(
+                    "Weights sum to zero, can't be normalized: the validation "
+                    "dataset's sample weights sum to 0, so no validation score "
+                    "exists."
+                )
         else:
             raw = self._forward(X_val)
         score = self._score_from_output(raw, y_val, sw_val)

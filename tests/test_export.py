@@ -446,3 +446,23 @@ def test_savedmodel_export_to_a_long_directory_name(tmp_path):
     path = tmp_path / ("d" * 250)  # the system's limit on a name is 255 bytes
     tfmlp.export(est, path, format="savedmodel")
     np.testing.assert_allclose(_serve(path, X), est.predict_proba(X), rtol=1e-12)
+
+
+@pytest.mark.skipif(not HAVE_ONNX, reason="needs tfmlp[onnx]")
+def test_a_stack_with_an_activity_regularizer_exports_to_onnx(tmp_path):
+    import keras
+    import onnxruntime
+
+    def stack(x):
+        reg = keras.regularizers.L1(1e-4)
+        return keras.layers.Dense(6, activation="relu", activity_regularizer=reg)(x)
+
+    est = _fit(
+        MLPClassifier(hidden_stack=stack, max_iter=5, random_state=0), X, X[:, 0] > 0
+    )
+    tfmlp.export(est, tmp_path / "m.onnx", format="onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    got = session.run(None, {session.get_inputs()[0].name: X})[0]
+    np.testing.assert_allclose(got, est.predict_proba(X), rtol=1e-10, atol=1e-12)
+    layer = est.model_.get_layer(index=1)
+    assert layer.activity_regularizer is not None  # put back after the export

@@ -414,7 +414,7 @@ def _write_onnx(model, path: str, dtype: str) -> None:
     onnx, tf2onnx = _import_onnx()
     spec = _input_spec(model, dtype)
     fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    with _root_logging_untouched():
+    with _root_logging_untouched(), _no_activity_regularizers(model):
         proto, _ = tf2onnx.convert.from_function(
             fn,
             input_signature=[spec],
@@ -429,6 +429,28 @@ def _write_onnx(model, path: str, dtype: str) -> None:
     data = proto.SerializeToString()
     _check_onnx(data, model, dtype)
     _write_bytes(path, data)
+
+
+@contextmanager
+def _no_activity_regularizers(model):
+    """Layers' activity regularizers set aside while the network is traced
+    for ONNX: they only add a training loss, and the ops they leave in the
+    traced graph made tf2onnx's import fail ("Failed to import metagraph")."""
+    flatten = getattr(model, "_flatten_layers", None)  # nested layers too
+    every = flatten(include_self=False) if flatten is not None else model.layers
+    layers = [
+        layer
+        for layer in every
+        if getattr(layer, "activity_regularizer", None) is not None
+    ]
+    kept = [layer.activity_regularizer for layer in layers]
+    try:
+        for layer in layers:
+            layer.activity_regularizer = None
+        yield
+    finally:
+        for layer, regularizer in zip(layers, kept):
+            layer.activity_regularizer = regularizer
 
 
 class _DropRootNotes(logging.Filter):

@@ -356,3 +356,55 @@ def test_partial_fit_under_a_strategy_reuses_its_compiled_epoch():
     assert len(functions) == 1  # traced once, not at every call
     for a, b in zip(ref.coefs_, est.coefs_):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_distribute_inside_another_strategys_scope_and_export_there(tmp_path):
+    import tfmlp
+
+    kw = dict(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    est = MLPClassifier(**kw)
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        _fit(est, X, Y)
+    before = est.predict_proba(X)
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        # a notebook cell run again: a new strategy, then Keras export there
+        tfmlp.export(est, tmp_path / "m.keras", format="keras")
+        with pytest.raises(ValueError, match="inside the scope of another"):
+            MLPClassifier(distribute="mirrored", **kw).fit(X, Y)
+        with pytest.raises(ValueError, match="inside the scope of another"):
+            est.set_params(distribute="mirrored").partial_fit(X, Y)
+    np.testing.assert_array_equal(before, est.predict_proba(X))
+    import keras
+
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(np.asarray(loaded(X)), before, rtol=1e-12, atol=1e-14)
+
+
+def test_multi_worker_parameter_reads_tf_config(tmp_path):
+    worker = textwrap.dedent(
+        """
+        import warnings
+        from sklearn.datasets import load_iris
+        from tfmlp import MLPClassifier
+        warnings.simplefilter("ignore")
+        X, y = load_iris(return_X_y=True)
+        est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0,
+                            distribute="multi_worker").fit(X, y)
+        print("FITTED", est.n_iter_)
+        """
+    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    cluster = {"cluster": {"worker": [f"127.0.0.1:{port}"]}}
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        TF_CONFIG=json.dumps({**cluster, "task": {"type": "worker", "index": 0}}),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", worker], env=env, capture_output=True, text=True,
+        timeout=240,
+    )  # fmt: skip
+    assert "FITTED 2" in proc.stdout, proc.stderr[-2000:]

@@ -600,6 +600,12 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         self, X, y, sample_weight, incremental, validation_data, classes
     ):
         check_extras(self)
+        if self.distribute is not None:
+            # before anything here runs TensorFlow: a multi-worker strategy
+            # configures the cluster's collective ops only then
+            from tfmlp._distribute import resolve_strategy
+
+            resolve_strategy(self.distribute)
         hidden = hidden_sizes(self.hidden_layer_sizes)
         first_pass = "_coefs" not in self.__dict__ or (
             not self.warm_start and not incremental

@@ -37,6 +37,15 @@ def resolve_strategy(distribute):
     """The strategy to train under, or None for plain single-device training."""
     if distribute is None:
         return tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+    if tf.distribute.has_strategy() and (
+        tf.distribute.get_strategy() is not _STRATEGIES.get(distribute)
+    ):
+        raise ValueError(
+            f"distribute={distribute!r} was set inside the scope of another "
+            "tf.distribute strategy; TensorFlow trains under one strategy at a "
+            "time. Set distribute=None to train under the scope's strategy, or "
+            "fit outside the scope."
+        )
     if distribute not in _STRATEGIES:
         if distribute == "mirrored":
             _STRATEGIES[distribute] = tf.distribute.MirroredStrategy()
@@ -46,6 +55,16 @@ def resolve_strategy(distribute):
             logger.setLevel("ERROR")  # is about TensorFlow's own setup
             try:
                 _STRATEGIES[distribute] = tf.distribute.MultiWorkerMirroredStrategy()
+            except RuntimeError as exc:  # TensorFlow already ran something
+                raise ValueError(
+                    "distribute='multi_worker' could not start: TensorFlow "
+                    "configures a cluster's collective ops only before it runs "
+                    "anything in the process, and something already ran (a fit, "
+                    "a prediction, another TensorFlow call). Fit first thing in "
+                    "the worker process, or create tf.distribute."
+                    "MultiWorkerMirroredStrategy() at program start and fit in "
+                    f"its scope (TensorFlow: {exc})."
+                ) from None
             finally:
                 logger.setLevel(level)
     return _STRATEGIES[distribute]

@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
+from tfmlp import _mirrored as mirrored
 from tfmlp._compat import keeps_keras_policy
 from tfmlp._estimators import MLPClassifier, MLPRegressor
 from tfmlp._persist import (
@@ -210,7 +211,10 @@ def _copy_model(model, dtype: str):
         copy = keras.saving.deserialize_keras_object(
             config, custom_objects=classes, safe_mode=False
         )
-        copy.set_weights([np.asarray(w).astype(dtype) for w in model.get_weights()])
+        # read through mirrored.read: get_weights fails in another
+        # tf.distribute strategy's scope than the one the weights were made in
+        values = [mirrored.read(getattr(w, "value", w)) for w in model.weights]
+        copy.set_weights([np.asarray(w).astype(dtype) for w in values])
     except Exception as exc:
         raise _NotRebuildable(
             "The fitted network cannot be rebuilt from its Keras config "

@@ -308,19 +308,19 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
     def _set_trained_weights(self, arrays: list[np.ndarray]) -> None:
         """Store weights produced by training into both NumPy and the network."""
         net = self.__dict__.get("_net")
-        if (
+        fits = (
             net is not None
             and net.dtype == arrays[0].dtype
             and net.shapes() == [a.shape for a in arrays]
-        ):
+        )
+        if fits:
             net.assign(arrays)
-            self._store_weights(arrays)
-            return
         self._store_weights(arrays)
-        # a network in the weights' dtype and shapes now, not at the first
-        # prediction (which would then change the estimator's __dict__)
-        self.__dict__["_net"] = None
-        self._network()
+        if not fits:
+            # a network in the weights' dtype and shapes now, not at the first
+            # prediction (which would then change the estimator's __dict__)
+            self.__dict__["_net"] = None
+            self._network()
 
     def _params_from_network(self, net: Network) -> None:
         """Copy the trained variables into the NumPy lists (no reconciliation)."""
@@ -740,9 +740,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             )
             self._store_weights(coefs + intercepts)
         self._best_params = self._network().full_state()
-        if self.solver in STOCHASTIC_SOLVERS:
+        if self.solver in STOCHASTIC_SOLVERS:  # started afresh by the fit
             self.__dict__.pop("loss_curve_", None)
-            self._start_stochastic_state()
 
     def _start_stochastic_state(self) -> None:
         """Start what the stochastic solvers keep between epochs, where it is

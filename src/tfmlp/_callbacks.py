@@ -70,7 +70,7 @@ class CallbackRunner:
         self._estimator = estimator
         self._stand_in = None
         self._ended = False
-        for cb in callbacks:  # a copy taken while training (by a callback)
+        for cb in callbacks:  # from now on, copies taken during the fit too
             _leave_model_out_of_copies(cb)
         self._list = keras.callbacks.CallbackList(
             callbacks,
@@ -111,23 +111,19 @@ class CallbackRunner:
 
     def train_end(self, logs: dict) -> None:
         if self.active:
+            self._call("on_train_end", dict(logs))
             self._ended = True
-            try:
-                self._call("on_train_end", dict(logs))
-            finally:
-                self.release()
 
     def release(self) -> None:
-        """After training, ended or failed: drop what callbacks keep but
-        cannot copy, and leave the model out of their copies. After a failed
-        fit (no ``on_train_end``) Keras' own file writers are closed first,
-        as their ``on_train_end`` closes them."""
+        """After training, ended or failed (the fit calls it once, in a
+        ``finally``): drop what callbacks keep but cannot copy. When
+        ``on_train_end`` did not complete, Keras' own file writers are closed
+        first, as their ``on_train_end`` closes them."""
         if self.active:
             for callback in self._list.callbacks:
                 if not self._ended:
                     _close_after_failure(callback)
                 _release_closed_resources(callback)
-                _leave_model_out_of_copies(callback)
 
     def _call(self, hook: str, *args) -> None:
         """Run one hook of every callback with the stand-in optimizer
@@ -236,14 +232,15 @@ def _close_after_failure(callback) -> None:
 
 
 def _leave_model_out_of_copies(callback) -> None:
-    """After training a callback still has ``model`` (the estimator's Keras
-    model, as after Keras' own fit), but its copies and pickles (``clone``
-    or a pickle of the fitted estimator, whose ``callbacks`` parameter holds
-    it) leave the model out: Keras copies a model by saving and loading it,
-    which fails for a hidden stack with the user's own layer classes and is
-    wasted work for any other. The hooks go on the instance and run the
-    class's own copying (its ``__getstate__``, ``__deepcopy__``...) with the
-    model set aside, so they last until the callback is copied."""
+    """Once a fit has given a callback its ``model`` (the estimator's Keras
+    model, which it keeps after the fit, as after Keras' own fit), its copies
+    and pickles (``clone`` or a pickle of the estimator, whose ``callbacks``
+    parameter holds it, during or after the fit) leave the model out: Keras
+    copies a model by saving and loading it, which fails for a hidden stack
+    with the user's own layer classes and is wasted work for any other. The
+    hooks go on the instance and run the class's own copying (its
+    ``__getstate__``, ``__deepcopy__``...) with the model set aside, so they
+    last until the callback is copied."""
 
     def deepcopy(memo):
         with _model_set_aside(callback):

@@ -301,14 +301,13 @@ def _read_table(path: str, keep=()):
         raise CLIError(
             'reading tables needs pandas: pip install "tfmlp[pandas]"'
         ) from None
-    lower = path.lower()
+    sep = _separator(path)
     try:
-        if lower.endswith((".parquet", ".pq")):
+        if sep is None:
             frame = _decimals_as_floats(pd.read_parquet(path))
         else:  # in one pass: each column typed from all its values (no
             # DtypeWarning of a mixed column); index_col=False: rows ending in
             # a separator the header lacks are not read shifted by one column
-            sep = "\t" if lower.endswith((".tsv", ".tab")) else ","
             frame = pd.read_csv(path, sep=sep, low_memory=False, index_col=False)
     except Exception as exc:  # pandas / pyarrow raise many types
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -318,6 +317,15 @@ def _read_table(path: str, keep=()):
     if len(frame) == 0:
         raise CLIError(f"data file {path} has no rows")
     return _without_saved_index(frame, keep)
+
+
+def _separator(path: str):
+    """The field separator of a text table by its extension (tab for .tsv /
+    .tab, else a comma), or None for a Parquet file."""
+    lower = path.lower()
+    if lower.endswith((".parquet", ".pq")):
+        return None
+    return "\t" if lower.endswith((".tsv", ".tab")) else ","
 
 
 def _decimals_as_floats(frame):
@@ -830,10 +838,9 @@ def _write_plot(est, path) -> None:
         plt.close(ax.figure)
 
 
-def _model_columns(est) -> set:
-    """The table columns a model reads: its preprocessing's features and
-    target, else the feature names it was fitted with."""
-    pre = _preprocessing_of(est)
+def _model_columns(est, pre) -> set:
+    """The table columns a model reads: its preprocessing's (``pre``)
+    features and target, else the feature names it was fitted with."""
     if pre is not None:
         return {c["name"] for c in pre.columns} | {pre.target}
     return {str(n) for n in getattr(est, "feature_names_in_", [])}
@@ -844,8 +851,8 @@ def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
     est = _fitted_model(args.model)
-    frame = _read_table(args.data, keep=_model_columns(est))
     pre = _preprocessing_of(est)
+    frame = _read_table(args.data, keep=_model_columns(est, pre))
     if pre is not None and pre.target in frame.columns:
         frame = frame.drop(columns=[pre.target])
     X = _features(est, frame, pre, args.data)
@@ -882,8 +889,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from sklearn.base import is_classifier
 
     est = _fitted_model(args.model)
-    frame = _read_table(args.data, keep=_model_columns(est))
     pre = _preprocessing_of(est)
+    frame = _read_table(args.data, keep=_model_columns(est, pre))
     target = args.target or (pre.target if pre is not None else None)
     if target is None:
         raise CLIError("--target is required for this model")
@@ -983,10 +990,9 @@ def _text_columns(path: str, columns: list):
     Parquet, whose columns keep their types, or if they cannot be read so)."""
     import pandas as pd
 
-    lower = path.lower()
-    if lower.endswith((".parquet", ".pq")):
+    sep = _separator(path)
+    if sep is None:
         return None
-    sep = "\t" if lower.endswith((".tsv", ".tab")) else ","
     try:
         return pd.read_csv(
             path, sep=sep, usecols=list(columns), dtype=str, index_col=False

@@ -440,11 +440,9 @@ def _no_activity_regularizers(model):
     """Layers' activity regularizers set aside while the network is traced
     for ONNX: they only add a training loss, and the ops they leave in the
     traced graph made tf2onnx's import fail ("Failed to import metagraph")."""
-    flatten = getattr(model, "_flatten_layers", None)  # nested layers too
-    every = flatten(include_self=False) if flatten is not None else model.layers
     layers = [
         layer
-        for layer in every
+        for layer in _layers(model)
         if getattr(layer, "activity_regularizer", None) is not None
     ]
     kept = [layer.activity_regularizer for layer in layers]

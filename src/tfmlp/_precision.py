@@ -73,7 +73,7 @@ def all_finite(tensors) -> tf.Tensor:
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
 
 
-def guarded_step(apply, grads, state, variables=()):
+def guarded_step(apply, grads, state, variables):
     """Run ``apply()`` only if every gradient is finite, and update ``state``
     (the loss-scale variable ``[scale, finite steps]``) as described above.
     Without a ``state`` (no loss scaling) ``apply()`` simply runs.

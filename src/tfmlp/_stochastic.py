@@ -115,7 +115,7 @@ class StochasticMixin:
             # weights a callback set in on_train_end are the fit's result, checked
             # (in ``_fit_unguarded``) like the training's own
             self._sync_weights()
-        finally:  # also after a failed fit: copies leave the model out
+        finally:  # after a failed fit too: the estimator still pickles
             callbacks.release()
 
     def _run_epochs(self, plan, loss_type, ctrl_c) -> tuple[bool, dict]:
@@ -290,11 +290,7 @@ class StochasticMixin:
             )
         if sw_val is not None:
             sw_val = _check_sample_weight(sw_val, X_val)
-            if sw_val.sum() == 0:  # scored by a weighted average: refused now
-                raise WeightsSumToZero(
-                    "Weights sum to zero, can't be normalized: validation_data's "
-                    "sample weights sum to 0, so no validation score exists."
-                )
+            _refuse_zero_sum(sw_val, "validation_data's")  # before training
         return X_val, y_val, sw_val
 
     def _check_validation_dataset(self, ds):
@@ -348,12 +344,8 @@ class StochasticMixin:
         if is_dataset(X_val):
             raw, y_val, sw_val = self._dataset_outputs(X_val)
             y_val = self._check_validation_targets(y_val)
-            if sw_val is not None and np.sum(sw_val) == 0:
-                raise WeightsSumToZero(
-                    "Weights sum to zero, can't be normalized: the validation "
-                    "dataset's sample weights sum to 0, so no validation score "
-                    "exists."
-                )
+            if sw_val is not None:
+                _refuse_zero_sum(sw_val, "the validation dataset's")
         else:
             raw = self._forward(X_val)
         score = self._score_from_output(raw, y_val, sw_val)
@@ -411,3 +403,13 @@ class StochasticMixin:
 
     def _predict(self, X, check_input=True):
         return self._decode(self._forward_pass_fast(X, check_input=check_input))
+
+
+def _refuse_zero_sum(sw_val, whose: str) -> None:
+    """Validation weights are scored by a weighted average: a zero sum has no
+    score (scikit-learn's ZeroDivisionError, as a ValueError naming them)."""
+    if np.sum(sw_val) == 0:
+        raise WeightsSumToZero(
+            f"Weights sum to zero, can't be normalized: {whose} sample weights "
+            "sum to 0, so no validation score exists."
+        )

@@ -39,23 +39,23 @@ DATA_ERRORS = (
     tf.errors.ResourceExhaustedError,  # a MemoryError in a generator, too
 )
 _SW_ROWS = "TFMLP_SW_ROWS"
+_NEGATIVE_TARGETS = "TFMLP_NEGATIVE_TARGETS"
+_NOT_INDICATOR = "TFMLP_NOT_INDICATOR"
 # messages of the checks the training epoch makes batch by batch
 _BATCH_CHECKS = {
     "TFMLP_NONFINITE_X": "Input X contains NaN or infinity",
     "TFMLP_NONFINITE_Y": "Input y contains NaN or infinity",
     "TFMLP_NONFINITE_SW": "Sample weights contain NaN or infinity",
     _SW_ROWS: "The sample weights are not one number per row of X",
-    "TFMLP_NEGATIVE_TARGETS": (
+    _NEGATIVE_TARGETS: (
         "loss='poisson' needs non-negative targets (counts or rates); y has "
         "negative values"
     ),
-    "TFMLP_NOT_INDICATOR": (
+    _NOT_INDICATOR: (
         "A multilabel y must be a label-indicator matrix of 0/1 values; it holds "
         "other values"
     ),
 }
-_NOT_INDICATOR = "TFMLP_NOT_INDICATOR"
-_NEGATIVE_TARGETS = "TFMLP_NEGATIVE_TARGETS"
 _ZERO_WEIGHTS = "TFMLP_WEIGHTS_SUM_TO_ZERO"
 
 

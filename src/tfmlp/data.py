@@ -252,12 +252,12 @@ def read_csv(
         kinds.extend(_csv_target_kinds(header, sample, target))
     if y_dtype is None:
         y_dtype = _merge_kinds(kinds, target, files)
+    widths = [len(header) for header, _, _ in heads]
     layouts = [
-        (_csv_layout(header, cols, target), multiline, len(header))
-        for header, _, multiline in heads
+        (_csv_layout(header, cols, target), multiline, width)
+        for (header, _, multiline), width in zip(heads, widths)
     ]
     ds = _csv_rows(files, layouts, [*cols, target], shuffle, seed)
-    widths = [len(header) for header, _, _ in heads]
     buffer = min(shuffle_buffer, _rows_at_most(files, widths))
     ds = _finish(ds, batch_size, shuffle, buffer, seed)
     parse = _target_parser(y_dtype, target)

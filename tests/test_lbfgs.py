@@ -158,3 +158,26 @@ def test_float32_data_is_evaluated_in_float32_as_sklearn():
         sk.set_params(warm_start=True, max_iter=3).fit(X, y)
         ours.set_params(warm_start=True, max_iter=3).fit(X, y)
     assert ours.loss_ == pytest.approx(sk.loss_, rel=1e-3)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_float32_classifier_objective_value_is_float64_as_sklearn(n_classes):
+    # scikit-learn's float32 log-loss is computed in float64 (SciPy's xlogy
+    # of boolean targets): the value its line search reads is not float32-
+    # rounded (both still part by the float32 forward pass's rounding).
+    from sklearn.neural_network import MLPClassifier as SkClassifier
+
+    from tfmlp import MLPClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 5, size=(60, 4)).astype(np.float32)
+    y = rng.randint(0, n_classes, 60)
+    sw = rng.uniform(0.5, 2.0, 60).astype(np.float32)
+    params = dict(solver="lbfgs", max_fun=1, random_state=0, alpha=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for weights in (None, sw):
+            sk = SkClassifier(**params).fit(X, y, sample_weight=weights)
+            ours = MLPClassifier(**params).fit(X, y, sample_weight=weights)
+            assert np.float32(ours.loss_) != ours.loss_  # not float32-rounded
+            assert ours.loss_ == pytest.approx(sk.loss_, rel=1e-6)

@@ -833,6 +833,45 @@ def test_dataset_sample_weights_must_be_one_per_row():
     _quiet(MLPClassifier(max_iter=1).fit, column, classes=[0, 1, 2])
 
 
+def _unaligned(*parts):
+    """A dataset zipping separately batched arrays (``(array, batch size)``)."""
+    return tf.data.Dataset.zip(
+        tuple(tf.data.Dataset.from_tensor_slices(a).batch(b) for a, b in parts)
+    )
+
+
+@pytest.mark.parametrize("make", ["classifier", "partial_fit", "regressor", "multi"])
+def test_dataset_y_must_have_a_row_per_row_of_x(make):
+    # X and y batched apart (30 vs 32 rows): named, not TensorFlow's shape
+    # message; a fitted model is left as it was
+    rng = np.random.RandomState(0)
+    Y2 = rng.rand(150, 2)
+    fitted = _quiet(MLPRegressor(max_iter=2, random_state=0).fit, X, Y2)
+    before = [c.copy() for c in fitted.coefs_]
+    calls = {
+        "classifier": lambda: MLPClassifier(max_iter=1).fit(
+            _unaligned((X, 32), (Y, 30)), classes=[0, 1, 2]
+        ),
+        "partial_fit": lambda: MLPClassifier().partial_fit(
+            _unaligned((X, 32), (Y, 30)), classes=[0, 1, 2]
+        ),
+        "regressor": lambda: MLPRegressor(max_iter=1).fit(
+            _unaligned((X, 32), (Y2[:, 0], 31))
+        ),
+        "multi": lambda: fitted.partial_fit(_unaligned((X, 32), (Y2, 30))),
+    }
+    with pytest.raises(ValueError, match="y does not have as many rows as X"):
+        calls[make]()
+    for a, b in zip(before, fitted.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_dataset_sample_weights_must_be_numeric():
+    ds = _unaligned((X, 30), (Y, 30), (np.array(["1"] * 150), 30))
+    with pytest.raises(ValueError, match="numeric tensor batch"):
+        MLPClassifier(max_iter=1).fit(ds, classes=[0, 1, 2])
+
+
 def test_negative_poisson_targets_in_a_stream_are_refused():
     rng = np.random.RandomState(0)
     Xp = rng.rand(80, 3)

@@ -4,7 +4,8 @@ Parameters are packed like scikit-learn does: every coefficient matrix (C
 order) first, then every intercept vector. SciPy works in float64, so the
 fitted weights are float64 whatever the input dtype; it evaluates the
 objective in the starting weights' dtype (float32 for a first fit on float32
-data), as it does for scikit-learn.
+data), as it does for scikit-learn; a classifier's loss value is float64
+there too, as scikit-learn's (``_losses.data_loss``).
 """
 
 from __future__ import annotations

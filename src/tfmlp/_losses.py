@@ -16,14 +16,21 @@ import tensorflow as tf
 from tfmlp._network import OUTPUT_ACTIVATIONS
 from tfmlp._precision import scaled, unscaled
 
+LOG_LOSSES = ("log_loss", "binary_log_loss")
+
 
 def _weighted_average(values, sw, sw_sum):
     """np.average(values, weights=sw, axis=0): per-output weighted mean."""
     return tf.reduce_sum(values * sw[:, None], axis=0) / sw_sum
 
 
-def data_loss(name: str, y, p, sw, sw_sum):
-    """The data term of the objective for one batch (no penalty)."""
+def data_loss(name: str, y, p, sw, sw_sum, dtype=None):
+    """The data term of the objective for one batch (no penalty).
+
+    ``dtype``: the log-losses' value is computed in it from the probabilities
+    clipped in their own dtype, as scikit-learn computes its float32 log-loss
+    in float64 (SciPy's ``xlogy`` of its boolean targets).
+    """
     if name == "squared_error":
         return 0.5 * tf.reduce_mean(_weighted_average(tf.square(y - p), sw, sw_sum))
     if name == "poisson":
@@ -31,6 +38,9 @@ def data_loss(name: str, y, p, sw, sw_sum):
         return tf.reduce_sum(_weighted_average(terms, sw, sw_sum))
     eps = tf.constant(_machine_eps(p.dtype), p.dtype)
     p = tf.clip_by_value(p, eps, 1 - eps)
+    if dtype is not None and dtype != p.dtype:
+        p, y, sw = (tf.cast(t, dtype) for t in (p, y, sw))
+        sw_sum = tf.reduce_sum(sw)  # np.average's sum of the weights
     if name == "log_loss":
         terms = tf.math.xlogy(y, p)
     else:
@@ -79,7 +89,9 @@ def gradient_surrogate(z, p, y, sw, sw_sum):
     return tf.reduce_sum(delta * z) / sw_sum
 
 
-def loss_and_grads(params, x, y, sw, model, alpha, scale=None, norms=None):
+def loss_and_grads(
+    params, x, y, sw, model, alpha, scale=None, norms=None, loss_dtype=None
+):
     """Reported batch objective and scikit-learn's gradients for ``params``.
 
     ``model`` is a forward model (see ``_network.StandardForward``): called as
@@ -88,6 +100,8 @@ def loss_and_grads(params, x, y, sw, model, alpha, scale=None, norms=None):
     ``scale`` (float16 training, ``_precision``): the data term's gradient is
     backpropagated multiplied by it and divided by it at the end, so that
     small float16 products do not underflow; the result is the same gradient.
+    ``loss_dtype``: the reported log-loss's dtype (see ``data_loss``); the
+    penalty, computed in the weights' dtype, is added in it.
     """
     sw_sum = tf.reduce_sum(sw)
     if getattr(model, "manual_backward", False):
@@ -105,8 +119,8 @@ def loss_and_grads(params, x, y, sw, model, alpha, scale=None, norms=None):
             surrogate = gradient_surrogate(z, p, y, sw, sw_sum) + penalty
             surrogate = scaled(surrogate, scale)  # recorded by the tape
         grads = unscaled(connected(tape.gradient(surrogate, params), params), scale)
-    loss = data_loss(model.spec.loss, y, p, sw, sw_sum) + penalty
-    return loss, grads
+    loss = data_loss(model.spec.loss, y, p, sw, sw_sum, loss_dtype)
+    return loss + tf.cast(penalty, loss.dtype), grads
 
 
 def connected(grads, params) -> list:

@@ -39,6 +39,7 @@ DATA_ERRORS = (
     tf.errors.ResourceExhaustedError,  # a MemoryError in a generator, too
 )
 _SW_ROWS = "TFMLP_SW_ROWS"
+_Y_ROWS = "TFMLP_Y_ROWS"
 _NEGATIVE_TARGETS = "TFMLP_NEGATIVE_TARGETS"
 _NOT_INDICATOR = "TFMLP_NOT_INDICATOR"
 # messages of the checks the training epoch makes batch by batch
@@ -47,6 +48,7 @@ _BATCH_CHECKS = {
     "TFMLP_NONFINITE_Y": "Input y contains NaN or infinity",
     "TFMLP_NONFINITE_SW": "Sample weights contain NaN or infinity",
     _SW_ROWS: "The sample weights are not one number per row of X",
+    _Y_ROWS: "y does not have as many rows as X",
     _NEGATIVE_TARGETS: (
         "loss='poisson' needs non-negative targets (counts or rates); y has "
         "negative values"
@@ -175,10 +177,10 @@ def training_spec(ds) -> tuple[int, tf.TensorSpec, bool]:
             sw_spec.shape.rank == 1
             or (sw_spec.shape.rank == 2 and sw_spec.shape[1] in (1, None))
         )
-        if not one_per_row:
+        if not one_per_row or not _is_numeric(sw_spec.dtype):
             _fail(
                 "The dataset's sample weights must be one number per row, a 1-D "
-                f"tensor batch; got {sw_spec!r}."
+                f"numeric tensor batch; got {sw_spec!r}."
             )
     return n_features, y_spec, len(spec) == 3
 
@@ -344,7 +346,12 @@ def checked_batch(batch, encode, dtype):
     """``(x, y, sample_weight)`` of a training batch in ``dtype``, checked as
     scikit-learn checks arrays: finite values, weights that do not sum to 0."""
     x = tf.debugging.assert_all_finite(tf.cast(batch[0], dtype), "TFMLP_NONFINITE_X")
-    y = tf.debugging.assert_all_finite(encode(batch[1], dtype), "TFMLP_NONFINITE_Y")
+    rows = tf.debugging.assert_equal(
+        tf.shape(batch[1])[0], tf.shape(x)[0], message=_Y_ROWS, summarize=1
+    )
+    with tf.control_dependencies([rows]):
+        y = encode(batch[1], dtype)
+    y = tf.debugging.assert_all_finite(y, "TFMLP_NONFINITE_Y")
     if len(batch) < 3:
         return x, y, tf.ones(tf.shape(x)[:1], dtype)
     sw = tf.reshape(tf.cast(batch[2], dtype), [-1])

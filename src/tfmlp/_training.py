@@ -26,7 +26,7 @@ from tfmlp._data import (
     gathered_rows,
     sparse_rows,
 )
-from tfmlp._losses import loss_and_grads, squared_norms
+from tfmlp._losses import LOG_LOSSES, loss_and_grads, squared_norms
 from tfmlp._network import is_standard
 from tfmlp._optimizers import adam_rate, apply_adam_at_rate, apply_sgd
 from tfmlp._precision import current_scale, guarded_step
@@ -477,15 +477,20 @@ def loss_grad_function(model, kind: str):
     """Compiled full-batch ``fn(params, x, y, sw, alpha) -> (loss, grads)``.
 
     ``kind`` says what ``x`` is: ``"dense"`` (a tensor), ``"sparse"`` (the
-    tensors of ``csr_tensors``) or ``"csr"`` (a ``csr_handle``).
+    tensors of ``csr_tensors``) or ``"csr"`` (a ``csr_handle``). A
+    classifier's loss comes in float64 whatever the evaluation's dtype: SciPy's
+    line search reads scikit-learn's float32 log-loss in float64
+    (``data_loss``).
     """
+    report = None if model.spec.loss not in LOG_LOSSES else tf.float64
 
     def loss_grad(params, x, y, sw, alpha):
         if kind == "sparse":
             x = sparse_rows(x, 0, tf.shape(y, out_type=tf.int64)[0])
         elif kind == "csr":
             x = CsrMatrix(x, y.dtype)
-        return loss_and_grads(params, x, y, sw, model, tf.cast(alpha, y.dtype))
+        alpha = tf.cast(alpha, y.dtype)
+        return loss_and_grads(params, x, y, sw, model, alpha, loss_dtype=report)
 
     return _cached(model, ("loss_grad", kind), lambda: loss_grad, autograph=False)
 

@@ -278,3 +278,77 @@ def test_ordered_after_returns_the_index_for_every_value(jit):
         for index in (0, 7):
             got = fn(tf.constant(value, tf.float64), tf.constant(index, tf.int64))
             assert int(got) == index
+
+
+def test_recent_cache_keeps_the_most_recently_used():
+    from tfmlp._training import _Recent
+
+    cache = _Recent(2)
+    cache["a"], cache["b"] = 1, 2
+    assert cache.get("a") == 1  # now the most recent
+    cache["c"] = 3
+    assert list(cache) == ["a", "c"]
+    assert cache.get("b") is None
+
+
+def test_compiled_function_cache_is_bounded(monkeypatch):
+    """A search over many network shapes does not keep every trace: each
+    function starts afresh after _SHAPES sets of weight shapes, and the
+    functions themselves are the most recently used; results unchanged."""
+    from sklearn.datasets import load_digits
+
+    import tfmlp._training as training
+    from tfmlp import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:200] / 16.0, y[:200]
+    monkeypatch.setattr(training, "_SHAPES", 3)
+    monkeypatch.setattr(training, "_CACHE", training._Recent(4))
+    fits = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for size in range(2, 10):
+            est = MLPClassifier(hidden_layer_sizes=(size,), max_iter=2, random_state=0)
+            fits[size] = est.fit(X, y).predict_proba(X)
+            assert len(training._CACHE) <= 4
+            for fn in training._CACHE.values():
+                assert len(fn._concrete) <= 3
+        # traced again after the reset: the same numbers
+        est = MLPClassifier(hidden_layer_sizes=(2,), max_iter=2, random_state=0)
+        np.testing.assert_array_equal(est.fit(X, y).predict_proba(X), fits[2])
+
+
+def test_run_functions_eagerly_runs_training_eagerly():
+    """As Keras' fit: tf.config.run_functions_eagerly(True) runs a hidden
+    stack's layers eagerly (print/pdb/.numpy() for debugging), same result."""
+    import keras
+    from sklearn.datasets import load_digits
+
+    from tfmlp import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:400] / 16.0, y[:400]
+    calls = []
+
+    class Spy(keras.layers.Layer):
+        def call(self, x):
+            if tf.executing_eagerly():
+                calls.append(int(x.shape[0]))
+            return x
+
+    def stack(x):
+        return Spy()(keras.layers.Dense(8, activation="relu")(x))
+
+    kw = dict(hidden_stack=stack, batch_size=200, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = MLPClassifier(**kw).fit(X, y)
+        assert 200 not in calls  # (Keras may probe a layer with 2 rows)
+        tf.config.run_functions_eagerly(True)
+        try:
+            eager = MLPClassifier(**kw).fit(X, y)
+        finally:
+            tf.config.run_functions_eagerly(False)
+    assert calls.count(200) >= 6  # 3 epochs of 2 batches
+    for a, b in zip(graph.coefs_, eager.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

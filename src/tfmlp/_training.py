@@ -6,13 +6,18 @@ Every function takes the weight and optimizer variables as arguments instead of
 capturing them, and is cached per forward model (for the standard network a
 ``StandardForward``, i.e. layer count, activations and loss), solver and input
 kind. Estimators, clones and cross-validation folds that share these reuse one
-trace per set of weight shapes; sample counts are dynamic. A custom Keras
-hidden stack keeps its compiled functions on its own network object.
+trace per set of weight shapes; sample counts are dynamic. The cache keeps
+the 64 most recently used functions, each with the traces of at most 16 sets
+of weight shapes (then it starts afresh), so a long search over network
+shapes does not grow without bound. A Keras network (a hidden stack, dropout,
+batch normalization) keeps its compiled functions on its own network object.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import threading
 
 import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2
@@ -31,7 +36,35 @@ from tfmlp._network import is_standard
 from tfmlp._optimizers import adam_rate, apply_adam_at_rate, apply_sgd
 from tfmlp._precision import current_scale, guarded_step
 
-_CACHE: dict = {}
+
+class _Recent(collections.OrderedDict):
+    """A dict of compiled functions that keeps the ``size`` most recently
+    used: a long hyper-parameter search over many network shapes would
+    otherwise keep every trace (~2-5 MB each) for the life of the process."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+        self._lock = threading.Lock()
+
+    def get(self, key, default=None):
+        with self._lock:
+            value = super().get(key, default)
+            if key in self:
+                self.move_to_end(key)
+            return value
+
+    def __setitem__(self, key, value):
+        with self._lock:
+            super().__setitem__(key, value)
+            self.move_to_end(key)
+            while len(self) > self.size:
+                self.popitem(last=False)
+
+
+# functions per (forward model, kind): each holds up to _SHAPES traces
+_CACHE = _Recent(64)
+_SHAPES = 16
 
 
 class _Compiled:
@@ -44,16 +77,21 @@ class _Compiled:
     """
 
     def __init__(self, python_function, jit_compile=False, autograph=True, lean=False):
-        self._fn = tf.function(
+        self._make = lambda: tf.function(  # noqa: E731
             python_function, jit_compile=jit_compile or None, autograph=autograph
         )
+        self._fn = self._make()
         self._concrete: dict = {}
         self._lean = lean
 
     def __call__(self, *args):
         leaves = tf.nest.flatten(args)
-        if any(isinstance(v, tf.distribute.DistributedValues) for v in leaves):
-            # mirrored variables: tf.function's dispatch, TensorFlow's defaults
+        if tf.config.functions_run_eagerly() or any(
+            isinstance(v, tf.distribute.DistributedValues) for v in leaves
+        ):
+            # tf.function's dispatch, TensorFlow's defaults: mirrored
+            # variables; run_functions_eagerly(True) (a user debugging a
+            # hidden stack's layers) runs the Python function as written
             return self._fn(*args)
         if not self._lean:
             return self._call(args, leaves)
@@ -67,6 +105,8 @@ class _Compiled:
         key = tuple(_signature(v) for v in leaves)
         concrete = self._concrete.get(key)
         if concrete is None:
+            if len(self._concrete) >= _SHAPES:  # a fresh tf.function frees
+                self._concrete, self._fn = {}, self._make()  # the old traces
             relaxed = tf.nest.map_structure(_relaxed, args)
             concrete = self._concrete[key] = self._fn.get_concrete_function(*relaxed)
         flat = [_flat_input(v) for v in leaves if isinstance(v, _TENSOR_TYPES)]

@@ -393,3 +393,43 @@ def test_numpy_float32_adam_hyperparameters_keep_parity(params):
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam", "lbfgs", "batch_size", "pipeline"])
+def test_sklearn_module_warning_filters_apply(kind):
+    """scikit-learn's examples silence its MLP warnings with
+    filterwarnings(..., module="sklearn"): the same filter silences ours."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    fits = {
+        "sgd": lambda cls: cls(solver="sgd", max_iter=2).fit(X_IRIS, Y_IRIS),
+        "adam": lambda cls: cls(max_iter=2).fit(X_IRIS, Y_IRIS),
+        "lbfgs": lambda cls: cls(solver="lbfgs", max_iter=2).fit(X_IRIS, Y_IRIS),
+        "batch_size": lambda cls: cls(max_iter=2, batch_size=500).fit(X_IRIS, Y_IRIS),
+        "pipeline": lambda cls: make_pipeline(StandardScaler(), cls(max_iter=2)).fit(
+            X_IRIS, Y_IRIS
+        ),
+    }
+    for cls in (SkClassifier, MLPClassifier):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            fits[kind](cls)
+        assert any(issubclass(w.category, UserWarning) for w in seen)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
+            fits[kind](cls)
+        assert [w for w in seen if issubclass(w.category, UserWarning)] == [], cls
+
+
+def test_own_partial_fit_convergence_warning_points_at_the_caller():
+    est = MLPClassifier(early_stopping=True, n_iter_no_change=1, tol=10.0)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            est.partial_fit(
+                X_IRIS, Y_IRIS, classes=[0, 1, 2], validation_data=(X_IRIS, Y_IRIS)
+            )
+    (record,) = [w for w in seen if "best weights were restored" in str(w.message)]
+    assert record.filename == __file__

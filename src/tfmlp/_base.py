@@ -7,7 +7,6 @@ The estimator owns the state; the numeric work is delegated to ``_training``
 from __future__ import annotations
 
 import copy
-import warnings
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -54,6 +53,7 @@ from tfmlp._precision import matmul_dtype
 from tfmlp._stochastic import StochasticMixin
 from tfmlp._streaming import DatasetMixin, is_dataset, predict_batches
 from tfmlp._training import predict_function, transform_function
+from tfmlp._warn import warn
 
 _PREDICT_CHUNK = 65536
 
@@ -650,11 +650,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             self._fit_stochastic(X, y, sample_weight, incremental, validation_data)
         else:
             if validation_data is not None:  # as early_stopping, which it serves
-                warnings.warn(
+                warn(
                     "validation_data is scored after the epochs of solver='adam' "
-                    "and 'sgd'; solver='lbfgs' has no epochs and ignores it.",
-                    UserWarning,
-                    stacklevel=5,  # the caller of fit (through scikit-learn's wrapper)
+                    "and 'sgd'; solver='lbfgs' has no epochs and ignores it."
                 )
             self._fit_lbfgs(X, y, sample_weight)
         weights = self.__dict__["_coefs"] + self.__dict__["_intercepts"]
@@ -788,11 +786,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 "solver='lbfgs' does not support; use solver='adam' or 'sgd'."
             )
         if getattr(self, "callbacks", None):
-            warnings.warn(
+            warn(
                 "callbacks are called by the epochs of solver='adam' and 'sgd'; "
-                "solver='lbfgs' has no epochs and does not call them.",
-                UserWarning,
-                stacklevel=6,  # the caller of fit (through scikit-learn's wrapper)
+                "solver='lbfgs' has no epochs and does not call them."
             )
         # in their dtype: SciPy evaluates the objective in it
         weights = self.__dict__["_coefs"] + self.__dict__["_intercepts"]

@@ -11,7 +11,6 @@ there too, as scikit-learn's (``_losses.data_loss``).
 from __future__ import annotations
 
 import contextvars
-import warnings
 
 import numpy as np
 import scipy.optimize
@@ -28,6 +27,7 @@ from tfmlp._data import (
 )
 from tfmlp._interrupt import deferred_interrupts
 from tfmlp._training import loss_grad_function
+from tfmlp._warn import warn
 
 # Called after each L-BFGS iteration as ``hook(iteration, loss)`` while set
 # (the command line's progress output; the estimators have no such option,
@@ -130,7 +130,7 @@ def fit_lbfgs(params, X, y, sw, model, *, alpha, max_iter, max_fun, tol):
         )
     n_iter = min(res.nit, max_iter)
     if ctrl_c.requested:
-        warnings.warn("Training interrupted by user.", stacklevel=4)
+        warn("Training interrupted by user.", like_sklearn=True)
     elif res.status != 0:
         _warn_not_converged(res, n_iter, max_iter)
     return unpack(res.x, shapes), np.float64(res.fun), n_iter  # x0's float64
@@ -150,4 +150,4 @@ def _warn_not_converged(res, n_iter: int, max_iter: int) -> None:
         "\nYou might also want to scale the data as shown in:\n"
         "    https://scikit-learn.org/stable/modules/preprocessing.html"
     )
-    warnings.warn(msg, ConvergenceWarning, stacklevel=4)
+    warn(msg, ConvergenceWarning, like_sklearn=True)

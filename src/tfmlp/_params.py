@@ -68,15 +68,15 @@ def hidden_sizes(hidden_layer_sizes) -> list[int]:
 def resolve_batch_size(batch_size, n_samples: int, warn: bool = True) -> int:
     """scikit-learn's batch size rule: 'auto' is min(200, n); larger values clip
     (with scikit-learn's warning unless ``warn=False``)."""
-    import warnings
+    from tfmlp import _warn
 
     if batch_size == "auto":
         return min(200, n_samples)
     if warn and batch_size > n_samples:
-        warnings.warn(
+        _warn.warn(
             "Got `batch_size` less than 1 or larger than "
             "sample size. It is going to be clipped",
-            stacklevel=4,
+            like_sklearn=True,
         )
     return int(np.clip(batch_size, 1, n_samples))
 

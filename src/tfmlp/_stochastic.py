@@ -9,7 +9,6 @@ restore, warnings and verbose lines) and adds tfmlp's hooks: Keras callbacks,
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +31,7 @@ from tfmlp._loop import make_runner
 from tfmlp._losses import data_loss
 from tfmlp._params import STOCHASTIC_SOLVERS, WeightsSumToZero
 from tfmlp._streaming import DatasetRunner, check_finite, feature_count, is_dataset
+from tfmlp._warn import warn
 
 # fused epochs (``_train_epochs``) train at most this many rows and epochs
 # per call: a call stays short (an interrupt waits for it to end) and the
@@ -102,7 +102,7 @@ class StochasticMixin:
             with deferred_interrupts() as ctrl_c:
                 interrupted, logs = self._run_epochs(plan, loss_type, ctrl_c)
             if interrupted or ctrl_c.requested:
-                warnings.warn("Training interrupted by user.", stacklevel=4)
+                warn("Training interrupted by user.", like_sklearn=True)
             if self.early_stopping:
                 self._restore_best(net, incremental)
             self._params_from_network(net)  # (what on_train_end's callbacks see)
@@ -111,7 +111,7 @@ class StochasticMixin:
             except KeyboardInterrupt as exc:
                 if isinstance(exc, TrainingAborted):
                     raise
-                warnings.warn("Training interrupted by user.", stacklevel=4)
+                warn("Training interrupted by user.", like_sklearn=True)
             # weights a callback set in on_train_end are the fit's result, checked
             # (in ``_fit_unguarded``) like the training's own
             self._sync_weights()
@@ -150,12 +150,12 @@ class StochasticMixin:
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter:
-                    warnings.warn(
+                    warn(
                         "Stochastic Optimizer: Maximum iterations (%d) "
                         "reached and the optimization hasn't converged yet."
                         % self.max_iter,
                         ConvergenceWarning,
-                        stacklevel=5,
+                        like_sklearn=True,
                     )
         except KeyboardInterrupt as exc:
             if isinstance(exc, TrainingAborted):
@@ -169,12 +169,11 @@ class StochasticMixin:
         if incremental:
             if self._no_improvement_count <= self.n_iter_no_change:
                 return
-            warnings.warn(
+            warn(
                 "Validation score did not improve more than tol=%f for %d "
                 "consecutive partial_fit calls; the best weights were restored."
                 % (self.tol, self.n_iter_no_change),
                 ConvergenceWarning,
-                stacklevel=5,
             )
             self._no_improvement_count = 0
         if self._best_params is not None:

@@ -188,16 +188,54 @@ def test_epochs_that_something_watches_run_one_per_call(options, monkeypatch):
 
 def test_calls_are_bounded_in_epochs_and_rows(monkeypatch):
     """With stopping checks far apart, a call trains at most
-    MAX_FUSED_EPOCHS epochs and MAX_FUSED_ROWS rows."""
+    MAX_FUSED_EPOCHS epochs and MAX_FUSED_ROWS rows (the first call one,
+    to time it; the time bound is lifted here)."""
     X, y = load_digits(return_X_y=True)
     X, y = X[:300] / 16.0, y[:300]
     calls = _count_epochs_per_call(monkeypatch)
+    monkeypatch.setattr(stochastic, "MAX_FUSED_SECONDS", float("inf"))
     kw = dict(hidden_layer_sizes=(5,), max_iter=150, tol=0.0, n_iter_no_change=10**6)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         MLPClassifier(random_state=0, **kw).fit(X, y)
-        assert calls == [64, 64, 22]
+        assert calls == [1, 64, 64, 21]
         calls.clear()
         monkeypatch.setattr(stochastic, "MAX_FUSED_ROWS", 300 * 40)
         MLPClassifier(random_state=0, **kw).fit(X, y)
-        assert calls == [40, 40, 40, 30]
+        assert calls == [1, 40, 40, 40, 29]
+
+
+def test_fused_calls_are_bounded_by_time(monkeypatch):
+    """The first call trains one epoch; later calls as many as took at most
+    MAX_FUSED_SECONDS in the call before, so Ctrl-C (which waits for the
+    call) is seen within about that time, whatever the network's size."""
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600] / 16.0, y[:600]
+    calls = _count_epochs_per_call(monkeypatch)
+    seen = []
+    real = stochastic.StochasticMixin._train_epochs
+
+    def spy(self, runner, fusable, epoch):
+        seconds = getattr(runner, "epoch_seconds", None)
+        out = real(self, runner, fusable, epoch)
+        seen.append((seconds, len(out)))
+        return out
+
+    monkeypatch.setattr(stochastic.StochasticMixin, "_train_epochs", spy)
+    monkeypatch.setattr(stochastic, "MAX_FUSED_SECONDS", 0.02)
+    est = MLPClassifier(hidden_layer_sizes=(15,), max_iter=150, tol=0.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    assert seen[0] == (None, 1)
+    assert max(calls) > 1  # fused, ...
+    for seconds, k in seen[1:]:  # ... within the time the last call measured
+        assert k == 1 or k <= 0.02 / seconds
+    monkeypatch.setattr(stochastic, "MAX_FUSED_SECONDS", 0.0)
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        slow = MLPClassifier(**est.get_params()).fit(X, y)
+    assert set(calls) == {1}  # never fused: the same numbers
+    for a, b in zip(est.coefs_, slow.coefs_):
+        np.testing.assert_array_equal(a, b)

@@ -9,6 +9,7 @@ restore, warnings and verbose lines) and adds tfmlp's hooks: Keras callbacks,
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,10 +35,12 @@ from tfmlp._streaming import DatasetRunner, check_finite, feature_count, is_data
 from tfmlp._warn import warn
 
 # fused epochs (``_train_epochs``) train at most this many rows and epochs
-# per call: a call stays short (an interrupt waits for it to end) and the
-# per-call costs (~0.3 ms) stay a small share of it
+# per call, and as many as took at most MAX_FUSED_SECONDS in the previous
+# call: a call stays short (Ctrl-C waits for it to end) and the per-call
+# costs (~0.3 ms) stay a small share of it
 MAX_FUSED_ROWS = 2**20
 MAX_FUSED_EPOCHS = 64
+MAX_FUSED_SECONDS = 0.5
 
 
 @dataclass
@@ -203,23 +206,31 @@ class StochasticMixin:
         that ends training or changes the learning rate: the check fires
         once ``_no_improvement_count`` exceeds ``n_iter_no_change``, so the
         next ``n_iter_no_change + 1 - count`` epochs run without one
-        (bounded by ``max_iter``, ``MAX_FUSED_ROWS`` and
-        ``MAX_FUSED_EPOCHS``). Their losses are then recorded one by one by
-        the same code as single epochs, so every attribute, warning and
-        random draw is as if they had run one by one.
+        (bounded by ``max_iter``, ``MAX_FUSED_ROWS``, ``MAX_FUSED_EPOCHS``
+        and the epochs the previous call's time per epoch fits in
+        ``MAX_FUSED_SECONDS``; the first call trains one epoch). Their
+        losses are then recorded one by one by the same code as single
+        epochs, so every attribute, warning and random draw is as if they
+        had run one by one (and the numbers are the same).
         """
         random_state = self._random_state if self.shuffle else None
         k = 1
-        if fusable:
+        seconds = getattr(runner, "epoch_seconds", None)
+        if fusable and seconds is not None:
             k = min(  # n_iter_no_change may be np.inf: never the minimum
                 self.max_iter - epoch,
                 self.n_iter_no_change + 1 - self._no_improvement_count,
                 MAX_FUSED_ROWS // max(runner.n_samples, 1),
                 MAX_FUSED_EPOCHS,
+                MAX_FUSED_SECONDS // max(seconds, 1e-9),
             )
+        start = time.perf_counter()
         if k <= 1:
-            return [runner.run_epoch(random_state)]
-        return list(runner.run_epochs(random_state, int(k)))
+            totals = [runner.run_epoch(random_state)]
+        else:
+            totals = list(runner.run_epochs(random_state, int(k)))
+        runner.epoch_seconds = (time.perf_counter() - start) / len(totals)
+        return totals
 
     def _loss_type(self, X, y, sw=None):
         """The NumPy type of scikit-learn's reported loss (None: the training

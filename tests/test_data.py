@@ -153,3 +153,43 @@ def test_a_float32_network_predicts_float64_rows_as_sklearn(monkeypatch):
         want = to_sklearn(clf).predict_proba(rows)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(got, single, rtol=1e-6, atol=1e-7)
+
+
+_ONE_COPY_SCRIPT = """
+import resource, sys
+import numpy as np
+from tfmlp._data import dense_tensor
+
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+dense_tensor(np.ones((10, 10)), np.float32)  # the runtime's own first use
+X = np.random.RandomState(0).rand(500_000, 100)  # 381 MB float64
+if sys.argv[1] == "fortran":
+    X = np.asfortranarray(X)
+X.flags.writeable = False
+dtype = np.float32 if sys.argv[1] == "convert" else np.float64
+want = X.size * np.dtype(dtype).itemsize / 2**20
+before = peak_mb()
+t = dense_tensor(X, dtype)
+grown = peak_mb() - before
+assert float(t[123, 45]) == float(X[123, 45].astype(dtype))
+print(f"{grown:.0f} MB for a {want:.0f} MB tensor")
+sys.exit(0 if grown < 1.5 * want else 1)
+"""
+
+
+@pytest.mark.parametrize("kind", ["readonly", "convert"])
+def test_dense_tensor_holds_one_copy_at_most(kind):
+    """A read-only, Fortran-order or converted array becomes a tensor with
+    one copy of the data at its peak (TensorFlow's conversion held two)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _ONE_COPY_SCRIPT, kind],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]

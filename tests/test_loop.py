@@ -15,10 +15,10 @@ from tfmlp import MLPClassifier, MLPRegressor
 
 
 def test_aligned_buffers_are_read_without_a_copy():
-    buf = loop._aligned((7, 5), np.float64)
+    buf = loop.aligned_array((7, 5), np.float64)
     assert buf.ctypes.data % 64 == 0 and buf.flags.c_contiguous
     buf[...] = np.arange(35.0).reshape(7, 5)
-    t = loop._tensor(buf)
+    t = loop.shared_tensor(buf)
     np.testing.assert_array_equal(t.numpy(), buf)
     buf[0, 0] = -1.0  # zero copy: the tensor reads the buffer itself
     assert float(t[0, 0]) == -1.0
@@ -28,12 +28,12 @@ def test_aligned_buffers_are_read_without_a_copy():
 def test_misaligned_or_strided_arrays_are_copied(offset):
     base = np.arange(400.0, dtype=np.float32)
     view = base[offset : offset + 200].reshape(20, 10)  # not 64-byte aligned
-    t = loop._tensor(view)
+    t = loop.shared_tensor(view)
     np.testing.assert_array_equal(t.numpy(), view)
     strided = np.arange(60.0).reshape(6, 10)[:, ::2]
-    np.testing.assert_array_equal(loop._tensor(strided).numpy(), strided)
+    np.testing.assert_array_equal(loop.shared_tensor(strided).numpy(), strided)
     empty = np.zeros((0, 3))
-    assert loop._tensor(empty).shape == (0, 3)
+    assert loop.shared_tensor(empty).shape == (0, 3)
 
 
 def _runner_kind(est, X, y, monkeypatch):

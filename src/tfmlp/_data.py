@@ -40,7 +40,41 @@ def cpu_only() -> bool:
 
 
 def dense_tensor(X: np.ndarray, dtype) -> tf.Tensor:
-    return tf.convert_to_tensor(np.asarray(X, dtype=dtype))
+    """``X`` in ``dtype`` as a tensor, with one copy at most at any time.
+
+    On the CPU, ``X`` is copied (and converted) into an aligned buffer that
+    the tensor reads in place: ``tf.convert_to_tensor`` held two copies of
+    a read-only 190 MB array at its peak (a QA measurement).
+    """
+    X = np.asarray(X)
+    if not cpu_only() or X.size == 0:
+        return tf.convert_to_tensor(np.asarray(X, dtype=dtype))
+    buffer = aligned_array(X.shape, dtype)
+    np.copyto(buffer, X, casting="unsafe")
+    return shared_tensor(buffer)
+
+
+def aligned_array(shape: tuple, dtype) -> np.ndarray:
+    """An uninitialised array whose data starts on a 64-byte boundary."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.empty(size + 64, np.uint8)
+    offset = -raw.ctypes.data % 64
+    return raw[offset : offset + size].view(dtype).reshape(shape)
+
+
+def shared_tensor(a: np.ndarray) -> tf.Tensor:
+    """A tensor over ``a``'s memory (DLPack: no copy), or a copy of ``a``.
+
+    The caller must not change ``a`` while a computation may still read it.
+    TensorFlow requires 64-byte aligned data for zero-copy use (see
+    ``aligned_array``); anything else is copied.
+    """
+    if a.ctypes.data % 64 == 0 and a.flags.c_contiguous and a.size:
+        try:
+            return tf.experimental.dlpack.from_dlpack(a.__dlpack__())
+        except Exception:  # an old NumPy/TensorFlow without DLPack: copy
+            pass
+    return tf.constant(a)
 
 
 def csr_tensors(X, dtype, row_ids: bool = True) -> tuple:

@@ -34,10 +34,12 @@ import tensorflow as tf
 
 from tfmlp._data import (
     CSR_AVAILABLE,
+    aligned_array,
     cpu_only,
     csr_tensors,
     input_tensors,
     is_sparse,
+    shared_tensor,
 )
 from tfmlp._network import is_standard
 from tfmlp._optimizers import Adam, update_rule
@@ -301,9 +303,9 @@ class ChunkRunner(_Runner):
         rows = self.chunk_rows
         self.buffers = [
             (
-                _aligned((rows, n_features), dtype),
-                _aligned((rows, self.Y.shape[1]), dtype),
-                _aligned((rows,), dtype),
+                aligned_array((rows, n_features), dtype),
+                aligned_array((rows, self.Y.shape[1]), dtype),
+                aligned_array((rows,), dtype),
             )
             for _ in range(2)
         ]
@@ -342,8 +344,8 @@ class ChunkRunner(_Runner):
         if m < self.chunk_rows:
             x[m:], y[m:], sw[m:] = 0, 0, 0
         if self.sw is None and m == self.chunk_rows:
-            return m, _tensor(x), _tensor(y), self.ones
-        return m, _tensor(x), _tensor(y), _tensor(sw)
+            return m, shared_tensor(x), shared_tensor(y), self.ones
+        return m, shared_tensor(x), shared_tensor(y), shared_tensor(sw)
 
     def run_epoch(self, random_state) -> np.floating:
         """Train one epoch; ``random_state`` None means no shuffling."""
@@ -458,26 +460,3 @@ def _xla_array(a: np.ndarray) -> tf.Tensor:
     """``a`` for XLA-compiled code only: in place where possible, else copied."""
     a = np.ascontiguousarray(a)
     return _xla_view(a) if _viewable(a) else tf.constant(a)
-
-
-def _aligned(shape: tuple, dtype) -> np.ndarray:
-    """An uninitialised array whose data starts on a 64-byte boundary."""
-    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    raw = np.empty(size + 64, np.uint8)
-    offset = -raw.ctypes.data % 64
-    return raw[offset : offset + size].view(dtype).reshape(shape)
-
-
-def _tensor(a: np.ndarray) -> tf.Tensor:
-    """A tensor over ``a``'s memory (DLPack: no copy), or a copy of ``a``.
-
-    The caller must not change ``a`` while a computation may still read it.
-    TensorFlow requires 64-byte aligned data for zero-copy use (see
-    ``_aligned``); anything else is copied.
-    """
-    if a.ctypes.data % 64 == 0 and a.flags.c_contiguous and a.size:
-        try:
-            return tf.experimental.dlpack.from_dlpack(a.__dlpack__())
-        except Exception:  # an old NumPy/TensorFlow without DLPack: copy
-            pass
-    return tf.constant(a)

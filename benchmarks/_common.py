@@ -377,11 +377,13 @@ def make_row(
     notes: str = "",
     met=None,
     target: str | None = None,
+    timed: bool = True,
 ) -> dict:
-    """One table row; ``ratio`` is sklearn / tfmlp (> 1 means tfmlp is faster)."""
+    """One table row; ``ratio`` is sklearn / tfmlp (> 1 means tfmlp is faster;
+    none for a row that is not ``timed``, such as memory)."""
     sklearn_s, tfmlp_s = _finite(sklearn_s), _finite(tfmlp_s)
     ratio = None
-    if sklearn_s is not None and tfmlp_s is not None and tfmlp_s > 0:
+    if timed and sklearn_s is not None and tfmlp_s is not None and tfmlp_s > 0:
         ratio = sklearn_s / tfmlp_s
     if target is None:
         target = f">= {target_ratio:g}x" if target_ratio is not None else "-"

@@ -165,6 +165,7 @@ def run(quick: bool = False) -> list[dict]:
         target=f"tfmlp <= {budget:.0f} MB",
         met=bool(tf_peak <= budget),
         notes=rss_notes,
+        timed=False,  # no speed ratio for memory
     )
     return [epoch_row, rss_row]
 

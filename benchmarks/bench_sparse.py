@@ -27,8 +27,11 @@ from bench_mnist import estimator  # noqa: E402  (the same network)
 
 
 def _data(quick: bool):
+    """``(X as CSR, y, name)``: MNIST, or in quick mode without the MNIST
+    files random data of its shape and density (named so in the table)."""
     try:
         X, y, _, _ = C.load_mnist(np.float32, n_train=5_000 if quick else None)
+        name = "MNIST"
     except FileNotFoundError:
         if not quick:
             raise
@@ -36,7 +39,8 @@ def _data(quick: bool):
         X = rng.rand(5_000, 784).astype(np.float32)
         X[rng.rand(*X.shape) >= 0.19] = 0.0
         y = rng.randint(0, 10, 5_000)
-    return sp.csr_matrix(X), y
+        name = "random (no MNIST files)"
+    return sp.csr_matrix(X), y, name
 
 
 def _fitted(lib: str, X, y):
@@ -59,7 +63,7 @@ def _predict_time(est, X) -> float:
 
 def run(quick: bool = False) -> list[dict]:
     C.cpu_only()
-    X, y = _data(quick)
+    X, y, name = _data(quick)
     k, repeats = (3, 1) if quick else (4, 3)
     epoch = {"sklearn": [], "tfmlp": []}
     predict = {"sklearn": [], "tfmlp": []}
@@ -77,8 +81,8 @@ def run(quick: bool = False) -> list[dict]:
         f"{C.spread(predict['sklearn'])} s, tfmlp {C.spread(predict['tfmlp'])} s)"
     )
     rows = [
-        ("sparse MNIST epoch", epoch, "s/epoch"),
-        ("sparse MNIST predict_proba", predict, "s"),
+        (f"sparse {name} epoch", epoch, "s/epoch"),
+        (f"sparse {name} predict_proba", predict, "s"),
     ]
     return [
         C.make_row(

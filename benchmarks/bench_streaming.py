@@ -86,7 +86,8 @@ def _run(code: str) -> dict:
 
 
 def run(quick: bool = False, rows: int | None = None, features: int = 100) -> list:
-    rows = rows or (200_000 if quick else 3_000_000)
+    if rows is None:
+        rows = 200_000 if quick else 3_000_000
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "stream.parquet")
         subprocess.run(
@@ -117,10 +118,17 @@ def run(quick: bool = False, rows: int | None = None, features: int = 100) -> li
     return out
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=None)
-    parser.add_argument("--features", type=int, default=100)
+    parser.add_argument("--rows", type=_positive, default=None)
+    parser.add_argument("--features", type=_positive, default=100)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     rows = run(args.quick, args.rows, args.features)

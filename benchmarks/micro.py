@@ -1,6 +1,6 @@
 """Micro-measurements behind the README's "Where the time goes" paragraph.
 
-    python benchmarks/micro.py
+    python benchmarks/micro.py [--quick]
 
 Prints, on this machine (medians of repeated calls, milliseconds):
 - float64 matrix products of the lbfgs evaluation (60,000 x 784 @ 784 x 100
@@ -19,14 +19,29 @@ Not part of ``run.py``'s table: no scikit-learn ratio, no target.
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
 import sys
 import time
 
+
+def _args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Micro-measurements behind the README's 'Where the time "
+        "goes' paragraph (milliseconds; no scikit-learn ratio, no target)."
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a tenth of the repetitions (a smoke run)"
+    )
+    parser.add_argument("--one-core", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+ARGS = _args() if __name__ == "__main__" else _args([])
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ONE_CORE = "--one-core" in sys.argv
+ONE_CORE = ARGS.one_core
 if ONE_CORE:  # before TensorFlow sizes its thread pools from the affinity
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
@@ -35,6 +50,8 @@ import tensorflow as tf  # noqa: E402
 
 
 def _ms(fn, repeats: int) -> float:
+    if ARGS.quick:
+        repeats = max(1, repeats // 10)
     fn()
     times = []
     for _ in range(repeats):
@@ -148,7 +165,7 @@ def batch_products(batches: int = 300, batch: int = 200) -> None:
     line = f"MNIST batch products, ms per batch: {line}"
     if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) > 1:
         pinned = subprocess.run(
-            [sys.executable, __file__, "--one-core"],
+            [sys.executable, __file__, "--one-core"] + ["--quick"] * ARGS.quick,
             capture_output=True,
             text=True,
             check=True,

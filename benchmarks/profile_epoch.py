@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small random data")
     parser.add_argument("--top", type=int, default=15, help="operations listed")
     args = parser.parse_args(argv)
+    if args.top < 1:
+        parser.error(f"--top must be a positive integer, got {args.top}")
     flags = os.environ.get("XLA_FLAGS", "")
     if TRACE_FLAG not in flags:  # read once, when XLA first compiles
         os.environ["XLA_FLAGS"] = f"{flags} {TRACE_FLAG}".strip()

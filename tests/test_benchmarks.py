@@ -155,7 +155,8 @@ def test_profile_epoch_quick_lists_operations_and_kinds():
 
 
 def test_sparse_case_quick_runs_without_data_files(tmp_path):
-    """bench_sparse --quick falls back to random CSR data of MNIST's shape."""
+    """bench_sparse --quick falls back to random CSR data of MNIST's shape,
+    and its rows say so."""
     import os
 
     env = dict(os.environ, TFMLP_MNIST_DIR=str(tmp_path))  # no files there
@@ -167,7 +168,9 @@ def test_sparse_case_quick_runs_without_data_files(tmp_path):
         env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for case in ("sparse MNIST epoch", "sparse MNIST predict_proba"):
+    assert "sparse MNIST" not in proc.stdout
+    for case in ("epoch", "predict_proba"):
+        case = f"sparse random (no MNIST files) {case}"
         row = next(line for line in proc.stdout.splitlines() if f"| {case} " in line)
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[3].endswith("x"), row  # a ratio was measured
@@ -203,3 +206,33 @@ def test_epoch_time_times_fused_epochs_by_difference():
     single = C.epoch_time(make(True), X, y, 4)  # validation: one per call
     assert single["method"] == "per-epoch timestamps"
     assert single["epoch"] > 0 and len(single["intervals"]) == 3
+
+
+@pytest.mark.parametrize(
+    "argv, code",
+    [
+        (["micro.py", "--help"], 0),
+        (["micro.py", "--bogus"], 2),
+        (["bench_streaming.py", "--rows", "0"], 2),
+        (["bench_streaming.py", "--rows", "-5"], 2),
+        (["bench_streaming.py", "--features", "0"], 2),
+        (["profile_epoch.py", "--top", "-3"], 2),
+    ],
+)
+def test_scripts_refuse_bad_options_before_running(argv, code):
+    script, *args = argv
+    proc = subprocess.run(
+        [sys.executable, str(RUN.parent / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert ("usage:" in proc.stdout) if code == 0 else ("error:" in proc.stderr)
+
+
+def test_memory_rows_have_no_speed_ratio():
+    C = _common()
+    row = C.make_row("peak RSS", 900.0, 1100.0, None, unit="MB", timed=False)
+    assert row["ratio"] is None
+    assert "x |" not in C.format_table([row]).split("peak RSS")[1].splitlines()[0]

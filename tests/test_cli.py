@@ -1005,3 +1005,104 @@ def test_a_model_feature_named_like_a_saved_index_is_kept(tmp_path, capsys):
         assert main(["train", str(tmp_path / "big.csv"), "--target", "label",
                      "--out", model, *base]) == 0  # fmt: skip
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+def test_predict_and_export_may_not_overwrite_the_data_or_the_model(
+    trained, tmp_path, capsys
+):
+    model, _ = trained
+    path = tmp_path / "table.csv"
+    _frame().to_csv(path, index=False)
+    before = model.read_bytes()
+    for argv, what in [
+        (["predict", str(model), str(path), "--out", str(path)], "is the data file"),
+        (["predict", str(model), str(path), "--out", str(model)], "is the model file"),
+        (
+            ["export", str(model), "--format", "keras", "--out", str(model)],
+            "model file",
+        ),
+    ]:
+        assert main(argv) == 1
+        assert what in _err(capsys)
+    assert pd.read_csv(path).shape == _frame().shape
+    assert model.read_bytes() == before
+
+
+def test_repeated_target_is_a_usage_error(tmp_path, capsys):
+    # argparse keeps the last: the first target would silently be a feature
+    path = tmp_path / "table.csv"
+    _frame().to_csv(path, index=False)
+    argv = ["train", str(path), "--target", "value", "--target", "label"]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(tmp_path / "m")])
+    assert exc.value.code == 2
+    assert "--target given more than once" in _err(capsys)
+
+
+def _saved(tmp_path, est, X, y):
+    import tfmlp
+
+    path = tmp_path / "plain.tfmlp"
+    tfmlp.save(est.fit(X, y), path)
+    return path
+
+
+def test_predict_with_a_plain_model_reads_boolean_columns(tmp_path, capsys):
+    from tfmlp import MLPClassifier
+
+    frame = _frame()
+    X = frame[["x1", "x2"]].assign(flag=frame["color"] == "red")
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    with pytest.warns(Warning):
+        model = _saved(tmp_path, est, X, frame["label"])
+    for suffix in (".csv", ".parquet"):
+        data = tmp_path / f"x{suffix}"
+        X.to_csv(data, index=False) if suffix == ".csv" else X.to_parquet(data)
+        out = tmp_path / f"p{suffix}.csv"
+        assert main(["predict", str(model), str(data), "--out", str(out)]) == 0
+        got = pd.read_csv(out)["prediction"].to_numpy()
+        np.testing.assert_array_equal(got, est.predict(X))
+
+
+def test_proba_of_a_regressor_is_a_usage_error(tmp_path, capsys):
+    from tfmlp import MLPRegressor
+
+    frame = _frame()
+    est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    with pytest.warns(Warning):
+        model = _saved(tmp_path, est, frame[["x1", "x2"]], frame["value"])
+    data = tmp_path / "x.csv"
+    frame[["x1", "x2"]].to_csv(data, index=False)
+    assert main(["predict", str(model), str(data), "--proba"]) == 2
+    assert "--proba needs a classifier model" in _err(capsys)
+
+
+def test_parquet_files_are_recognised_by_their_content(tmp_path, trained, capsys):
+    model, _ = trained
+    frame = _frame()
+    for name in ("table.parquet.gzip", "table"):
+        path = tmp_path / name
+        frame.to_parquet(path, compression="gzip")
+        out = tmp_path / f"{name}.out.csv"
+        assert main(["predict", str(model), str(path), "--out", str(out)]) == 0
+        assert len(pd.read_csv(out)) == len(frame)
+
+
+@pytest.mark.parametrize("kind", ["multilabel", "multioutput"])
+def test_evaluate_names_a_model_with_several_outputs(tmp_path, capsys, kind):
+    from tfmlp import MLPClassifier, MLPRegressor
+
+    frame = _frame()
+    X = frame[["x1", "x2"]]
+    if kind == "multilabel":
+        est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+        Y = np.c_[frame["x1"] > 0, frame["x2"] > 0].astype(int)
+    else:
+        est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+        Y = np.c_[frame["value"], frame["x1"]]
+    with pytest.warns(Warning):
+        model = _saved(tmp_path, est, X, Y)
+    data = tmp_path / "x.csv"
+    X.assign(y=Y[:, 0]).to_csv(data, index=False)
+    assert main(["evaluate", str(model), str(data), "--target", "y"]) == 1
+    assert "this model predicts 2 outputs" in _err(capsys)

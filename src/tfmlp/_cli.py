@@ -118,6 +118,18 @@ def _start_tensorflow() -> None:
     tf.config.list_logical_devices()
 
 
+class _Once(argparse.Action):
+    """An option given at most once: argparse keeps the last of a repeated
+    one, and a second ``--target`` would silently make the first a feature."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = f"_{self.dest}_given"
+        if getattr(namespace, seen, False):
+            parser.error(f"{option_string} given more than once")
+        setattr(namespace, seen, True)
+        setattr(namespace, self.dest, values)
+
+
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit code ``code``."""
 
@@ -321,11 +333,20 @@ def _read_table(path: str, keep=()):
 
 def _separator(path: str):
     """The field separator of a text table by its extension (tab for .tsv /
-    .tab, else a comma), or None for a Parquet file."""
+    .tab, else a comma), or None for a Parquet file (by its extension or,
+    named otherwise, ``df.parquet.gzip`` say, by its first bytes)."""
     lower = path.lower()
-    if lower.endswith((".parquet", ".pq")):
+    if lower.endswith((".parquet", ".pq")) or _parquet_magic(path):
         return None
     return "\t" if lower.endswith((".tsv", ".tab")) else ","
+
+
+def _parquet_magic(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PAR1"
+    except OSError:
+        return False
 
 
 def _decimals_as_floats(frame):
@@ -464,7 +485,7 @@ def _plain_features(est, frame):
             )
         frame = frame[[available[str(n)] for n in names]]
         frame.columns = [str(n) for n in names]
-    text = [str(c) for c in frame.columns if not _numeric_column(frame[c])]
+    text = [str(c) for c in frame.columns if not _number_like(frame[c])]
     if text:
         raise CLIError(
             "this model has no stored preprocessing (not written by `tfmlp "
@@ -613,6 +634,14 @@ def _same_file(a, b) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
+def _refuse_overwriting(path, flag: str, others) -> None:
+    """Refuse an output ``path`` that is one of ``others`` ((path, what)):
+    the user's data or model file would be overwritten."""
+    for other, what in others:
+        if _same_file(path, other):
+            raise CLIError(f"{flag} {path} is the {what} file: it would be overwritten")
+
+
 def _isatty(stream) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
@@ -655,15 +684,11 @@ def _train_inputs(args: argparse.Namespace):
             + ", ".join(str(c) for c in frame.columns)
         )
     _check_writable(args.out, "model file")
-    if _same_file(args.out, args.data):
-        raise CLIError(f"--out {args.out} is the data file: it would be overwritten")
+    _refuse_overwriting(args.out, "--out", [(args.data, "data")])
     if args.plot:
         _check_writable(args.plot, "plot")
-        for other, what in ((args.out, "--out model file"), (args.data, "data file")):
-            if _same_file(args.plot, other):
-                raise CLIError(
-                    f"--plot {args.plot} is the {what}: it would be overwritten"
-                )
+        others = [(args.out, "--out model"), (args.data, "data")]
+        _refuse_overwriting(args.plot, "--plot", others)
         _require_matplotlib()
     frame = _typed_target(args.data, frame, args.target, args.task)
     if len(frame) == 0:
@@ -851,6 +876,12 @@ def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
     est = _fitted_model(args.model)
+    if args.proba and not hasattr(est, "predict_proba"):
+        raise CLIError("--proba needs a classifier model", code=2)
+    if args.out:
+        _refuse_overwriting(
+            args.out, "--out", [(args.data, "data"), (args.model, "model")]
+        )
     pre = _preprocessing_of(est)
     frame = _read_table(args.data, keep=_model_columns(est, pre))
     if pre is not None and pre.target in frame.columns:
@@ -858,8 +889,6 @@ def _predict(args: argparse.Namespace) -> int:
     X = _features(est, frame, pre, args.data)
     out = pd.DataFrame(index=range(len(frame)))
     if args.proba:
-        if not hasattr(est, "predict_proba"):
-            raise CLIError("--proba needs a classifier model")
         proba = est.predict_proba(X)
         for i, cls in enumerate(est.classes_):
             out[f"proba_{cls}"] = proba[:, i]
@@ -891,6 +920,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     est = _fitted_model(args.model)
     pre = _preprocessing_of(est)
     frame = _read_table(args.data, keep=_model_columns(est, pre))
+    outputs = getattr(est, "n_outputs_", 1)
+    if outputs > 1:  # multilabel / multi-output: one target column cannot score it
+        raise CLIError(
+            f"evaluate scores one --target column; this model predicts {outputs} "
+            "outputs (multilabel or multi-output): score it in Python "
+            "(est.score(X, Y))"
+        )
     target = args.target or (pre.target if pre is not None else None)
     if target is None:
         raise CLIError("--target is required for this model")
@@ -1001,6 +1037,13 @@ def _text_columns(path: str, columns: list):
         return None
 
 
+def _number_like(series) -> bool:
+    """Numbers or booleans: what scikit-learn's input check reads as numbers."""
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+
+
 def _numeric_column(series) -> bool:
     import pandas as pd
 
@@ -1015,6 +1058,7 @@ def _export(args: argparse.Namespace) -> int:
     est = _fitted_model(args.model)
     try:
         _check_writable(args.out, "artifact", args.format == "savedmodel")
+        _refuse_overwriting(args.out, "--out", [(args.model, "model")])
     except CLIError as exc:
         raise CLIError(f"export failed: {exc}") from None
     try:
@@ -1129,7 +1173,9 @@ def build_parser(with_estimator_flags: bool = False) -> argparse.ArgumentParser:
         ),
     )
     train.add_argument("data", help="CSV (.csv, .tsv) or Parquet (.parquet) file")
-    train.add_argument("--target", required=True, help="the column to predict")
+    train.add_argument(
+        "--target", required=True, action=_Once, help="the column to predict"
+    )
     train.add_argument(
         "--task",
         choices=["classify", "regress"],
@@ -1186,7 +1232,10 @@ def build_parser(with_estimator_flags: bool = False) -> argparse.ArgumentParser:
     evaluate.add_argument("model", help="model file written by `tfmlp train`")
     evaluate.add_argument("data", help="CSV or Parquet file")
     evaluate.add_argument(
-        "--target", default=None, help="label column (default: the training target)"
+        "--target",
+        default=None,
+        action=_Once,
+        help="label column (default: the training target)",
     )
     evaluate.set_defaults(func=_evaluate)
 
@@ -1236,7 +1285,9 @@ def main(argv: list[str] | None = None) -> int:
     int
         0 on success, 1 for an error, 2 for a usage error (argparse exits
         with ``SystemExit`` for those and for ``--help``), 130 when
-        interrupted.
+        interrupted outside training (a Ctrl-C during ``train`` ends training
+        at the end of the epoch and saves the model, as the estimators keep
+        an interrupted fit: 0).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)

@@ -288,3 +288,28 @@ def test_float16_training_with_one_inter_op_thread_finishes():
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert "FITTED" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_compute_dtype_on_memory_mapped_input_reports_the_loss_as_in_memory(tmp_path):
+    # a memory-mapped X is cast chunk by chunk, not up front: the reported
+    # loss's type still follows the float32 training dtype
+    from tfmlp import MLPRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 5)
+    y = (X @ rng.randn(5)).astype(np.float32)
+    mapped = np.lib.format.open_memmap(
+        tmp_path / "x.npy", mode="w+", dtype=np.float64, shape=X.shape
+    )
+    mapped[:] = X
+    kw = dict(
+        hidden_layer_sizes=(8,), max_iter=3, random_state=0, compute_dtype="float32"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = MLPRegressor(**kw).fit(X, y)
+        got = MLPRegressor(**kw).fit(mapped, y)
+    for est in (ref, got):
+        assert type(est.loss_) is type(est.best_loss_) is np.float32
+        assert {type(v) for v in est.loss_curve_} == {np.float32}
+    assert got.loss_curve_ == ref.loss_curve_

@@ -965,3 +965,19 @@ def test_read_csv_buffer_counts_the_rows_of_every_file_by_its_width(tmp_path):
     # a buffer sized by the wide file's columns (~60 rows) kept the order:
     # the first rows out all came from the first ~90 of the 300
     assert orders[1][:30].max() > 150
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float16, np.bool_, np.int64])
+def test_transform_of_a_dataset_has_the_arrays_dtype(dtype):
+    # a float32 network: NumPy's promotion decides, as for arrays
+    Xf = (X[:, :4] > 3).astype(dtype) if dtype is np.bool_ else X.astype(dtype)
+    est = _quiet(
+        MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit,
+        X.astype(np.float32),
+        Y,
+    )
+    ds = tf.data.Dataset.from_tensor_slices(Xf).batch(40)
+    want = est.transform(Xf)
+    got = est.transform(ds)
+    assert got.dtype == want.dtype == np.result_type(dtype, np.float32)
+    np.testing.assert_allclose(got, want, rtol=1e-6)

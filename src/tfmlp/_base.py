@@ -471,9 +471,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         return self._forward(X, transform_function)
 
     def _transform_batch(self, x: np.ndarray) -> np.ndarray:
-        if x.dtype not in (np.float32, np.float64):
-            x = x.astype(np.float64)  # as validate_data converts arrays
-        return self._forward(x, transform_function)
+        # any numeric dtype, as validate_data leaves an array's: ``_forward``
+        # computes in the dtype scikit-learn's NumPy promotion gives
+        return self._forward(np.asarray(x), transform_function)
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit, then return :meth:`transform` of the training data.

@@ -246,7 +246,10 @@ class StochasticMixin:
             return None
         if self.solver in STOCHASTIC_SOLVERS and self.batch_size != "auto":
             return np.float64
-        dtypes = [y.dtype, X.dtype] + ([] if sw is None else [np.asarray(sw).dtype])
+        # the training dtype: a compute_dtype trains in float32, also where
+        # a memory-mapped X is cast chunk by chunk rather than up front
+        x_dtype = X.dtype if self.compute_dtype is None else np.dtype(np.float32)
+        dtypes = [y.dtype, x_dtype] + ([] if sw is None else [np.asarray(sw).dtype])
         return np.result_type(*dtypes).type
 
     def _record_epoch(self, runner, total, loss_type=None) -> None:

@@ -1106,3 +1106,48 @@ def test_evaluate_names_a_model_with_several_outputs(tmp_path, capsys, kind):
     X.assign(y=Y[:, 0]).to_csv(data, index=False)
     assert main(["evaluate", str(model), str(data), "--target", "y"]) == 1
     assert "this model predicts 2 outputs" in _err(capsys)
+
+
+def test_evaluate_scores_a_multiclass_model(tmp_path, capsys):
+    # n_outputs_ counts a multiclass model's units: one target column still
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True).frame
+    path = tmp_path / "iris.csv"
+    iris.to_csv(path, index=False)
+    model = tmp_path / "iris.tfmlp"
+    argv = [
+        "train",
+        str(path),
+        "--target",
+        "target",
+        "--max-iter",
+        "5",
+        "--no-progress",
+    ]
+    assert main([*argv, "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(model), str(path)]) == 0
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_a_csv_whose_header_starts_with_par1_is_a_csv(tmp_path, capsys):
+    frame = _frame().rename(columns={"x1": "PAR1"})
+    path = tmp_path / "params.csv"
+    frame.to_csv(path, index=False)
+    argv = ["train", str(path), "--target", "label", "--max-iter", "2", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "m.tfmlp")]) == 0
+
+
+def test_predict_reads_a_pipe(tmp_path, trained):
+    # the Parquet check must not consume a pipe's data
+    model, _ = trained
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfmlp", "predict", str(model), "/dev/stdin"],
+        input=_frame().to_csv(index=False),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(proc.stdout.strip().splitlines()) == len(_frame()) + 1

@@ -352,3 +352,28 @@ def test_run_functions_eagerly_runs_training_eagerly():
     assert calls.count(200) >= 6  # 3 epochs of 2 batches
     for a, b in zip(graph.coefs_, eager.coefs_):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_run_functions_eagerly_keeps_xla_epochs_compiled():
+    """XLA epochs read views of the user's arrays that only XLA's code may
+    read: under run_functions_eagerly(True) they stay compiled (running them
+    eagerly aborted the process in TensorFlow's gather)."""
+    import subprocess
+    import sys
+
+    child = (
+        "import warnings, numpy as np, tensorflow as tf\n"
+        "from tfmlp import MLPClassifier\n"
+        "warnings.simplefilter('ignore')\n"
+        "rng = np.random.RandomState(0)\n"
+        "X, y = rng.rand(300, 64), rng.randint(0, 3, 300)\n"
+        "ref = MLPClassifier(max_iter=2, jit_compile=True, random_state=0).fit(X, y)\n"
+        "tf.config.run_functions_eagerly(True)\n"
+        "got = MLPClassifier(max_iter=2, jit_compile=True, random_state=0).fit(X, y)\n"
+        "assert all((a == b).all() for a, b in zip(ref.coefs_, got.coefs_))\n"
+        "print('FIT-DONE')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, timeout=300
+    )
+    assert "FIT-DONE" in proc.stdout, proc.stderr[-2000:]

@@ -336,15 +336,28 @@ def _separator(path: str):
     .tab, else a comma), or None for a Parquet file (by its extension or,
     named otherwise, ``df.parquet.gzip`` say, by its first bytes)."""
     lower = path.lower()
-    if lower.endswith((".parquet", ".pq")) or _parquet_magic(path):
+    if lower.endswith((".parquet", ".pq")):
         return None
-    return "\t" if lower.endswith((".tsv", ".tab")) else ","
+    if lower.endswith((".tsv", ".tab")):
+        return "\t"
+    if lower.endswith((".csv", ".txt")) or not _parquet_magic(path):
+        return ","
+    return None
 
 
 def _parquet_magic(path: str) -> bool:
+    """Whether ``path`` is a regular file that starts and ends with Parquet's
+    magic bytes (a pipe or a terminal is not read: its data would be gone)."""
+    import os
+    import stat
+
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode) or os.path.getsize(path) < 8:
+            return False
         with open(path, "rb") as f:
-            return f.read(4) == b"PAR1"
+            head = f.read(4)
+            f.seek(-4, os.SEEK_END)
+            return head == f.read(4) == b"PAR1"
     except OSError:
         return False
 
@@ -920,7 +933,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     est = _fitted_model(args.model)
     pre = _preprocessing_of(est)
     frame = _read_table(args.data, keep=_model_columns(est, pre))
-    outputs = getattr(est, "n_outputs_", 1)
+    outputs = _target_columns(est)
     if outputs > 1:  # multilabel / multi-output: one target column cannot score it
         raise CLIError(
             f"evaluate scores one --target column; this model predicts {outputs} "
@@ -949,6 +962,18 @@ def _evaluate(args: argparse.Namespace) -> int:
         _report(task, np.asarray(y_true), est.predict(X)),
     )
     return 0
+
+
+def _target_columns(est) -> int:
+    """How many target columns the model predicts (``n_outputs_`` counts a
+    multiclass model's output units, one per class, for one column)."""
+    from sklearn.base import is_classifier
+
+    if not is_classifier(est):
+        return est.n_outputs_
+    binarizer = getattr(est, "_label_binarizer", None)
+    y_type = getattr(binarizer, "y_type_", "")
+    return est.n_outputs_ if y_type.startswith("multilabel") else 1
 
 
 def _typed_target(path: str, frame, target: str, task):

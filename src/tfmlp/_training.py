@@ -83,15 +83,17 @@ class _Compiled:
         self._fn = self._make()
         self._concrete: dict = {}
         self._lean = lean
+        self._xla = bool(jit_compile)
 
     def __call__(self, *args):
         leaves = tf.nest.flatten(args)
-        if tf.config.functions_run_eagerly() or any(
-            isinstance(v, tf.distribute.DistributedValues) for v in leaves
-        ):
+        eager = tf.config.functions_run_eagerly() and not self._xla
+        if eager or any(isinstance(v, tf.distribute.DistributedValues) for v in leaves):
             # tf.function's dispatch, TensorFlow's defaults: mirrored
             # variables; run_functions_eagerly(True) (a user debugging a
-            # hidden stack's layers) runs the Python function as written
+            # hidden stack's layers) runs the Python function as written,
+            # except an XLA function (its inputs may be views of the user's
+            # arrays that only XLA's code can read: kept compiled)
             return self._fn(*args)
         if not self._lean:
             return self._call(args, leaves)

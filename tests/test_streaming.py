@@ -981,3 +981,55 @@ def test_transform_of_a_dataset_has_the_arrays_dtype(dtype):
     got = est.transform(ds)
     assert got.dtype == want.dtype == np.result_type(dtype, np.float32)
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_read_parquet_leaves_out_a_stored_pandas_index(tmp_path):
+    # DataFrame.to_parquet stores a non-default index as a column; pandas
+    # reads it back as the index, not as data: so do the default features
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    frame = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 7})
+    frame["y"] = np.arange(40) % 2
+    frame.sample(frac=1.0, random_state=0).to_parquet(tmp_path / "a.parquet")
+    frame.to_parquet(tmp_path / "b.parquet", index=False)  # no index here
+    ds = read_parquet(str(tmp_path / "*.parquet"), target="y", shuffle=False)
+    assert ds.element_spec[0].shape[1] == 2
+    x = np.concatenate([b[0].numpy() for b in ds])
+    want = pd.concat(
+        [pd.read_parquet(tmp_path / n) for n in ("a.parquet", "b.parquet")]
+    )
+    np.testing.assert_array_equal(x, want[["a", "b"]].to_numpy(np.float32))
+
+
+def test_read_csv_refuses_missing_value_markers_in_a_numeric_target(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,y\n" + "".join(f"{i},{i % 3}\n" for i in range(20)) + "5,NA\n")
+    with pytest.raises(ValueError, match=r"missing values \('NA'\) in the target"):
+        read_csv(str(path), target="y")
+
+
+def test_a_parquet_file_spoilt_after_read_parquet_names_the_cause(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "f.parquet"
+    pd.DataFrame({"a": np.arange(40.0), "y": np.arange(40) % 2}).to_parquet(path)
+    ds = read_parquet(str(path), target="y", shuffle=False)
+    path.write_bytes(b"")  # truncated by another writer
+    for call in (
+        lambda: MLPClassifier(max_iter=1).fit(ds, classes=[0, 1]),
+        lambda: _quiet(MLPClassifier(max_iter=1).fit, X[:, :1], Y % 2).predict(ds),
+    ):
+        with pytest.raises(ValueError) as info:
+            call()
+        message = str(info.value)
+        assert "0 bytes" in message and "Traceback" not in message, message
+
+
+def test_a_csv_path_that_became_a_directory_is_a_clear_error(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    ds = read_csv(str(path), target="y", shuffle=False)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(ValueError, match="failed"):
+        MLPClassifier(max_iter=1).fit(ds, classes=[0, 1])

@@ -37,6 +37,7 @@ DATA_ERRORS = (
     tf.errors.DataLossError,
     tf.errors.UnknownError,
     tf.errors.ResourceExhaustedError,  # a MemoryError in a generator, too
+    tf.errors.FailedPreconditionError,  # a file that became a directory
 )
 _SW_ROWS = "TFMLP_SW_ROWS"
 _Y_ROWS = "TFMLP_Y_ROWS"
@@ -103,7 +104,9 @@ _TF_NOISE = (
 
 
 # "ValueError: ..." as the last line of a Python traceback TensorFlow quotes
-_PYTHON_ERROR = re.compile(r"^(?:[A-Za-z_][\w.]*)?(?:Error|Exception): (.+)$", re.M)
+# (any exception class: pyarrow's ArrowInvalid, say; a capitalised name,
+# optionally dotted, at the start of a line)
+_PYTHON_ERROR = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*: (.+)$", re.M)
 
 
 def tf_error_text(exc) -> str:

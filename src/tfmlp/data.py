@@ -148,6 +148,17 @@ def _columns(path: str, available: list[str], target: str, features) -> list[str
     return list(features)
 
 
+def _pandas_index(schema) -> set:
+    """The columns that hold a pandas index stored by ``DataFrame.to_parquet``
+    (``__index_level_0__``, or a named index): pandas reads them back as the
+    index, not as data."""
+    try:
+        meta = schema.pandas_metadata or {}
+    except Exception:  # metadata that is not pandas' JSON
+        return set()
+    return {c for c in meta.get("index_columns", []) if isinstance(c, str)}
+
+
 def _not_numeric(path: str, column: str, what: str) -> ValueError:
     return ValueError(
         f"Feature column {column!r} of {path!r} is not numeric ({what}): the "
@@ -249,7 +260,7 @@ def read_csv(
     for path, (header, sample, _) in zip(files, heads):
         _columns(path, header, target, cols)
         _check_csv_features(path, header, sample, cols)
-        kinds.extend(_csv_target_kinds(header, sample, target))
+        kinds.extend(_csv_target_kinds(path, header, sample, target))
     if y_dtype is None:
         y_dtype = _merge_kinds(kinds, target, files)
     widths = [len(header) for header, _, _ in heads]
@@ -330,11 +341,27 @@ def _check_csv_features(path: str, header, sample, cols) -> None:
             raise _not_numeric(path, col, f"it holds e.g. {bad[0]!r}")
 
 
-def _csv_target_kinds(header, sample, target: str) -> list[str]:
-    """ "int64" / "float32" / "string" for the sampled target values (or [])."""
+# what pandas reads as a missing value (besides an empty field)
+_NA_TOKENS = {"NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null",
+              "None", "<NA>", "#N/A", "#NA"}  # fmt: skip
+
+
+def _csv_target_kinds(path: str, header, sample, target: str) -> list[str]:
+    """ "int64" / "float32" / "string" for the sampled target values (or []).
+
+    Numbers with a missing-value marker among them (``NA``, ``null``, which
+    pandas reads as NaN) are refused: read as text they would be labels.
+    """
     values = _csv_values(header, sample, target)
     if not values:
         return []
+    markers = sorted({v.strip() for v in values} & _NA_TOKENS)
+    numbers = [v for v in values if v.strip() not in _NA_TOKENS]
+    if markers and numbers and all(map(_is_number, numbers)):
+        raise ValueError(
+            f"CSV file {path!r} has missing values ({', '.join(map(repr, markers))})"
+            f" in the target column {target!r}: drop those rows."
+        )
     if all(_INTEGER.fullmatch(v) for v in values):
         return ["int64"]
     return ["float32" if all(map(_is_number, values)) else "string"]
@@ -537,7 +564,11 @@ def read_parquet(
     features = _check_params(target, features, shuffle, seed)
     files = _files(pattern)
     heads = [_parquet_head(pq, path) for path in files]
-    cols = _columns(files[0], heads[0][0].names, target, features)
+    names = heads[0][0].names
+    if features is None:  # not pandas' stored index, as pandas reads it
+        index = _pandas_index(heads[0][0])
+        features = [c for c in names if c != target and c not in index] or None
+    cols = _columns(files[0], names, target, features)
     kinds = []
     for path, (schema, meta) in zip(files, heads):
         _columns(path, schema.names, target, cols)

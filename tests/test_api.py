@@ -191,6 +191,45 @@ def test_backend_is_read_as_keras_reads_it(tmp_path):
     assert _import_tfmlp(tmp_path, "tensorflow", config_backend="jax").returncode == 0
 
 
+def test_backend_name_is_read_as_written(tmp_path):
+    # Keras does not lower-case it: "TensorFlow" fails inside Keras, so here
+    proc = _import_tfmlp(tmp_path, "TensorFlow")
+    assert proc.returncode != 0 and "as written" in proc.stderr
+
+
+@pytest.mark.parametrize("how", [["-m", "tfmlp"], ["script"]])
+def test_command_line_reports_another_backend_in_one_line(tmp_path, how):
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    if how == ["script"]:  # the installed `tfmlp` script: argv[0] ends in tfmlp
+        script = tmp_path / "tfmlp"
+        script.write_text("from tfmlp._cli import main\nraise SystemExit(main())\n")
+        how = [str(script)]
+    proc = subprocess.run(
+        [sys.executable, *how, "--help"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tfmlp: error: ")
+    assert "'jax' backend" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_tensorboard_callback_without_tensorboard_names_the_extra(monkeypatch):
+    import importlib.util
+
+    import keras
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorboard" else real(name, *a),
+    )
+    est = MLPClassifier(max_iter=2, callbacks=[keras.callbacks.TensorBoard("logs")])
+    with pytest.raises(ImportError, match=r'pip install "tfmlp\[tensorboard\]"'):
+        est.fit(X_IRIS, Y_IRIS)
+    assert not hasattr(est, "coefs_")
+
+
 def test_demo_runs(capsys):
     from tfmlp._cli import main
 

@@ -1151,3 +1151,22 @@ def test_predict_reads_a_pipe(tmp_path, trained):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(proc.stdout.strip().splitlines()) == len(_frame()) + 1
+
+
+def test_missing_pandas_or_pyarrow_names_the_extra(
+    tmp_path, trained, monkeypatch, capsys
+):
+    model, _ = trained
+    frame = _frame()
+    frame.to_parquet(tmp_path / "t.parquet")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    assert main(["predict", str(model), str(tmp_path / "t.parquet")]) == 1
+    assert 'pip install "tfmlp[parquet]"' in _err(capsys)
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    frame_path = tmp_path / "t.csv"
+    frame_path.write_text("x1\n1\n")
+    # the missing model is named first; then the missing extra
+    assert main(["predict", str(tmp_path / "nope.tfmlp"), str(frame_path)]) == 1
+    assert "model file not found" in _err(capsys)
+    assert main(["predict", str(model), str(frame_path)]) == 1
+    assert 'pip install "tfmlp[pandas]"' in _err(capsys)

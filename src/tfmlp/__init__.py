@@ -4,9 +4,23 @@ The public names are imported on first use, so ``import tfmlp`` (and the
 command line's ``--help``) does not pay for importing TensorFlow.
 """
 
+import sys as _sys
+
 from tfmlp._backend import check_backend
 
-check_backend()  # fail early if Keras is set to another backend
+try:
+    check_backend()  # fail early if Keras is set to another backend
+except ImportError as _exc:
+    # the command line (the `tfmlp` script, `python -m tfmlp`) reports it as
+    # its other errors: one line, no traceback
+    _argv = getattr(_sys, "orig_argv", _sys.argv)
+    _cli = _sys.argv[0].endswith(("/tfmlp", "\\tfmlp", "tfmlp.exe")) or (
+        _argv[1:3] == ["-m", "tfmlp"]
+    )
+    if _cli:
+        print(f"tfmlp: error: {_exc}", file=_sys.stderr)
+        raise SystemExit(1) from None
+    raise
 
 __version__ = "0.1.0"
 

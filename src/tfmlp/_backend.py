@@ -27,7 +27,8 @@ def configured_backend() -> str:
     Keras already imported: its own answer. Otherwise its config file
     (``$KERAS_HOME/keras.json``, else ``~/.keras/keras.json``, ``/tmp/.keras``
     where the home directory is not writable), overridden by a non-empty
-    ``KERAS_BACKEND`` (Keras ignores an empty one).
+    ``KERAS_BACKEND`` (Keras ignores an empty one). As written: Keras does
+    not lower-case or strip the name (``TensorFlow`` fails to import there).
     """
     keras = sys.modules.get("keras")
     if keras is not None:
@@ -37,7 +38,7 @@ def configured_backend() -> str:
             pass
     env = os.environ.get("KERAS_BACKEND")
     if env:
-        return env.strip().lower()
+        return env
     if "KERAS_HOME" in os.environ:
         home = os.environ["KERAS_HOME"]
     else:
@@ -45,7 +46,7 @@ def configured_backend() -> str:
         home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
     try:
         with open(os.path.expanduser(os.path.join(home, "keras.json"))) as f:
-            return str(json.load(f).get("backend", "tensorflow")).lower()
+            return str(json.load(f).get("backend", "tensorflow"))
     except (OSError, ValueError, AttributeError):
         return "tensorflow"
 
@@ -53,7 +54,10 @@ def configured_backend() -> str:
 def check_backend() -> None:
     backend = configured_backend()
     if backend != "tensorflow":
-        raise ImportError(MESSAGE.format(backend=backend))
+        message = MESSAGE.format(backend=backend)
+        if backend.strip().lower() == "tensorflow":
+            message += " (Keras reads the name as written: lower case, no spaces)"
+        raise ImportError(message)
 
 
 @functools.cache

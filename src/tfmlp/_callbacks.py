@@ -46,7 +46,22 @@ def check_callbacks(callbacks) -> list:
                 "Every element of 'callbacks' must be a keras.callbacks.Callback "
                 f"instance. Got {cb!r} of type {type(cb).__name__} instead."
             )
+        if isinstance(cb, keras.callbacks.TensorBoard):
+            _require_tensorboard()
     return list(callbacks)
+
+
+def _require_tensorboard() -> None:
+    """TensorBoard's summaries need the tensorboard package, which recent
+    TensorFlow releases no longer install: named before training, not as
+    TensorFlow's error after the first epoch."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ImportError(
+            "keras.callbacks.TensorBoard needs the tensorboard package: pip install "
+            '"tfmlp[tensorboard]"'
+        )
 
 
 class CallbackRunner:

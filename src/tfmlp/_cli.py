@@ -314,6 +314,13 @@ def _read_table(path: str, keep=()):
             'reading tables needs pandas: pip install "tfmlp[pandas]"'
         ) from None
     sep = _separator(path)
+    if sep is None:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise CLIError(
+                'reading Parquet files needs pyarrow: pip install "tfmlp[parquet]"'
+            ) from None
     try:
         if sep is None:
             frame = _decimals_as_floats(pd.read_parquet(path))
@@ -886,8 +893,6 @@ def _model_columns(est, pre) -> set:
 
 # ================================================================== predict
 def _predict(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     est = _fitted_model(args.model)
     if args.proba and not hasattr(est, "predict_proba"):
         raise CLIError("--proba needs a classifier model", code=2)
@@ -900,6 +905,8 @@ def _predict(args: argparse.Namespace) -> int:
     if pre is not None and pre.target in frame.columns:
         frame = frame.drop(columns=[pre.target])
     X = _features(est, frame, pre, args.data)
+    import pandas as pd  # (there: _read_table named the extra if missing)
+
     out = pd.DataFrame(index=range(len(frame)))
     if args.proba:
         proba = est.predict_proba(X)

@@ -1170,3 +1170,38 @@ def test_missing_pandas_or_pyarrow_names_the_extra(
     assert "model file not found" in _err(capsys)
     assert main(["predict", str(model), str(frame_path)]) == 1
     assert 'pip install "tfmlp[pandas]"' in _err(capsys)
+
+
+def test_parquet_columns_named_by_integers(tmp_path, capsys):
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame(rng.rand(60, 3))
+    frame[3] = (frame[0] > 0.5).astype(int)
+    path = tmp_path / "t.parquet"
+    frame.to_parquet(path)
+    model = tmp_path / "m.tfmlp"
+    argv = ["train", str(path), "--target", "3", "--max-iter", "3", "--no-progress"]
+    assert main([*argv, "--out", str(model)]) == 0
+    assert "3 features" in capsys.readouterr().out  # the target is no feature
+    assert main(["evaluate", str(model), str(path)]) == 0
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e999"])
+def test_infinite_feature_values_are_refused(tmp_path, trained, capsys, value):
+    # not missing values: scikit-learn refuses them too
+    frame = _frame().astype({"x1": object})
+    frame.loc[4, "x1"] = value
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    argv = ["train", str(path), "--target", "label", "--max-iter", "2"]
+    assert main([*argv, "--out", str(tmp_path / "m.tfmlp")]) == 1
+    assert "column 'x1' holds infinite values" in _err(capsys)
+    model, _ = trained
+    assert main(["predict", str(model), str(path)]) == 1
+    assert "column 'x1' holds infinite values" in _err(capsys)
+
+
+def test_compressed_tsv_is_read_with_tabs(tmp_path, capsys):
+    path = tmp_path / "t.tsv.gz"
+    _frame().to_csv(path, sep="\t", index=False)
+    argv = ["train", str(path), "--target", "label", "--max-iter", "2", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "m.tfmlp")]) == 0

@@ -335,6 +335,10 @@ def _read_table(path: str, keep=()):
         ) from None
     if len(frame) == 0:
         raise CLIError(f"data file {path} has no rows")
+    names = [str(c) for c in frame.columns]  # Parquet may name them by integers
+    if len(set(names)) < len(names):
+        raise CLIError(f"data file {path} names two columns the same as text")
+    frame.columns = names
     return _without_saved_index(frame, keep)
 
 
@@ -343,6 +347,10 @@ def _separator(path: str):
     .tab, else a comma), or None for a Parquet file (by its extension or,
     named otherwise, ``df.parquet.gzip`` say, by its first bytes)."""
     lower = path.lower()
+    for compressed in (".gz", ".bz2", ".xz", ".zip", ".zst"):  # pandas decompresses
+        if lower.endswith(compressed) and not _parquet_magic(path):
+            lower = lower[: -len(compressed)]
+            break
     if lower.endswith((".parquet", ".pq")):
         return None
     if lower.endswith((".tsv", ".tab")):

@@ -16,6 +16,17 @@ FORMAT = "tfmlp-table-preprocessing"
 MAX_CATEGORIES = 100
 
 
+def _refuse_infinity(name: str, values) -> None:
+    """Infinite values are not missing ones (scikit-learn refuses them)."""
+    rows = np.flatnonzero(np.isinf(values))
+    if rows.size:
+        raise PreprocessError(
+            f"column {name!r} holds infinite values ({rows.size} row(s), the "
+            f"first at data row {rows[0] + 1}); replace them (a missing value "
+            "may be left empty: it takes the training mean)."
+        )
+
+
 class PreprocessError(ValueError):
     """Data that the preprocessing cannot encode (a one-line message)."""
 
@@ -151,6 +162,7 @@ class TablePreprocessor:
             key = str(name)
             if _is_numeric(series):
                 values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+                _refuse_infinity(key, values)
                 finite = values[np.isfinite(values)]
                 if finite.size == 0:
                     raise PreprocessError(
@@ -238,6 +250,7 @@ class TablePreprocessor:
                         f"dtype {series.dtype} here."
                     )
                 values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+                _refuse_infinity(col["name"], values)
                 values = (values - col["mean"]) / col["scale"]
                 values[~np.isfinite(values)] = 0.0  # missing -> the training mean
                 blocks.append(values.reshape(n, 1))

@@ -104,9 +104,11 @@ _TF_NOISE = (
 
 
 # "ValueError: ..." as the last line of a Python traceback TensorFlow quotes
-# (any exception class: pyarrow's ArrowInvalid, say; a capitalised name,
-# optionally dotted, at the start of a line)
-_PYTHON_ERROR = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*: (.+)$", re.M)
+# (a builtin-style ...Error/...Exception, or any module-qualified class as
+# tracebacks print them: pyarrow.lib.ArrowInvalid; not "Hint: ..." lines)
+_PYTHON_ERROR = re.compile(
+    r"^(?:(?:[A-Za-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception)): (.+)$", re.M
+)
 
 
 def tf_error_text(exc) -> str:

@@ -342,8 +342,8 @@ def _check_csv_features(path: str, header, sample, cols) -> None:
 
 
 # what pandas reads as a missing value (besides an empty field)
-_NA_TOKENS = {"NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null",
-              "None", "<NA>", "#N/A", "#NA"}  # fmt: skip
+# ("nan" reads as a number here: the NaN check names it while reading)
+_NA_TOKENS = {"NA", "N/A", "n/a", "NULL", "null", "None", "<NA>", "#N/A", "#NA"}
 
 
 def _csv_target_kinds(path: str, header, sample, target: str) -> list[str]:

@@ -346,18 +346,18 @@ def _separator(path: str):
     """The field separator of a text table by its extension (tab for .tsv /
     .tab, else a comma), or None for a Parquet file (by its extension or,
     named otherwise, ``df.parquet.gzip`` say, by its first bytes)."""
-    lower = path.lower()
+    name = path.lower()
     for compressed in (".gz", ".bz2", ".xz", ".zip", ".zst"):  # pandas decompresses
-        if lower.endswith(compressed) and not _parquet_magic(path):
-            lower = lower[: -len(compressed)]
+        if name.endswith(compressed):
+            name = name[: -len(compressed)]
             break
-    if lower.endswith((".parquet", ".pq")):
+    if name.endswith((".parquet", ".pq")):
         return None
-    if lower.endswith((".tsv", ".tab")):
+    if name.endswith((".tsv", ".tab")):
         return "\t"
-    if lower.endswith((".csv", ".txt")) or not _parquet_magic(path):
+    if name.endswith((".csv", ".txt")):
         return ","
-    return None
+    return None if _parquet_magic(path) else ","  # the file is read once here
 
 
 def _parquet_magic(path: str) -> bool:

@@ -156,7 +156,7 @@ def test_adam_rates_are_scikit_learns_bit_for_bit():
 def _traces():
     from tfmlp._training import _CACHE
 
-    return sum(f._fn.experimental_get_tracing_count() for f in _CACHE.values())
+    return sum(f.traces for f in _CACHE.values())
 
 
 def test_folds_clones_and_refits_reuse_one_trace(monkeypatch):
@@ -316,6 +316,37 @@ def test_compiled_function_cache_is_bounded(monkeypatch):
         # traced again after the reset: the same numbers
         est = MLPClassifier(hidden_layer_sizes=(2,), max_iter=2, random_state=0)
         np.testing.assert_array_equal(est.fit(X, y).predict_proba(X), fits[2])
+
+
+def test_compiled_function_cache_evicts_the_least_recent_trace(monkeypatch):
+    """Past _SHAPES sets of weight shapes only the least recently used trace
+    is dropped: a shape used again just before keeps its trace."""
+    from sklearn.datasets import load_digits
+
+    import tfmlp._training as training
+    from tfmlp import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:200] / 16.0, y[:200]
+    monkeypatch.setattr(training, "_SHAPES", 3)
+    monkeypatch.setattr(training, "_CACHE", training._Recent(8))
+
+    def epochs_traces(size):
+        est = MLPClassifier(hidden_layer_sizes=(size,), max_iter=2, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(X, y)
+        (fn,) = [f for k, f in training._CACHE.items() if k[1] == "epochs"]
+        return list(fn._concrete.values())
+
+    first = epochs_traces(2)[0]
+    epochs_traces(3)
+    epochs_traces(4)
+    epochs_traces(2)  # used again: now the most recent
+    kept = epochs_traces(5)  # drops size 3's trace, the least recent
+    assert len(kept) == 3
+    assert any(c is first for c in kept)
+    assert any(c is first for c in epochs_traces(2))
 
 
 def test_run_functions_eagerly_runs_training_eagerly():

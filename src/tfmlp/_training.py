@@ -62,9 +62,10 @@ class _Recent(collections.OrderedDict):
                 self.popitem(last=False)
 
 
-# functions per (forward model, kind): each holds up to _SHAPES traces
+# functions per (forward model, kind): each holds the traces of its _SHAPES
+# most recently used sets of weight shapes
 _CACHE = _Recent(64)
-_SHAPES = 16
+_SHAPES = 32
 
 
 class _Compiled:
@@ -81,7 +82,8 @@ class _Compiled:
             python_function, jit_compile=jit_compile or None, autograph=autograph
         )
         self._fn = self._make()
-        self._concrete: dict = {}
+        self._concrete = _Recent(_SHAPES)
+        self.traces = 0
         self._lean = lean
         self._xla = bool(jit_compile)
 
@@ -107,10 +109,13 @@ class _Compiled:
         key = tuple(_signature(v) for v in leaves)
         concrete = self._concrete.get(key)
         if concrete is None:
-            if len(self._concrete) >= _SHAPES:  # a fresh tf.function frees
-                self._concrete, self._fn = {}, self._make()  # the old traces
+            # one tf.function per trace: dropping the least recently used
+            # trace from ``_concrete`` frees it (a tf.function keeps all its own)
             relaxed = tf.nest.map_structure(_relaxed, args)
-            concrete = self._concrete[key] = self._fn.get_concrete_function(*relaxed)
+            concrete = self._make().get_concrete_function(*relaxed)
+            self._concrete.size = _SHAPES
+            self._concrete[key] = concrete
+            self.traces += 1
         flat = [_flat_input(v) for v in leaves if isinstance(v, _TENSOR_TYPES)]
         call_flat = getattr(concrete, "_call_flat", None)
         captured = concrete.captured_inputs

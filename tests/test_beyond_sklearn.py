@@ -455,6 +455,32 @@ def test_validation_targets_are_checked_before_training():
         clf.fit(Xm, ym, validation_data=(Xm[:10], 2 * ym[:10] - 1))
 
 
+@pytest.mark.parametrize(
+    "kind, y_val, match",
+    [
+        ("clf", lambda y: np.c_[y, y], r"shape \(20, 2\); this classifier"),
+        ("clf", lambda y: np.eye(10, dtype=int)[y], r"shape \(20, 10\)"),
+        ("clf", lambda y: y.reshape(-1, 1, 1), r"shape \(20, 1, 1\)"),
+        ("clf", lambda y: y + 0j, "Complex data not supported"),
+        ("reg", lambda y: y.reshape(-1, 1, 1), r"shape \(20, 1, 1\); a regressor"),
+        ("reg", lambda y: np.where(y == 3, np.nan, y), "NaN or infinity"),
+        ("reg", lambda y: np.where(y == 3, np.inf, y), "NaN or infinity"),
+        ("reg", lambda y: y + 1j, "Complex data not supported"),
+    ],
+)
+def test_validation_targets_of_the_wrong_form_are_refused_before_training(
+    kind, y_val, match, capsys
+):
+    Est = MLPClassifier if kind == "clf" else MLPRegressor
+    est = Est(hidden_layer_sizes=(4,), max_iter=2, random_state=0, verbose=True)
+    y = Y if kind == "clf" else Y.astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning: refused, not cast
+        with pytest.raises(ValueError, match=match):
+            est.fit(X, y, validation_data=(X[:20], y_val(Y[:20])))
+    assert "Iteration" not in capsys.readouterr().out
+
+
 def test_class_weight_partial_fit_with_a_column_of_labels():
     clf = MLPClassifier(hidden_layer_sizes=(5,), class_weight={0: 3.0}, random_state=0)
     clf.partial_fit(X, Y.reshape(-1, 1), classes=np.arange(10))

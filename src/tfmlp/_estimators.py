@@ -521,9 +521,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _check_validation_targets(self, y):
         y = np.asarray(y) if not hasattr(y, "toarray") else y.toarray()
+        _refuse_complex_targets(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y.ravel()
-        if self._label_binarizer.y_type_.startswith("multilabel"):
+        multilabel = self._label_binarizer.y_type_.startswith("multilabel")
+        if not multilabel and y.ndim != 1:
+            raise ValueError(
+                f"validation_data's y_val has shape {y.shape}; this classifier "
+                "takes one label per sample (a 1-D array, like y)."
+            )
+        if multilabel:
             if y.ndim != 2 or y.shape[1] != self.n_outputs_:
                 raise ValueError(
                     f"validation_data's y_val has shape {y.shape}; this "
@@ -1049,10 +1056,19 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def _check_validation_targets(self, y):
         _refuse_sparse_targets(y, "validation_data's y_val")
+        y = np.asarray(y)
+        _refuse_complex_targets(y)
         y = np.asarray(y, dtype=np.float64)
+        if y.ndim not in (1, 2):
+            raise ValueError(
+                f"validation_data's y_val has shape {y.shape}; a regressor takes "
+                "a 1-D array or a 2-D array with one column per output, like y."
+            )
+        if not np.isfinite(y).all():
+            raise ValueError("validation_data's y_val contains NaN or infinity.")
         y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
         n_outputs = y.shape[1] if y.ndim == 2 else 1
-        if y.ndim > 2 or n_outputs != self.n_outputs_:
+        if n_outputs != self.n_outputs_:
             raise ValueError(
                 f"validation_data's y_val has {n_outputs} output(s) (shape "
                 f"{y.shape}); the model has {self.n_outputs_}."
@@ -1112,3 +1128,10 @@ def _refuse_sparse_targets(y, name: str) -> None:
             f"Sparse data was passed for {name}, but dense data is required. Use "
             "'.toarray()' to convert to a dense numpy array."
         )
+
+
+def _refuse_complex_targets(y) -> None:
+    """scikit-learn's words for complex targets (NumPy would drop the
+    imaginary part of a validation set's y, or the metric refuse it later)."""
+    if np.iscomplexobj(y):
+        raise ValueError("Complex data not supported: validation_data's y_val.")

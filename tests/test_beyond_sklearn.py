@@ -463,8 +463,19 @@ def test_validation_targets_are_checked_before_training():
         ("clf", lambda y: y.reshape(-1, 1, 1), r"shape \(20, 1, 1\)"),
         ("clf", lambda y: y + 0j, "Complex data not supported"),
         ("reg", lambda y: y.reshape(-1, 1, 1), r"shape \(20, 1, 1\); a regressor"),
-        ("reg", lambda y: np.where(y == 3, np.nan, y), "NaN or infinity"),
-        ("reg", lambda y: np.where(y == 3, np.inf, y), "NaN or infinity"),
+        ("reg", lambda y: np.where(y == 3, np.nan, y), "y_val contains NaN"),
+        ("reg", lambda y: np.where(y == 3, np.inf, y), "y_val contains infinity"),
+        ("clf", lambda y: np.where(y == 3, np.nan, y), "y_val contains NaN"),
+        (
+            "clf",
+            lambda y: np.where(y == 3, np.nan, y.astype(str).astype(object)),
+            "y_val: Input contains NaN",
+        ),
+        (
+            "clf",
+            lambda y: np.where(y == 3, 3, y.astype(str).astype(object)),
+            "mixes label types",
+        ),
         ("reg", lambda y: y + 1j, "Complex data not supported"),
     ],
 )
@@ -474,11 +485,23 @@ def test_validation_targets_of_the_wrong_form_are_refused_before_training(
     Est = MLPClassifier if kind == "clf" else MLPRegressor
     est = Est(hidden_layer_sizes=(4,), max_iter=2, random_state=0, verbose=True)
     y = Y if kind == "clf" else Y.astype(float)
+
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no ComplexWarning: refused, not cast
         with pytest.raises(ValueError, match=match):
             est.fit(X, y, validation_data=(X[:20], y_val(Y[:20])))
     assert "Iteration" not in capsys.readouterr().out
+
+
+def test_validation_targets_with_pandas_missing_values_are_refused():
+    import pandas as pd
+
+    y = np.c_[Y, Y].astype(float)
+    y_val = pd.DataFrame(y[:20]).astype("Float64")
+    y_val.iloc[3, 0] = pd.NA
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    with pytest.raises(ValueError, match="y_val contains NaN"):
+        reg.fit(X, y, validation_data=(X[:20], y_val))
 
 
 def test_class_weight_partial_fit_with_a_column_of_labels():

@@ -331,3 +331,143 @@ def test_callbacks_see_the_batch_count_of_a_dataset_that_knows_it():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(data, classes=np.unique(Y))
         assert seen[0] == steps and len(seen) == 2
+
+
+class _OnEpochEnd(keras.callbacks.Callback):
+    def __init__(self, action):
+        super().__init__()
+        self.action = action
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.action(epoch)
+
+
+def test_fit_called_from_its_own_callback_is_refused():
+    """A nested fit of the estimator being trained replaced its network and
+    counters under the running fit (n_iter_ 9 with max_iter=5, or a model
+    whose n_features_in_ disagreed with its weights)."""
+    est = _quiet_fit(MLPClassifier((5,), max_iter=3, random_state=0), X, Y)
+    before = [c.copy() for c in est.coefs_]
+    est.set_params(callbacks=[_OnEpochEnd(lambda epoch: est.fit(X[:, :2], Y))])
+    with pytest.raises(RuntimeError, match="is being trained"):
+        est.fit(X, Y)
+    est.set_params(callbacks=None)
+    assert est.n_features_in_ == 4 and est.n_iter_ == 3
+    for a, b in zip(est.coefs_, before):
+        np.testing.assert_array_equal(a, b)
+    est.partial_fit(X, Y)  # no longer marked as training
+    assert len(est.loss_curve_) == 4
+
+
+def test_early_stopping_switched_on_by_a_callback_applies_from_the_next_fit():
+    est = MLPClassifier((5,), max_iter=4, random_state=0)
+    est.set_params(
+        callbacks=[_OnEpochEnd(lambda epoch: est.set_params(early_stopping=True))]
+    )
+    _quiet_fit(est, X, Y)  # was an UnboundLocalError from the epoch loop
+    assert est.n_iter_ == 4 and est.validation_scores_ is None
+
+
+def test_weights_a_callback_sets_through_coefs_are_trained_from():
+    """As weights set through the Keras model: the next epoch trains from
+    them (they were written into the network only when coefs_ was next read,
+    over the epochs trained in between)."""
+    params = dict(hidden_layer_sizes=(5,), max_iter=3, random_state=0, solver="sgd")
+
+    def through_coefs(est, epoch):
+        if epoch == 0:
+            coefs = [c.copy() for c in est.coefs_]
+            coefs[0][:] = 0.5
+            est.coefs_ = coefs
+        if epoch == 2:
+            est.coefs_  # a read, as a logger's
+
+    def through_keras(est, epoch):
+        if epoch == 0:
+            layer = est.model_.layers[1]
+            kernel, bias = layer.get_weights()
+            layer.set_weights([np.full_like(kernel, 0.5), bias])
+
+    fits = []
+    for edit in (through_coefs, through_keras):
+        est = MLPClassifier(**params)
+        est.set_params(callbacks=[_OnEpochEnd(lambda e, est=est: edit(est, e))])
+        fits.append(_quiet_fit(est, X, Y))
+    assert not np.all(fits[0].coefs_[0] == 0.5)
+    for a, b in zip(
+        fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_predicting_in_another_thread_leaves_a_fit_unchanged():
+    """A predict in another thread wrote its (stale) weight arrays into the
+    variables a fit was training, now and then (a few in 20 attempts)."""
+    import sys
+    import threading
+
+    params = dict(
+        hidden_layer_sizes=(5,),
+        max_iter=40,
+        random_state=0,
+        early_stopping=True,
+        n_iter_no_change=1000,
+    )
+    reference = _quiet_fit(MLPClassifier(**params), X, Y)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(6):
+            est = _quiet_fit(MLPClassifier(**params), X, Y)
+            done = threading.Event()
+
+            def predict(est=est, done=done):
+                while not done.is_set():
+                    est.predict_proba(X[:2])
+
+            reader = threading.Thread(target=predict)
+            reader.start()
+            try:
+                _quiet_fit(est, X, Y)
+            finally:
+                done.set()
+                reader.join()
+            assert est.loss_curve_ == reference.loss_curve_
+            for a, b in zip(est.coefs_, reference.coefs_):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def test_while_a_fit_runs_only_its_thread_writes_the_weights():
+    """The race above, made certain: another thread's predict, whose arrays
+    differ from the variables, must not write them into the network."""
+    import threading
+
+    est = MLPClassifier((5,), max_iter=3, random_state=0, solver="sgd")
+    seen = {}
+
+    def predict_from_another_thread(epoch):
+        if epoch == 1:
+            original = est.__dict__["_coefs"]
+            stale = [np.zeros_like(c) for c in original]
+            est.__dict__["_coefs"] = stale  # what a reader may hold mid-update
+            reader = threading.Thread(target=lambda: est.predict_proba(X[:200]))
+            reader.start()
+            reader.join()
+            seen["kernel"] = est._net.variables[0].numpy().copy()
+            est.__dict__["_coefs"] = original
+
+    est.set_params(callbacks=[_OnEpochEnd(predict_from_another_thread)])
+    _quiet_fit(est, X, Y)
+    assert np.any(seen["kernel"] != 0)
+
+
+def test_a_model_a_callback_compiles_keeps_its_optimizer():
+    class Compile(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            self.model.compile(optimizer="adam", loss="categorical_crossentropy")
+
+    est = _quiet_fit(MLPClassifier((5,), max_iter=2, callbacks=[Compile()]), X, Y)
+    assert est.model_.optimizer is not None
+    est.model_.fit(X, keras.utils.to_categorical(Y, 3), epochs=1, verbose=0)

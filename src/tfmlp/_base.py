@@ -7,6 +7,8 @@ The estimator owns the state; the numeric work is delegated to ``_training``
 from __future__ import annotations
 
 import copy
+import threading
+import weakref
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -189,6 +191,17 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         and synchronised after it. Afterwards the arrays equal the variables
         (``_forward`` predicts small inputs from the arrays).
         """
+        lock = _weights_lock(self)
+        if not lock.acquire(blocking=False):
+            # another thread trains this estimator (or synchronises it): only
+            # it writes; this reader sees the weights as last synchronised
+            return
+        try:
+            self._sync_weights_locked()
+        finally:
+            lock.release()
+
+    def _sync_weights_locked(self) -> None:
         net = self.__dict__.get("_net")
         if net is None:
             return
@@ -217,39 +230,52 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         """The TensorFlow variables for the current weights (built on demand).
 
         With a ``tf.distribute`` strategy the variables are (re)built mirrored
-        in its scope.
+        in its scope. While another thread trains the estimator, its variables
+        (or, before it has built them, variables made for this call only).
         """
-        self._sync_weights()
-        net = self.__dict__.get("_net")
+        lock = _weights_lock(self)
+        if not lock.acquire(blocking=False):  # another thread trains it
+            net = self.__dict__.get("_net")
+            return self._build_network(strategy) if net is None else net
+        try:
+            self._sync_weights()
+            net = self.__dict__.get("_net")
+            if net is None or (strategy is not None and net.strategy is not strategy):
+                self._check_strategy(net, strategy)
+                net = self.__dict__["_net"] = self._build_network(strategy)
+            return net
+        finally:
+            lock.release()
+
+    def _check_strategy(self, net, strategy) -> None:
         if strategy is not None and net is not None:
             if net.custom:
                 raise ValueError(
                     "Training under a tf.distribute strategy supports the standard "
                     "network only, not hidden_stack / dropout / batch_normalization."
                 )
-            if net.strategy is not strategy:
-                net = self.__dict__["_net"] = None
-        if net is None:
-            coefs = [np.asarray(c) for c in self.__dict__["_coefs"]]
-            intercepts = [np.asarray(b) for b in self.__dict__["_intercepts"]]
-            dtype = coefs[0].dtype
-            if dtype not in (np.float32, np.float64):
-                dtype = np.float64
-            if self.__dict__.get("_keras_weights") is not None:
-                net = self._build_custom(dtype)
-                net.load_full_state(self.__dict__["_keras_weights"])
-                if len(coefs) == net.n_weights:
-                    net.assign(coefs + intercepts)
-                else:  # saved by a version that found fewer Dense layers:
-                    # the Keras weights hold them all
-                    self._store_weights(net.mark_synced())
-            else:
-                net = Network(
-                    [c.astype(dtype) for c in coefs],
-                    [b.astype(dtype) for b in intercepts],
-                    strategy,
-                )
-            self.__dict__["_net"] = net
+
+    def _build_network(self, strategy) -> Network:
+        """Variables holding the weight arrays (not stored on the estimator)."""
+        coefs = [np.asarray(c) for c in self.__dict__["_coefs"]]
+        intercepts = [np.asarray(b) for b in self.__dict__["_intercepts"]]
+        dtype = coefs[0].dtype
+        if dtype not in (np.float32, np.float64):
+            dtype = np.float64
+        if self.__dict__.get("_keras_weights") is not None:
+            net = self._build_custom(dtype)
+            net.load_full_state(self.__dict__["_keras_weights"])
+            if len(coefs) == net.n_weights:
+                net.assign(coefs + intercepts)
+            else:  # saved by a version that found fewer Dense layers:
+                # the Keras weights hold them all
+                self._store_weights(net.mark_synced())
+        else:
+            net = Network(
+                [c.astype(dtype) for c in coefs],
+                [b.astype(dtype) for b in intercepts],
+                strategy,
+            )
         return net
 
     def _uses_keras_stack(self) -> bool:
@@ -540,12 +566,29 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         While training runs, ``_fitting`` tells ``_sync_weights`` that the
         variables change (for callbacks and validation that read the weights).
         """
+        if self.__dict__.get("_fitting"):
+            raise RuntimeError(
+                f"This {type(self).__name__} is being trained: fit/partial_fit "
+                "cannot be called on it again until that training ends (from "
+                "one of its callbacks, or another thread). Train a copy "
+                "(sklearn.clone(est)) instead."
+            )
+        # held while training: the weights are synchronised by this thread
+        # only (a predict in another thread must not write stale arrays back)
+        with _weights_lock(self):
+            self.__dict__["_fitting"] = True
+            try:
+                return self._fit_guarded(
+                    X, y, sample_weight, incremental, validation_data, classes
+                )
+            finally:
+                self.__dict__.pop("_fitting", None)
+
+    def _fit_guarded(self, X, y, sample_weight, incremental, validation_data, classes):
         backup = self._backup_state()
         # a RandomState given as random_state is drawn from in place
         rng = self.random_state
         rng_state = rng.get_state() if isinstance(rng, np.random.RandomState) else None
-        fitting = self.__dict__.get("_fitting", False)
-        self.__dict__["_fitting"] = True
         try:
             return self._fit_unguarded(
                 X, y, sample_weight, incremental, validation_data, classes
@@ -555,10 +598,6 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             if rng_state is not None:
                 rng.set_state(rng_state)
             raise
-        finally:
-            self.__dict__["_fitting"] = fitting
-            if not fitting:
-                del self.__dict__["_fitting"]
 
     def _backup_state(self) -> dict:
         """Copies of every fitted (non-parameter) attribute.
@@ -870,3 +909,17 @@ def _same_values(a, b) -> bool:
     ``equal_nan`` NumPy masks copies of both arrays, ~8x slower, and every
     prediction compares all the weights (a 76 MB first layer: ~40 ms)."""
     return bool(np.array_equal(a, b) or np.array_equal(a, b, equal_nan=True))
+
+
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+def _weights_lock(estimator) -> threading.RLock:
+    """The estimator's lock over its weights (not an attribute: copies and
+    pickles of the estimator never see it)."""
+    with _LOCKS_LOCK:
+        lock = _LOCKS.get(estimator)
+        if lock is None:
+            lock = _LOCKS[estimator] = threading.RLock()
+        return lock

@@ -141,6 +141,14 @@ class CallbackRunner:
                 _release_closed_resources(callback)
 
     def _call(self, hook: str, *args) -> None:
+        """Run one hook of every callback; weights a callback set through
+        ``coefs_``/``intercepts_`` are put into the network before training
+        goes on (as weights set through the Keras model are)."""
+        self._call_hooks(hook, *args)
+        if self._estimator is not None:
+            self._estimator._sync_weights()
+
+    def _call_hooks(self, hook: str, *args) -> None:
         """Run one hook of every callback with the stand-in optimizer
         attached to the model (see the module docstring)."""
         optimizer = getattr(self._estimator, "_optimizer", None)
@@ -160,10 +168,12 @@ class CallbackRunner:
         try:
             getattr(self._list, hook)(*args)
         finally:
-            if had:
-                self.model.optimizer = None
-            else:
-                del self.model.optimizer
+            # (unless a callback compiled the model: it keeps that optimizer)
+            if getattr(self.model, "optimizer", None) is self._stand_in:
+                if had:
+                    self.model.optimizer = None
+                else:
+                    del self.model.optimizer
         if self._stand_in.learning_rate != rate:
             _set_base_rate(optimizer, self._stand_in.learning_rate)
 

@@ -10,7 +10,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import column_or_1d
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from tfmlp._base import BaseMLP
 from tfmlp._compat import _fit_context, validate_data
@@ -504,7 +504,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
-        from sklearn.utils.validation import check_is_fitted
+        from sklearn.utils.validation import check_array, check_is_fitted
 
         check_is_fitted(self)
         return self._predict(X)
@@ -520,8 +520,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return np.asarray(self._label_binarizer.transform(y), dtype=np.float64)
 
     def _check_validation_targets(self, y):
-        y = np.asarray(y) if not hasattr(y, "toarray") else y.toarray()
-        _refuse_complex_targets(y)
+        y = _validation_target_array(y.toarray() if sp.issparse(y) else y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y.ravel()
         multilabel = self._label_binarizer.y_type_.startswith("multilabel")
@@ -543,7 +542,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     f"0/1 values, like y; it holds {values[:10]}."
                 )
             return y
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        try:
+            labels = np.unique(y)
+        except TypeError:  # e.g. strings and numbers
+            kinds = sorted({type(v).__name__ for v in y})
+            raise ValueError(
+                f"validation_data's y_val mixes label types {kinds}; the labels "
+                f"must be like classes_ {self.classes_}."
+            ) from None
+        unseen = np.setdiff1d(labels, self.classes_)
         if len(unseen):
             raise ValueError(
                 f"validation_data has labels {unseen} that are not in classes_ "
@@ -1040,7 +1047,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values.
         """
-        from sklearn.utils.validation import check_is_fitted
+        from sklearn.utils.validation import check_array, check_is_fitted
 
         check_is_fitted(self)
         return self._predict(X)
@@ -1056,16 +1063,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def _check_validation_targets(self, y):
         _refuse_sparse_targets(y, "validation_data's y_val")
-        y = np.asarray(y)
-        _refuse_complex_targets(y)
-        y = np.asarray(y, dtype=np.float64)
+        y = np.asarray(_validation_target_array(y), dtype=np.float64)
         if y.ndim not in (1, 2):
             raise ValueError(
                 f"validation_data's y_val has shape {y.shape}; a regressor takes "
                 "a 1-D array or a 2-D array with one column per output, like y."
             )
-        if not np.isfinite(y).all():
-            raise ValueError("validation_data's y_val contains NaN or infinity.")
         y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
         n_outputs = y.shape[1] if y.ndim == 2 else 1
         if n_outputs != self.n_outputs_:
@@ -1130,8 +1133,21 @@ def _refuse_sparse_targets(y, name: str) -> None:
         )
 
 
-def _refuse_complex_targets(y) -> None:
-    """scikit-learn's words for complex targets (NumPy would drop the
-    imaginary part of a validation set's y, or the metric refuse it later)."""
-    if np.iscomplexobj(y):
-        raise ValueError("Complex data not supported: validation_data's y_val.")
+def _validation_target_array(y) -> np.ndarray:
+    """``validation_data``'s targets as an array, checked as scikit-learn
+    checks y (complex values, NaN/inf, pandas' missing values) before any
+    epoch trains, in scikit-learn's words."""
+    name = "validation_data's y_val"
+    try:
+        return check_array(
+            y,
+            ensure_2d=False,
+            allow_nd=True,
+            dtype=None,
+            ensure_min_samples=0,
+            input_name=name,
+        )
+    except ValueError as exc:
+        if name in str(exc):
+            raise
+        raise ValueError(f"{name}: {exc}") from None  # (object arrays)

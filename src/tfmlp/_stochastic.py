@@ -329,14 +329,18 @@ class StochasticMixin:
     def _update_no_improvement_count(self, net, validation) -> None:
         if validation is not None:
             score = self._record_validation(net, *validation)
+        # early_stopping switched on by a callback during a fit that has no
+        # validation set: the training loss stays the criterion until the
+        # next fit
+        early = self.early_stopping and validation is not None
         # partial_fit after early_stopping was switched since the first fit:
         # the other criterion's best value starts here (scikit-learn raises
         # a TypeError comparing with None)
-        if self.early_stopping and self.best_validation_score_ is None:
+        if early and self.best_validation_score_ is None:
             self.best_validation_score_ = -np.inf
-        if not self.early_stopping and self.best_loss_ is None:
+        if not early and self.best_loss_ is None:
             self.best_loss_ = np.inf
-        if self.early_stopping:
+        if early:
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
             else:

@@ -380,7 +380,7 @@ def test_weights_a_callback_sets_through_coefs_are_trained_from():
             coefs[0][:] = 0.5
             est.coefs_ = coefs
         if epoch == 2:
-            est.coefs_  # a read, as a logger's
+            _ = est.coefs_  # a read, as a logger's
 
     def through_keras(est, epoch):
         if epoch == 0:
@@ -391,7 +391,9 @@ def test_weights_a_callback_sets_through_coefs_are_trained_from():
     fits = []
     for edit in (through_coefs, through_keras):
         est = MLPClassifier(**params)
-        est.set_params(callbacks=[_OnEpochEnd(lambda e, est=est: edit(est, e))])
+        est.set_params(
+            callbacks=[_OnEpochEnd(lambda e, est=est, edit=edit: edit(est, e))]
+        )
         fits.append(_quiet_fit(est, X, Y))
     assert not np.all(fits[0].coefs_[0] == 0.5)
     for a, b in zip(

@@ -673,6 +673,14 @@ def test_a_failing_stream_source_is_a_clear_error(tmp_path):
     for call in (clf.partial_fit, clf.predict):  # (TensorFlow: ResourceExhausted)
         with pytest.raises(ValueError, match="chunk too large"):
             call(tf.data.Dataset.from_generator(too_big, output_signature=spec))
+
+    def bare_assert():
+        yield X[:10], Y[:10]
+        raise AssertionError  # (an exception without a message)
+
+    for call in (clf.partial_fit, clf.predict, clf.score):
+        with pytest.raises(ValueError, match="AssertionError .raised without a mess"):
+            call(tf.data.Dataset.from_generator(bare_assert, output_signature=spec))
     np.testing.assert_array_equal(clf.predict_proba(X), before)
 
 

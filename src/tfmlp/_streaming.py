@@ -105,9 +105,12 @@ _TF_NOISE = (
 
 # "ValueError: ..." as the last line of a Python traceback TensorFlow quotes
 # (a builtin-style ...Error/...Exception, or any module-qualified class as
-# tracebacks print them: pyarrow.lib.ArrowInvalid; not "Hint: ..." lines)
+# tracebacks print them: pyarrow.lib.ArrowInvalid; not "Hint: ..." lines),
+# its message optional (a bare ``assert``: "AssertionError")
 _PYTHON_ERROR = re.compile(
-    r"^(?:(?:[A-Za-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception)): (.+)$", re.M
+    r"^((?:[A-Za-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Interrupt|Exit))"
+    r"(?:: *(.*?))?[ \t]*$",
+    re.M,
 )
 
 
@@ -120,7 +123,8 @@ def tf_error_text(exc) -> str:
     text = str(getattr(exc, "message", exc))
     raised = "Traceback (most recent call last)" in text and _PYTHON_ERROR.findall(text)
     if raised:  # a Python exception inside the pipeline (a generator, py_function)
-        return raised[-1].strip()
+        name, message = raised[-1]
+        return message.strip() or f"{name} (raised without a message)"
     chunks = [c for c in text.split("\n\n") if c.strip()]
     text = chunks[-1] if chunks else text
     for noise in _TF_NOISE:

@@ -1205,3 +1205,33 @@ def test_compressed_tsv_is_read_with_tabs(tmp_path, capsys):
     _frame().to_csv(path, sep="\t", index=False)
     argv = ["train", str(path), "--target", "label", "--max-iter", "2", "--no-progress"]
     assert main([*argv, "--out", str(tmp_path / "m.tfmlp")]) == 0
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path, trained, capsys):
+    """pandas renames a repeated CSV column (x1, x1 -> x1, x1.1): train used
+    a column the file never names, predict one of the two x1 columns."""
+    import threading
+
+    model, _ = trained
+    text = _frame().rename(columns={"x2": "x1"}).to_csv(index=False)
+    plain, packed = tmp_path / "dup.csv", tmp_path / "dup.csv.gz"
+    plain.write_text(text)
+    _frame().rename(columns={"x2": "x1"}).to_csv(packed, index=False)
+    for path in (plain, packed):
+        args = ["train", str(path), "--target", "label", "--out", str(tmp_path / "m")]
+        assert main(args) == 1
+        assert "names columns ['x1'] more than once" in _err(capsys)
+        assert main(["predict", str(model), str(path)]) == 1
+        assert "names columns ['x1'] more than once" in _err(capsys)
+    assert not (tmp_path / "m").exists()
+    fifo = tmp_path / "pipe.csv"
+    for content, code in ((text, 1), (_frame().to_csv(index=False), 0)):
+        os.mkfifo(fifo)
+        writer = threading.Thread(target=fifo.write_text, args=(content,))
+        writer.start()
+        assert main(["predict", str(model), str(fifo)]) == code
+        writer.join()
+        fifo.unlink()
+        out, err = capsys.readouterr()
+        assert ("more than once" in err) == (code == 1)
+        assert len(out.splitlines()) == (len(_frame()) + 1 if code == 0 else 0)

@@ -324,10 +324,10 @@ def _read_table(path: str, keep=()):
     try:
         if sep is None:
             frame = _decimals_as_floats(pd.read_parquet(path))
-        else:  # in one pass: each column typed from all its values (no
-            # DtypeWarning of a mixed column); index_col=False: rows ending in
-            # a separator the header lacks are not read shifted by one column
-            frame = pd.read_csv(path, sep=sep, low_memory=False, index_col=False)
+        else:
+            frame = _read_text_table(pd, path, sep)
+    except CLIError:
+        raise
     except Exception as exc:  # pandas / pyarrow raise many types
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CLIError(
@@ -340,6 +340,45 @@ def _read_table(path: str, keep=()):
         raise CLIError(f"data file {path} names two columns the same as text")
     frame.columns = names
     return _without_saved_index(frame, keep)
+
+
+# what a pipe (/dev/stdin, a FIFO) held: it can be read only once, and
+# ``_text_columns`` reads the table again
+_PIPED: dict = {}
+
+
+def _read_text_table(pd, path: str, sep: str):
+    """A CSV/TSV file as a DataFrame, refusing a header that names a column
+    twice (pandas would rename the second ``x`` to ``x.1``, a column the file
+    never names). A pipe is read into memory first: its header is read twice."""
+    import io
+    import os
+
+    from pandas.io.common import infer_compression
+
+    compression = infer_compression(path, "infer")
+    if os.path.isfile(path):
+        _PIPED.pop(path, None)  # (a pipe of that name before)
+        source = path
+    else:
+        with open(path, "rb") as pipe:
+            _PIPED[path] = pipe.read()
+        source = io.BytesIO(_PIPED[path])
+    header = pd.read_csv(
+        source, sep=sep, header=None, nrows=1, dtype=str, compression=compression
+    )
+    names = [n for n in header.iloc[0].tolist() if isinstance(n, str)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise CLIError(f"data file {path} names columns {repeated} more than once")
+    if not isinstance(source, str):
+        source.seek(0)
+    # in one pass: each column typed from all its values (no DtypeWarning of a
+    # mixed column); index_col=False: rows ending in a separator the header
+    # lacks are not read shifted by one column
+    return pd.read_csv(
+        source, sep=sep, low_memory=False, index_col=False, compression=compression
+    )
 
 
 def _separator(path: str):
@@ -1064,14 +1103,23 @@ def _text_column(path: str, column: str):
 def _text_columns(path: str, columns: list):
     """CSV/TSV columns as the file writes them (a frame of strings; None for
     Parquet, whose columns keep their types, or if they cannot be read so)."""
+    import io
+
     import pandas as pd
+    from pandas.io.common import infer_compression
 
     sep = _separator(path)
     if sep is None:
         return None
+    source = io.BytesIO(_PIPED[path]) if path in _PIPED else path
     try:
         return pd.read_csv(
-            path, sep=sep, usecols=list(columns), dtype=str, index_col=False
+            source,
+            sep=sep,
+            usecols=list(columns),
+            dtype=str,
+            index_col=False,
+            compression=infer_compression(path, "infer"),
         )
     except Exception:  # the typed read succeeded; fall back to it
         return None

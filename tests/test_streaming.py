@@ -1,5 +1,6 @@
 """tf.data.Dataset input and the tfmlp.data file readers."""
 
+import importlib.util
 import subprocess
 import sys
 import textwrap
@@ -1041,3 +1042,45 @@ def test_a_csv_path_that_became_a_directory_is_a_clear_error(tmp_path):
     path.mkdir()
     with pytest.raises(ValueError, match="failed"):
         MLPClassifier(max_iter=1).fit(ds, classes=[0, 1])
+
+
+def test_reader_datasets_carry_their_feature_names(tmp_path):
+    """A read_csv/read_parquet dataset's columns are its feature names, as a
+    DataFrame's: a model fitted on a DataFrame scored a CSV whose columns were
+    in another order without a word (accuracy 0.97 -> 0.59)."""
+    pd = pytest.importorskip("pandas")
+    cols = ["a", "b", "c", "d"]
+    frame = pd.DataFrame(X, columns=cols).assign(y=Y)
+    frame.to_csv(tmp_path / "same.csv", index=False)
+    frame[["b", "a", "d", "c", "y"]].to_csv(tmp_path / "swapped.csv", index=False)
+    same = read_csv(str(tmp_path / "same.csv"), target="y", batch_size=50)
+    swapped = read_csv(str(tmp_path / "swapped.csv"), target="y", batch_size=50)
+    kw = dict(hidden_layer_sizes=(6,), max_iter=30, random_state=0)
+    clf = _quiet(MLPClassifier(**kw).fit, frame[cols], Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert clf.score(same) == pytest.approx(clf.score(frame[cols], Y))
+    for call in (clf.score, clf.predict, clf.transform, clf.partial_fit):
+        with pytest.raises(ValueError, match="must be in the same order"):
+            call(swapped)
+    with pytest.raises(ValueError, match="same order"):
+        clf.fit(frame[cols], Y, validation_data=swapped)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        clf.predict(tf.data.Dataset.from_tensor_slices(X).batch(50))
+    # fitted on a reader's dataset: its columns are feature_names_in_
+    streamed = _quiet(MLPClassifier(**kw).fit, same, classes=[0, 1, 2])
+    assert list(streamed.feature_names_in_) == cols
+    with pytest.raises(ValueError, match="same order"):
+        streamed.predict(frame[["b", "a", "d", "c"]])
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        streamed.predict(X)
+    plain = _quiet(MLPClassifier(**kw).fit, X, Y)
+    with pytest.warns(UserWarning, match="X has feature names, but MLPClassifier"):
+        plain.predict(same)
+    if importlib.util.find_spec("pyarrow") is not None:
+        frame.to_parquet(tmp_path / "t.parquet")
+        parquet = read_parquet(str(tmp_path / "t.parquet"), target="y")
+        assert streamed.score(parquet) == pytest.approx(streamed.score(same))
+    unnamed = tf.data.Dataset.from_tensor_slices((X, Y)).batch(50)
+    refit = _quiet(streamed.fit, unnamed, classes=[0, 1, 2])
+    assert not hasattr(refit, "feature_names_in_")

@@ -53,7 +53,12 @@ from tfmlp._params import (
 )
 from tfmlp._precision import matmul_dtype
 from tfmlp._stochastic import StochasticMixin
-from tfmlp._streaming import DatasetMixin, is_dataset, predict_batches
+from tfmlp._streaming import (
+    DatasetMixin,
+    check_dataset_feature_names,
+    is_dataset,
+    predict_batches,
+)
 from tfmlp._training import predict_function, transform_function
 from tfmlp._warn import warn
 
@@ -492,6 +497,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         """
         check_is_fitted(self)
         if is_dataset(X):  # batch by batch, as predict takes a dataset
+            check_dataset_feature_names(self, X)
             return predict_batches(X, self.n_features_in_, self._transform_batch)[0]
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         return self._forward(X, transform_function)

@@ -31,7 +31,13 @@ from tfmlp._interrupt import TrainingAborted, deferred_interrupts
 from tfmlp._loop import make_runner
 from tfmlp._losses import data_loss
 from tfmlp._params import STOCHASTIC_SOLVERS, WeightsSumToZero
-from tfmlp._streaming import DatasetRunner, check_finite, feature_count, is_dataset
+from tfmlp._streaming import (
+    DatasetRunner,
+    check_dataset_feature_names,
+    check_finite,
+    feature_count,
+    is_dataset,
+)
 from tfmlp._warn import warn
 
 # fused epochs (``_train_epochs``) train at most this many rows and epochs
@@ -311,6 +317,7 @@ class StochasticMixin:
         a finite stream of labelled batches with the training data's features
         (its labels are checked when it is read, after the first epoch)."""
         check_finite(ds, "validation_data")
+        check_dataset_feature_names(self, ds)
         spec = ds.element_spec
         if not isinstance(spec, tuple) or len(spec) not in (2, 3):
             raise ValueError(

@@ -20,6 +20,7 @@ from tfmlp._optimizers import Adam, update_rule
 from tfmlp._params import WeightsSumToZero
 from tfmlp._precision import current_scale
 from tfmlp._training import _cached, _split_scale, _update, constrain
+from tfmlp._warn import warn
 
 
 def is_dataset(obj) -> bool:
@@ -516,12 +517,12 @@ class DatasetMixin:
         n_features, y_spec, _ = training_spec(ds)
         if first_pass:
             self.n_features_in_ = n_features
-            self.__dict__.pop("feature_names_in_", None)
         elif n_features != self.n_features_in_:
             _fail(
                 f"X has {n_features} features, but {type(self).__name__} is "
                 f"expecting {self.n_features_in_} features as input."
             )
+        check_dataset_feature_names(self, ds, reset=first_pass)
         x_dtype = ds.element_spec[0].dtype
         dtype = np.float32 if x_dtype == tf.float32 else np.float64
         if self.compute_dtype is not None:  # float32 or a mixed policy
@@ -533,6 +534,7 @@ class DatasetMixin:
 
     def _forward_dataset(self, ds):
         """(outputs, y or None) for every batch of a dataset."""
+        check_dataset_feature_names(self, ds)
         return self._dataset_outputs(ds)[:2]
 
     def _dataset_outputs(self, ds):
@@ -557,6 +559,7 @@ class DatasetMixin:
             The estimator's score (accuracy or R^2), weighted when the
             dataset (or ``sample_weight``) gives weights.
         """
+        check_dataset_feature_names(self, ds)
         raw, y_true, weights = self._dataset_outputs(ds)
         if y_true is None:
             _fail("score needs a dataset of (X, y) or (X, y, sample_weight) batches.")
@@ -593,3 +596,50 @@ def decode_labels(y):
     if y is not None and y.dtype == object and len(y) and isinstance(y.flat[0], bytes):
         return np.array([v.decode() for v in y.ravel()]).reshape(y.shape)
     return y
+
+
+def check_dataset_feature_names(estimator, ds, reset: bool = False) -> None:
+    """Feature names of a dataset from ``tfmlp.data`` (its columns), checked
+    as scikit-learn checks a DataFrame's: ``reset`` (a first fit) sets or
+    clears ``feature_names_in_``; otherwise other names or another order are
+    a ValueError, and names on one side only a UserWarning, in scikit-learn's
+    words. Other datasets carry no names (as arrays)."""
+    names = getattr(ds, "_tfmlp_feature_names", None)
+    if reset:
+        if names:
+            estimator.feature_names_in_ = np.asarray(names, dtype=object)
+        else:
+            estimator.__dict__.pop("feature_names_in_", None)
+        return
+    fitted = getattr(estimator, "feature_names_in_", None)
+    kind = type(estimator).__name__
+    if fitted is None or names is None:
+        if fitted is not None:
+            warn(
+                f"X does not have valid feature names, but {kind} was fitted "
+                "with feature names",
+                UserWarning,
+                like_sklearn=True,
+            )
+        elif names is not None:
+            warn(
+                f"X has feature names, but {kind} was fitted without feature names",
+                UserWarning,
+                like_sklearn=True,
+            )
+        return
+    fitted, names = [str(n) for n in fitted], list(names)
+    if fitted == names:
+        return
+    message = "The feature names should match those that were passed during fit.\n"
+    unseen = [n for n in names if n not in fitted]
+    missing = [n for n in fitted if n not in names]
+    for title, group in (
+        ("Feature names unseen at fit time:", unseen),
+        ("Feature names seen at fit time, yet now missing:", missing),
+    ):
+        if group:
+            message += title + "\n" + "".join(f"- {n}\n" for n in group)
+    if not unseen and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    raise ValueError(message)

@@ -273,7 +273,7 @@ def read_csv(
     ds = _finish(ds, batch_size, shuffle, buffer, seed)
     parse = _target_parser(y_dtype, target)
     ds = ds.map(lambda x, y: (x, parse(y)), num_parallel_calls=tf.data.AUTOTUNE)
-    return _tagged(ds.prefetch(tf.data.AUTOTUNE), shuffle, seed)
+    return _tagged(ds.prefetch(tf.data.AUTOTUNE), shuffle, seed, cols)
 
 
 def _csv_head(path: str):
@@ -593,15 +593,18 @@ def read_parquet(
         rows = sum(meta.num_rows for _, meta in heads)
         n_buffer = max(1, min(shuffle_buffer // batch_size, rows))
         ds = ds.shuffle(n_buffer, seed=seed, reshuffle_each_iteration=True)
-    return _tagged(ds.prefetch(tf.data.AUTOTUNE), shuffle, seed)
+    return _tagged(ds.prefetch(tf.data.AUTOTUNE), shuffle, seed, cols)
 
 
-def _tagged(ds, shuffle: bool, seed):
-    """Mark a reader's dataset whose order no seed fixes: each process draws
+def _tagged(ds, shuffle: bool, seed, features):
+    """Mark a reader's dataset with its feature columns' names (what a
+    DataFrame's columns are to the estimators: ``feature_names_in_``, checked
+    at predict time) and whether its order no seed fixes: each process draws
     its own, so workers of a multi-worker strategy, which each take their
     share of the batches, would not split one order between them
     (``_distribute.check_shardable``)."""
     ds._tfmlp_unseeded_shuffle = bool(shuffle) and seed is None
+    ds._tfmlp_feature_names = tuple(str(c) for c in features)
     return ds
 
 

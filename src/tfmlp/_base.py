@@ -245,8 +245,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         try:
             self._sync_weights()
             net = self.__dict__.get("_net")
+            self._check_strategy(net, strategy)
             if net is None or (strategy is not None and net.strategy is not strategy):
-                self._check_strategy(net, strategy)
                 net = self.__dict__["_net"] = self._build_network(strategy)
             return net
         finally:

@@ -473,3 +473,153 @@ def test_a_model_a_callback_compiles_keeps_its_optimizer():
     est = _quiet_fit(MLPClassifier((5,), max_iter=2, callbacks=[Compile()]), X, Y)
     assert est.model_.optimizer is not None
     est.model_.fit(X, keras.utils.to_categorical(Y, 3), epochs=1, verbose=0)
+
+
+def _digits(n=300):
+    from sklearn.datasets import load_digits
+
+    Xd, yd = load_digits(return_X_y=True)
+    return Xd[:n] / 16.0, yd[:n]
+
+
+def test_monitoring_callbacks_take_a_float64_loss_beyond_float32():
+    """Keras compares a monitored Python float as a float32 tensor: a finite
+    float64 loss of 5e40 crashed EarlyStopping / ReduceLROnPlateau."""
+    rng = np.random.RandomState(0)
+    Xr = rng.rand(100, 3)
+    yr = Xr @ np.array([1.0, 2.0, 3.0]) * 1e20
+    kw = dict(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    plain = _quiet_fit(MLPRegressor(**kw), Xr, yr)
+    assert 3.5e38 < plain.loss_ < np.inf
+    watchers = [
+        keras.callbacks.EarlyStopping(monitor="loss", patience=5),
+        keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=5),
+    ]
+    watched = _quiet_fit(MLPRegressor(callbacks=watchers, **kw), Xr, yr)
+    assert watched.loss_curve_ == plain.loss_curve_
+
+
+def test_a_checkpoint_holds_the_state_after_the_epochs_stopping_check(tmp_path):
+    """The adaptive rate is divided at the end of an epoch before callbacks
+    run, so a checkpoint taken then resumes as the uninterrupted run goes on
+    (it held the undivided rate: 5x too large)."""
+    import tfmlp
+    from tfmlp.callbacks import EstimatorCheckpoint
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 3:
+                raise RuntimeError("machine died")
+
+    Xd, yd = _digits()
+    path = tmp_path / "run.tfmlp"
+    kw = dict(hidden_layer_sizes=(10,), solver="sgd", learning_rate="adaptive",
+              learning_rate_init=0.1, shuffle=False, tol=10.0, n_iter_no_change=1,
+              random_state=0)  # fmt: skip
+    full = _quiet_fit(MLPClassifier(max_iter=6, **kw), Xd, yd)
+    crashing = MLPClassifier(
+        max_iter=6, callbacks=[EstimatorCheckpoint(path), Crash()], **kw
+    )
+    with pytest.raises(RuntimeError, match="machine died"):
+        _quiet_fit(crashing, Xd, yd)
+    resumed = tfmlp.load(path)  # saved at the end of epoch 3
+    assert resumed._optimizer.learning_rate == pytest.approx(0.02)
+    for _ in range(3):
+        resumed.partial_fit(Xd, yd)
+    np.testing.assert_allclose(resumed.loss_curve_, full.loss_curve_, rtol=1e-10)
+
+
+def test_a_callback_list_is_taken_apart(tmp_path):
+    """keras.callbacks.CallbackList([...]) as callbacks=: its EstimatorCheckpoint
+    wrote nothing, its CSVLogger made the estimator unpicklable."""
+    import pickle
+
+    from sklearn.base import clone
+
+    from tfmlp.callbacks import EstimatorCheckpoint
+
+    cbs = keras.callbacks.CallbackList(
+        [
+            EstimatorCheckpoint(tmp_path / "m.tfmlp"),
+            keras.callbacks.CSVLogger(str(tmp_path / "log.csv")),
+        ]
+    )
+    est = _quiet_fit(
+        MLPClassifier((5,), max_iter=3, random_state=0, callbacks=cbs), X, Y
+    )
+    assert (tmp_path / "m.tfmlp").exists()
+    assert len((tmp_path / "log.csv").read_text().splitlines()) == 4
+    pickle.loads(pickle.dumps(est))
+    clone(est)
+
+
+def test_reduce_lr_on_plateau_lasts_under_invscaling():
+    """invscaling recomputes the rate from learning_rate_init every epoch: a
+    cut by ReduceLROnPlateau lasted one epoch."""
+    Xd, yd = _digits(200)
+    rates = {}
+
+    class Rates(keras.callbacks.Callback):
+        def __init__(self, key):
+            super().__init__()
+            self.key = key
+
+        def on_epoch_begin(self, epoch, logs=None):
+            rates.setdefault(self.key, []).append(
+                float(self.model.optimizer.learning_rate)
+            )
+
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor="loss", factor=0.01, patience=0, min_delta=1e9, cooldown=100
+    )
+    kw = dict(hidden_layer_sizes=(10,), solver="sgd", learning_rate="invscaling",
+              learning_rate_init=0.5, max_iter=6, random_state=0)  # fmt: skip
+    _quiet_fit(MLPClassifier(callbacks=[Rates("cut"), plateau], **kw), Xd, yd)
+    _quiet_fit(MLPClassifier(callbacks=[Rates("plain")], **kw), Xd, yd)
+    ratio = np.array(rates["cut"]) / np.array(rates["plain"])
+    np.testing.assert_allclose(ratio, [1, 1, 0.01, 0.01, 0.01, 0.01], rtol=1e-9)
+
+
+def test_a_backup_restored_once_is_not_reported_by_later_fits(tmp_path):
+    Xd, yd = _digits(200)
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("simulated crash")
+
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    est = MLPClassifier((10,), max_iter=4, random_state=0, callbacks=[backup, Crash()])
+    with pytest.raises(RuntimeError):
+        est.fit(Xd, yd)
+    est.set_params(callbacks=[backup])
+    with pytest.warns(UserWarning, match="restored the weights of epoch"):
+        _quiet_fit(est, Xd, yd)
+    est.set_params(warm_start=True, callbacks=[keras.callbacks.History()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _quiet_fit(est, Xd, yd)
+        est.partial_fit(Xd, yd)
+
+
+def test_callbacks_that_act_per_batch_are_warned_about(tmp_path):
+    class PerBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    silent = [
+        keras.callbacks.ModelCheckpoint(str(tmp_path / "m.keras")),
+        keras.callbacks.EarlyStopping(monitor="loss"),
+        keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: None),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _quiet_fit(MLPClassifier((5,), max_iter=2, callbacks=silent), X, Y)
+    for cb in (
+        keras.callbacks.ModelCheckpoint(str(tmp_path / "m.keras"), save_freq=2),
+        keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None),
+        PerBatch(),
+    ):
+        with pytest.warns(UserWarning, match="not per batch"):
+            _quiet_fit(MLPClassifier((5,), max_iter=2, callbacks=[cb]), X, Y)

@@ -40,6 +40,7 @@ def check_callbacks(callbacks) -> list:
             "The 'callbacks' parameter must be None or a list of "
             f"keras.callbacks.Callback instances. Got {callbacks!r} instead."
         )
+    callbacks = _flattened(callbacks)
     for cb in callbacks:
         if not isinstance(cb, keras.callbacks.Callback):
             raise TypeError(
@@ -49,6 +50,50 @@ def check_callbacks(callbacks) -> list:
         if isinstance(cb, keras.callbacks.TensorBoard):
             _require_tensorboard()
     return list(callbacks)
+
+
+def _flattened(callbacks) -> list:
+    """The callbacks of any ``keras.callbacks.CallbackList`` among them, in
+    order (each is then driven, copied and released like the others)."""
+    import keras
+
+    flat = []
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.CallbackList):
+            flat.extend(_flattened(cb.callbacks))
+        else:
+            flat.append(cb)
+    return flat
+
+
+def _warn_per_batch(callbacks) -> None:
+    """tfmlp trains whole epochs in one graph: a callback that would act
+    per batch (its own batch hooks, or an integer ``save_freq`` /
+    ``update_freq`` of Keras' callbacks) is told so instead of silently doing
+    nothing."""
+    import keras
+
+    hooks = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
+             "on_batch_end")  # fmt: skip
+    for cb in callbacks:
+        per_batch = any(h in vars(cb) for h in hooks)  # LambdaCallback
+        for hook in hooks:
+            owner = next(k for k in type(cb).__mro__ if hook in vars(k))
+            if not owner.__module__.startswith("keras"):  # the user's override
+                per_batch = True
+        for freq in ("save_freq", "update_freq"):
+            value = getattr(cb, freq, None)
+            if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+                per_batch = True
+        if per_batch and not isinstance(cb, keras.callbacks.TerminateOnNaN):
+            warnings.warn(
+                f"{type(cb).__name__}: tfmlp calls callbacks at the start and "
+                "end of training and of each epoch, not per batch (an epoch "
+                "trains in one compiled call): its batch hooks or integer "
+                "save_freq/update_freq do nothing.",
+                UserWarning,
+                stacklevel=2,
+            )
 
 
 def _require_tensorboard() -> None:
@@ -87,6 +132,7 @@ class CallbackRunner:
         self._ended = False
         for cb in callbacks:  # from now on, copies taken during the fit too
             _leave_model_out_of_copies(cb)
+        _warn_per_batch(callbacks)
         self._list = keras.callbacks.CallbackList(
             callbacks,
             add_history=False,
@@ -99,6 +145,9 @@ class CallbackRunner:
 
     def train_begin(self) -> None:
         if self.active:
+            # what an earlier fit's BackupAndRestore left (it sets it only
+            # when it finds a backup)
+            self.model._initial_epoch = None
             self._call("on_train_begin", {})
             resumed = getattr(self.model, "_initial_epoch", None)
             if resumed:  # Keras' BackupAndRestore found a backup
@@ -121,12 +170,12 @@ class CallbackRunner:
         """Notify; True when a callback asked training to stop."""
         if not self.active:
             return False
-        self._call("on_epoch_end", epoch, dict(logs))
+        self._call("on_epoch_end", epoch, _float64_logs(logs))
         return bool(getattr(self.model, "stop_training", False))
 
     def train_end(self, logs: dict) -> None:
         if self.active:
-            self._call("on_train_end", dict(logs))
+            self._call("on_train_end", _float64_logs(logs))
             self._ended = True
 
     def release(self) -> None:
@@ -148,6 +197,12 @@ class CallbackRunner:
         if self._estimator is not None:
             self._estimator._sync_weights()
 
+    def _each(self, hook: str, *args) -> None:
+        # each callback's hook directly: Keras' CallbackList would turn the
+        # float64 logs into Python floats (see ``_float64_logs``)
+        for callback in self._list.callbacks:
+            getattr(callback, hook)(*args)
+
     def _call_hooks(self, hook: str, *args) -> None:
         """Run one hook of every callback with the stand-in optimizer
         attached to the model (see the module docstring)."""
@@ -157,7 +212,7 @@ class CallbackRunner:
             or not hasattr(optimizer, "learning_rate_init")
             or getattr(self.model, "optimizer", None) is not None
         ):  # a model the user compiled keeps its optimizer (checkpoints save it)
-            getattr(self._list, hook)(*args)
+            self._each(hook, *args)
             return
         if self._stand_in is None:
             self._stand_in = _stand_in_optimizer(type(optimizer).__name__)
@@ -166,7 +221,7 @@ class CallbackRunner:
         had = hasattr(self.model, "optimizer")  # None: set, and put back
         self.model.optimizer = self._stand_in
         try:
-            getattr(self._list, hook)(*args)
+            self._each(hook, *args)
         finally:
             # (unless a callback compiled the model: it keeps that optimizer)
             if getattr(self.model, "optimizer", None) is self._stand_in:
@@ -176,6 +231,13 @@ class CallbackRunner:
                     del self.model.optimizer
         if self._stand_in.learning_rate != rate:
             _set_base_rate(optimizer, self._stand_in.learning_rate)
+
+
+def _float64_logs(logs: dict) -> dict:
+    """The logs as NumPy float64 numbers: Keras converts a Python float to a
+    float32 tensor to compare it (EarlyStopping, ReduceLROnPlateau), which
+    fails for a finite float64 loss above float32's range."""
+    return {k: np.float64(v) for k, v in logs.items()}
 
 
 def _base_rate(optimizer) -> float:
@@ -194,8 +256,12 @@ def _set_base_rate(optimizer, rate: float) -> None:
         )
     if hasattr(optimizer, "rates"):
         optimizer.learning_rate_init = rate
-    else:
-        optimizer.learning_rate = rate
+        return
+    if getattr(optimizer, "lr_schedule", None) == "invscaling":
+        # the rate is learning_rate_init / t**power_t, recomputed each epoch:
+        # scale the schedule, so the next epochs keep the change
+        optimizer.learning_rate_init *= rate / optimizer.learning_rate
+    optimizer.learning_rate = rate
 
 
 @functools.cache

@@ -148,14 +148,17 @@ class StochasticMixin:
                 self._update_no_improvement_count(net, validation)
                 self._optimizer.iteration_ends(self.t_)
                 logs = self._epoch_logs(validation)
-                if callbacks.epoch_end(epoch, logs):
-                    break
+                # scikit-learn's stopping check first: callbacks (checkpoints)
+                # see the epoch's end state (an adaptive rate already divided)
+                converged = False
                 if self._no_improvement_count > self.n_iter_no_change:
-                    if self._optimizer.trigger_stopping(
+                    converged = self._optimizer.trigger_stopping(
                         self._stop_message(), self.verbose
-                    ):
-                        break
-                    self._no_improvement_count = 0
+                    )
+                    if not converged:
+                        self._no_improvement_count = 0
+                if callbacks.epoch_end(epoch, logs) or converged:
+                    break
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter:

@@ -16,9 +16,13 @@ class EstimatorCheckpoint(keras.callbacks.Callback):
 
     The write is atomic (temporary file, then rename), so a crash mid-save
     never destroys the previous checkpoint. A crashed run resumes with
-    ``est = tfmlp.load(path); est.set_params(warm_start=True).fit(X, y)``
-    (or ``partial_fit``): weights, optimizer state, ``loss_curve_``, ``t_``
-    and the early-stopping state continue from the checkpoint.
+    ``est = tfmlp.load(path); est.set_params(warm_start=True).fit(X, y)``:
+    weights, ``loss_curve_``, ``t_`` and the early-stopping state continue
+    from the checkpoint (a warm-start fit starts a new optimizer, as in
+    scikit-learn); ``partial_fit`` also continues the optimizer's state
+    (velocities, Adam's moments, the current learning rate). A checkpoint
+    taken at an epoch's end holds the state after that epoch's stopping
+    check (an adaptive learning rate already divided).
 
     Parameters
     ----------

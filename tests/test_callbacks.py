@@ -623,3 +623,53 @@ def test_callbacks_that_act_per_batch_are_warned_about(tmp_path):
     ):
         with pytest.warns(UserWarning, match="not per batch"):
             _quiet_fit(MLPClassifier((5,), max_iter=2, callbacks=[cb]), X, Y)
+
+
+def test_a_predict_in_another_thread_sees_the_current_weights():
+    import threading
+
+    Xd, yd = _digits(400)
+    got = {}
+
+    def predict_from_both_threads(epoch):
+        if epoch == 2:
+            reader = threading.Thread(
+                target=lambda: got.update(other=est.predict_proba(Xd[:3]))
+            )
+            reader.start()
+            reader.join()
+            got["own"] = est.predict_proba(Xd[:3])
+
+    est = MLPClassifier((8,), max_iter=4, random_state=0)
+    est.set_params(callbacks=[_OnEpochEnd(predict_from_both_threads)])
+    _quiet_fit(est, Xd, yd)
+    np.testing.assert_allclose(got["other"], got["own"], rtol=1e-6)
+
+
+def test_early_stopping_switched_off_mid_fit_keeps_the_calls_criterion():
+    kw = dict(hidden_layer_sizes=(5,), max_iter=30, random_state=0,
+              early_stopping=True, n_iter_no_change=2)  # fmt: skip
+    plain = _quiet_fit(MLPClassifier(**kw), X, Y)
+    switched = MLPClassifier(**kw)
+    switched.set_params(
+        callbacks=[_OnEpochEnd(lambda e: switched.set_params(early_stopping=False))]
+    )
+    _quiet_fit(switched, X, Y)
+    assert switched.n_iter_ == plain.n_iter_
+    for a, b in zip(switched.coefs_, plain.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_weights_of_other_shapes_set_mid_fit_are_refused():
+    est = _quiet_fit(MLPClassifier((8,), max_iter=2, random_state=0), X, Y)
+    before = [c.copy() for c in est.coefs_]
+
+    def reshape(epoch):
+        est.coefs_ = [np.zeros((4, 3)), np.zeros((3, 3))]
+        est.intercepts_ = [np.zeros(3), np.zeros(3)]
+
+    est.set_params(warm_start=True, callbacks=[_OnEpochEnd(reshape)])
+    with pytest.raises(ValueError, match="arrays of other shapes"):
+        est.fit(X, Y)
+    for a, b in zip(est.coefs_, before):
+        np.testing.assert_array_equal(a, b)

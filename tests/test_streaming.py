@@ -682,6 +682,21 @@ def test_a_failing_stream_source_is_a_clear_error(tmp_path):
     for call in (clf.partial_fit, clf.predict, clf.score):
         with pytest.raises(ValueError, match="AssertionError .raised without a mess"):
             call(tf.data.Dataset.from_generator(bare_assert, output_signature=spec))
+
+    class BadRow(Exception):  # printed without its module
+        pass
+
+    for error, shown in (
+        (BadRow("row 17 has 3 fields"), "row 17 has 3 fields"),
+        (ValueError("missing column:\nsales.Price"), "failed: missing column:$"),
+    ):
+
+        def failing(error=error):
+            yield X[:10], Y[:10]
+            raise error
+
+        with pytest.raises(ValueError, match=shown):
+            clf.predict(tf.data.Dataset.from_generator(failing, output_signature=spec))
     np.testing.assert_array_equal(clf.predict_proba(X), before)
 
 

@@ -215,6 +215,13 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         if len(arrays) != len(snap) or any(
             np.shape(a) != s.shape for a, s in zip(arrays, snap)
         ):
+            if self.__dict__.get("_fitting"):  # (set by a callback)
+                raise ValueError(
+                    "coefs_/intercepts_ were set to arrays of other shapes "
+                    f"({[np.shape(a) for a in arrays]}) while the network "
+                    f"({[s.shape for s in snap]}) trains: set weights of the "
+                    "same shapes, or change hidden_layer_sizes and fit again."
+                )
             self.__dict__["_net"] = None  # replaced by hand: rebuild on demand
             return
         if not all(_same_values(a, s) for a, s in zip(arrays, snap)):
@@ -225,6 +232,18 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         current = net.read()
         if not all(_same_values(c, s) for c, s in zip(current, snap)):
             self._store_weights(net.mark_synced())
+
+    def _arrays_to_read(self, net) -> tuple[list, list]:
+        """The weight arrays to predict with: the estimator's (synchronised
+        by ``_network``), or, while another thread trains it, the variables'
+        current values."""
+        lock = _weights_lock(self)
+        if lock.acquire(blocking=False):
+            lock.release()
+            return self.__dict__["_coefs"], self.__dict__["_intercepts"]
+        arrays = net.read()
+        n = len(arrays) // 2
+        return arrays[:n], arrays[n:]
 
     def _store_weights(self, arrays: list[np.ndarray]) -> None:
         n = len(arrays) // 2
@@ -425,7 +444,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         if sparse:
             X = X.tocsr()
             sparse = sparse_mode(model)
-        coefs, intercepts = self.__dict__["_coefs"], self.__dict__["_intercepts"]
+        coefs, intercepts = self._arrays_to_read(net)
         hidden = make_function is transform_function
         if self._promotes(X, net):
             if host_forward_ok(X, model, coefs, any_size=True):

@@ -59,6 +59,7 @@ class _EpochPlan:
     fusable: bool
     validation: tuple | None
     incremental: bool
+    early_stopping: bool  # as the call began (a callback may switch it)
 
 
 class StochasticMixin:
@@ -98,6 +99,7 @@ class StochasticMixin:
         else:
             runner = make_runner(self, net, X, y, sw)
         loss_type = self._loss_type(X, y, sw)
+        early = bool(self.early_stopping)
         callbacks = CallbackRunner(
             check_callbacks(getattr(self, "callbacks", None)),
             lambda: self.model_,
@@ -107,12 +109,14 @@ class StochasticMixin:
         )
         try:
             fusable = self._fusable(runner, callbacks, validation, incremental)
-            plan = _EpochPlan(runner, net, callbacks, fusable, validation, incremental)
+            plan = _EpochPlan(
+                runner, net, callbacks, fusable, validation, incremental, early
+            )
             with deferred_interrupts() as ctrl_c:
                 interrupted, logs = self._run_epochs(plan, loss_type, ctrl_c)
             if interrupted or ctrl_c.requested:
                 warn("Training interrupted by user.", like_sklearn=True)
-            if self.early_stopping:
+            if early:
                 self._restore_best(net, incremental)
             self._params_from_network(net)  # (what on_train_end's callbacks see)
             try:
@@ -145,7 +149,7 @@ class StochasticMixin:
                     callbacks.epoch_begin(epoch)
                     pending = self._train_epochs(runner, plan.fusable, epoch)
                 self._record_epoch(runner, pending.pop(0), loss_type)
-                self._update_no_improvement_count(net, validation)
+                self._update_no_improvement_count(net, validation, plan.early_stopping)
                 self._optimizer.iteration_ends(self.t_)
                 logs = self._epoch_logs(validation)
                 # scikit-learn's stopping check first: callbacks (checkpoints)
@@ -153,7 +157,7 @@ class StochasticMixin:
                 converged = False
                 if self._no_improvement_count > self.n_iter_no_change:
                     converged = self._optimizer.trigger_stopping(
-                        self._stop_message(), self.verbose
+                        self._stop_message(plan.early_stopping), self.verbose
                     )
                     if not converged:
                         self._no_improvement_count = 0
@@ -336,13 +340,11 @@ class StochasticMixin:
             )
         return ds
 
-    def _update_no_improvement_count(self, net, validation) -> None:
+    def _update_no_improvement_count(self, net, validation, early: bool) -> None:
+        """scikit-learn's stopping bookkeeping; ``early``: whether the call
+        (as it began: a callback may switch the parameter) stops early."""
         if validation is not None:
             score = self._record_validation(net, *validation)
-        # early_stopping switched on by a callback during a fit that has no
-        # validation set: the training loss stays the criterion until the
-        # next fit
-        early = self.early_stopping and validation is not None
         # partial_fit after early_stopping was switched since the first fit:
         # the other criterion's best value starts here (scikit-learn raises
         # a TypeError comparing with None)
@@ -410,8 +412,8 @@ class StochasticMixin:
             values.append(logs.get(key, np.nan))
         return logs
 
-    def _stop_message(self) -> str:
-        what = "Validation score" if self.early_stopping else "Training loss"
+    def _stop_message(self, early: bool) -> str:
+        what = "Validation score" if early else "Training loss"
         return "%s did not improve more than tol=%f for %d consecutive epochs." % (
             what,
             self.tol,

@@ -104,17 +104,6 @@ _TF_NOISE = (
 )
 
 
-# "ValueError: ..." as the last line of a Python traceback TensorFlow quotes
-# (a builtin-style ...Error/...Exception, or any module-qualified class as
-# tracebacks print them: pyarrow.lib.ArrowInvalid; not "Hint: ..." lines),
-# its message optional (a bare ``assert``: "AssertionError")
-_PYTHON_ERROR = re.compile(
-    r"^((?:[A-Za-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Interrupt|Exit))"
-    r"(?:: *(.*?))?[ \t]*$",
-    re.M,
-)
-
-
 def tf_error_text(exc) -> str:
     """The informative part of a TensorFlow error (no graph or stack dump).
 
@@ -122,10 +111,9 @@ def tf_error_text(exc) -> str:
     node it failed in, and adds node, op and iterator names around it.
     """
     text = str(getattr(exc, "message", exc))
-    raised = "Traceback (most recent call last)" in text and _PYTHON_ERROR.findall(text)
+    raised = _python_exception(text)
     if raised:  # a Python exception inside the pipeline (a generator, py_function)
-        name, message = raised[-1]
-        return message.strip() or f"{name} (raised without a message)"
+        return raised
     chunks = [c for c in text.split("\n\n") if c.strip()]
     text = chunks[-1] if chunks else text
     for noise in _TF_NOISE:
@@ -134,6 +122,25 @@ def tf_error_text(exc) -> str:
     text = " ".join(text.split())
     single = re.fullmatch(r"\[([^\[\]]*)\]", text)  # one assertion message
     return (single.group(1) if single else text) or str(exc)
+
+
+def _python_exception(text: str) -> str | None:
+    """The message of the Python exception whose traceback TensorFlow quotes
+    (its last one): the first line after the traceback's indented frames,
+    "Name: message" (the message's first line) or a bare "Name" (an
+    exception raised without a message, e.g. a bare ``assert``)."""
+    marker = "Traceback (most recent call last):"
+    if marker not in text:
+        return None
+    for line in text.rsplit(marker, 1)[1].splitlines():
+        if not line.strip() or line[0].isspace():
+            continue  # the frames' lines are indented
+        name, sep, message = line.rstrip().partition(": ")
+        message = message.strip()
+        if not sep or not message:
+            return f"{name.rstrip(':')} (raised without a message)"
+        return message
+    return None
 
 
 def dataset_error(exc, doing: str) -> ValueError:

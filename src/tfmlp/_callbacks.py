@@ -26,6 +26,8 @@ import warnings
 
 import numpy as np
 
+from tfmlp._warn import warn
+
 
 def check_callbacks(callbacks) -> list:
     """Validate the ``callbacks`` parameter; return a list (maybe empty)."""
@@ -79,20 +81,19 @@ def _warn_per_batch(callbacks) -> None:
         per_batch = any(h in vars(cb) for h in hooks)  # LambdaCallback
         for hook in hooks:
             owner = next(k for k in type(cb).__mro__ if hook in vars(k))
-            if not owner.__module__.startswith("keras"):  # the user's override
+            if owner.__module__.split(".")[0] != "keras":  # the user's override
                 per_batch = True
         for freq in ("save_freq", "update_freq"):
             value = getattr(cb, freq, None)
             if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
                 per_batch = True
         if per_batch and not isinstance(cb, keras.callbacks.TerminateOnNaN):
-            warnings.warn(
+            warn(
                 f"{type(cb).__name__}: tfmlp calls callbacks at the start and "
                 "end of training and of each epoch, not per batch (an epoch "
                 "trains in one compiled call): its batch hooks or integer "
                 "save_freq/update_freq do nothing.",
                 UserWarning,
-                stacklevel=2,
             )
 
 

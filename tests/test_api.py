@@ -213,7 +213,9 @@ def test_command_line_reports_another_backend_in_one_line(tmp_path, how):
     assert "'jax' backend" in lines[0] and "Traceback" not in proc.stderr
 
 
-def test_tensorboard_callback_without_tensorboard_names_the_extra(monkeypatch):
+def test_tensorboard_callback_without_tensorboard_names_the_extra(
+    monkeypatch, tmp_path
+):
     import importlib.util
 
     import keras
@@ -224,7 +226,9 @@ def test_tensorboard_callback_without_tensorboard_names_the_extra(monkeypatch):
         "find_spec",
         lambda name, *a: None if name == "tensorboard" else real(name, *a),
     )
-    est = MLPClassifier(max_iter=2, callbacks=[keras.callbacks.TensorBoard("logs")])
+    est = MLPClassifier(
+        max_iter=2, callbacks=[keras.callbacks.TensorBoard(str(tmp_path))]
+    )
     with pytest.raises(ImportError, match=r'pip install "tfmlp\[tensorboard\]"'):
         est.fit(X_IRIS, Y_IRIS)
     assert not hasattr(est, "coefs_")

@@ -236,3 +236,15 @@ def test_memory_rows_have_no_speed_ratio():
     row = C.make_row("peak RSS", 900.0, 1100.0, None, unit="MB", timed=False)
     assert row["ratio"] is None
     assert "x |" not in C.format_table([row]).split("peak RSS")[1].splitlines()[0]
+
+
+def test_cache_memory_prints_rss_rows():
+    script = RUN.parent / "cache_memory.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--fits", "3", "--every", "2"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split() for line in out.stdout.splitlines()[1:]]
+    assert [r[0] for r in rows] == ["2", "3"]
+    assert all(float(r[1]) > 100 for r in rows)

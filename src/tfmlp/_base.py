@@ -6,6 +6,7 @@ The estimator owns the state; the numeric work is delegated to ``_training``
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import weakref
@@ -196,15 +197,11 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         and synchronised after it. Afterwards the arrays equal the variables
         (``_forward`` predicts small inputs from the arrays).
         """
-        lock = _weights_lock(self)
-        if not lock.acquire(blocking=False):
-            # another thread trains this estimator (or synchronises it): only
-            # it writes; this reader sees the weights as last synchronised
-            return
-        try:
-            self._sync_weights_locked()
-        finally:
-            lock.release()
+        with _weights_if_free(self) as free:
+            # else another thread trains this estimator (or synchronises it):
+            # only it writes
+            if free:
+                self._sync_weights_locked()
 
     def _sync_weights_locked(self) -> None:
         net = self.__dict__.get("_net")
@@ -237,10 +234,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         """The weight arrays to predict with: the estimator's (synchronised
         by ``_network``), or, while another thread trains it, the variables'
         current values."""
-        lock = _weights_lock(self)
-        if lock.acquire(blocking=False):
-            lock.release()
-            return self.__dict__["_coefs"], self.__dict__["_intercepts"]
+        with _weights_if_free(self) as free:
+            if free:
+                return self.__dict__["_coefs"], self.__dict__["_intercepts"]
         arrays = net.read()
         n = len(arrays) // 2
         return arrays[:n], arrays[n:]
@@ -257,19 +253,16 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         in its scope. While another thread trains the estimator, its variables
         (or, before it has built them, variables made for this call only).
         """
-        lock = _weights_lock(self)
-        if not lock.acquire(blocking=False):  # another thread trains it
-            net = self.__dict__.get("_net")
-            return self._build_network(strategy) if net is None else net
-        try:
+        with _weights_if_free(self) as free:
+            if not free:  # another thread trains it
+                net = self.__dict__.get("_net")
+                return self._build_network(strategy) if net is None else net
             self._sync_weights()
             net = self.__dict__.get("_net")
             self._check_strategy(net, strategy)
             if net is None or (strategy is not None and net.strategy is not strategy):
                 net = self.__dict__["_net"] = self._build_network(strategy)
             return net
-        finally:
-            lock.release()
 
     def _check_strategy(self, net, strategy) -> None:
         if strategy is not None and net is not None:
@@ -948,3 +941,16 @@ def _weights_lock(estimator) -> threading.RLock:
         if lock is None:
             lock = _LOCKS[estimator] = threading.RLock()
         return lock
+
+
+@contextlib.contextmanager
+def _weights_if_free(estimator):
+    """Holds the estimator's weights lock if no other thread does (a fit
+    holds it throughout); yields whether it got it, never waits."""
+    lock = _weights_lock(estimator)
+    free = lock.acquire(blocking=False)
+    try:
+        yield free
+    finally:
+        if free:
+            lock.release()

@@ -351,34 +351,37 @@ def _read_text_table(pd, path: str, sep: str):
     """A CSV/TSV file as a DataFrame, refusing a header that names a column
     twice (pandas would rename the second ``x`` to ``x.1``, a column the file
     never names). A pipe is read into memory first: its header is read twice."""
-    import io
     import os
 
-    from pandas.io.common import infer_compression
-
-    compression = infer_compression(path, "infer")
     if os.path.isfile(path):
         _PIPED.pop(path, None)  # (a pipe of that name before)
-        source = path
     else:
         with open(path, "rb") as pipe:
             _PIPED[path] = pipe.read()
-        source = io.BytesIO(_PIPED[path])
-    header = pd.read_csv(
-        source, sep=sep, header=None, nrows=1, dtype=str, compression=compression
-    )
+    header = pd.read_csv(**_text_source(path), sep=sep, header=None, nrows=1, dtype=str)
     names = [n for n in header.iloc[0].tolist() if isinstance(n, str)]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise CLIError(f"data file {path} names columns {repeated} more than once")
-    if not isinstance(source, str):
-        source.seek(0)
     # in one pass: each column typed from all its values (no DtypeWarning of a
     # mixed column); index_col=False: rows ending in a separator the header
     # lacks are not read shifted by one column
-    return pd.read_csv(
-        source, sep=sep, low_memory=False, index_col=False, compression=compression
-    )
+    return pd.read_csv(**_text_source(path), sep=sep, low_memory=False, index_col=False)
+
+
+def _text_source(path: str) -> dict:
+    """Where ``pd.read_csv`` reads ``path`` from: the file, or what a pipe of
+    that name held (read once by ``_read_text_table``); the compression by
+    the name, also for a pipe's bytes."""
+    import io
+
+    from pandas.io.common import infer_compression
+
+    source = io.BytesIO(_PIPED[path]) if path in _PIPED else path
+    return {
+        "filepath_or_buffer": source,
+        "compression": infer_compression(path, "infer"),
+    }
 
 
 def _separator(path: str):
@@ -1103,24 +1106,16 @@ def _text_column(path: str, column: str):
 def _text_columns(path: str, columns: list):
     """CSV/TSV columns as the file writes them (a frame of strings; None for
     Parquet, whose columns keep their types, or if they cannot be read so)."""
-    import io
-
     import pandas as pd
-    from pandas.io.common import infer_compression
 
     sep = _separator(path)
     if sep is None:
         return None
-    source = io.BytesIO(_PIPED[path]) if path in _PIPED else path
     try:
         return pd.read_csv(
-            source,
-            sep=sep,
-            usecols=list(columns),
-            dtype=str,
+            **_text_source(path), sep=sep, usecols=list(columns), dtype=str,
             index_col=False,
-            compression=infer_compression(path, "infer"),
-        )
+        )  # fmt: skip
     except Exception:  # the typed read succeeded; fall back to it
         return None
 

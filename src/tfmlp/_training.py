@@ -113,7 +113,6 @@ class _Compiled:
             # trace from ``_concrete`` frees it (a tf.function keeps all its own)
             relaxed = tf.nest.map_structure(_relaxed, args)
             concrete = self._make().get_concrete_function(*relaxed)
-            self._concrete.size = _SHAPES
             self._concrete[key] = concrete
             self.traces += 1
         flat = [_flat_input(v) for v in leaves if isinstance(v, _TENSOR_TYPES)]

@@ -1099,3 +1099,25 @@ def test_reader_datasets_carry_their_feature_names(tmp_path):
     unnamed = tf.data.Dataset.from_tensor_slices((X, Y)).batch(50)
     refit = _quiet(streamed.fit, unnamed, classes=[0, 1, 2])
     assert not hasattr(refit, "feature_names_in_")
+
+
+def test_the_epoch_draws_batches_in_its_own_loop(monkeypatch):
+    """No ``tf.data`` reduce function in the compiled epoch: TensorFlow would
+    instantiate and optimise the whole training step again on every epoch
+    (0.1-0.5 s an epoch, whatever the data's size)."""
+    from tfmlp import _training
+
+    monkeypatch.setattr(_training, "_CACHE", _training._Recent(64))
+    ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(50)
+    clf = MLPClassifier(hidden_layer_sizes=(7, 3), max_iter=2)
+    _quiet(clf.fit, ds, classes=[0, 1, 2])
+    (fn,) = [f for k, f in _training._CACHE.items() if k[1] == "dataset_epoch"]
+    (concrete,) = fn._concrete.values()
+    graph = concrete.graph.as_graph_def()
+    ops = {n.op for n in graph.node}
+    for function in graph.library.function:
+        ops |= {n.op for n in function.node_def}
+    assert "ReduceDataset" not in ops
+    assert "IteratorGetNextAsOptional" in ops
+    assert ops & {"While", "StatelessWhile"}
+    assert clf.n_iter_ == 2 and clf.t_ == 2 * len(Y)

@@ -476,3 +476,82 @@ def test_own_partial_fit_convergence_warning_points_at_the_caller():
             )
     (record,) = [w for w in seen if "best weights were restored" in str(w.message)]
     assert record.filename == __file__
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("name", ["coefs_", "intercepts_"])
+def test_unfitted_weights_attribute_error_names_the_attribute(cls, name):
+    with pytest.raises(AttributeError) as info:
+        getattr(cls(), name)
+    assert str(info.value) == f"{cls.__name__!r} object has no attribute {name!r}"
+    assert not hasattr(cls(), name)
+
+
+@pytest.mark.parametrize("classes", [None, [0, 1, 2]])
+def test_partial_fit_without_y_says_y_is_required(classes):
+    clf = MLPClassifier()
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        clf.partial_fit(X_IRIS, classes=classes)
+    assert not hasattr(clf, "coefs_")
+
+
+@pytest.mark.parametrize("bad", [np.nan, "text", [[1, 2], [3]], 1 + 2j])
+def test_partial_fit_asks_for_classes_before_reading_y(bad):
+    """scikit-learn checks for ``classes`` before it looks at y's type."""
+    y = np.full(len(X_IRIS), bad, dtype=object) if not isinstance(bad, list) else bad
+    for est in (MLPClassifier(), SkClassifier()):
+        with pytest.raises(ValueError, match="classes must be passed on the first"):
+            est.partial_fit(X_IRIS[: len(y)], y)
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_column_vector_y_warning_is_filtered_as_sklearns(cls):
+    """scikit-learn's DataConversionWarning comes from a scikit-learn module:
+    a ``module="sklearn"`` filter silences ours as well."""
+    from sklearn.exceptions import DataConversionWarning
+
+    y = Y_IRIS.reshape(-1, 1)
+    for method in ("fit", "partial_fit"):
+        est = cls(max_iter=2)
+        kwargs = (
+            {"classes": [0, 1, 2]} if cls is MLPClassifier and method != "fit" else {}
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.filterwarnings(
+                "ignore", category=DataConversionWarning, module="sklearn"
+            )
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            getattr(est, method)(X_IRIS, y, **kwargs)
+        assert not [w for w in caught if w.category is DataConversionWarning]
+        with pytest.warns(DataConversionWarning, match="A column-vector y was passed"):
+            getattr(cls(max_iter=2), method)(X_IRIS, y, **kwargs)
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_out_activation_set_after_fit_is_used_as_scikit_learn_uses_it(act):
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 3)
+    y = X.sum(1) - 1.0
+    kw = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = MLPRegressor(**kw).fit(X, y), SkRegressor(**kw).fit(X, y)
+    ours.out_activation_ = theirs.out_activation_ = act
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-8)
+    np.testing.assert_allclose(
+        ours.predict(np.tile(X, (30_000, 1)))[:40], theirs.predict(X), rtol=1e-6
+    )
+    ours.out_activation_ = "softplus"
+    with pytest.raises(ValueError, match="out_activation_ must be one of"):
+        ours.predict(X)
+
+
+def test_partial_fit_docstring_lists_parameters_in_signature_order():
+    for cls in (MLPClassifier, MLPRegressor):
+        for name in ("fit", "partial_fit"):
+            method = getattr(cls, name)
+            params = [p for p in inspect.signature(method).parameters if p != "self"]
+            doc = method.__doc__
+            listed = re.findall(r"^\s{8}(\w+) :", doc, flags=re.M)
+            assert listed[: len(params)] == params, (cls.__name__, name, listed)

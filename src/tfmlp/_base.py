@@ -70,7 +70,7 @@ def _weights_property(name: str, doc: str):
     def get(self):
         if name not in self.__dict__:
             raise AttributeError(
-                f"{type(self).__name__!r} object has no attribute {name[1:]!r}_"
+                f"{type(self).__name__!r} object has no attribute {name[1:] + '_'!r}"
             )
         self._sync_weights()
         return self.__dict__[name]

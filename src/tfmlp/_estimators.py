@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import column_or_1d
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -17,6 +17,7 @@ from tfmlp._compat import _fit_context, validate_data
 from tfmlp._extras import class_sample_weight
 from tfmlp._params import CLASSIFIER_CONSTRAINTS, REGRESSOR_CONSTRAINTS
 from tfmlp._streaming import StreamTargets, is_dataset, label_encoder, training_spec
+from tfmlp._warn import warn
 
 
 def _same_labels(classes, labels) -> bool:
@@ -364,7 +365,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+            y = _column_to_1d(y)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
@@ -444,24 +445,35 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             The target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        classes : array of shape (n_classes,), default=None
+            All classes that will ever be seen; required on the first call.
         validation_data : tuple, default=None
             ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``: held-out
             data scored after every epoch (not a scikit-learn argument). It
             replaces the internal ``validation_fraction`` split for early
             stopping, and with or without early stopping fills
             ``validation_scores_`` and ``validation_loss_curve_``.
-        classes : array of shape (n_classes,), default=None
-            All classes that will ever be seen; required on the first call.
 
         Returns
         -------
         self : MLPClassifier
             The trained estimator.
         """
+        if y is None and not is_dataset(X):  # (validation's message)
+            raise ValueError(
+                f"This {type(self).__name__} estimator requires y to be passed, "
+                "but the target y is None."
+            )
         multilabel = False
         if getattr(self, "classes_", None) is None:  # the first call
             # as scikit-learn, the target's type is only read on the first call
-            multilabel = self._multilabel_target(X, y)
+            try:
+                multilabel = self._multilabel_target(X, y)
+            except (TypeError, ValueError):
+                if classes is None and not is_dataset(X):
+                    # scikit-learn asks for classes before it looks at y
+                    _check_partial_fit_first_call(self, classes)
+                raise
             if multilabel:
                 n_labels = (
                     training_spec(X)[1].shape[1] if is_dataset(X) else np.shape(y)[1]
@@ -489,6 +501,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if is_dataset(X):
             y_spec = training_spec(X)[1]
             return y_spec.shape.rank == 2 and y_spec.shape[1] not in (None, 1)
+        if y is None:  # validation says that y is required
+            return False
         return type_of_target(y).startswith("multilabel")
 
     def predict(self, X):
@@ -974,7 +988,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                 f"has values down to {y.min()}."
             )
         if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+            y = _column_to_1d(y)
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1120,6 +1134,18 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             check_is_fitted(self)
             return self._score_dataset(X, sample_weight)
         return super().score(X, y, sample_weight=sample_weight)
+
+
+def _column_to_1d(y):
+    """A column-vector ``y`` as 1-D, with scikit-learn's DataConversionWarning
+    attributed as scikit-learn's (``filterwarnings(..., module="sklearn")``)."""
+    warn(
+        "A column-vector y was passed when a 1d array was expected. Please "
+        "change the shape of y to (n_samples, ), for example using ravel().",
+        DataConversionWarning,
+        like_sklearn=True,
+    )
+    return np.ascontiguousarray(y.reshape(-1))
 
 
 def _refuse_sparse_targets(y, name: str) -> None:

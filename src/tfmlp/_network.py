@@ -59,10 +59,14 @@ HIDDEN_ACTIVATIONS = {
     **{name: _keras_activation(name) for name in EXTRA_ACTIVATIONS},
 }
 
+# scikit-learn sets identity / logistic / softmax (and predicts with any of its
+# activations set as ``out_activation_`` after fit); exp: loss="poisson"
 OUTPUT_ACTIVATIONS = {
     "identity": tf.identity,
     "logistic": expit,
     "softmax": tf.nn.softmax,
+    "tanh": tf.math.tanh,
+    "relu": tf.nn.relu,
     "exp": tf.math.exp,
 }
 

@@ -138,13 +138,30 @@ class NetSpec:
         matmul_dtype: str | None = None,
     ) -> NetSpec:
         check_activation(activation)
-        loss = {
-            "identity": "squared_error",
-            "exp": "poisson",
-            "softmax": "log_loss",
-            "logistic": "binary_log_loss",
-        }[out_activation]
+        loss = (
+            _OUTPUT_LOSS.get(out_activation)
+            if isinstance(out_activation, str)
+            else None
+        )
+        if loss is None:
+            raise ValueError(
+                f"out_activation_ must be one of {sorted(_OUTPUT_LOSS)}; got "
+                f"{out_activation!r}."
+            )
         return cls(n_layers, activation, out_activation, loss, matmul_dtype)
+
+
+# the loss that goes with each output activation (tanh and relu: set as
+# ``out_activation_`` after fit, which scikit-learn predicts with; squared
+# error, as scikit-learn's backward pass treats any output but softmax/logistic)
+_OUTPUT_LOSS = {
+    "identity": "squared_error",
+    "tanh": "squared_error",
+    "relu": "squared_error",
+    "exp": "poisson",
+    "softmax": "log_loss",
+    "logistic": "binary_log_loss",
+}
 
 
 def check_activation(activation) -> str:

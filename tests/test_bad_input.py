@@ -341,3 +341,44 @@ def test_an_invalid_activation_set_after_fit_is_a_value_error(dropout, tmp_path)
             call()
     clf.set_params(activation="relu")
     np.testing.assert_array_equal(before, clf.predict_proba(X))
+
+
+def test_a_failed_call_never_removes_a_fitted_attribute_while_it_restores():
+    """Another thread (a predict, a pickle) reading the estimator while a
+    failed call puts it back must find every fitted attribute: objects the
+    failed call left are freed, and can observe the estimator, only once
+    the backed-up attributes are in place."""
+    est = _fitted(MLPClassifier)
+    backup = est._backup_state()
+    fitted = set(backup) - {"_net_state"}
+    missing = []
+
+    class Seen:
+        def __del__(self):
+            missing.append(fitted - set(est.__dict__))
+
+    for key in ("loss_curve_", "_optimizer", "n_iter_", "_label_binarizer"):
+        est.__dict__[key] = Seen()  # as a failed call could have left them
+    est.__dict__["_left_by_the_call"] = Seen()
+    est._restore_state(backup)
+    assert len(missing) == 5 and not any(missing), missing
+    assert "_left_by_the_call" not in est.__dict__ and "_net_state" not in est.__dict__
+    est.predict(X)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_attributes_a_user_attached_are_left_alone(method):
+    """Not the estimator's own (neither ``_x`` nor ``x_``): not copied for
+    the rollback (a lock cannot be), kept by a failed call."""
+    import threading
+
+    est = _fitted(MLPClassifier, warm_start=True)
+    lock, log = threading.Lock(), {"rows": [1, 2]}
+    est.lock, est.log = lock, log
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        getattr(est, method)(X, Y)
+    assert est.lock is lock and est.log is log
+    with pytest.raises(ValueError):
+        getattr(est, method)(_nan(X), Y)
+    assert est.lock is lock and est.log is log

@@ -1235,3 +1235,48 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path, trained, capsys):
         out, err = capsys.readouterr()
         assert ("more than once" in err) == (code == 1)
         assert len(out.splitlines()) == (len(_frame()) + 1 if code == 0 else 0)
+
+
+def test_a_failed_predictions_or_plot_write_keeps_the_earlier_file(
+    trained, data_dir, tmp_path, capsys, monkeypatch
+):
+    """Written through a temporary file renamed over the old one: a full
+    disk midway leaves the earlier predictions (or plot) whole."""
+    model, _ = trained
+    out, plot = tmp_path / "preds.csv", tmp_path / "loss.png"
+    out.write_text("earlier predictions\n")
+    plot.write_bytes(b"earlier plot")
+    real_to_csv = pd.DataFrame.to_csv
+
+    def disk_full(self, target=None, *args, **kwargs):
+        if (
+            hasattr(target, "write")
+            and target is not sys.stdout
+            or isinstance(target, (str, os.PathLike))
+        ):
+            real_to_csv(self.head(2), target, *args, **kwargs)  # partly written
+            raise OSError(28, "No space left on device")
+        return real_to_csv(self, target, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", disk_full)
+    assert (
+        main(["predict", str(model), str(data_dir / "data.csv"), "--out", str(out)])
+        == 1
+    )
+    assert "No space left on device" in _err(capsys)
+    assert out.read_text() == "earlier predictions\n"
+    monkeypatch.undo()
+
+    import matplotlib.figure
+
+    def savefig_fails(self, fname, *args, **kwargs):
+        (fname.write if hasattr(fname, "write") else open(fname, "wb").write)(b"PNG?")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig_fails)
+    argv = ["train", str(data_dir / "data.csv"), "--target", "label", "--hidden", "4"]
+    argv += ["--max-iter", "2", "--out", str(tmp_path / "m"), "--plot", str(plot)]
+    assert main(argv) == 1
+    assert "cannot write plot" in _err(capsys)
+    assert plot.read_bytes() == b"earlier plot"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -289,6 +289,32 @@ def test_savedmodel_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
         tfmlp.export(first, tmp_path / "file", "savedmodel")
 
 
+def test_savedmodel_write_errors_name_the_destination(tmp_path, monkeypatch):
+    """TensorFlow's file errors (a full disk) name the hidden temporary
+    directory: an OSError naming the destination instead, as the other
+    formats give."""
+    import tensorflow as tf
+
+    import tfmlp._export as ex
+
+    est = _fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X, X[:, 0])
+    dest = tmp_path / "model"
+    tfmlp.export(est, dest, "savedmodel")
+    before = sorted(p.name for p in dest.rglob("*"))
+
+    def disk_full(model, path, dtype):
+        raise tf.errors.ResourceExhaustedError(
+            None, None, f"{path}/variables/variables.data: No space left on device"
+        )
+
+    monkeypatch.setattr(ex, "_export_archive", disk_full)
+    with pytest.raises(OSError, match="No space left on device") as info:
+        tfmlp.export(est, dest, "savedmodel")
+    assert repr(str(dest)) in str(info.value)
+    assert sorted(p.name for p in dest.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
 def test_savedmodel_export_never_replaces_other_directories(tmp_path, monkeypatch):
     # an export replaces a directory whole, so only an earlier SavedModel (or
     # an empty directory) may be at the path: other files would be lost

@@ -101,9 +101,16 @@ _NUMBER_LISTS = ("loss_curve_", "validation_scores_")
 
 
 def _copy_attribute(name: str, value):
-    """A copy of a fitted attribute for ``_backup_state``."""
+    """A copy of a fitted attribute for ``_backup_state``.
+
+    Attributes named neither ``_x`` nor ``x_`` are not the estimator's (a
+    user's ``est.lock = threading.Lock()``): kept as they are, as training
+    does not touch them (a deep copy may fail, or copy much at every call).
+    """
     if name in _NUMBER_LISTS and isinstance(value, list):
         return list(value)  # floats: immutable
+    if not (name.startswith("_") or name.endswith("_")):
+        return value
     return copy.deepcopy(value)
 
 
@@ -645,13 +652,19 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         return backup
 
     def _restore_state(self, backup: dict) -> None:
+        """Put back what ``_backup_state`` copied. The backed-up attributes
+        are written over in one ``dict.update`` before the ones the failed
+        call added are removed: another thread reading the estimator (a
+        predict, a pickle) never finds a fitted attribute missing."""
+        backup = dict(backup)
+        net_state = backup.pop("_net_state", None)
         params = self.get_params(deep=False)
-        for key in [k for k in self.__dict__ if k not in params]:
-            del self.__dict__[key]
         self.__dict__.update(backup)
+        for key in [k for k in self.__dict__ if k not in params and k not in backup]:
+            self.__dict__.pop(key, None)
         net = backup.get("_net")
         if net is not None:  # training changed the variables in place: undo
-            net.load_full_state(self.__dict__.pop("_net_state"))
+            net.load_full_state(net_state)
 
     def _fit_unguarded(
         self, X, y, sample_weight, incremental, validation_data, classes

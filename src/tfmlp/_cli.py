@@ -926,11 +926,31 @@ def _write_plot(est, path) -> None:
 
     ax = plot_loss_curve(est)
     try:
-        ax.figure.savefig(path, format="png", dpi=100, bbox_inches="tight")
-    except OSError as exc:
+        _write_output(
+            path,
+            lambda f: ax.figure.savefig(f, format="png", dpi=100, bbox_inches="tight"),
+        )
+    except (OSError, ValueError) as exc:
         raise CLIError(f"cannot write plot {path}: {exc}") from None
     finally:
         plt.close(ax.figure)
+
+
+def _write_output(path, write) -> None:
+    """``write(binary file)`` into ``path`` through a temporary file renamed
+    over it, so a failed write (a full disk) leaves an earlier file whole; a
+    pipe or device (``/dev/stdout``) is written in place."""
+    import os
+    import stat
+
+    from tfmlp._persist import _atomic_write
+
+    path = os.fspath(path)
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        with open(path, "wb") as f:
+            write(f)
+    else:
+        _atomic_write(path, write)
 
 
 def _model_columns(est, pre) -> set:
@@ -973,8 +993,8 @@ def _predict(args: argparse.Namespace) -> int:
             out[f"prediction_{name}"] = prediction[:, k]
     if args.out:
         try:
-            out.to_csv(args.out, index=False)
-        except OSError as exc:
+            _write_output(args.out, lambda f: out.to_csv(f, index=False))
+        except (OSError, ValueError) as exc:
             raise CLIError(f"cannot write {args.out}: {exc}") from None
         print(f"Wrote {len(out)} predictions to {args.out}")
     else:

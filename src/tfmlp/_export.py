@@ -305,6 +305,8 @@ def _write_archive(model, path: str, dtype: str) -> None:
 def _write_savedmodel(model, path: str, dtype: str) -> None:
     """Write into a new directory next to ``path``, then swap it in: a failed
     export leaves an existing SavedModel at ``path`` untouched."""
+    import tensorflow as tf
+
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{path!r} exists and is not a directory.")
     if os.path.islink(path):  # write through the link: replace its target
@@ -312,7 +314,13 @@ def _write_savedmodel(model, path: str, dtype: str) -> None:
     _check_replaceable(path)
     tmp = _temp_dir(path)
     try:
-        _export_archive(model, tmp, dtype)
+        try:
+            _export_archive(model, tmp, dtype)
+        except tf.errors.OpError as exc:  # a full disk, a quota: TensorFlow's
+            # file errors name the hidden directory; report them against path
+            raise OSError(
+                f"Cannot write the SavedModel {path!r}: {exc.message}"
+            ) from None
         _publish_directory(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -25,6 +25,9 @@ class InterruptRequest:
 
     def __init__(self) -> None:
         self.requested = False
+        # False where a KeyboardInterrupt can still surface between two
+        # statements (an application's own SIGINT handler in the main thread)
+        self.deferring = True
 
 
 @contextmanager
@@ -41,10 +44,11 @@ def deferred_interrupts():
         Its ``requested`` becomes True at the first Ctrl-C.
     """
     request = InterruptRequest()
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+    if threading.current_thread() is not threading.main_thread():
+        yield request  # (signals are handled in the main thread only)
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        request.deferring = False
         yield request
         return
 

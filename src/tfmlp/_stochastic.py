@@ -147,7 +147,12 @@ class StochasticMixin:
                     if ctrl_c.requested:  # every trained epoch is recorded
                         raise KeyboardInterrupt
                     callbacks.epoch_begin(epoch)
-                    pending = self._train_epochs(runner, plan.fusable, epoch)
+                    # an application's own SIGINT handler may raise right
+                    # after a call returns, before its epochs are recorded:
+                    # one epoch per call then (as scikit-learn, whose
+                    # interrupted epoch is not counted either)
+                    fusable = plan.fusable and ctrl_c.deferring
+                    pending = self._train_epochs(runner, fusable, epoch)
                 self._record_epoch(runner, pending.pop(0), loss_type)
                 self._update_no_improvement_count(net, validation, plan.early_stopping)
                 self._optimizer.iteration_ends(self.t_)

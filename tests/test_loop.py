@@ -424,3 +424,17 @@ def test_check_numerics_trains_in_graph_mode_and_refuses_forced_xla():
         tf.debugging.disable_check_numerics()
     assert loop.use_xla(None, X, False)
     np.testing.assert_array_equal(est.coefs_[0], reference.coefs_[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_arrays_are_chunked_from_their_training_size_in_bytes(dtype, monkeypatch):
+    """Without XLA, arrays from CHUNK_MIN_BYTES of training data are chunked
+    (float32 arrays were sized at 8 bytes a value: chunked at half the size)."""
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(100, 4).astype(dtype), rng.rand(100)
+    size = X.shape[0] * X.shape[1] * np.dtype(dtype).itemsize
+    reg = MLPRegressor(hidden_layer_sizes=(3,), max_iter=1, jit_compile=False)
+    monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", size + 1)
+    assert _runner_kind(reg, X, y, monkeypatch) == "EpochRunner"
+    monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", size)
+    assert _runner_kind(reg, X, y, monkeypatch) == "ChunkRunner"

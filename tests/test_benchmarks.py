@@ -248,3 +248,28 @@ def test_cache_memory_prints_rss_rows():
     rows = [line.split() for line in out.stdout.splitlines()[1:]]
     assert [r[0] for r in rows] == ["2", "3"]
     assert all(float(r[1]) > 100 for r in rows)
+
+
+def test_partial_fit_bench_prints_both_libraries():
+    script = RUN.parent / "bench_partial_fit.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--rows", "30", "--calls", "3"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "scikit-learn" in out.stdout and "tfmlp" in out.stdout
+    assert "variable reads per call: 12" in out.stdout
+
+
+def test_streaming_small_prints_three_rows():
+    script = RUN.parent / "bench_streaming.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--small"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = out.stdout.splitlines()[1:]
+    assert [r.split(",")[0].strip() for r in rows] == [
+        "tfmlp", "tfmlp", "scikit-learn"
+    ]  # fmt: skip
+    assert all(float(r.split()[-1].replace(",", "")) > 0 for r in rows)

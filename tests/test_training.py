@@ -408,3 +408,28 @@ def test_run_functions_eagerly_keeps_xla_epochs_compiled():
         [sys.executable, "-c", child], capture_output=True, text=True, timeout=300
     )
     assert "FIT-DONE" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_a_partial_fit_reads_the_variables_once(monkeypatch):
+    """A ``partial_fit`` call reads the network's variables once after
+    training and Adam's moments once for the rollback copy: reads before
+    training (nothing but Keras can have changed them) and a second one
+    after it cost several eager operations each (a small-batch
+    ``partial_fit`` loop spent a third of its time there)."""
+    from sklearn.datasets import load_digits
+
+    from tfmlp import MLPClassifier, _mirrored
+
+    X, y = load_digits(return_X_y=True)
+    est = MLPClassifier(hidden_layer_sizes=(20,), random_state=0)
+    est.partial_fit(X[:50], y[:50], classes=np.arange(10))
+    reads = []
+    real = _mirrored.read
+    monkeypatch.setattr(_mirrored, "read", lambda v: reads.append(1) or real(v))
+    est.partial_fit(X[50:100], y[50:100])
+    assert len(reads) == 4 + 8  # 2 weights + 2 biases; Adam's m and v of each
+    ref = MLPClassifier(hidden_layer_sizes=(20,), random_state=0)
+    ref.partial_fit(X[:50], y[:50], classes=np.arange(10))
+    ref.partial_fit(X[50:100], y[50:100])
+    for a, b in zip(est.coefs_ + est.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_array_equal(a, b)

@@ -231,7 +231,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         if not all(_same_values(a, s) for a, s in zip(arrays, snap)):
             net.assign(arrays)
             return
-        if not (net.exposed or self.__dict__.get("_fitting")):
+        if not (net.exposed or self.__dict__.get("_fitting") == "training"):
             return  # every other writer of the variables synchronised after it
         current = net.read()
         if not all(_same_values(c, s) for c, s in zip(current, snap)):

@@ -112,6 +112,9 @@ class StochasticMixin:
             plan = _EpochPlan(
                 runner, net, callbacks, fusable, validation, incremental, early
             )
+            # from here training writes the variables: a synchronisation reads
+            # them back (before, only Keras could have: ``net.exposed``)
+            self.__dict__["_fitting"] = "training"
             with deferred_interrupts() as ctrl_c:
                 interrupted, logs = self._run_epochs(plan, loss_type, ctrl_c)
             if interrupted or ctrl_c.requested:
@@ -127,7 +130,8 @@ class StochasticMixin:
                 warn("Training interrupted by user.", like_sklearn=True)
             # weights a callback set in on_train_end are the fit's result, checked
             # (in ``_fit_unguarded``) like the training's own
-            self._sync_weights()
+            if callbacks.active:
+                self._sync_weights()
         finally:  # after a failed fit too: the estimator still pickles
             callbacks.release()
 

@@ -199,8 +199,22 @@ ERRORS = [
 ]  # fmt: skip
 
 
+# run as real programs (exit code, nothing but the one line on stderr: no
+# TensorFlow start-up noise); every case also runs in-process below
+SUBPROCESS_ERRORS = [0, 5, 9, 14, 15]
+
+
+def _check_error(argv, code, message, returncode, stderr):
+    assert returncode == code, (argv, stderr)
+    assert message in stderr, (argv, stderr)
+    assert stderr.count("\n") == 1, (argv, stderr)
+    assert stderr.startswith("tfmlp"), (argv, stderr)
+    assert "Traceback" not in stderr
+
+
 def test_error_cases_subprocess(model, files):
-    """Each error: its exit code and one line on stderr naming the problem."""
+    """Errors of each kind (argument parsing, a missing file, a model that
+    needs TensorFlow): the exit code and one line on stderr."""
     fields = {"d": files, "model": model[0]}
 
     def run(case):
@@ -208,13 +222,24 @@ def test_error_cases_subprocess(model, files):
         return case, _run(*[a.format(**fields) for a in argv])
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(run, ERRORS))
+        results = list(pool.map(run, [ERRORS[i] for i in SUBPROCESS_ERRORS]))
     for (argv, code, message), proc in results:
-        assert proc.returncode == code, (argv, proc.stderr)
-        assert message in proc.stderr, (argv, proc.stderr)
-        assert proc.stderr.count("\n") == 1, (argv, proc.stderr)
-        assert proc.stderr.startswith("tfmlp"), (argv, proc.stderr)
-        assert "Traceback" not in proc.stderr
+        _check_error(argv, code, message, proc.returncode, proc.stderr)
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=lambda case: " ".join(case[0][:2]))
+def test_error_cases_in_process(case, model, files, capsys):
+    """Every error case through ``main``: its exit code and one line."""
+    from tfmlp._cli import main
+
+    argv, code, message = case
+    fields = {"d": files, "model": model[0]}
+    capsys.readouterr()
+    try:
+        returncode = main([a.format(**fields) for a in argv])
+    except SystemExit as exc:
+        returncode = exc.code
+    _check_error(argv, code, message, returncode, capsys.readouterr().err)
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")

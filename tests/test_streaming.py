@@ -1121,3 +1121,63 @@ def test_the_epoch_draws_batches_in_its_own_loop(monkeypatch):
     assert "IteratorGetNextAsOptional" in ops
     assert ops & {"While", "StatelessWhile"}
     assert clf.n_iter_ == 2 and clf.t_ == 2 * len(Y)
+
+
+def test_datasets_of_one_structure_share_a_trace_and_are_not_kept():
+    """A new dataset per ``partial_fit`` (a chunk streamed at a time) reuses
+    the compiled epoch, and the cache does not keep the datasets alive (each
+    was a new trace holding its data: ~30 MB a call for 16 MB chunks)."""
+    import gc
+    import weakref
+
+    from tfmlp import _training
+
+    clf = MLPClassifier(hidden_layer_sizes=(9,), random_state=0)
+    refs = []
+    traces = sum(f.traces for f in _training._CACHE.values())
+    for start in range(0, 150, 30):
+        ds = tf.data.Dataset.from_tensor_slices(
+            (X[start : start + 30], Y[start : start + 30])
+        ).batch(10)
+        _quiet(clf.partial_fit, ds, classes=[0, 1, 2])
+        refs.append(weakref.ref(ds))
+        del ds
+    gc.collect()
+    assert sum(f.traces for f in _training._CACHE.values()) - traces <= 1
+    assert all(r() is None for r in refs)
+
+
+def test_score_of_a_dataset_refuses_a_separate_y():
+    ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(50)
+    clf = _quiet(MLPClassifier(max_iter=2).fit, ds, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="pass y=None"):
+        clf.score(ds, 2 - Y)
+    dsr = tf.data.Dataset.from_tensor_slices((XR, YR)).batch(50)
+    reg = _quiet(MLPRegressor(max_iter=2).fit, dsr)
+    with pytest.raises(ValueError, match="pass y=None"):
+        reg.score(dsr, YR)
+    assert np.isfinite(reg.score(dsr))
+
+
+def test_label_rows_of_unknown_width_holding_several_columns_are_refused():
+    """A generator's natural signature, y of shape (None, None): label
+    indicator rows were flattened into labels (a raw shape error)."""
+    onehot = np.eye(3)[Y]
+
+    def gen():
+        for s in range(0, 150, 40):
+            yield X[s : s + 40], onehot[s : s + 40]
+
+    sig = (
+        tf.TensorSpec((None, 4), tf.float64),
+        tf.TensorSpec((None, None), tf.float64),
+    )
+    ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
+    with pytest.raises(ValueError, match=r"give y's shape as \(None, n_labels\)"):
+        MLPClassifier(max_iter=1).fit(ds, classes=[0, 1, 2])
+    labels = tf.data.Dataset.from_generator(
+        lambda: ((X[s : s + 40], Y[s : s + 40, None]) for s in range(0, 150, 40)),
+        output_signature=(sig[0], tf.TensorSpec((None, None), tf.int64)),
+    )  # one label per row, width unknown: still labels
+    clf = _quiet(MLPClassifier(max_iter=2).fit, labels, classes=[0, 1, 2])
+    assert clf.n_outputs_ == 3

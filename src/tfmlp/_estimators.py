@@ -646,6 +646,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         """
         if is_dataset(X):
             check_is_fitted(self)
+            _no_y_with_a_dataset(y)
             return self._score_dataset(X, sample_weight)
         return super().score(X, y, sample_weight=sample_weight)
 
@@ -1132,8 +1133,17 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         """
         if is_dataset(X):
             check_is_fitted(self)
+            _no_y_with_a_dataset(y)
             return self._score_dataset(X, sample_weight)
         return super().score(X, y, sample_weight=sample_weight)
+
+
+def _no_y_with_a_dataset(y) -> None:
+    if y is not None:
+        raise ValueError(
+            "With a tf.data.Dataset as X, y comes from the dataset's (X, y) "
+            "elements; pass y=None."
+        )
 
 
 def _column_to_1d(y):

@@ -44,6 +44,7 @@ _SW_ROWS = "TFMLP_SW_ROWS"
 _Y_ROWS = "TFMLP_Y_ROWS"
 _NEGATIVE_TARGETS = "TFMLP_NEGATIVE_TARGETS"
 _NOT_INDICATOR = "TFMLP_NOT_INDICATOR"
+_Y_WIDTH = "TFMLP_Y_WIDTH"
 # messages of the checks the training epoch makes batch by batch
 _BATCH_CHECKS = {
     "TFMLP_NONFINITE_X": "Input X contains NaN or infinity",
@@ -58,6 +59,11 @@ _BATCH_CHECKS = {
     _NOT_INDICATOR: (
         "A multilabel y must be a label-indicator matrix of 0/1 values; it holds "
         "other values"
+    ),
+    _Y_WIDTH: (
+        "y has several columns, but the dataset's element_spec leaves their "
+        "number unknown (shape (None, None)), so they were taken for one label "
+        "per row: give y's shape as (None, n_labels) for label-indicator rows"
     ),
 }
 _ZERO_WEIGHTS = "TFMLP_WEIGHTS_SUM_TO_ZERO"
@@ -313,6 +319,12 @@ def label_encoder(
     table = _class_table(classes, y_spec.dtype)
 
     def encode(y, dtype):
+        if y_spec.shape.rank == 2:  # one label per row: (n, 1)
+            width = tf.debugging.assert_equal(
+                tf.shape(y)[1], 1, message=_Y_WIDTH, summarize=1
+            )
+            with tf.control_dependencies([width]):
+                y = tf.identity(y)
         y = tf.reshape(y, [-1])
         onehot = tf.cast(tf.equal(y[:, None], table[None, :]), dtype)
         tf.debugging.assert_equal(

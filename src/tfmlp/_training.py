@@ -184,10 +184,17 @@ def _signature(value):
         return ("var", type(value), tuple(value.shape), value.dtype)
     if isinstance(value, tf.Tensor):
         return ("tensor", value.shape.rank, value.dtype)
+    if isinstance(value, tf.data.Dataset):
+        # by its structure, not the object: each new dataset of the same
+        # structure (a chunk streamed per partial_fit) reuses the trace, and
+        # the cache holds no dataset (nor the data it captured)
+        return ("dataset", tf.data.DatasetSpec.from_value(value))
     return ("python", type(value), value)
 
 
 def _relaxed(value):
+    if isinstance(value, tf.data.Dataset):
+        return tf.data.DatasetSpec.from_value(value)
     if isinstance(value, tf.Variable) or not isinstance(value, tf.Tensor):
         return value
     return tf.TensorSpec([None] * value.shape.rank, value.dtype)

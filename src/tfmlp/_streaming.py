@@ -92,8 +92,9 @@ def check_finite(ds, what: str = "The dataset") -> None:
     if int(ds.cardinality()) == tf.data.INFINITE_CARDINALITY:
         _fail(
             f"{what} is endless (infinite cardinality, e.g. from ds.repeat()): "
-            "one pass over it, an epoch, would never end. Pass a finite dataset "
-            "(drop the repeat() or use ds.take(n)); max_iter sets the epochs."
+            "one pass over it (a training epoch, or a prediction) would never "
+            "end. Pass a finite dataset (drop the repeat() or use ds.take(n)); "
+            "in training, max_iter sets the epochs."
         )
 
 

@@ -238,37 +238,31 @@ def test_memory_rows_have_no_speed_ratio():
     assert "x |" not in C.format_table([row]).split("peak RSS")[1].splitlines()[0]
 
 
-def test_cache_memory_prints_rss_rows():
-    script = RUN.parent / "cache_memory.py"
+def _script(name, *args, timeout=300):
+    """Run ``benchmarks/name`` with ``args``; its stdout (the run must pass)."""
     out = subprocess.run(
-        [sys.executable, str(script), "--fits", "3", "--every", "2"],
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, str(RUN.parent / name), *args],
+        capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
-    rows = [line.split() for line in out.stdout.splitlines()[1:]]
+    return out.stdout
+
+
+def test_cache_memory_prints_rss_rows():
+    stdout = _script("cache_memory.py", "--fits", "3", "--every", "2")
+    rows = [line.split() for line in stdout.splitlines()[1:]]
     assert [r[0] for r in rows] == ["2", "3"]
     assert all(float(r[1]) > 100 for r in rows)
 
 
 def test_partial_fit_bench_prints_both_libraries():
-    script = RUN.parent / "bench_partial_fit.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--rows", "30", "--calls", "3"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "scikit-learn" in out.stdout and "tfmlp" in out.stdout
-    assert "variable reads per call: 12" in out.stdout
+    stdout = _script("bench_partial_fit.py", "--rows", "30", "--calls", "3")
+    assert "scikit-learn" in stdout and "tfmlp" in stdout
+    assert "variable reads per call: 12" in stdout
 
 
 def test_streaming_small_prints_three_rows():
-    script = RUN.parent / "bench_streaming.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--small"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    rows = out.stdout.splitlines()[1:]
+    rows = _script("bench_streaming.py", "--small", timeout=600).splitlines()[1:]
     assert [r.split(",")[0].strip() for r in rows] == [
         "tfmlp", "tfmlp", "scikit-learn"
     ]  # fmt: skip

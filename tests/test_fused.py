@@ -239,3 +239,30 @@ def test_fused_calls_are_bounded_by_time(monkeypatch):
     assert set(calls) == {1}  # never fused: the same numbers
     for a, b in zip(est.coefs_, slow.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+def test_under_an_applications_own_sigint_handler_epochs_are_not_fused(monkeypatch):
+    """A KeyboardInterrupt from the application's handler surfaces right
+    after a compiled call, before its epochs are recorded: with one epoch
+    per call the weights can be at most that epoch ahead of ``n_iter_`` (64
+    fused epochs were lost)."""
+    import signal
+
+    X, y = load_digits(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(20,), max_iter=30, tol=0, random_state=0)
+    calls = _count_epochs_per_call(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MLPClassifier(**kw).fit(X / 16.0, y)
+        assert max(calls) > 1  # Python's own handler: fused
+        calls.clear()
+
+        def handler(signum, frame):
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            est = MLPClassifier(**kw).fit(X / 16.0, y)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    assert calls == [1] * 30 and est.n_iter_ == 30

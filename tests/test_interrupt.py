@@ -127,31 +127,3 @@ def test_a_failed_call_leaves_a_random_state_generator_as_it_was():
     with pytest.raises(ValueError):
         reg.partial_fit(X * 1e150, Y * 1e150)  # diverges
     np.testing.assert_array_equal(rng.get_state()[1], state)
-
-
-def test_under_an_applications_own_handler_epochs_are_not_fused(monkeypatch):
-    """A KeyboardInterrupt from the application's handler surfaces right
-    after a compiled call: with one epoch per call the weights can be at
-    most that epoch ahead of ``n_iter_`` (64 fused epochs were lost)."""
-    epochs_per_call = []
-    original = _loop.EpochRunner.run_epochs
-
-    def counted(self, random_state, k):
-        epochs_per_call.append(k)
-        return original(self, random_state, k)
-
-    monkeypatch.setattr(_loop.EpochRunner, "run_epochs", counted)
-    _quiet_fit(MLPClassifier(max_iter=30, **KW), X, Y)
-    assert max(epochs_per_call) > 1  # Python's handler: fused
-    epochs_per_call.clear()
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        est = _quiet_fit(MLPClassifier(max_iter=30, **KW), X, Y)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    assert epochs_per_call == [1] * 30
-    assert est.n_iter_ == 30

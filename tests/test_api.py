@@ -555,3 +555,30 @@ def test_partial_fit_docstring_lists_parameters_in_signature_order():
             doc = method.__doc__
             listed = re.findall(r"^\s{8}(\w+) :", doc, flags=re.M)
             assert listed[: len(params)] == params, (cls.__name__, name, listed)
+
+
+def test_a_sparse_column_y_is_scikit_learns_error():
+    y = sp.csr_matrix(Y_IRIS.reshape(-1, 1))
+    for est in (MLPClassifier(max_iter=2), SkClassifier(max_iter=2)):
+        with pytest.raises(TypeError, match="Sparse data was passed for y"):
+            est.fit(X_IRIS, y)
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu", "identity"])
+def test_a_classifier_reports_log_loss_whatever_out_activation_is_set(act):
+    """scikit-learn's loss follows the estimator (log-loss for a classifier),
+    not the output activation a user set after fit."""
+    kw = dict(hidden_layer_sizes=(6,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = (
+            MLPClassifier(**kw).fit(X_IRIS, Y_IRIS),
+            SkClassifier(**kw).fit(X_IRIS, Y_IRIS),
+        )
+        ours.out_activation_ = theirs.out_activation_ = act
+        with np.errstate(all="ignore"):
+            ours.partial_fit(X_IRIS, Y_IRIS)
+            theirs.partial_fit(X_IRIS, Y_IRIS)
+    np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-8)
+    for a, b in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)

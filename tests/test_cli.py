@@ -1280,3 +1280,41 @@ def test_a_failed_predictions_or_plot_write_keeps_the_earlier_file(
     assert "cannot write plot" in _err(capsys)
     assert plot.read_bytes() == b"earlier plot"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_predictions_are_compressed_as_the_out_name_says(trained, data_dir, tmp_path):
+    model, _ = trained
+    out = tmp_path / "preds.csv.gz"
+    assert (
+        main(["predict", str(model), str(data_dir / "data.csv"), "--out", str(out)])
+        == 0
+    )
+    assert out.read_bytes()[:2] == b"\x1f\x8b"  # gzip
+    assert len(pd.read_csv(out)) == len(_frame())
+
+
+def test_predictions_go_in_place_where_the_directory_takes_no_new_file(
+    trained, data_dir, tmp_path, monkeypatch
+):
+    """A writable file in a directory that refuses the temporary file
+    (permissions, an immutable directory): written in place, as before."""
+    import tfmlp._persist as persist
+
+    model, _ = trained
+    out = tmp_path / "preds.csv"
+    out.write_text("earlier\n")
+
+    def refused(path, suffix=".tmp"):
+        raise PermissionError(1, f"Cannot write {path!r}: Operation not permitted")
+
+    monkeypatch.setattr(persist, "_temp_file", refused)
+    assert (
+        main(["predict", str(model), str(data_dir / "data.csv"), "--out", str(out)])
+        == 0
+    )
+    assert len(pd.read_csv(out)) == len(_frame())
+    new = tmp_path / "new.csv"  # no file to write in place: the error, once
+    assert (
+        main(["predict", str(model), str(data_dir / "data.csv"), "--out", str(new)])
+        == 1
+    )

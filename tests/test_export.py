@@ -315,6 +315,23 @@ def test_savedmodel_write_errors_name_the_destination(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
+def test_savedmodel_into_a_directory_taking_no_files_names_the_destination(
+    tmp_path, monkeypatch
+):
+    import os
+
+    est = _fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X, X[:, 0])
+    dest = tmp_path / "sm"
+
+    def refused(path, mode=0o777):
+        raise PermissionError(1, "Operation not permitted", path)
+
+    monkeypatch.setattr(os, "mkdir", refused)
+    with pytest.raises(PermissionError) as info:
+        tfmlp.export(est, dest, "savedmodel")
+    assert repr(str(dest)) in str(info.value) and ".tmp" not in str(info.value)
+
+
 def test_savedmodel_export_never_replaces_other_directories(tmp_path, monkeypatch):
     # an export replaces a directory whole, so only an earlier SavedModel (or
     # an empty directory) may be at the path: other files would be lost

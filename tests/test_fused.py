@@ -266,3 +266,20 @@ def test_under_an_applications_own_sigint_handler_epochs_are_not_fused(monkeypat
         finally:
             signal.signal(signal.SIGINT, previous)
     assert calls == [1] * 30 and est.n_iter_ == 30
+
+
+@pytest.mark.parametrize("handler", ["SIG_IGN", "SIG_DFL"])
+def test_ignored_or_default_sigint_keeps_epochs_fused(handler, monkeypatch):
+    """No KeyboardInterrupt reaches Python (a background job's SIG_IGN)."""
+    import signal
+
+    X, y = load_digits(return_X_y=True)
+    calls = _count_epochs_per_call(monkeypatch)
+    previous = signal.signal(signal.SIGINT, getattr(signal, handler))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MLPClassifier(hidden_layer_sizes=(20,), max_iter=30, tol=0).fit(X / 16, y)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert max(calls) > 1

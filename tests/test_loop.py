@@ -438,3 +438,17 @@ def test_arrays_are_chunked_from_their_training_size_in_bytes(dtype, monkeypatch
     assert _runner_kind(reg, X, y, monkeypatch) == "EpochRunner"
     monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", size)
     assert _runner_kind(reg, X, y, monkeypatch) == "ChunkRunner"
+
+
+def test_a_memory_map_is_chunked_by_its_own_size(tmp_path, monkeypatch):
+    """A float64 file trained in float32 (``compute_dtype``) is chunked from
+    its own size: the training tensor's (half) kept it whole in memory."""
+    rng = np.random.RandomState(0)
+    path = tmp_path / "X.npy"
+    np.save(path, rng.rand(100, 4))
+    X = np.load(path, mmap_mode="r")
+    reg = MLPRegressor(
+        hidden_layer_sizes=(3,), max_iter=1, jit_compile=False, compute_dtype="float32"
+    )
+    monkeypatch.setattr(loop, "CHUNK_MIN_BYTES", 100 * 4 * 8)
+    assert _runner_kind(reg, X, rng.rand(100), monkeypatch) == "ChunkRunner"

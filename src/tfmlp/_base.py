@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 import tensorflow as tf
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -344,7 +344,19 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         )
 
     def _forward_model(self, net):
-        return net.forward_model(self.activation, self.out_activation_)
+        return net.forward_model(
+            self.activation, self.out_activation_, loss=self._objective()
+        )
+
+    def _objective(self) -> str:
+        """The reported loss, chosen as scikit-learn's ``_backprop`` chooses it
+        (also for an ``out_activation_`` a user set after fit): a classifier's
+        log-loss (binary with a logistic output), a regressor's ``loss``."""
+        if is_classifier(self):
+            return (
+                "binary_log_loss" if self.out_activation_ == "logistic" else "log_loss"
+            )
+        return self.loss
 
     def _train_model(self, net):
         """The forward model of training: under a mixed ``compute_dtype`` the
@@ -353,7 +365,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         dtype = matmul_dtype(self.compute_dtype)
         if dtype is None or net.custom:
             return self._forward_model(net)
-        return net.forward_model(self.activation, self.out_activation_, dtype)
+        return net.forward_model(
+            self.activation, self.out_activation_, dtype, loss=self._objective()
+        )
 
     def _set_trained_weights(self, arrays: list[np.ndarray]) -> None:
         """Store weights produced by training into both NumPy and the network."""
@@ -877,7 +891,12 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             y,
             sample_weight,
             StandardForward(
-                NetSpec.create(self.n_layers_, self.activation, self.out_activation_)
+                NetSpec.create(
+                    self.n_layers_,
+                    self.activation,
+                    self.out_activation_,
+                    loss=self._objective(),
+                )
             ),
             alpha=float(self.alpha),
             max_iter=self.max_iter,

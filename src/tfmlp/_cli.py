@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 
@@ -930,7 +931,9 @@ def _write_plot(est, path) -> None:
             path,
             lambda f: ax.figure.savefig(f, format="png", dpi=100, bbox_inches="tight"),
         )
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise CLIError(f"cannot write plot {path}: {_os_reason(exc)}") from None
+    except ValueError as exc:
         raise CLIError(f"cannot write plot {path}: {exc}") from None
     finally:
         plt.close(ax.figure)
@@ -939,18 +942,33 @@ def _write_plot(est, path) -> None:
 def _write_output(path, write) -> None:
     """``write(binary file)`` into ``path`` through a temporary file renamed
     over it, so a failed write (a full disk) leaves an earlier file whole; a
-    pipe or device (``/dev/stdout``) is written in place."""
-    import os
+    pipe or device (``/dev/stdout``), or a file whose directory takes no new
+    files (the temporary one), is written in place."""
     import stat
 
-    from tfmlp._persist import _atomic_write
+    from tfmlp._persist import _atomic_write, _temp_file
 
     path = os.fspath(path)
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
         with open(path, "wb") as f:
             write(f)
-    else:
-        _atomic_write(path, write)
+        return
+    try:  # (created and removed here: the directory's permission, first)
+        fd, tmp = _temp_file(path)
+    except PermissionError:
+        if not os.path.isfile(path):
+            raise
+        with open(path, "wb") as f:
+            write(f)
+        return
+    os.close(fd)
+    os.unlink(tmp)
+    _atomic_write(path, write)
+
+
+def _os_reason(exc: OSError) -> str:
+    """An OSError's reason without the path it may repeat."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
 def _model_columns(est, pre) -> set:
@@ -992,9 +1010,19 @@ def _predict(args: argparse.Namespace) -> int:
         for k, name in enumerate(names):
             out[f"prediction_{name}"] = prediction[:, k]
     if args.out:
+        from pandas.io.common import infer_compression
+
+        # a file object: pandas takes the compression from the name only
+        # when given the name (preds.csv.gz)
+        compression = infer_compression(args.out, "infer")
         try:
-            _write_output(args.out, lambda f: out.to_csv(f, index=False))
-        except (OSError, ValueError) as exc:
+            _write_output(
+                args.out,
+                lambda f: out.to_csv(f, index=False, compression=compression),
+            )
+        except OSError as exc:
+            raise CLIError(f"cannot write {args.out}: {_os_reason(exc)}") from None
+        except ValueError as exc:
             raise CLIError(f"cannot write {args.out}: {exc}") from None
         print(f"Wrote {len(out)} predictions to {args.out}")
     else:

@@ -98,7 +98,9 @@ class CustomNetwork:
             x = tf.sparse.to_dense(x)
         return self.hidden_model(x, training=False)
 
-    def forward_model(self, activation: str, out_activation: str) -> CustomNetwork:
+    def forward_model(
+        self, activation: str, out_activation: str, loss: str | None = None
+    ) -> CustomNetwork:
         return self
 
     # -- the weight-store protocol shared with ``Network`` --------------------

@@ -8,6 +8,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import column_or_1d
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -1149,6 +1150,8 @@ def _no_y_with_a_dataset(y) -> None:
 def _column_to_1d(y):
     """A column-vector ``y`` as 1-D, with scikit-learn's DataConversionWarning
     attributed as scikit-learn's (``filterwarnings(..., module="sklearn")``)."""
+    if sp.issparse(y):  # scikit-learn's error for a sparse column
+        return column_or_1d(y, warn=True)
     warn(
         "A column-vector y was passed when a 1d array was expected. Please "
         "change the shape of y to (n_samples, ), for example using ravel().",

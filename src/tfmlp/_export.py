@@ -316,7 +316,7 @@ def _write_savedmodel(model, path: str, dtype: str) -> None:
     try:
         try:
             _export_archive(model, tmp, dtype)
-        except tf.errors.OpError as exc:  # a full disk, a quota: TensorFlow's
+        except _file_errors(tf) as exc:  # a full disk, a quota: TensorFlow's
             # file errors name the hidden directory; report them against path
             raise OSError(
                 f"Cannot write the SavedModel {path!r}: {exc.message}"
@@ -358,6 +358,20 @@ def _check_replaceable(path: str) -> None:
         )
 
 
+def _file_errors(tf) -> tuple:
+    """TensorFlow's errors for a file that cannot be written."""
+    e = tf.errors
+    return (
+        e.ResourceExhaustedError,  # no space left, a quota
+        e.OutOfRangeError,  # a file size limit
+        e.PermissionDeniedError,
+        e.NotFoundError,
+        e.FailedPreconditionError,
+        e.DataLossError,
+        e.UnavailableError,
+    )
+
+
 def _temp_dir(path: str) -> str:
     """Create a new hidden directory next to ``path`` (mode 0o777 - umask)."""
     directory = check_parent(path)
@@ -369,6 +383,10 @@ def _temp_dir(path: str) -> str:
             return tmp
         except FileExistsError:
             continue
+        except OSError as exc:  # named by the destination, not the hidden name
+            raise type(exc)(
+                exc.errno, f"Cannot write {path!r}: {exc.strerror}"
+            ) from None
     raise FileExistsError(f"Could not create a temporary directory next to {path!r}.")
 
 

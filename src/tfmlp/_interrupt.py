@@ -47,8 +47,11 @@ def deferred_interrupts():
     if threading.current_thread() is not threading.main_thread():
         yield request  # (signals are handled in the main thread only)
         return
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        request.deferring = False
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is not signal.default_int_handler:
+        # an application's own function may raise KeyboardInterrupt; SIG_IGN
+        # and SIG_DFL (a background job's) never reach Python
+        request.deferring = not callable(handler)
         yield request
         return
 

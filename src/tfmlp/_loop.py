@@ -110,7 +110,8 @@ def make_runner(est, net, X, y, sample_weight):
     resident = nbytes <= RESIDENT_MAX_BYTES and not memory_mapped(X)
     if xla and (_xla_view_ok(X, net.dtype) or resident):
         return EpochRunner(est, net, X, y, sample_weight, xla=True)
-    if xla or nbytes >= CHUNK_MIN_BYTES:
+    own = X.shape[0] * X.shape[1] * X.dtype.itemsize  # (a memory map's file)
+    if xla or max(nbytes, own) >= CHUNK_MIN_BYTES:
         return ChunkRunner(est, net, X, y, sample_weight, xla)
     return EpochRunner(est, net, X, y, sample_weight)
 

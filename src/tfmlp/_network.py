@@ -278,12 +278,19 @@ class Network:
         return self._keras is not None
 
     def forward_model(
-        self, activation: str, out_activation: str, matmul_dtype: str | None = None
+        self,
+        activation: str,
+        out_activation: str,
+        matmul_dtype: str | None = None,
+        loss: str | None = None,
     ) -> StandardForward:
         """The forward model; ``matmul_dtype`` (training under a mixed policy)
-        computes its dense matrix products in float16/bfloat16."""
+        computes its dense matrix products in float16/bfloat16; ``loss``: the
+        reported objective (default: the one that goes with the output)."""
         return StandardForward(
-            NetSpec.create(self.n_weights + 1, activation, out_activation, matmul_dtype)
+            NetSpec.create(
+                self.n_weights + 1, activation, out_activation, matmul_dtype, loss
+            )
         )
 
     @property

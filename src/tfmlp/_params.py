@@ -136,19 +136,21 @@ class NetSpec:
         activation: str,
         out_activation: str,
         matmul_dtype: str | None = None,
+        loss: str | None = None,
     ) -> NetSpec:
+        """``loss``: the reported objective (default: the output's own)."""
         check_activation(activation)
-        loss = (
+        default = (
             _OUTPUT_LOSS.get(out_activation)
             if isinstance(out_activation, str)
             else None
         )
-        if loss is None:
+        if default is None:
             raise ValueError(
                 f"out_activation_ must be one of {sorted(_OUTPUT_LOSS)}; got "
                 f"{out_activation!r}."
             )
-        return cls(n_layers, activation, out_activation, loss, matmul_dtype)
+        return cls(n_layers, activation, out_activation, loss or default, matmul_dtype)
 
 
 # the loss that goes with each output activation (tanh and relu: set as

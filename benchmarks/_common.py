@@ -160,6 +160,16 @@ def current_rss_mb() -> float:
 # --------------------------------------------------------------------------- timing
 
 
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an integer of at least 1 (else a usage error)."""
+    import argparse
+
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def timed(fn: Callable, *args, **kwargs) -> tuple[float, object]:
     """``(seconds, result)`` of one call, with ConvergenceWarnings silenced."""
     with warnings.catch_warnings():

@@ -17,6 +17,10 @@ import statistics
 import sys
 import time
 import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import positive_int  # noqa: E402
 
 
 def run(rows: int = 50, calls: int = 400) -> dict:
@@ -60,8 +64,8 @@ def run(rows: int = 50, calls: int = 400) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=50)
-    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--rows", type=positive_int, default=50)
+    parser.add_argument("--calls", type=positive_int, default=400)
     args = parser.parse_args(argv)
     res = run(args.rows, args.calls)
     sk, tf_ = res["ms"]["scikit-learn"], res["ms"]["tfmlp"]

@@ -31,6 +31,10 @@ import sys
 import tempfile
 import textwrap
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import positive_int  # noqa: E402
 
 CHUNK = 100_000
 
@@ -164,17 +168,10 @@ def small_epochs(epochs: int = 20, repeats: int = 3) -> list:
     ]
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=_positive, default=None)
-    parser.add_argument("--features", type=_positive, default=100)
+    parser.add_argument("--rows", type=positive_int, default=None)
+    parser.add_argument("--features", type=positive_int, default=100)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--small", action="store_true", help=small_epochs.__doc__)
     args = parser.parse_args(argv)

@@ -19,20 +19,13 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import current_rss_mb  # noqa: E402
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from _common import current_rss_mb, positive_int  # noqa: E402
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fits", type=_positive, default=150)
-    parser.add_argument("--every", type=_positive, default=30)
+    parser.add_argument("--fits", type=positive_int, default=150)
+    parser.add_argument("--every", type=positive_int, default=30)
     args = parser.parse_args(argv)
     from sklearn.datasets import load_digits
 

@@ -946,24 +946,20 @@ def _write_output(path, write) -> None:
     files (the temporary one), is written in place."""
     import stat
 
-    from tfmlp._persist import _atomic_write, _temp_file
+    from tfmlp._persist import _atomic_write
 
     path = os.fspath(path)
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
         with open(path, "wb") as f:
             write(f)
         return
-    try:  # (created and removed here: the directory's permission, first)
-        fd, tmp = _temp_file(path)
-    except PermissionError:
+    try:
+        _atomic_write(path, write)
+    except PermissionError:  # the directory refused the temporary file
         if not os.path.isfile(path):
             raise
         with open(path, "wb") as f:
             write(f)
-        return
-    os.close(fd)
-    os.unlink(tmp)
-    _atomic_write(path, write)
 
 
 def _os_reason(exc: OSError) -> str:

@@ -502,8 +502,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if is_dataset(X):
             y_spec = training_spec(X)[1]
             return y_spec.shape.rank == 2 and y_spec.shape[1] not in (None, 1)
-        if y is None:  # validation says that y is required
-            return False
         return type_of_target(y).startswith("multilabel")
 
     def predict(self, X):
@@ -1150,15 +1148,14 @@ def _no_y_with_a_dataset(y) -> None:
 def _column_to_1d(y):
     """A column-vector ``y`` as 1-D, with scikit-learn's DataConversionWarning
     attributed as scikit-learn's (``filterwarnings(..., module="sklearn")``)."""
-    if sp.issparse(y):  # scikit-learn's error for a sparse column
-        return column_or_1d(y, warn=True)
+    y = column_or_1d(y)  # (and scikit-learn's error for a sparse column)
     warn(
         "A column-vector y was passed when a 1d array was expected. Please "
         "change the shape of y to (n_samples, ), for example using ravel().",
         DataConversionWarning,
         like_sklearn=True,
     )
-    return np.ascontiguousarray(y.reshape(-1))
+    return y
 
 
 def _refuse_sparse_targets(y, name: str) -> None:

@@ -153,9 +153,9 @@ class NetSpec:
         return cls(n_layers, activation, out_activation, loss or default, matmul_dtype)
 
 
-# the loss that goes with each output activation (tanh and relu: set as
-# ``out_activation_`` after fit, which scikit-learn predicts with; squared
-# error, as scikit-learn's backward pass treats any output but softmax/logistic)
+# the output activations, each with the loss that goes with it when none is
+# given (the estimators give theirs: ``BaseMLP._objective``); tanh and relu
+# only as an ``out_activation_`` set after fit, which scikit-learn predicts with
 _OUTPUT_LOSS = {
     "identity": "squared_error",
     "tanh": "squared_error",

@@ -57,6 +57,32 @@ def test_callbacks_receive_loss_and_val_score():
     assert rec.model is clf.model_
 
 
+def test_history_keeps_the_numbers_callbacks_add():
+    # Keras' LR callbacks add learning_rate to the logs and History keeps it
+    class Extra(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["note"] = "text"  # not a number: left out
+            logs["vector"] = np.ones(3)  # not a scalar: left out
+            if epoch == 1:
+                logs["once"] = np.int32(7)
+
+    schedule = keras.callbacks.LearningRateScheduler(lambda e, lr: 0.01 * 0.5**e)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(5,),
+        max_iter=3,
+        random_state=0,
+        callbacks=[schedule, Extra()],
+    )
+    _quiet_fit(clf, X, Y)
+    assert set(clf.history_) == {"loss", "learning_rate", "once"}
+    assert clf.history_["learning_rate"] == pytest.approx([0.01, 0.005, 0.0025])
+    np.testing.assert_array_equal(clf.history_["once"], [np.nan, 7.0, np.nan])
+    # later fits without callbacks keep the lists aligned
+    _quiet_fit(clf.set_params(callbacks=None, warm_start=True, max_iter=2), X, Y)
+    assert {len(v) for v in clf.history_.values()} == {5}
+    assert np.isnan(clf.history_["learning_rate"][3:]).all()
+
+
 def test_callback_stops_training_cleanly():
     rec = Recorder(stop_at=3)
     clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, callbacks=[rec])

@@ -290,6 +290,22 @@ def test_validation_dataset_sample_weights_and_labels():
     assert len(got.validation_scores_) == 2
 
 
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: _ds(X, Y).take(0), "^validation_data is empty"),
+        (lambda: (X[:0], Y[:0]), "^validation_data: Found array with 0 sample"),
+        (lambda: (X[:, :3], Y), "^validation_data: X has 3 features"),
+    ],
+)
+def test_validation_data_errors_name_it(make, match):
+    clf = _quiet(MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit, X, Y)
+    before = clf.predict_proba(X)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(_ds(X, Y), classes=[0, 1, 2], validation_data=make())
+    np.testing.assert_array_equal(before, clf.predict_proba(X))
+
+
 def test_read_csv_files_with_columns_in_other_orders(tmp_path):
     pd = pytest.importorskip("pandas")
     pd.DataFrame({"a": [1.0, 2.0], "b": [10.0, 20.0], "y": [0, 1]}).to_csv(

@@ -168,10 +168,15 @@ class CallbackRunner:
             self._call("on_epoch_begin", epoch, {})
 
     def epoch_end(self, epoch: int, logs: dict) -> bool:
-        """Notify; True when a callback asked training to stop."""
+        """Notify; True when a callback asked training to stop. Numeric
+        entries the callbacks added to the logs (Keras' LR callbacks add
+        ``learning_rate``) are added to ``logs``, as Keras' History records
+        them."""
         if not self.active:
             return False
-        self._call("on_epoch_end", epoch, _float64_logs(logs))
+        seen = _float64_logs(logs)
+        self._call("on_epoch_end", epoch, seen)
+        logs.update(_added_numbers(seen, logs))
         return bool(getattr(self.model, "stop_training", False))
 
     def train_end(self, logs: dict) -> None:
@@ -239,6 +244,21 @@ def _float64_logs(logs: dict) -> dict:
     float32 tensor to compare it (EarlyStopping, ReduceLROnPlateau), which
     fails for a finite float64 loss above float32's range."""
     return {k: np.float64(v) for k, v in logs.items()}
+
+
+def _added_numbers(seen: dict, logs: dict) -> dict:
+    """The real scalar entries of ``seen`` that ``logs`` lacks, as floats."""
+    added = {}
+    for key, value in seen.items():
+        if key in logs or not isinstance(key, str):
+            continue
+        try:
+            number = np.asarray(value)
+        except Exception:  # noqa: BLE001 - anything a callback stored
+            continue
+        if number.shape == () and number.dtype.kind in "biuf":
+            added[key] = float(number)
+    return added
 
 
 def _base_rate(optimizer) -> float:

@@ -249,8 +249,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Epochs (or lbfgs iterations) run by the last call.
     history_ : dict of list
         Per-epoch logs passed to callbacks (``"loss"``, and ``"val_score"``
-        and ``"val_loss"`` when a validation set is used), accumulated like
-        ``loss_curve_``.
+        and ``"val_loss"`` when a validation set is used, and the numbers
+        callbacks add to the logs, e.g. the ``"learning_rate"`` of Keras' LR
+        callbacks), accumulated like ``loss_curve_``.
     model_ : keras.Model
         The network as a functional Keras model sharing the estimator's
         weights, mapping features to :meth:`predict_proba` (a binary
@@ -863,8 +864,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Epochs (or lbfgs iterations) run by the last call.
     history_ : dict of list
         Per-epoch logs passed to callbacks (``"loss"``, and ``"val_score"``
-        and ``"val_loss"`` when a validation set is used), accumulated like
-        ``loss_curve_``.
+        and ``"val_loss"`` when a validation set is used, and the numbers
+        callbacks add to the logs, e.g. the ``"learning_rate"`` of Keras' LR
+        callbacks), accumulated like ``loss_curve_``.
     model_ : keras.Model
         The network as a functional Keras model sharing the estimator's
         weights (see :attr:`BaseMLP.model_`).

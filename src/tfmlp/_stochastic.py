@@ -170,7 +170,11 @@ class StochasticMixin:
                     )
                     if not converged:
                         self._no_improvement_count = 0
-                if callbacks.epoch_end(epoch, logs) or converged:
+                try:
+                    stop = callbacks.epoch_end(epoch, logs)
+                finally:  # one entry an epoch, also when a hook raised
+                    self._record_history(logs)
+                if stop or converged:
                     break
                 if incremental:
                     break
@@ -316,7 +320,12 @@ class StochasticMixin:
         if is_dataset(validation_data):
             return self._check_validation_dataset(validation_data), None, None
         X_val, y_val, sw_val = check_validation_data(validation_data)
-        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"], reset=False)
+        try:
+            X_val = validate_data(
+                self, X_val, accept_sparse=["csr", "csc"], reset=False
+            )
+        except ValueError as exc:  # scikit-learn's message, about X_val
+            raise ValueError(f"validation_data: {exc}") from None
         y_val = self._check_validation_targets(y_val)
         if len(y_val) != X_val.shape[0]:
             raise ValueError(
@@ -380,7 +389,7 @@ class StochasticMixin:
     def _record_validation(self, net, X_val, y_val, sw_val):
         """Score the validation data (one forward pass) and record score and loss."""
         if is_dataset(X_val):
-            raw, y_val, sw_val = self._dataset_outputs(X_val)
+            raw, y_val, sw_val = self._dataset_outputs(X_val, "validation_data")
             y_val = self._check_validation_targets(y_val)
             if sw_val is not None:
                 _refuse_zero_sum(sw_val, "the validation dataset's")
@@ -412,6 +421,11 @@ class StochasticMixin:
         if validation is not None:
             logs["val_score"] = float(self.validation_scores_[-1])
             logs["val_loss"] = self.validation_loss_curve_[-1]
+        return logs
+
+    def _record_history(self, logs: dict) -> None:
+        """Append an epoch's logs (callbacks' own entries included, e.g.
+        Keras' ``learning_rate``) to ``history_``."""
         history = self.__dict__.setdefault("history_", {})
         # one entry per epoch in every list: NaN where an epoch had no value
         n = max((len(v) for v in history.values()), default=0)
@@ -419,7 +433,6 @@ class StochasticMixin:
             values = history.setdefault(key, [])
             values.extend([np.nan] * (n - len(values)))
             values.append(logs.get(key, np.nan))
-        return logs
 
     def _stop_message(self, early: bool) -> str:
         what = "Validation score" if early else "Training loss"

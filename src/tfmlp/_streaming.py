@@ -73,10 +73,10 @@ def _fail(msg: str):
     raise ValueError(msg)
 
 
-def require_samples(n_samples: int) -> None:
-    """Refuse a dataset that yielded no samples (training or prediction)."""
+def require_samples(n_samples: int, what: str = "The dataset") -> None:
+    """Refuse a dataset (named ``what``) that yielded no samples."""
     if n_samples == 0:
-        _fail("The dataset is empty: it yielded no samples.")
+        _fail(f"{what} is empty: it yielded no samples.")
 
 
 def check_finite(ds, what: str = "The dataset") -> None:
@@ -371,7 +371,7 @@ def dataset_epoch_function(model, solver: str, nesterov: bool, encode, key):
                     total + loss * tf.cast(n_b, dtype),
                     rows + n_b,
                     steps + 1,
-                    tf.cast(new_rate, rate.dtype),
+                    new_rate,
                 )
 
             # an empty batch (a generator's empty chunk) is skipped
@@ -477,8 +477,9 @@ class DatasetRunner:
         return total.numpy()
 
 
-def predict_batches(ds, n_features: int, forward_batch):
-    """Apply ``forward_batch`` to every X batch of ``ds``.
+def predict_batches(ds, n_features: int, forward_batch, what: str = "The dataset"):
+    """Apply ``forward_batch`` to every X batch of ``ds`` (named ``what`` in
+    errors).
 
     Parameters
     ----------
@@ -511,9 +512,10 @@ def predict_batches(ds, n_features: int, forward_batch):
         for batch in ds:
             _collect_batch(batch, forward_batch, parts)
     except DATA_ERRORS as exc:
-        raise dataset_error(exc, "Reading the dataset") from None
+        name = "the dataset" if what == "The dataset" else what
+        raise dataset_error(exc, f"Reading {name}") from None
     outputs, targets, weights = parts
-    require_samples(len(outputs))
+    require_samples(len(outputs), what)
     y = decode_labels(np.concatenate(targets)) if targets else None
     sw = np.concatenate(weights) if weights else None
     return np.concatenate(outputs, axis=0), y, sw
@@ -585,11 +587,11 @@ class DatasetMixin:
         check_dataset_feature_names(self, ds)
         return self._dataset_outputs(ds)[:2]
 
-    def _dataset_outputs(self, ds):
+    def _dataset_outputs(self, ds, what: str = "The dataset"):
         """(outputs, y or None, sample weights or None) over a dataset."""
         net = self._network()
         fn = self._batch_forward(net)
-        return predict_batches(ds, self.n_features_in_, fn)
+        return predict_batches(ds, self.n_features_in_, fn, what)
 
     def _score_dataset(self, ds, sample_weight=None) -> float:
         """``score`` on a dataset of ``(X, y)`` or ``(X, y, sample_weight)``.

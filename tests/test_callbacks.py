@@ -83,6 +83,21 @@ def test_history_keeps_the_numbers_callbacks_add():
     assert np.isnan(clf.history_["learning_rate"][3:]).all()
 
 
+def test_progbar_logger_prints_a_line_an_epoch(capsys):
+    clf = MLPClassifier(
+        hidden_layer_sizes=(5,),
+        max_iter=2,
+        batch_size=50,
+        random_state=0,
+        callbacks=[keras.callbacks.ProgbarLogger()],
+    )
+    _quiet_fit(clf, X, Y)
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out
+    lines = [line for line in out.splitlines() if line.startswith("3/3 ")]
+    assert len(lines) == 2 and all("loss:" in line for line in lines)
+
+
 def test_callback_stops_training_cleanly():
     rec = Recorder(stop_at=3)
     clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, callbacks=[rec])

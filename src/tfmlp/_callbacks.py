@@ -143,6 +143,10 @@ class CallbackRunner:
             steps=steps,
             verbose=0,
         )
+        for cb in self._list.callbacks:
+            if isinstance(cb, keras.callbacks.ProgbarLogger):
+                # one line an epoch, as Keras' fit(verbose=2): no batch hooks
+                cb.verbose = 2
 
     def train_begin(self) -> None:
         if self.active:

@@ -77,6 +77,34 @@ def test_batchnorm_stack_updates_moving_stats():
     assert clf.score(X, Y) > 0.95  # inference uses the moving statistics
 
 
+@pytest.mark.parametrize(
+    "first",
+    [
+        lambda: keras.layers.LayerNormalization(),
+        lambda: keras.layers.GroupNormalization(groups=4),
+    ],
+)
+def test_layers_that_need_the_input_width_can_come_first(first):
+    # the compiled functions take inputs of any shape: the stack still sees
+    # the feature width (LayerNormalization builds its weights from it)
+    def stack(x):
+        return keras.layers.Dense(8, activation="relu")(first()(x))
+
+    import scipy.sparse as sp
+    import tensorflow as tf
+
+    clf = _fit(MLPClassifier(hidden_stack=stack, max_iter=3, random_state=0))
+    clf.partial_fit(X[:100], Y[:100])
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(clf.predict_proba(sp.csr_matrix(X)), proba, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(clf.model_(X)), proba, rtol=1e-10)
+    assert clf.transform(X).shape == (len(X), 8)
+    ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(100)
+    reg = MLPRegressor(hidden_stack=stack, max_iter=2, random_state=0)
+    _fit(reg, ds, None)
+    assert reg.predict(X).shape == (len(X),)
+
+
 def test_clone_pickle_and_grid_search():
     clf = MLPClassifier(hidden_stack=dropout_stack, max_iter=5, random_state=0)
     assert clone(clf).get_params()["hidden_stack"] is dropout_stack

@@ -408,7 +408,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         the fitted state is not. Training the copy (``partial_fit``,
         ``warm_start``) leaves the original exactly as it was, optimizer
         state included (a shallow copy of a scikit-learn MLP shares its
-        weight arrays, so the two train each other)."""
+        weight arrays, so the two train each other). Keras layers made
+        before a ``hidden_stack`` callable builds on them are parameters too:
+        shared, with their weights, by the copy."""
         state = self.__getstate__()
         params = self.get_params(deep=False)
         fitted = {k: v for k, v in state.items() if k not in params}

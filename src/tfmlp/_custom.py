@@ -61,14 +61,21 @@ class CustomNetwork:
         self.exact_batches = _uses_batch_statistics(self.model) or _has_row_losses(
             self.logits, n_features, np.dtype(dtype)
         )
+        self.n_features = int(n_features)
         self.cache: dict = {}
         self._snapshot = self.read()
 
     # -- the forward-model protocol used by the compiled functions ------------
-    def __call__(self, params, x, training: bool = True):
+    def _dense_input(self, x):
+        """``x`` dense, with the feature width known while tracing (the
+        compiled functions take inputs of any shape; layers such as
+        LayerNormalization need their input's width)."""
         if isinstance(x, tf.SparseTensor):
             x = tf.sparse.to_dense(x)
-        z = self.logits(x, training=training)
+        return tf.ensure_shape(x, [None, self.n_features])
+
+    def __call__(self, params, x, training: bool = True):
+        z = self.logits(self._dense_input(x), training=training)
         return z, OUTPUT_ACTIVATIONS[self.spec.out_activation](z)
 
     def coefs(self, params):
@@ -94,9 +101,7 @@ class CustomNetwork:
             params[i].assign(constraint(params[i]))
 
     def hidden(self, params, x):
-        if isinstance(x, tf.SparseTensor):
-            x = tf.sparse.to_dense(x)
-        return self.hidden_model(x, training=False)
+        return self.hidden_model(self._dense_input(x), training=False)
 
     def forward_model(
         self, activation: str, out_activation: str, loss: str | None = None

@@ -188,6 +188,7 @@ def test_backend_is_read_as_keras_reads_it(tmp_path):
     # the config file names the backend, unless a non-empty variable overrides it
     proc = _import_tfmlp(tmp_path, "", config_backend="jax")
     assert proc.returncode != 0 and "'jax' backend" in proc.stderr
+    assert str(tmp_path / "keras.json") in proc.stderr  # the file Keras reads
     assert _import_tfmlp(tmp_path, "tensorflow", config_backend="jax").returncode == 0
 
 

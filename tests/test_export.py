@@ -430,10 +430,17 @@ def test_stack_with_a_lambda_layer_exports(tmp_path, fmt):
     np.testing.assert_allclose(got, est.predict_proba(X), rtol=1e-4, atol=1e-4)
 
 
-def test_stack_layer_without_config_exports_where_it_can(tmp_path):
+class _Box:  # an argument Keras' automatic config cannot serialise
+    def __init__(self, value):
+        self.value = value
+
+
+@pytest.mark.parametrize("factor", [0.5, _Box(0.5)], ids=["number", "object"])
+def test_stack_layer_without_config_exports_where_it_can(tmp_path, factor):
     """A Layer subclass Keras cannot rebuild (no get_config for its
-    arguments): SavedModel traces the fitted network; .keras, which Keras
-    loads by rebuilding, is a clear error."""
+    arguments; an object argument fails already in serialisation):
+    SavedModel traces the fitted network; .keras, which Keras loads by
+    rebuilding, is a clear error."""
     import keras
 
     class Scaled(keras.layers.Layer):
@@ -443,10 +450,12 @@ def test_stack_layer_without_config_exports_where_it_can(tmp_path):
             self.dense = keras.layers.Dense(4, activation="tanh")
 
         def call(self, x):
-            return self.dense(x) * self.factor
+            return self.dense(x) * getattr(self.factor, "value", self.factor)
 
     est = _fit(
-        MLPRegressor(hidden_stack=lambda x: Scaled(0.5)(x), max_iter=5, random_state=0),
+        MLPRegressor(
+            hidden_stack=lambda x: Scaled(factor)(x), max_iter=5, random_state=0
+        ),
         X,
         X[:, 0],
     )

@@ -16,7 +16,7 @@ import sys
 MESSAGE = (
     "tfmlp trains with TensorFlow and needs Keras on the TensorFlow backend, but "
     "Keras is configured to use the {backend!r} backend. Set the environment "
-    "variable KERAS_BACKEND=tensorflow (or change 'backend' in ~/.keras/keras.json) "
+    "variable KERAS_BACKEND=tensorflow (or change 'backend' in {config}) "
     "before importing tfmlp or keras."
 )
 
@@ -39,22 +39,27 @@ def configured_backend() -> str:
     env = os.environ.get("KERAS_BACKEND")
     if env:
         return env
-    if "KERAS_HOME" in os.environ:
-        home = os.environ["KERAS_HOME"]
-    else:
-        base = os.path.expanduser("~")
-        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
     try:
-        with open(os.path.expanduser(os.path.join(home, "keras.json"))) as f:
+        with open(_config_file()) as f:
             return str(json.load(f).get("backend", "tensorflow"))
     except (OSError, ValueError, AttributeError):
         return "tensorflow"
 
 
+def _config_file() -> str:
+    """Where Keras reads its configuration from."""
+    if "KERAS_HOME" in os.environ:
+        home = os.environ["KERAS_HOME"]
+    else:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    return os.path.expanduser(os.path.join(home, "keras.json"))
+
+
 def check_backend() -> None:
     backend = configured_backend()
     if backend != "tensorflow":
-        message = MESSAGE.format(backend=backend)
+        message = MESSAGE.format(backend=backend, config=_config_file())
         if backend.strip().lower() == "tensorflow":
             message += " (Keras reads the name as written: lower case, no spaces)"
         raise ImportError(message)

@@ -555,7 +555,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 default=None
             The targets; None when ``X`` is a dataset.
         **fit_params : dict
-            Passed to :meth:`fit` (``sample_weight``, ``validation_data``).
+            Passed to :meth:`fit` (``sample_weight``, ``validation_data``,
+            and a classifier's ``classes`` for a dataset).
 
         Returns
         -------

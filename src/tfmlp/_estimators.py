@@ -441,8 +441,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or \
+                tf.data.Dataset
+            The input data, or a dataset of ``(X, y[, sample_weight])``
+            batches (then ``y`` is None).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The target values.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -510,8 +512,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or \
+                tf.data.Dataset
+            The input data, or a dataset of ``X`` (or ``(X, y[, sample_weight])``)
+            batches.
 
         Returns
         -------
@@ -664,8 +668,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or \
+                tf.data.Dataset
+            The input data, or a dataset of ``X`` (or ``(X, y[, sample_weight])``)
+            batches.
 
         Returns
         -------
@@ -687,8 +693,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or \
+                tf.data.Dataset
+            The input data, or a dataset of ``X`` (or ``(X, y[, sample_weight])``)
+            batches.
 
         Returns
         -------
@@ -999,8 +1007,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or \
+                tf.data.Dataset
+            The input data, or a dataset of ``(X, y[, sample_weight])``
+            batches (then ``y`` is None).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The target values.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -1028,8 +1038,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or \
+                tf.data.Dataset
+            The input data, or a dataset of ``(X, y[, sample_weight])``
+            batches (then ``y`` is None).
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The target values.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -1055,8 +1067,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or \
+                tf.data.Dataset
+            The input data, or a dataset of ``X`` (or ``(X, y[, sample_weight])``)
+            batches.
 
         Returns
         -------

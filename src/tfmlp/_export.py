@@ -78,12 +78,21 @@ def export(est, path, format, *, dtype=None):
 
     Raises
     ------
+    TypeError
+        If ``est`` is not a tfmlp estimator.
     ValueError
-        For an unknown ``format`` or unsupported ``dtype``.
+        For an unknown ``format`` or unsupported ``dtype``, a ``"keras"``
+        path not ending in ``.keras``, a SavedModel directory that exists and
+        is not an exported SavedModel (or is the working directory), or a
+        network the format cannot hold (e.g. ``"keras"`` with a stack layer
+        Keras cannot rebuild).
     sklearn.exceptions.NotFittedError
         If the estimator is not fitted.
     ImportError
         For ``"onnx"`` without the onnx extra installed.
+    OSError
+        If the file cannot be written (``FileNotFoundError`` when its
+        directory does not exist); the destination then holds what it held.
     """
     if format not in FORMATS:
         raise ValueError(
@@ -205,9 +214,9 @@ def _copy_model(model, dtype: str):
     import keras
 
     source = str(model.inputs[0].dtype)
-    config = _retype(keras.saving.serialize_keras_object(model), source, dtype)
     classes = {type(layer).__name__: type(layer) for layer in _layers(model)}
-    try:
+    try:  # a layer without a usable get_config fails in serialize
+        config = _retype(keras.saving.serialize_keras_object(model), source, dtype)
         copy = keras.saving.deserialize_keras_object(
             config, custom_objects=classes, safe_mode=False
         )

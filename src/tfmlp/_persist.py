@@ -125,7 +125,11 @@ def save(est, path) -> None:
     state; :func:`load` gives back an estimator with bit-identical
     predictions that continues training (``partial_fit``, ``warm_start``)
     exactly like the original. It contains no pickle: JSON metadata, NumPy
-    arrays and a SHA-256 checksum in a ZIP archive (see the module docstring).
+    arrays and a SHA-256 checksum in a ZIP archive whose members are stored
+    uncompressed: ``tfmlp.json`` (parameters and attributes, with a few
+    tagged types), ``arrays/<i>.npy`` (``np.save`` without pickle) and
+    ``checksum.sha256``; loading rebuilds only tfmlp's estimators and the
+    types they hold.
 
     The write is atomic: the data goes to a temporary file in the same
     directory, is flushed to disk, and then replaces ``path`` in one rename,

@@ -99,6 +99,13 @@ def test_early_stopping_records_validation_loss():
         Y.astype(float),
     )
     assert len(reg.validation_loss_curve_) == reg.n_iter_
+    # a fresh fit starts the curve anew; without validation there is none
+    _fit(reg.set_params(early_stopping=False, max_iter=4), X, Y.astype(float))
+    _fit(reg, X, Y.astype(float), validation_data=(X_VA, Y_VA.astype(float)))
+    assert len(reg.validation_loss_curve_) == len(reg.validation_scores_) == 4
+    _fit(reg, X, Y.astype(float))
+    assert reg.validation_scores_ is None
+    assert not hasattr(reg, "validation_loss_curve_")
 
 
 def test_validation_data_errors():

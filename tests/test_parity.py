@@ -1140,3 +1140,71 @@ def test_partial_fit_keeps_the_optimizer_it_has(first, change):
     for _ in range(2):
         call_both(sk, tf, "partial_fit", X, y)
     assert_same_fit(sk, tf, X)
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        # a loss / validation score that never changes ties the best exactly:
+        # with tol=0 that is no improvement (``>`` / ``<``, not ``>=``)
+        ("diabetes", dict(learning_rate_init=1e-300, tol=0.0, shuffle=False)),
+        ("iris", dict(learning_rate_init=1e-300, tol=0.0, early_stopping=True)),
+        # the adaptive rate stops training once it is at or below 1e-6
+        (
+            "iris",
+            dict(
+                solver="sgd",
+                learning_rate="adaptive",
+                learning_rate_init=1e-6,
+                tol=100.0,
+                n_iter_no_change=1,
+            ),
+        ),
+    ],
+    ids=_case_id,
+)
+def test_stopping_rules_at_their_boundaries(name, params):
+    est, X, y = data(name)
+    params = dict(params, hidden_layer_sizes=(5,), max_iter=15, random_state=0)
+    sk, tf = fit_both(est, params, X, y)
+    assert_same_fit(sk, tf, X)
+
+
+def test_warm_start_after_early_stopping_keeps_the_live_weights():
+    """A warm-start fit that never beats the first fit's best validation score
+    ends with the weights it trained (scikit-learn keeps no best weights from
+    the earlier fit)."""
+    est, X, y = data("digits")
+    first = dict(hidden_layer_sizes=(8,), early_stopping=True, max_iter=100)
+    sk, tf = fit_both(est, dict(first, random_state=0), X[:300], y[:300])
+    change = dict(warm_start=True, learning_rate_init=1.0, tol=0.5, n_iter_no_change=1)
+    sk.set_params(**change)
+    tf.set_params(**change)
+    call_both(sk, tf, "fit", X[:300], y[:300])
+    assert_same_fit(sk, tf, X[:300])
+
+
+@pytest.mark.parametrize(
+    "method, params, rows",
+    [
+        # warm start on labels that lack a class of the first fit
+        ("fit", dict(warm_start=True), lambda y: y != 2),
+        # an early-stopping split of one sample
+        ("fit", dict(early_stopping=True), lambda y: slice(45, 55)),
+    ],
+    ids=["warm-start-classes", "one-validation-sample"],
+)
+def test_errors_at_boundaries_match(method, params, rows):
+    est, X, y = data("iris")
+    base = dict(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    sk, tf = fit_both(est, base, X, y)
+    before = tf.predict_proba(X)
+    sk.set_params(**params)
+    tf.set_params(**params)
+    rows = rows(y)
+    with pytest.raises(ValueError) as sk_error:
+        getattr(sk, method)(X[rows], y[rows])
+    with pytest.raises(ValueError) as tf_error:
+        getattr(tf, method)(X[rows], y[rows])
+    assert str(tf_error.value) == str(sk_error.value)
+    np.testing.assert_array_equal(tf.predict_proba(X), before)

@@ -1036,3 +1036,28 @@ def test_save_writes_only_regular_files_and_names_the_path(tmp_path):
         with pytest.raises(OSError, match="Cannot write '/proc/m.tfmlp'"):
             tfmlp.save(est, "/proc/m.tfmlp")
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("which", ["second coefs", "first Adam slot"])
+def test_weights_and_optimizer_state_of_other_shapes_are_refused(tmp_path, which):
+    # arrays of valid types whose shapes do not fit together: refused on load
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0)
+        est.fit(X, Y_WORDS)
+    good = tmp_path / "good.tfmlp"
+    tfmlp.save(est, good)
+    members = _members(good)
+    attrs = json.loads(members[0][1])["attributes"]
+    if which == "second coefs":  # 6 x 3 after a 4 x 5 matrix
+        index, array = attrs["_coefs"][1]["$array"], np.zeros((6, 3))
+        needle = "do not chain"
+    else:  # Adam's first moment of the first matrix, transposed
+        slots = attrs["_optimizer"]["$optimizer"][1]["_slot_arrays"]
+        index, array = slots[0]["$array"], np.zeros((5, 4))
+        needle = "slots do not match"
+    name = f"arrays/{index}.npy"
+    bad = tmp_path / "bad.tfmlp"
+    _write(bad, [(n, _npy(array) if n == name else d) for n, d in members])
+    with pytest.raises(ValueError, match=needle):
+        tfmlp.load(bad)

@@ -518,3 +518,60 @@ def test_a_stack_with_an_activity_regularizer_exports_to_onnx(tmp_path):
     np.testing.assert_allclose(got, est.predict_proba(X), rtol=1e-10, atol=1e-12)
     layer = est.model_.get_layer(index=1)
     assert layer.activity_regularizer is not None  # put back after the export
+
+
+def _sine_stack(x):
+    import keras
+
+    x = keras.layers.Dense(6)(x)
+    x = keras.layers.Lambda(lambda t: keras.ops.sin(t))(x)  # reads `keras`
+    return keras.layers.Dense(4, activation="relu")(x)
+
+
+def test_a_lambda_reading_module_names_exports_in_process(tmp_path):
+    """Keras reloads a lambda's bytecode without its module's names: the
+    in-process rebuild keeps the live function; a .keras file cannot hold
+    it and is refused (its loaded model would raise NameError)."""
+    import tensorflow as tf
+
+    est = _fit(
+        MLPRegressor(hidden_stack=_sine_stack, max_iter=3, random_state=0), X, X[:, 0]
+    )
+    tfmlp.export(est, tmp_path / "sm", format="savedmodel")
+    np.testing.assert_allclose(
+        _serve(tmp_path / "sm", X).ravel(), est.predict(X), rtol=1e-10
+    )
+    tfmlp.export(est, tmp_path / "m.tflite", format="tflite")  # rebuilt in float32
+    interpreter = tf.lite.Interpreter(model_path=str(tmp_path / "m.tflite"))
+    assert interpreter.get_input_details()[0]["dtype"] == np.float32
+    with pytest.raises(ValueError, match="module-level names \\(keras\\)"):
+        tfmlp.export(est, tmp_path / "m.keras", format="keras")
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_converter_errors_are_value_errors(tmp_path):
+    import keras
+
+    def recurrent(x):
+        x = keras.layers.Reshape((5, 1))(x)
+        return keras.layers.LSTM(3)(x)
+
+    est = _fit(
+        MLPRegressor(hidden_stack=recurrent, max_iter=2, random_state=0), X, X[:, 0]
+    )
+    with pytest.raises(ValueError, match=r"^TFLite cannot convert this network \('tf"):
+        tfmlp.export(est, tmp_path / "m.tflite", format="tflite")
+    assert not (tmp_path / "m.tflite").exists()
+    if find_spec("onnx") is None:
+        return
+
+    def binned(x):
+        x = keras.layers.Discretization(bin_boundaries=[0.0])(x)
+        return keras.layers.Dense(3)(x)
+
+    est = _fit(
+        MLPRegressor(hidden_stack=binned, max_iter=2, random_state=0), X, X[:, 0]
+    )
+    with pytest.raises(ValueError, match="not a valid ONNX model"):
+        tfmlp.export(est, tmp_path / "m.onnx", format="onnx")
+    assert not (tmp_path / "m.onnx").exists()

@@ -215,8 +215,10 @@ def _copy_model(model, dtype: str):
 
     source = str(model.inputs[0].dtype)
     classes = {type(layer).__name__: type(layer) for layer in _layers(model)}
+    classes[_LIVE_LAMBDA] = _live_lambda(model)
     try:  # a layer without a usable get_config fails in serialize
         config = _retype(keras.saving.serialize_keras_object(model), source, dtype)
+        _mark_lambdas(config)
         copy = keras.saving.deserialize_keras_object(
             config, custom_objects=classes, safe_mode=False
         )
@@ -230,6 +232,102 @@ def _copy_model(model, dtype: str):
             f"({type(exc).__name__}: {exc})."
         ) from exc
     return copy
+
+
+_LIVE_LAMBDA = "tfmlp_export>LiveLambda"
+
+
+def _mark_lambdas(obj) -> None:
+    """Point every ``Lambda`` in a serialised model at ``_live_lambda``
+    (Keras consults ``custom_objects`` by a config's ``registered_name``)."""
+    if isinstance(obj, dict):
+        if obj.get("class_name") == "Lambda" and str(obj.get("module", "")).startswith(
+            "keras"
+        ):
+            obj["registered_name"] = _LIVE_LAMBDA
+        for value in obj.values():
+            _mark_lambdas(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            _mark_lambdas(value)
+
+
+def _live_lambda(model):
+    """A stand-in for ``keras.layers.Lambda`` while ``model`` is rebuilt in
+    this process: each Lambda gets the original's function objects (Keras
+    stores a lambda as bytecode and reloads it without its module's names,
+    so ``lambda t: keras.ops.sin(t)`` raised NameError)."""
+    import keras
+
+    live = {
+        layer.name: layer
+        for layer in _layers(model)
+        if isinstance(layer, keras.layers.Lambda)
+    }
+
+    class LiveLambda(keras.layers.Lambda):
+        @classmethod
+        def from_config(cls, config, custom_objects=None, safe_mode=None):
+            original = live.get(config.get("name"))
+            if original is None:
+                return keras.layers.Lambda.from_config(config, custom_objects, False)
+            config = dict(config, function=original.function)
+            config["output_shape"] = original._output_shape
+            config["mask"] = original.mask
+            config["arguments"] = original.arguments
+            return keras.layers.Lambda(**config)
+
+    return LiveLambda
+
+
+def _module_names(fn) -> list[str]:
+    """The module-level names a Python function reads (nested functions
+    included) and the modules its closure holds: a ``.keras`` file loses
+    them."""
+    import types
+
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    found = [
+        name
+        for name, cell in zip(code.co_freevars, fn.__closure__ or ())
+        if isinstance(_cell_value(cell), types.ModuleType)
+    ]
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        found += [n for n in current.co_names if n in fn.__globals__]
+        stack += [c for c in current.co_consts if hasattr(c, "co_names")]
+    return sorted(set(found))
+
+
+def _cell_value(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
+
+
+def _check_lambdas_portable(model) -> None:
+    """Refuse a ``.keras`` export whose Lambda functions read module-level
+    names: Keras writes a lambda's bytecode without them, and the loaded
+    model raises NameError when called."""
+    import keras
+
+    for layer in _layers(model):
+        if not isinstance(layer, keras.layers.Lambda):
+            continue
+        names = _module_names(layer.function)
+        if names:
+            raise ValueError(
+                f"Cannot export format='keras': the Lambda layer {layer.name!r} "
+                f"uses module-level names ({', '.join(names)}), which a .keras "
+                "file does not hold (Keras stores a lambda's bytecode only; the "
+                "loaded model would raise NameError). Export format='savedmodel', "
+                "'onnx' or 'tflite', or write the computation as a Layer subclass "
+                "with a get_config()."
+            )
 
 
 def _layers(model) -> list:
@@ -416,8 +514,38 @@ def _publish_directory(tmp: str, path: str) -> None:
 
 
 def _write_keras(model, path: str, dtype: str) -> None:
+    _check_lambdas_portable(model)
     with _replacing(path, suffix=".keras") as tmp:
         model.save(tmp, overwrite=True)
+        _check_keras_file(tmp, model, dtype)
+
+
+def _check_keras_file(path: str, model, dtype: str) -> None:
+    """Load the written file back (as a user would, with the network's own
+    layer classes and ``safe_mode=False``) and compare it with ``model``."""
+    import keras
+
+    classes = {type(layer).__name__: type(layer) for layer in _layers(model)}
+    n_features = int(model.inputs[0].shape[-1])
+    x = np.random.RandomState(0).normal(size=(16, n_features)).astype(dtype)
+    expected = np.asarray(model(x, training=False))
+    try:
+        loaded = keras.saving.load_model(
+            path, custom_objects=classes, compile=False, safe_mode=False
+        )
+        got = np.asarray(loaded(x, training=False))
+    except Exception as exc:
+        raise ValueError(
+            "The .keras file of this network does not load back "
+            f"({type(exc).__name__}: {_first_line(exc)}). Export "
+            "format='savedmodel' or 'onnx'."
+        ) from exc
+    tol = 1e-5 if dtype == "float64" else 1e-4  # (layers made in float32)
+    if got.shape != expected.shape or not np.allclose(got, expected, rtol=tol, atol=tol):
+        raise ValueError(
+            "The .keras file of this network does not reproduce its outputs "
+            f"(largest difference {np.max(np.abs(got - expected)):.3g})."
+        )
 
 
 def _write_tflite(model, path: str, dtype: str) -> None:
@@ -425,7 +553,13 @@ def _write_tflite(model, path: str, dtype: str) -> None:
 
     with tempfile.TemporaryDirectory() as tmpdir:
         _export_archive(model, tmpdir, dtype)
-        data = tf.lite.TFLiteConverter.from_saved_model(tmpdir).convert()
+        try:
+            data = tf.lite.TFLiteConverter.from_saved_model(tmpdir).convert()
+        except Exception as exc:  # its ConverterError quotes MLIR diagnostics
+            raise ValueError(
+                f"TFLite cannot convert this network ({_converter_reason(exc)}). "
+                "Export format='savedmodel' or 'onnx'."
+            ) from exc
     _write_bytes(path, data)
 
 
@@ -464,7 +598,13 @@ def _write_onnx(model, path: str, dtype: str) -> None:
     _rename_output(proto, model.layers[-1].name)
     _portable_ops(proto, onnx, dtype)
     proto.producer_name = "tfmlp"
-    onnx.checker.check_model(proto)
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as exc:
+        raise ValueError(
+            f"The ONNX conversion of this network is not a valid ONNX model "
+            f"({_first_line(exc)}).{_float32_hint(dtype)}"
+        ) from exc
     data = proto.SerializeToString()
     _check_onnx(data, model, dtype)
     _write_bytes(path, data)
@@ -631,7 +771,8 @@ def _check_onnx(data: bytes, model, dtype: str) -> None:
         got = session.run(None, {"features": x})[0]
     except Exception as exc:
         raise ValueError(
-            f"The ONNX conversion of this network does not run in onnxruntime ({exc})."
+            "The ONNX conversion of this network does not run in onnxruntime "
+            f"({exc}).{_float32_hint(dtype)}"
         ) from exc
     tol = 1e-6 if dtype == "float64" else 1e-4
     if got.shape != expected.shape or not np.allclose(
@@ -641,3 +782,40 @@ def _check_onnx(data: bytes, model, dtype: str) -> None:
             "The ONNX conversion of this network does not reproduce its outputs "
             f"(largest difference {np.max(np.abs(got - expected)):.3g})."
         )
+
+
+def _first_line(exc) -> str:
+    """The first non-empty line of an error's message."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _float32_hint(dtype: str) -> str:
+    """onnxruntime lacks float64 kernels for many operations (Conv, LSTM,
+    GroupNormalization, ...): say what to try."""
+    if dtype != "float64":
+        return ""
+    return (
+        " onnxruntime has no float64 kernels for several operations: try "
+        "dtype='float32', or format='savedmodel'."
+    )
+
+
+def _converter_reason(exc) -> str:
+    """The first error of a TFLite ConverterError, without the MLIR source
+    location before it (``<unknown>:0: error: loc(...): <reason>``)."""
+    for line in str(exc).splitlines():
+        head, found, reason = line.partition("error: ")
+        if not found:
+            continue
+        if reason.startswith("loc("):  # skip the balanced loc(...) group
+            depth, end = 0, len(reason)
+            for index, char in enumerate(reason[3:], start=3):
+                depth += {"(": 1, ")": -1}.get(char, 0)
+                if depth == 0:
+                    end = index
+                    break
+            reason = reason[end + 1 :].lstrip(": ")
+        if reason.strip():
+            return reason.strip()[:300]
+    return _first_line(exc)[:300]

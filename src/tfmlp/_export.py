@@ -541,7 +541,9 @@ def _check_keras_file(path: str, model, dtype: str) -> None:
             "format='savedmodel' or 'onnx'."
         ) from exc
     tol = 1e-5 if dtype == "float64" else 1e-4  # (layers made in float32)
-    if got.shape != expected.shape or not np.allclose(got, expected, rtol=tol, atol=tol):
+    if got.shape != expected.shape or not np.allclose(
+        got, expected, rtol=tol, atol=tol
+    ):
         raise ValueError(
             "The .keras file of this network does not reproduce its outputs "
             f"(largest difference {np.max(np.abs(got - expected)):.3g})."

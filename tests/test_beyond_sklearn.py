@@ -112,6 +112,8 @@ def test_validation_data_errors():
     clf = MLPClassifier(max_iter=2)
     with pytest.raises(ValueError, match="validation_data must be a tuple"):
         clf.fit(X, Y, validation_data=X_VA)
+    with pytest.raises(ValueError, match="Got a tuple of 4 elements"):
+        clf.fit(X, Y, validation_data=(X_VA, Y_VA, None, None))
     with pytest.raises(ValueError, match="features"):
         clf.fit(X, Y, validation_data=(X_VA[:, :5], Y_VA))
     with pytest.raises(ValueError, match="not in classes_"):

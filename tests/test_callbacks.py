@@ -714,3 +714,40 @@ def test_weights_of_other_shapes_set_mid_fit_are_refused():
         est.fit(X, Y)
     for a, b in zip(est.coefs_, before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_stopped_fit_does_not_stop_the_next():
+    class StopFirst(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if not getattr(self, "done", False):
+                self.done = True
+                self.model.stop_training = True
+
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, callbacks=[StopFirst()])
+    _quiet_fit(clf, X, Y)
+    assert clf.n_iter_ == 1
+    _quiet_fit(clf.set_params(warm_start=True), X, Y)
+    assert clf.n_iter_ == 5
+
+
+def test_a_schedule_setting_a_zero_rate_is_refused():
+    schedule = keras.callbacks.LearningRateScheduler(lambda e, lr: 0.0)
+    with pytest.raises(ValueError, match="positive finite number"):
+        _quiet_fit(MLPClassifier(max_iter=2, callbacks=[schedule]), X, Y)
+
+
+class _FailsAtEpoch1(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise RuntimeError("boom")
+
+
+def test_a_failed_fit_closes_csv_logger_and_pickles(tmp_path):
+    import pickle
+
+    log = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
+    clf = MLPClassifier(max_iter=4, callbacks=[log, _FailsAtEpoch1()])
+    with pytest.raises(RuntimeError, match="boom"):
+        _quiet_fit(clf, X, Y)
+    assert log.csv_file is None or log.csv_file.closed
+    pickle.loads(pickle.dumps(clf))

@@ -1197,3 +1197,42 @@ def test_label_rows_of_unknown_width_holding_several_columns_are_refused():
     )  # one label per row, width unknown: still labels
     clf = _quiet(MLPClassifier(max_iter=2).fit, labels, classes=[0, 1, 2])
     assert clf.n_outputs_ == 3
+
+
+def test_poisson_stream_with_nan_targets_names_the_nan():
+    # in the compiled graph ~(y < 0) is rewritten y >= 0, false for NaN
+    y = np.abs(YR[:64]).astype(np.float64)
+    y[5] = np.nan
+    with pytest.raises(ValueError, match="contains NaN"):
+        MLPRegressor(loss="poisson", max_iter=1).fit(_ds(XR[:64], y))
+    y[5] = -1.0
+    with pytest.raises(ValueError, match="non-negative"):
+        MLPRegressor(loss="poisson", max_iter=1).fit(_ds(XR[:64], y))
+
+
+def test_a_stream_of_only_empty_batches_is_empty():
+    clf = _quiet(MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit, X, Y)
+
+    def chunks():
+        for _ in range(2):
+            yield np.zeros((0, 4)), np.zeros(0, np.int64)
+
+    ds = tf.data.Dataset.from_generator(
+        chunks,
+        output_signature=(
+            tf.TensorSpec([None, 4], tf.float64),
+            tf.TensorSpec([None], tf.int64),
+        ),
+    )
+    for call in (clf.predict, clf.score, clf.predict_proba):
+        with pytest.raises(ValueError, match="dataset is empty"):
+            call(ds)
+    with pytest.raises(ValueError, match="dataset is empty"):
+        MLPClassifier(max_iter=1).fit(ds, classes=[0, 1, 2])
+
+
+def test_class_weight_with_a_dataset_is_refused():
+    with pytest.raises(ValueError, match="class_weight is not supported"):
+        MLPClassifier(class_weight={0: 2.0}, max_iter=1).fit(
+            _ds(X, Y), classes=[0, 1, 2]
+        )

@@ -154,9 +154,12 @@ def check_validation_data(validation_data) -> tuple:
         2,
         3,
     ):
+        got = type(validation_data).__name__
+        if isinstance(validation_data, (tuple, list)):
+            got = f"a {got} of {len(validation_data)} elements"
         raise ValueError(
             "validation_data must be a tuple (X_val, y_val) or (X_val, y_val, "
-            f"sample_weight_val). Got {type(validation_data).__name__} instead."
+            f"sample_weight_val). Got {got} instead."
         )
     X_val, y_val = validation_data[:2]
     sw_val = validation_data[2] if len(validation_data) == 3 else None

@@ -312,7 +312,8 @@ def label_encoder(
         def encode_reg(y, dtype):
             y = tf.reshape(tf.cast(y, dtype), [-1, n_outputs])
             if nonnegative:  # NaN gets the finiteness check's message
-                ok = tf.reduce_all(~(y < 0))
+                # (not ``~(y < 0)``: graph optimisation rewrites it y >= 0)
+                ok = tf.reduce_all((y >= 0) | tf.math.is_nan(y))
                 tf.debugging.Assert(ok, [_NEGATIVE_TARGETS])
             return y
 
@@ -515,7 +516,7 @@ def predict_batches(ds, n_features: int, forward_batch, what: str = "The dataset
         name = "the dataset" if what == "The dataset" else what
         raise dataset_error(exc, f"Reading {name}") from None
     outputs, targets, weights = parts
-    require_samples(len(outputs), what)
+    require_samples(sum(len(out) for out in outputs), what)
     y = decode_labels(np.concatenate(targets)) if targets else None
     sw = np.concatenate(weights) if weights else None
     return np.concatenate(outputs, axis=0), y, sw

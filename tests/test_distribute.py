@@ -60,6 +60,10 @@ def test_distribute_errors():
         MLPClassifier(max_iter=1, dropout=0.2, distribute="mirrored").fit(X, Y)
     with pytest.raises(ValueError, match="distribute"):
         MLPClassifier(distribute="tpu").fit(X, Y)
+    import scipy.sparse as sp
+
+    with pytest.raises(ValueError, match="Sparse input is not supported"):
+        MLPClassifier(max_iter=1, distribute="mirrored").fit(sp.csr_matrix(X), Y)
 
 
 def test_stream_errors_under_a_strategy():

@@ -137,7 +137,7 @@ def test_regressor_with_stack_and_errors():
     y = X[:, :3].sum(axis=1)
     reg = _fit(MLPRegressor(hidden_stack=bn_stack, max_iter=10, random_state=0), X, y)
     assert reg.predict(X).shape == (len(X),)
-    with pytest.raises(ValueError, match="lbfgs"):
+    with pytest.raises(ValueError, match="solver='lbfgs' does not support"):
         MLPRegressor(hidden_stack=bn_stack, solver="lbfgs").fit(X, y)
     with pytest.raises(TypeError, match="hidden_stack"):
         MLPRegressor(hidden_stack=lambda x: 3, max_iter=1).fit(X, y)

@@ -751,3 +751,33 @@ def test_a_failed_fit_closes_csv_logger_and_pickles(tmp_path):
         _quiet_fit(clf, X, Y)
     assert log.csv_file is None or log.csv_file.closed
     pickle.loads(pickle.dumps(clf))
+
+
+class _HistoryProbe(keras.callbacks.Callback):
+    """Records, at each epoch's end, how long history_ and loss_curve_ are."""
+
+    def set_estimator(self, est):
+        self.est, self.seen = est, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen.append((len(self.est.history_["loss"]), len(self.est.loss_curve_)))
+
+
+def test_callbacks_see_the_epoch_in_history():
+    probe = _HistoryProbe()
+    _quiet_fit(
+        MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, callbacks=[probe]), X, Y
+    )
+    assert probe.seen == [(1, 1), (2, 2), (3, 3)]
+
+
+def test_progbar_logger_counts_a_stream_of_unknown_length(capsys):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(50).filter(lambda x, y: True)
+    clf = MLPClassifier(max_iter=2, callbacks=[keras.callbacks.ProgbarLogger()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(ds, classes=[0, 1, 2])
+    out = capsys.readouterr().out
+    assert len([line for line in out.splitlines() if line.startswith("3/3 ")]) == 2

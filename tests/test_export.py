@@ -575,3 +575,35 @@ def test_converter_errors_are_value_errors(tmp_path):
     with pytest.raises(ValueError, match="not a valid ONNX model"):
         tfmlp.export(est, tmp_path / "m.onnx", format="onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def _named_stack(x):
+    import keras
+
+    def half(t):
+        return t * 0.5
+
+    x = keras.layers.Dense(6, activation="tanh")(x)
+    # Lambdas of one name in two nested models; a named function (stored by
+    # name, not as bytecode); a square root, NaN outside the data's range
+    one = keras.Sequential([keras.layers.Lambda(lambda t: t * 0.5, name="f")])
+    two = keras.Sequential([keras.layers.Lambda(lambda t: -t, name="f")])
+    x = keras.layers.Lambda(keras.activations.relu)(two(one(x)) + half(x) + 1.0)
+    return keras.layers.Lambda(lambda t: t**0.5)(x)
+
+
+def test_lambda_stacks_export_what_the_estimator_predicts(tmp_path):
+    import keras
+
+    est = _fit(
+        MLPRegressor(hidden_stack=_named_stack, max_iter=3, random_state=0), X, X[:, 0]
+    )
+    tfmlp.export(est, tmp_path / "sm", format="savedmodel")
+    np.testing.assert_allclose(
+        _serve(tmp_path / "sm", X).ravel(), est.predict(X), rtol=1e-10
+    )
+    tfmlp.export(est, tmp_path / "m.keras", format="keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=False)
+    np.testing.assert_allclose(
+        np.asarray(loaded(X)).ravel(), est.predict(X), rtol=1e-10
+    )

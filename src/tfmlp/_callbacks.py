@@ -131,6 +131,7 @@ class CallbackRunner:
         self._estimator = estimator
         self._stand_in = None
         self._ended = False
+        self._steps = steps
         for cb in callbacks:  # from now on, copies taken during the fit too
             _leave_model_out_of_copies(cb)
         _warn_per_batch(callbacks)
@@ -171,13 +172,19 @@ class CallbackRunner:
         if self.active:
             self._call("on_epoch_begin", epoch, {})
 
-    def epoch_end(self, epoch: int, logs: dict) -> bool:
+    def epoch_end(self, epoch: int, logs: dict, n_batches=None) -> bool:
         """Notify; True when a callback asked training to stop. Numeric
         entries the callbacks added to the logs (Keras' LR callbacks add
         ``learning_rate``) are added to ``logs``, as Keras' History records
         them."""
         if not self.active:
             return False
+        import keras
+
+        if self._steps is None and n_batches:  # a stream of unknown length
+            for cb in self._list.callbacks:
+                if isinstance(cb, keras.callbacks.ProgbarLogger):
+                    cb.target, cb.seen = None, int(n_batches)  # its line's count
         seen = _float64_logs(logs)
         self._call("on_epoch_end", epoch, seen)
         logs.update(_added_numbers(seen, logs))

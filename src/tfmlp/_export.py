@@ -15,6 +15,7 @@ float32. The ONNX converter (tf2onnx) is an optional extra:
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 import secrets
@@ -215,7 +216,7 @@ def _copy_model(model, dtype: str):
 
     source = str(model.inputs[0].dtype)
     classes = {type(layer).__name__: type(layer) for layer in _layers(model)}
-    classes[_LIVE_LAMBDA] = _live_lambda(model)
+    classes[_LIVE_LAMBDA] = _live_lambda(model, source, dtype)
     try:  # a layer without a usable get_config fails in serialize
         config = _retype(keras.saving.serialize_keras_object(model), source, dtype)
         _mark_lambdas(config)
@@ -252,23 +253,28 @@ def _mark_lambdas(obj) -> None:
             _mark_lambdas(value)
 
 
-def _live_lambda(model):
+def _live_lambda(model, source: str, dtype: str):
     """A stand-in for ``keras.layers.Lambda`` while ``model`` is rebuilt in
     this process: each Lambda gets the original's function objects (Keras
     stores a lambda as bytecode and reloads it without its module's names,
-    so ``lambda t: keras.ops.sin(t)`` raised NameError)."""
+    so ``lambda t: keras.ops.sin(t)`` raised NameError). A config is matched
+    to its original by name and serialised function (names repeat across
+    nested models)."""
     import keras
 
-    live = {
-        layer.name: layer
-        for layer in _layers(model)
-        if isinstance(layer, keras.layers.Lambda)
-    }
+    def key(name, config):
+        return name, json.dumps(_retype(config, source, dtype), sort_keys=True)
+
+    live = {}
+    for layer in _layers(model):
+        if isinstance(layer, keras.layers.Lambda):
+            config = keras.saving.serialize_keras_object(layer)["config"]
+            live.setdefault(key(layer.name, config.get("function")), layer)
 
     class LiveLambda(keras.layers.Lambda):
         @classmethod
         def from_config(cls, config, custom_objects=None, safe_mode=None):
-            original = live.get(config.get("name"))
+            original = live.get(key(config.get("name"), config.get("function")))
             if original is None:
                 return keras.layers.Lambda.from_config(config, custom_objects, False)
             config = dict(config, function=original.function)
@@ -287,8 +293,8 @@ def _module_names(fn) -> list[str]:
     import types
 
     code = getattr(fn, "__code__", None)
-    if code is None:
-        return []
+    if code is None or getattr(fn, "__name__", None) != "<lambda>":
+        return []  # Keras stores a named function by name, not as bytecode
     found = [
         name
         for name, cell in zip(code.co_freevars, fn.__closure__ or ())
@@ -542,7 +548,7 @@ def _check_keras_file(path: str, model, dtype: str) -> None:
         ) from exc
     tol = 1e-5 if dtype == "float64" else 1e-4  # (layers made in float32)
     if got.shape != expected.shape or not np.allclose(
-        got, expected, rtol=tol, atol=tol
+        got, expected, rtol=tol, atol=tol, equal_nan=True
     ):
         raise ValueError(
             "The .keras file of this network does not reproduce its outputs "

@@ -161,6 +161,7 @@ class StochasticMixin:
                 self._update_no_improvement_count(net, validation, plan.early_stopping)
                 self._optimizer.iteration_ends(self.t_)
                 logs = self._epoch_logs(validation)
+                self._record_history(logs)  # before the hooks (checkpoints)
                 # scikit-learn's stopping check first: callbacks (checkpoints)
                 # see the epoch's end state (an adaptive rate already divided)
                 converged = False
@@ -170,10 +171,11 @@ class StochasticMixin:
                     )
                     if not converged:
                         self._no_improvement_count = 0
-                try:
-                    stop = callbacks.epoch_end(epoch, logs)
-                finally:  # one entry an epoch, also when a hook raised
-                    self._record_history(logs)
+                shown = set(logs)
+                stop = callbacks.epoch_end(
+                    epoch, logs, getattr(runner, "n_batches", None)
+                )
+                self._amend_history({k: logs[k] for k in logs if k not in shown})
                 if stop or converged:
                     break
                 if incremental:
@@ -424,8 +426,7 @@ class StochasticMixin:
         return logs
 
     def _record_history(self, logs: dict) -> None:
-        """Append an epoch's logs (callbacks' own entries included, e.g.
-        Keras' ``learning_rate``) to ``history_``."""
+        """Append an epoch's logs to ``history_``."""
         history = self.__dict__.setdefault("history_", {})
         # one entry per epoch in every list: NaN where an epoch had no value
         n = max((len(v) for v in history.values()), default=0)
@@ -433,6 +434,16 @@ class StochasticMixin:
             values = history.setdefault(key, [])
             values.extend([np.nan] * (n - len(values)))
             values.append(logs.get(key, np.nan))
+
+    def _amend_history(self, added: dict) -> None:
+        """Add the numbers callbacks added to the last epoch's logs (e.g.
+        Keras' ``learning_rate``) to its ``history_`` entry."""
+        history = self.__dict__["history_"]
+        n = len(history["loss"])
+        for key, value in added.items():
+            values = history.setdefault(key, [])
+            values.extend([np.nan] * (n - len(values)))
+            values[-1] = value
 
     def _stop_message(self, early: bool) -> str:
         what = "Validation score" if early else "Training loss"

@@ -216,8 +216,8 @@ def _copy_model(model, dtype: str):
 
     source = str(model.inputs[0].dtype)
     classes = {type(layer).__name__: type(layer) for layer in _layers(model)}
-    classes[_LIVE_LAMBDA] = _live_lambda(model, source, dtype)
     try:  # a layer without a usable get_config fails in serialize
+        classes[_LIVE_LAMBDA] = _live_lambda(model, source, dtype)
         config = _retype(keras.saving.serialize_keras_object(model), source, dtype)
         _mark_lambdas(config)
         copy = keras.saving.deserialize_keras_object(
@@ -263,7 +263,8 @@ def _live_lambda(model, source: str, dtype: str):
     import keras
 
     def key(name, config):
-        return name, json.dumps(_retype(config, source, dtype), sort_keys=True)
+        text = json.dumps(_retype(config, source, dtype), sort_keys=True, default=repr)
+        return name, text
 
     live = {}
     for layer in _layers(model):

@@ -215,7 +215,7 @@ def _copy_model(model, dtype: str):
     import keras
 
     source = str(model.inputs[0].dtype)
-    classes = {type(layer).__name__: type(layer) for layer in _layers(model)}
+    classes = _layer_classes(model)
     try:  # a layer without a usable get_config fails in serialize
         classes[_LIVE_LAMBDA] = _live_lambda(model, source, dtype)
         config = _retype(keras.saving.serialize_keras_object(model), source, dtype)
@@ -335,6 +335,12 @@ def _check_lambdas_portable(model) -> None:
                 "'onnx' or 'tflite', or write the computation as a Layer subclass "
                 "with a get_config()."
             )
+
+
+def _layer_classes(model) -> dict:
+    """The classes of the network's layers by name, for Keras'
+    ``custom_objects`` (its own layers' and the user's subclasses)."""
+    return {type(layer).__name__: type(layer) for layer in _layers(model)}
 
 
 def _layers(model) -> list:
@@ -532,13 +538,10 @@ def _check_keras_file(path: str, model, dtype: str) -> None:
     layer classes and ``safe_mode=False``) and compare it with ``model``."""
     import keras
 
-    classes = {type(layer).__name__: type(layer) for layer in _layers(model)}
-    n_features = int(model.inputs[0].shape[-1])
-    x = np.random.RandomState(0).normal(size=(16, n_features)).astype(dtype)
-    expected = np.asarray(model(x, training=False))
+    x, expected = _probe(model, dtype)
     try:
         loaded = keras.saving.load_model(
-            path, custom_objects=classes, compile=False, safe_mode=False
+            path, custom_objects=_layer_classes(model), compile=False, safe_mode=False
         )
         got = np.asarray(loaded(x, training=False))
     except Exception as exc:
@@ -548,13 +551,7 @@ def _check_keras_file(path: str, model, dtype: str) -> None:
             "format='savedmodel' or 'onnx'."
         ) from exc
     tol = 1e-5 if dtype == "float64" else 1e-4  # (layers made in float32)
-    if got.shape != expected.shape or not np.allclose(
-        got, expected, rtol=tol, atol=tol, equal_nan=True
-    ):
-        raise ValueError(
-            "The .keras file of this network does not reproduce its outputs "
-            f"(largest difference {np.max(np.abs(got - expected)):.3g})."
-        )
+    _require_outputs(got, expected, tol, "The .keras file", equal_nan=True)
 
 
 def _write_tflite(model, path: str, dtype: str) -> None:
@@ -772,9 +769,7 @@ def _check_onnx(data: bytes, model, dtype: str) -> None:
         import onnxruntime as ort
     except ImportError:
         return
-    n_features = int(model.inputs[0].shape[-1])
-    x = np.random.RandomState(0).normal(size=(16, n_features)).astype(dtype)
-    expected = np.asarray(model(x, training=False))
+    x, expected = _probe(model, dtype)
     try:
         session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
         got = session.run(None, {"features": x})[0]
@@ -784,11 +779,24 @@ def _check_onnx(data: bytes, model, dtype: str) -> None:
             f"({exc}).{_float32_hint(dtype)}"
         ) from exc
     tol = 1e-6 if dtype == "float64" else 1e-4
+    _require_outputs(got, expected, tol, "The ONNX conversion")
+
+
+def _probe(model, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """16 random rows in ``dtype`` and the network's outputs for them: what
+    an exported file is checked against."""
+    n_features = int(model.inputs[0].shape[-1])
+    x = np.random.RandomState(0).normal(size=(16, n_features)).astype(dtype)
+    return x, np.asarray(model(x, training=False))
+
+
+def _require_outputs(got, expected, tol: float, what: str, equal_nan=False) -> None:
+    """Refuse an export whose outputs differ from the network's."""
     if got.shape != expected.shape or not np.allclose(
-        got, expected, rtol=tol, atol=tol
+        got, expected, rtol=tol, atol=tol, equal_nan=equal_nan
     ):
         raise ValueError(
-            "The ONNX conversion of this network does not reproduce its outputs "
+            f"{what} of this network does not reproduce its outputs "
             f"(largest difference {np.max(np.abs(got - expected)):.3g})."
         )
 

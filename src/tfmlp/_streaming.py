@@ -513,8 +513,7 @@ def predict_batches(ds, n_features: int, forward_batch, what: str = "The dataset
         for batch in ds:
             _collect_batch(batch, forward_batch, parts)
     except DATA_ERRORS as exc:
-        name = "the dataset" if what == "The dataset" else what
-        raise dataset_error(exc, f"Reading {name}") from None
+        raise dataset_error(exc, f"Reading {what[:1].lower()}{what[1:]}") from None
     outputs, targets, weights = parts
     require_samples(sum(len(out) for out in outputs), what)
     y = decode_labels(np.concatenate(targets)) if targets else None

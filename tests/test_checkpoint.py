@@ -110,10 +110,43 @@ def test_a_diverging_fit_keeps_the_last_finite_checkpoint(tmp_path):
         warnings.simplefilter("always")
         with pytest.raises(ValueError, match="non-finite"):
             est.fit(Xr, yr)
-    assert any("keeps the last finite state" in str(w.message) for w in caught)
+    # once per fit, though every later epoch of the run is non-finite too
+    diverged = [w for w in caught if "keeps the last finite state" in str(w.message)]
+    assert len(diverged) == 1
     saved = tfmlp.load(path)
     assert np.isfinite(saved.loss_)
     assert all(np.isfinite(w).all() for w in saved.coefs_ + saved.intercepts_)
+
+
+def test_a_reused_checkpoint_warns_again_and_forgets_its_estimator(tmp_path):
+    from sklearn.datasets import make_regression
+
+    from tfmlp import MLPRegressor
+
+    path = tmp_path / "ck.tfmlp"
+    Xr, yr = make_regression(n_samples=200, n_features=10, random_state=0)
+    check = EstimatorCheckpoint(path, every=1)
+    est = MLPRegressor(
+        solver="sgd",
+        learning_rate_init=1e-4,
+        momentum=0.9,
+        max_iter=20,
+        random_state=0,
+        callbacks=[check],
+    )
+    for _ in range(2):  # each diverging fit warns once
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError, match="non-finite"):
+                est.fit(Xr * 1e3, yr)
+        assert sum("keeps the last finite state" in str(w.message) for w in caught) == 1
+    # after training the callback holds no estimator: used elsewhere (a
+    # plain Keras fit), it does not write the old estimator over the file
+    path.unlink()
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(loss="mse")
+    model.fit(np.zeros((4, 2)), np.zeros(4), epochs=1, verbose=0, callbacks=[check])
+    assert not path.exists()
 
 
 def test_an_early_stopping_fit_that_diverged_saves_its_restored_state(tmp_path):

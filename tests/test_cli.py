@@ -204,6 +204,10 @@ def test_data_errors_come_before_flag_errors(capsys):
         ([0.0, 1.0, 1.0, 0.0], "classify"),  # whole numbers stored as floats
         ([0.5, 1.0, 2.0], "regress"),
         (list(range(50)), "regress"),  # more than 20 distinct integers
+        (list(range(20)) * 2, "classify"),  # at the bound: 20 classes
+        (list(range(21)) * 2, "regress"),
+        ([float(v) for v in range(20)], "classify"),
+        ([float(v) for v in range(21)], "regress"),
         ([1.0, np.inf, 2.0], "regress"),
     ],
 )
@@ -348,6 +352,18 @@ def test_identifier_columns_are_refused():
         "city=c",
         "city=d",
     ]  # a tiny table keeps its categories
+    # the bounds: more than 10 values, and more than half the rows distinct
+    for n_distinct, n_rows, refused in [(10, 10, False), (11, 11, True),
+                                        (11, 22, False), (11, 21, True)]:  # fmt: skip
+        ids = [f"p{i % n_distinct}" for i in range(n_rows)]
+        table = pd.DataFrame({"name": ids, "y": np.arange(n_rows) % 2})
+        if refused:
+            with pytest.raises(PreprocessError, match="an identifier"):
+                TablePreprocessor(target="y").fit(table)
+        else:
+            assert len(TablePreprocessor(target="y").fit(table).feature_names) == (
+                n_distinct
+            )
 
 
 # ------------------------------------------------ regression tests (QA pass)

@@ -283,6 +283,16 @@ def test_changed_standard_stack_parameters_refuse_to_continue(change):
     _fit(clf)  # the fitted stack's parameters again: continues
 
 
+def test_dropout_none_and_zero_are_the_same_stack_for_a_warm_start():
+    clf = _fit(MLPClassifier((12,), batch_normalization=True, max_iter=2))
+    before = clf.coefs_[0].copy()
+    for dropout in (0.0, None):  # no Dropout layer either way
+        clf.set_params(dropout=dropout, warm_start=True, max_iter=1)
+        _fit(clf)
+        assert len(clf.loss_curve_) == 3 + (dropout is None)
+    assert np.abs(clf.coefs_[0] - before).max() < 0.1  # continued, not new
+
+
 def test_a_standard_network_does_not_continue_as_a_stack():
     clf = _fit(MLPClassifier((12,), max_iter=2, random_state=0, warm_start=True))
     clf.set_params(hidden_stack=small_stack)

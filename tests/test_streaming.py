@@ -41,6 +41,12 @@ def test_unshuffled_dataset_equals_array_fit(solver):
     np.testing.assert_array_equal(got.predict(ds), ref.predict(X))
     np.testing.assert_array_equal(got.predict(ds.map(lambda a, b: a)), ref.predict(X))
     assert got.score(ds) == pytest.approx(ref.score(X, Y))
+    # the optimizer continues alike: Adam's step count and current rate
+    assert got._optimizer.learning_rate == ref._optimizer.learning_rate
+    ref.partial_fit(X, Y)
+    got.partial_fit(ds)
+    for a, b in zip(ref.coefs_ + ref.intercepts_, got.coefs_ + got.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
 def test_regressor_with_sample_weights_and_partial_fit():
@@ -761,6 +767,23 @@ def test_read_parquet_batches_run_across_chunk_and_file_ends(tmp_path):
     assert sorted(len(b[1]) for b in shuffled) == [6] + [16] * 9
 
 
+def test_read_parquet_shuffles_rows_within_its_chunks(tmp_path):
+    # the batch shuffle buffer only reorders whole batches: rows are mixed
+    # by shuffling each chunk read, so a batch is not a run of file rows
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"a": np.arange(200.0), "y": np.arange(200) % 2}).to_parquet(path)
+    ds = read_parquet(str(path), target="y", batch_size=10, read_rows=100, seed=0)
+    for epoch in range(2):
+        batches = [np.sort(x[:, 0]) for x, _ in ds.as_numpy_iterator()]
+        assert np.array_equal(np.sort(np.concatenate(batches)), np.arange(200.0))
+        runs = [np.array_equal(b, np.arange(b[0], b[0] + len(b))) for b in batches]
+        assert not any(runs), epoch
+        # a chunk's rows stay in it: each batch comes from one chunk
+        assert all(b[-1] < 100 or b[0] >= 100 for b in batches)
+
+
 def test_read_parquet_refuses_uint64_labels_beyond_int64(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
@@ -871,6 +894,20 @@ def test_dataset_sample_weights_must_be_one_per_row():
         MLPClassifier(max_iter=1).fit(short, classes=[0, 1, 2])
     column = tf.data.Dataset.from_tensor_slices((X, Y, np.ones((150, 1)))).batch(30)
     _quiet(MLPClassifier(max_iter=1).fit, column, classes=[0, 1, 2])
+    # a weight column of unknown width (a generator's (None, None)) is taken
+    # as the same weights one per row
+    w = np.linspace(0.5, 1.5, 150)
+    kw = dict(hidden_layer_sizes=(5,), max_iter=2, shuffle=False, batch_size=30)
+    ref = _quiet(MLPClassifier(random_state=0, **kw).fit, X, Y, sample_weight=w)
+    unknown = tf.data.Dataset.from_generator(
+        lambda: (
+            (X[i : i + 30], Y[i : i + 30], w[i : i + 30, None])
+            for i in range(0, 150, 30)
+        ),
+        output_signature=(*spec[:2], tf.TensorSpec([None, None], tf.float64)),
+    )
+    got = _quiet(MLPClassifier(random_state=0, **kw).fit, unknown, classes=[0, 1, 2])
+    np.testing.assert_allclose(got.coefs_[0], ref.coefs_[0], rtol=1e-12)
 
 
 def _unaligned(*parts):

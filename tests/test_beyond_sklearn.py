@@ -120,6 +120,18 @@ def test_validation_data_errors():
         clf.fit(X_TR, np.where(Y_TR == 9, 8, Y_TR), validation_data=(X_VA, Y_VA))
 
 
+def test_a_regressors_validation_targets_are_numeric_like_y():
+    reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=2, random_state=0)
+    y_tr = Y_TR.astype(float)
+    for y_val in (Y_VA.astype(str), np.array(["a"] * len(Y_VA))):
+        with pytest.raises(TypeError, match="y_val must be numeric") as info:
+            reg.fit(X_TR, y_tr, validation_data=(X_VA, y_val))
+        assert isinstance(info.value, ValueError)
+    # numbers in an object array are numbers, as in y
+    _fit(reg, X_TR, y_tr, validation_data=(X_VA, Y_VA.astype(object)))
+    assert len(reg.validation_scores_) == 2
+
+
 def test_partial_fit_with_early_stopping():
     clf = MLPClassifier(hidden_layer_sizes=(10,), early_stopping=True, random_state=0)
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):

@@ -244,6 +244,33 @@ def test_output_folder_is_checked_before_training(data_dir, tmp_path, capsys):
     assert "Training" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("", "path is empty"),
+        ("/dev/null", "not a regular file"),
+        ("newdir/", "ends with a separator"),
+        ("link.tfmlp", "does not exist"),  # a link into a missing folder
+    ],
+)
+def test_unwritable_model_paths_are_refused_before_training(
+    data_dir, tmp_path, monkeypatch, capsys, out, message
+):
+    import tfmlp._base
+
+    def trained(*args, **kwargs):
+        raise AssertionError("trained before the path was checked")
+
+    monkeypatch.setattr(tfmlp._base.BaseMLP, "_fit", trained)
+    os.symlink(tmp_path / "missing" / "m.tfmlp", tmp_path / "link.tfmlp")
+    monkeypatch.chdir(tmp_path)
+    code = main(["train", str(data_dir / "data.csv"), "--target", "label",
+                 "--out", out])  # fmt: skip
+    assert code == 1
+    assert message in _err(capsys)
+    assert "Training" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("sub", ["train", "predict", "evaluate", "export", "info"])
 def test_help_has_example(sub, capsys):
     with pytest.raises(SystemExit) as exc:

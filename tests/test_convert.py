@@ -197,6 +197,23 @@ def test_from_sklearn_carries_the_optimizer_state(solver):
     assert not np.allclose(est.coefs_[0], fresh.coefs_[0], rtol=1e-6)
 
 
+def test_from_sklearn_leaves_out_an_optimizer_of_another_network(tmp_path):
+    # scikit-learn keeps an adam fit's optimizer through an lbfgs fit of
+    # other layer sizes: its slots do not fit the converted weights
+    y = TARGETS["multiclass"]
+    sk = sk_nn.MLPClassifier((5,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk.fit(X, y).set_params(hidden_layer_sizes=(7,), solver="lbfgs").fit(X, y)
+    est = from_sklearn(sk)
+    assert "_optimizer" not in est.__dict__
+    tfmlp.save(est, tmp_path / "m.tfmlp")
+    loaded = tfmlp.load(tmp_path / "m.tfmlp")
+    for m in (est, loaded):  # a new optimizer for the converted network
+        m.set_params(solver="adam").partial_fit(X, y)
+    np.testing.assert_array_equal(loaded.coefs_[0], est.coefs_[0])
+
+
 def test_from_sklearn_after_partial_fit_only_and_adaptive_rate():
     y = TARGETS["multiclass"]
     sk = sk_nn.MLPClassifier(hidden_layer_sizes=(5,), random_state=0)

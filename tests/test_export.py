@@ -3,6 +3,7 @@ separate interpreter that does not import tfmlp and compared with the
 estimator's predict_proba / predict."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -356,6 +357,47 @@ def test_savedmodel_export_never_replaces_other_directories(tmp_path, monkeypatc
     monkeypatch.chdir(empty)  # an earlier SavedModel, but the working directory
     with pytest.raises(ValueError, match="current working directory"):
         tfmlp.export(est, ".", "savedmodel")
+
+
+def test_tflite_write_errors_name_the_destination(tmp_path, monkeypatch):
+    """The intermediate SavedModel of a TFLite export is written next to the
+    destination (not in the system's temporary folder) and its file errors
+    are OSErrors naming the destination; nothing is left behind."""
+    import tensorflow as tf
+
+    import tfmlp._export as ex
+
+    est = _fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X, X[:, 0])
+    dest = tmp_path / "m.tflite"
+    dest.write_bytes(b"earlier")
+    written = []
+
+    def disk_full(model, path, dtype):
+        written.append(path)
+        raise tf.errors.OutOfRangeError(None, None, f"{path}/variables: File too large")
+
+    monkeypatch.setattr(ex, "_export_archive", disk_full)
+    with pytest.raises(OSError, match="File too large") as info:
+        tfmlp.export(est, dest, "tflite")
+    assert repr(str(dest)) in str(info.value)
+    assert os.path.dirname(written[0]) == str(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite"]
+    assert dest.read_bytes() == b"earlier"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_empty_and_bytes_paths(tmp_path, monkeypatch, fmt):
+    if fmt == "onnx" and not HAVE_ONNX:
+        pytest.skip("needs tfmlp[onnx]")
+    est = _fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X, X[:, 0])
+    with pytest.raises(ValueError, match="empty path"):
+        tfmlp.export(est, "", fmt)
+    with pytest.raises(TypeError, match="str or os.PathLike"):
+        tfmlp.export(est, 3, fmt)
+    monkeypatch.chdir(tmp_path)
+    name = f"m{SUFFIX[fmt]}"
+    assert tfmlp.export(est, os.fsencode(name), fmt) == name  # as open() takes it
+    assert os.path.exists(name) and len(os.listdir(tmp_path)) == 1
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

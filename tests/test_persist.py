@@ -40,6 +40,21 @@ Y_MULTILABEL = make_multilabel_classification(
 Y_REG = np.c_[X @ RNG.randn(4), X[:, 1] ** 2]
 
 
+def test_a_refit_of_other_layers_saves_and_continues(tmp_path):
+    # an lbfgs fit of new layer sizes after an adam fit: the adam fit's
+    # optimizer (slots of the old shapes) is not kept, so the file loads and
+    # partial_fit starts a new optimizer
+    est = _quiet(MLPClassifier((5,), max_iter=3, random_state=0).fit, X, Y_BINARY)
+    est.set_params(hidden_layer_sizes=(7,), solver="lbfgs")
+    _quiet(est.fit, X, Y_BINARY)
+    tfmlp.save(est, tmp_path / "m.tfmlp")
+    loaded = tfmlp.load(tmp_path / "m.tfmlp")
+    for m in (est, loaded):
+        m.set_params(solver="adam").partial_fit(X, Y_BINARY)
+    np.testing.assert_array_equal(loaded.coefs_[0], est.coefs_[0])
+    assert est.coefs_[0].shape == (4, 7)
+
+
 def stack(x):
     """A module-level hidden_stack (importable in other processes)."""
     import keras
@@ -961,6 +976,32 @@ def test_save_names_a_missing_directory_or_a_directory_path(fitted, tmp_path):
     with pytest.raises(IsADirectoryError, match="it names a directory"):
         tfmlp.save(est, f"{tmp_path}/new/")  # a trailing slash
     assert list(tmp_path.iterdir()) == []
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(NotADirectoryError, match="is a file, not a directory"):
+        tfmlp.save(est, tmp_path / "afile" / "m.tfmlp")
+    with pytest.raises(ValueError, match="empty path"):
+        tfmlp.save(est, "")
+    with pytest.raises(TypeError, match="str or os.PathLike"):
+        tfmlp.save(est, None)
+
+
+def test_save_names_its_path_in_write_errors_and_takes_bytes(
+    fitted, tmp_path, monkeypatch
+):
+    import errno
+
+    est = next(iter(fitted.values()))[0]
+    path = tmp_path / "m.tfmlp"
+    tfmlp.save(est, os.fsencode(path))  # a bytes path, as open() takes
+    before = path.read_bytes()
+
+    def too_large(fileobj, members):
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(persist, "_write_archive", too_large)
+    with pytest.raises(OSError, match=f"Cannot write {str(path)!r}: File too large"):
+        tfmlp.save(est, path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.tfmlp"]
 
 
 def _resigned(path, out, edit):

@@ -165,6 +165,71 @@ def test_loss_scale_state_survives_partial_fit_pickle_and_save(tmp_path):
     np.testing.assert_allclose(loaded.coefs_[0], clf.coefs_[0], rtol=0, atol=0)
 
 
+def test_a_warm_start_keeps_the_loss_scale():
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(120, 3), 3000 * rng.randn(120)  # overflows at 2**15
+    kw = dict(hidden_layer_sizes=(4,), batch_size=20, shuffle=False)
+    est = _fit(MLPRegressor(max_iter=3, compute_dtype="mixed_float16", **kw), X, y)
+    state = est._optimizer.loss_scale_state()
+    assert state[0] < precision.INITIAL_SCALE
+    before = est.coefs_[0].copy()
+    adam_t = est._optimizer.t
+    _fit(est.set_params(warm_start=True, max_iter=1), X, y)
+    # a new optimizer (as scikit-learn's: Adam starts again) with the scale
+    assert est._optimizer.t == 6 < adam_t
+    assert est._optimizer.loss_scale_state()[0] <= state[0]
+    assert not np.array_equal(est.coefs_[0], before)  # not all steps skipped
+    # a new network (warm_start=False) starts with the initial scale again
+    _fit(est.set_params(warm_start=False, max_iter=1), X, y)
+    fresh = _fit(MLPRegressor(max_iter=1, compute_dtype="mixed_float16", **kw), X, y)
+    np.testing.assert_array_equal(
+        est._optimizer.loss_scale_state(), fresh._optimizer.loss_scale_state()
+    )
+
+
+@pytest.mark.parametrize(
+    "before, after, n, skipped",
+    [
+        ([2.0**15, 7], [2.0**12, 0], 3, True),
+        ([2.0**15, 7], [2.0**13, 0], 3, False),  # a step applied
+        ([2.0**15, 7], [2.0**12, 1], 3, False),
+        ([2.0**3, 0], [1.0, 0], 3, True),
+        ([4.0, 0], [1.0, 0], 3, False),  # stopped at the lowest scale: unknown
+        ([2.0**15, 0], [1.0, 0], 10_000, False),
+        (None, None, 3, False),  # no loss scaling
+    ],
+)
+def test_no_step_applied_is_read_from_the_loss_scale(before, after, n, skipped):
+    assert precision.no_step_applied(before, after, n) is skipped
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_epochs_of_skipped_steps_do_not_count_toward_stopping(early_stopping):
+    # one batch an epoch and large targets: the first ~12 epochs' steps
+    # overflow at the initial scale and are skipped; they must not end the
+    # fit as converged (n_iter_no_change=10) before it has trained
+    X, y = load_diabetes(return_X_y=True)
+    X, y = X[:150] * 10, y[:150] * 100
+    est = MLPRegressor(
+        hidden_layer_sizes=(16,),
+        max_iter=40,
+        learning_rate_init=0.01,
+        compute_dtype="mixed_float16",
+        early_stopping=early_stopping,
+        random_state=0,
+    )
+    _fit(est, X, y)
+    if early_stopping:  # the skipped epochs score alike (the same weights);
+        # the trained epochs after them decide when to stop
+        scores = est.validation_scores_
+        skipped = sum(score == scores[0] for score in scores)
+        assert skipped > 5
+        assert est.n_iter_ >= skipped + est.n_iter_no_change + 1
+    else:  # the loss improves, though slowly: tol decides nothing here
+        assert est.n_iter_ == 40
+        assert est.loss_curve_[-1] < est.loss_curve_[0]
+
+
 @pytest.mark.parametrize("policy", POLICIES)
 def test_mixed_policies_with_sparse_input(policy):
     dense = _fit(_clf(compute_dtype=policy), XA, YA)

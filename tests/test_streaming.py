@@ -767,6 +767,46 @@ def test_read_parquet_batches_run_across_chunk_and_file_ends(tmp_path):
     assert sorted(len(b[1]) for b in shuffled) == [6] + [16] * 9
 
 
+@pytest.mark.parametrize("ext", ["csv", "parquet"])
+def test_readers_read_a_named_file_and_keep_reading_it(tmp_path, monkeypatch, ext):
+    # a file named with glob characters is read as named (as pandas does),
+    # not as a pattern matching another file; and the dataset reads the file
+    # it checked after the working directory changes
+    pd = pytest.importorskip("pandas")
+    if ext == "parquet":
+        pytest.importorskip("pyarrow")
+    reader = read_csv if ext == "csv" else read_parquet
+    write = "to_csv" if ext == "csv" else "to_parquet"
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    mine = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0, 1, 0]})
+    getattr(mine, write)(f"data[1].{ext}", index=False)
+    other = pd.DataFrame({"x": [7.0, 8.0], "y": [1, 1]})
+    getattr(other, write)(f"data1.{ext}", index=False)
+    ds = reader(f"data[1].{ext}", "y", shuffle=False)
+    moved = pd.DataFrame({"y": [5, 6, 7], "x": [9.0, 9.0, 9.0]})
+    getattr(moved, write)(tmp_path / "b" / f"data[1].{ext}", index=False)
+    monkeypatch.chdir(tmp_path / "b")
+    x, y = (np.concatenate([b[i] for b in ds.as_numpy_iterator()]) for i in (0, 1))
+    assert x.ravel().tolist() == [1.0, 2.0, 3.0] and y.tolist() == [0, 1, 0]
+    # a pattern still matches as one
+    monkeypatch.chdir(tmp_path / "a")
+    matched = reader(f"data[0-9].{ext}", "y", shuffle=False)
+    assert np.concatenate(
+        [b[0] for b in matched.as_numpy_iterator()]
+    ).ravel().tolist() == [7.0, 8.0]
+
+
+@pytest.mark.parametrize("suffix", ["gz", "bz2", "xz", "zip"])
+def test_read_csv_names_a_compressed_file(tmp_path, suffix):
+    pd = pytest.importorskip("pandas")
+    path = tmp_path / f"t.csv.{suffix}"
+    pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="compressed: read_csv reads plain-text"):
+        read_csv(str(path), target="y")
+
+
 def test_read_parquet_shuffles_rows_within_its_chunks(tmp_path):
     # the batch shuffle buffer only reorders whole batches: rows are mixed
     # by shuffling each chunk read, so a batch is not a run of file rows

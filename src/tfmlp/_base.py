@@ -810,6 +810,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         self.__dict__["_net"] = None
         self.__dict__["_keras_weights"] = None
         self.__dict__.pop("_fitted_stack", None)
+        # a new network: no optimizer state of an earlier one (its slots
+        # have that network's shapes; an lbfgs fit makes none)
+        self.__dict__.pop("_optimizer", None)
         if self._uses_keras_stack():
             self.__dict__["_stack_seed"] = int(self._random_state.randint(2**31 - 1))
             net = self._build_custom(dtype)

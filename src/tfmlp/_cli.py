@@ -900,10 +900,20 @@ def _check_writable(path: str, what: str, directory_ok: bool = False) -> None:
         Whether ``path`` may be an existing folder (a SavedModel replaces one).
     """
     import os
+    import stat
 
-    parent = os.path.dirname(os.path.abspath(path))
+    if not path:
+        raise CLIError(f"the {what} path is empty")
     if os.path.isdir(path) and not directory_ok:
         raise CLIError(f"{what} {path} is a directory")
+    if path.endswith(("/", os.sep)) and not directory_ok:
+        raise CLIError(f"{what} {path} names a directory (it ends with a separator)")
+    if os.path.exists(path) and not os.path.isdir(path):
+        if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/null, a pipe
+            raise CLIError(f"{what} {path} exists and is not a regular file")
+    # a symbolic link is written through: its target's folder must exist
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    parent = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(parent):
         raise CLIError(f"cannot write {what} {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):

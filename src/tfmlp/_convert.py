@@ -218,6 +218,12 @@ def _check_structure(est) -> None:
 
 
 def _optimizer_from_sklearn(opt, params):
+    """tfmlp's optimizer for scikit-learn's, or None: none of its kind, or
+    one left by a fit of another network (scikit-learn keeps an earlier
+    fit's optimizer through an lbfgs fit of other layer sizes)."""
+    slots = getattr(opt, "velocities", None) or getattr(opt, "ms", None) or []
+    if [np.shape(s) for s in slots] != [p.shape for p in params]:
+        return None
     if isinstance(opt, SGDOptimizer):
         new = SGD(
             params,

@@ -1093,7 +1093,18 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def _check_validation_targets(self, y):
         _refuse_sparse_targets(y, "validation_data's y_val")
-        y = np.asarray(_validation_target_array(y), dtype=np.float64)
+        y = _validation_target_array(y)
+        if y.dtype.kind == "O":  # as y: an object array is made numbers
+            try:
+                y = y.astype(np.float64)
+            except (TypeError, ValueError):
+                pass
+        if y.dtype.kind not in "biuf":  # as y (``_validate_input``)
+            raise NonNumericTargets(
+                f"validation_data's y_val must be numeric targets, like y; it "
+                f"has dtype {y.dtype}."
+            )
+        y = np.asarray(y, dtype=np.float64)
         if y.ndim not in (1, 2):
             raise ValueError(
                 f"validation_data's y_val has shape {y.shape}; a regressor takes "

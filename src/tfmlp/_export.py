@@ -20,7 +20,6 @@ import logging
 import os
 import secrets
 import shutil
-import tempfile
 from contextlib import contextmanager, suppress
 
 import numpy as np
@@ -32,9 +31,12 @@ from tfmlp._compat import keeps_keras_policy
 from tfmlp._estimators import MLPClassifier, MLPRegressor
 from tfmlp._persist import (
     _fsync_directory,
+    _naming,
     _publish,
     _temp_file,
+    _through_link,
     check_parent,
+    destination,
     temp_stem,
 )
 
@@ -106,7 +108,8 @@ def export(est, path, format, *, dtype=None):
             f"tfmlp.MLPRegressor, got {type(est).__qualname__}."
         )
     check_is_fitted(est)
-    path = os.fspath(path)
+    path = destination(path)
+    check_parent(_through_link(path))  # before any work: a missing folder
     if format == "keras" and not path.endswith(".keras"):
         raise ValueError(f"A 'keras' export path must end in '.keras', got {path!r}.")
     if format == "onnx":
@@ -394,7 +397,7 @@ def _replacing(path: str, suffix: str = ".tmp"):
 
 
 def _write_bytes(path: str, data: bytes) -> None:
-    with _replacing(path) as tmp, open(tmp, "wb") as f:
+    with _replacing(path) as tmp, _naming(path), open(tmp, "wb") as f:
         f.write(data)
 
 
@@ -529,7 +532,8 @@ def _publish_directory(tmp: str, path: str) -> None:
 def _write_keras(model, path: str, dtype: str) -> None:
     _check_lambdas_portable(model)
     with _replacing(path, suffix=".keras") as tmp:
-        model.save(tmp, overwrite=True)
+        with _naming(path):  # (a full disk: named)
+            model.save(tmp, overwrite=True)
         _check_keras_file(tmp, model, dtype)
 
 
@@ -555,10 +559,16 @@ def _check_keras_file(path: str, model, dtype: str) -> None:
 
 
 def _write_tflite(model, path: str, dtype: str) -> None:
+    """Convert through a SavedModel written next to ``path`` (where the
+    result goes, not the system's temporary folder) and removed after."""
     import tensorflow as tf
 
-    with tempfile.TemporaryDirectory() as tmpdir:
-        _export_archive(model, tmpdir, dtype)
+    tmpdir = _temp_dir(_through_link(path))
+    try:
+        try:
+            _export_archive(model, tmpdir, dtype)
+        except _file_errors(tf) as exc:
+            raise OSError(f"Cannot write {path!r}: {exc.message}") from None
         try:
             data = tf.lite.TFLiteConverter.from_saved_model(tmpdir).convert()
         except Exception as exc:  # its ConverterError quotes MLIR diagnostics
@@ -566,6 +576,8 @@ def _write_tflite(model, path: str, dtype: str) -> None:
                 f"TFLite cannot convert this network ({_converter_reason(exc)}). "
                 "Export format='savedmodel' or 'onnx'."
             ) from exc
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
     _write_bytes(path, data)
 
 

@@ -63,6 +63,11 @@ class _Optimizer:
             self._loss_scale = None
         return [*self._slot_vars, self._scale_var]
 
+    def continue_loss_scale(self, previous: _Optimizer) -> None:
+        """Start from ``previous``'s loss scale (a warm start's new optimizer)."""
+        state = previous.loss_scale_state()
+        self._loss_scale = None if state is None else np.array(state, np.float32)
+
     def loss_scale_state(self) -> np.ndarray | None:
         """``[scale, finite steps in a row]`` of float16 training, or None."""
         if self._scale_var is not None:

@@ -164,8 +164,9 @@ def save(est, path) -> None:
         est._validate_params()
     except ValueError as exc:
         raise ValueError(f"Cannot save {name}: {exc}") from None
+    path = destination(path)
     payload = _encode_estimator(est, name)
-    _atomic_write(os.fspath(path), lambda f: _write_archive(f, payload))
+    _atomic_write(path, lambda f: _write_archive(f, payload))
 
 
 def _encode_estimator(est, name: str) -> list[tuple[str, bytes]]:
@@ -412,7 +413,7 @@ def _atomic_write(path: str, writer) -> None:
     """
     fd, tmp = _temp_file(path)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with _naming(path), os.fdopen(fd, "wb") as f:  # (a full disk: named)
             writer(f)
             f.flush()
             os.fsync(f.fileno())
@@ -423,9 +424,29 @@ def _atomic_write(path: str, writer) -> None:
         raise
 
 
+def destination(path) -> str:
+    """A path to write, as a non-empty ``str`` (a bytes path decoded as the
+    file system does; a ``TypeError`` for what is not a path)."""
+    try:
+        name = os.fspath(path)
+    except TypeError:
+        raise TypeError(
+            f"The path must be a str or os.PathLike, got {type(path).__name__}."
+        ) from None
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    if not name:
+        raise ValueError("Cannot write to an empty path.")
+    return name
+
+
 def check_parent(path: str) -> str:
     """``path``'s directory, which must exist (else an error naming both)."""
     directory = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise NotADirectoryError(
+            f"Cannot write {path!r}: {directory!r} is a file, not a directory."
+        )
     if not os.path.isdir(directory):
         raise FileNotFoundError(
             f"Cannot write {path!r}: its directory {directory!r} does not exist."
@@ -487,6 +508,8 @@ def _naming(path: str):
     except FileExistsError:
         raise
     except OSError as exc:
+        if exc.errno is None:  # not a system error: as it is
+            raise
         raise type(exc)(exc.errno, f"Cannot write {path!r}: {exc.strerror}") from None
 
 

@@ -14,10 +14,12 @@ doubles. bfloat16 has float32's exponent range and needs no scaling.
 
 Prediction, ``transform`` and ``model_`` compute in float32; the L-BFGS solver
 evaluates its objective in float32 on the float32-rounded input and returns
-float64 weights (as scikit-learn's on float32 data).
+float64 weights (as scikit-learn's on float32 data), which predict in float64.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import tensorflow as tf
@@ -36,6 +38,21 @@ def matmul_dtype(compute_dtype) -> str | None:
 def initial_state() -> np.ndarray:
     """The loss-scale state ``[scale, finite steps in a row]`` of a new fit."""
     return np.array([INITIAL_SCALE, 0.0], np.float32)
+
+
+def no_step_applied(before, after, n_steps: int) -> bool:
+    """Whether all ``n_steps`` steps between the loss-scale states ``before``
+    and ``after`` were skipped (False without loss scaling).
+
+    Each skipped step halves the scale and zeroes the count of finite steps,
+    and a finite step never lowers the scale, so they all were exactly when
+    the count is 0 and the scale ``n_steps`` halvings lower. Where the scale
+    stopped at ``MIN_SCALE`` it cannot tell, and answers False.
+    """
+    if before is None or n_steps < 1:
+        return False
+    expected = math.ldexp(float(before[0]), -int(n_steps))
+    return float(after[1]) == 0 and float(after[0]) == expected >= MIN_SCALE
 
 
 def cast_matmul(a, b, dtype=None, transpose_a=False, transpose_b=False):

@@ -31,6 +31,7 @@ from tfmlp._interrupt import TrainingAborted, deferred_interrupts
 from tfmlp._loop import make_runner
 from tfmlp._losses import data_loss
 from tfmlp._params import STOCHASTIC_SOLVERS, WeightsSumToZero
+from tfmlp._precision import initial_state, matmul_dtype, no_step_applied
 from tfmlp._streaming import (
     DatasetRunner,
     check_dataset_feature_names,
@@ -68,8 +69,12 @@ class StochasticMixin:
     def _fit_stochastic(self, X, y, sw, incremental: bool, validation_data) -> None:
         strategy = resolve_strategy(self.distribute)
         net = self._network(strategy)
-        if not incremental or not hasattr(self, "_optimizer"):
+        previous = self.__dict__.get("_optimizer")
+        if not incremental or previous is None:
             self._optimizer = self._make_optimizer([v.numpy() for v in net.variables])
+            if previous is not None:  # a warm start continues the network:
+                # a new optimizer (as scikit-learn's) with its loss scale
+                self._optimizer.continue_loss_scale(previous)
         if incremental and self.early_stopping and self._best_params is None:
             # a fit restored its best weights (scikit-learn then trains them
             # on): they are what partial_fit's early stopping goes back to
@@ -156,9 +161,15 @@ class StochasticMixin:
                     # one epoch per call then (as scikit-learn, whose
                     # interrupted epoch is not counted either)
                     fusable = plan.fusable and ctrl_c.deferring
+                    scale = self._loss_scale_state()
                     pending = self._train_epochs(runner, fusable, epoch)
+                    trained = not no_step_applied(
+                        scale, self._optimizer.loss_scale_state(), runner.n_batches
+                    )
                 self._record_epoch(runner, pending.pop(0), loss_type)
-                self._update_no_improvement_count(net, validation, plan.early_stopping)
+                self._update_no_improvement_count(
+                    net, validation, plan.early_stopping, trained
+                )
                 self._optimizer.iteration_ends(self.t_)
                 logs = self._epoch_logs(validation)
                 self._record_history(logs)  # before the hooks (checkpoints)
@@ -194,6 +205,14 @@ class StochasticMixin:
             return True, logs
         return False, logs
 
+    def _loss_scale_state(self):
+        """The optimizer's loss-scale state, the initial one where float16
+        training has not yet made it (None without loss scaling)."""
+        state = self._optimizer.loss_scale_state()
+        if state is None and matmul_dtype(self.compute_dtype) == "float16":
+            state = initial_state()
+        return state
+
     def _restore_best(self, net, incremental: bool) -> None:
         """Put back the best validation weights (after fit; in partial_fit once
         the score has not improved for ``n_iter_no_change`` calls)."""
@@ -225,6 +244,9 @@ class StochasticMixin:
             and validation is None
             and not callbacks.active
             and getattr(self._optimizer, "lr_schedule", None) != "invscaling"
+            # float16 loss scaling: which epochs applied no step is read
+            # from the scale after each epoch (``no_step_applied``)
+            and matmul_dtype(self.compute_dtype) != "float16"
         )
 
     def _train_epochs(self, runner, fusable: bool, epoch: int) -> list:
@@ -360,9 +382,14 @@ class StochasticMixin:
             )
         return ds
 
-    def _update_no_improvement_count(self, net, validation, early: bool) -> None:
+    def _update_no_improvement_count(
+        self, net, validation, early: bool, trained: bool = True
+    ) -> None:
         """scikit-learn's stopping bookkeeping; ``early``: whether the call
-        (as it began: a callback may switch the parameter) stops early."""
+        (as it began: a callback may switch the parameter) stops early.
+        An epoch whose steps were all skipped (``trained`` False: float16
+        loss scaling's overflows) does not count as one without improvement:
+        its weights did not change."""
         if validation is not None:
             score = self._record_validation(net, *validation)
         # partial_fit after early_stopping was switched since the first fit:
@@ -373,18 +400,18 @@ class StochasticMixin:
         if not early and self.best_loss_ is None:
             self.best_loss_ = np.inf
         if early:
-            if score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
+            if not score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count = 0
+            elif trained:
+                self._no_improvement_count += 1
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
                 self._best_params = net.full_state()
         else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
+            if not self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count = 0
+            elif trained:
+                self._no_improvement_count += 1
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 

@@ -107,8 +107,13 @@ def _files(pattern) -> list[str]:
     files: list[str] = []
     for pat in patterns:
         pat = os.fspath(pat)
-        matches = sorted(glob.glob(pat)) if glob.has_magic(pat) else [pat]
-        found = [m for m in matches if os.path.isfile(m)]
+        # a file of that very name (``data[1].csv``) is read, as pandas reads
+        # it, not taken as a pattern (that matches ``data1.csv``)
+        literal = os.path.isfile(pat) or not glob.has_magic(pat)
+        matches = [pat] if literal else sorted(glob.glob(pat))
+        # absolute: the dataset reads the files checked here even after the
+        # working directory has changed
+        found = [os.path.abspath(m) for m in matches if os.path.isfile(m)]
         if not found:  # each path or pattern of a list must name a file
             where = "" if len(patterns) == 1 else f" (in {pattern!r})"
             what = "is a directory, not a file" if os.path.isdir(pat) else "matches"
@@ -218,7 +223,10 @@ def read_csv(
     ----------
     pattern : str, path or list
         One file, a glob pattern (``"data/*.csv"``) or a list of either. The
-        files may list their columns in different orders.
+        files may list their columns in different orders. An existing file
+        is read as named even where its name has glob characters
+        (``"data[1].csv"``). The files found are read by their absolute
+        paths, also after the working directory changes.
     target : str
         Name of the target column.
     batch_size : int, default=256
@@ -279,6 +287,7 @@ def read_csv(
 def _csv_head(path: str):
     """The header, (up to ``CSV_SAMPLE_ROWS``) first rows of a CSV file and
     whether they hold a quoted value with a line break."""
+    _refuse_compressed(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -305,6 +314,32 @@ def _csv_head(path: str):
         raise ValueError(f"Cannot read CSV file {path!r}: {exc}") from None
     values = itertools.chain(header, *sample)
     return header, sample, any("\n" in v or "\r" in v for v in values)
+
+
+_COMPRESSED = {
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ": "xz",
+    b"PK\x03\x04": "zip",
+}
+
+
+def _refuse_compressed(path: str) -> None:
+    """A compressed file is not read as text (a codec error); say what it is."""
+    try:
+        with open(path, "rb") as f:
+            start = f.read(6)
+    except OSError:
+        return  # reported by the reading itself
+    kind = next(
+        (k for magic, k in _COMPRESSED.items() if start.startswith(magic)), None
+    )
+    if kind is not None:
+        raise ValueError(
+            f"CSV file {path!r} is {kind}-compressed: read_csv reads plain-text "
+            "CSV files; decompress it first (pandas.read_csv and the tfmlp "
+            "command line read compressed ones)."
+        )
 
 
 def _refuse_cr_line_ends(f, path: str) -> None:
@@ -523,7 +558,8 @@ def read_parquet(
     Parameters
     ----------
     pattern : str, path or list
-        One file, a glob pattern or a list of either.
+        One file, a glob pattern or a list of either, found as in
+        :func:`read_csv`.
     target : str
         Name of the target column. Text (also dictionary-encoded, e.g. a
         pandas categorical) gives string labels, integers int64, other

@@ -63,6 +63,29 @@ def test_train_report_progress_plot(trained, capsys):
     assert plot.read_bytes()[:8] == PNG_SIGNATURE
 
 
+def test_plot_format_follows_its_extension(data_dir, tmp_path):
+    pytest.importorskip("matplotlib")
+    kinds = [("loss.svg", b"<?xml"), ("loss.pdf", b"%PDF"),
+             ("loss.PNG", PNG_SIGNATURE), ("loss.plot", PNG_SIGNATURE)]  # fmt: skip
+    for name, start in kinds:
+        argv = ["train", str(data_dir / "data.csv"), "--target", "label",
+                "--max-iter", "2", "--no-progress", "--out",
+                str(tmp_path / "m.tfmlp"), "--plot", str(tmp_path / name)]  # fmt: skip
+        code = main(argv)
+        assert code == 0
+        assert (tmp_path / name).read_bytes().startswith(start), name
+
+
+def test_a_plot_may_go_to_a_pipe_but_a_model_may_not(tmp_path):
+    from tfmlp._cli import CLIError, _check_writable
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    _check_writable(str(fifo), "plot", device_ok=True)
+    with pytest.raises(CLIError, match="not a regular file"):
+        _check_writable(str(fifo), "model file")
+
+
 def test_train_output_and_progress(data_dir, tmp_path, capsys):
     code = main(
         [

@@ -757,7 +757,7 @@ def _train_inputs(args: argparse.Namespace):
     _check_writable(args.out, "model file")
     _refuse_overwriting(args.out, "--out", [(args.data, "data")])
     if args.plot:
-        _check_writable(args.plot, "plot")
+        _check_writable(args.plot, "plot", device_ok=True)
         others = [(args.out, "--out model"), (args.data, "data")]
         _refuse_overwriting(args.plot, "--plot", others)
         _require_matplotlib()
@@ -887,7 +887,9 @@ def _first_sentence(message: str) -> str:
     return lines[0]
 
 
-def _check_writable(path: str, what: str, directory_ok: bool = False) -> None:
+def _check_writable(
+    path: str, what: str, directory_ok: bool = False, device_ok: bool = False
+) -> None:
     """Fail before the work when ``path`` cannot be written.
 
     Parameters
@@ -898,6 +900,9 @@ def _check_writable(path: str, what: str, directory_ok: bool = False) -> None:
         What is written, for the message.
     directory_ok : bool, default=False
         Whether ``path`` may be an existing folder (a SavedModel replaces one).
+    device_ok : bool, default=False
+        Whether ``path`` may be a device or pipe (``/dev/stdout``), which
+        ``_write_output`` writes in place; a model file must be a file.
     """
     import os
     import stat
@@ -908,7 +913,7 @@ def _check_writable(path: str, what: str, directory_ok: bool = False) -> None:
         raise CLIError(f"{what} {path} is a directory")
     if path.endswith(("/", os.sep)) and not directory_ok:
         raise CLIError(f"{what} {path} names a directory (it ends with a separator)")
-    if os.path.exists(path) and not os.path.isdir(path):
+    if os.path.exists(path) and not os.path.isdir(path) and not device_ok:
         if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/null, a pipe
             raise CLIError(f"{what} {path} exists and is not a regular file")
     # a symbolic link is written through: its target's folder must exist
@@ -936,10 +941,14 @@ def _write_plot(est, path) -> None:
     from tfmlp._plotting import plot_loss_curve
 
     ax = plot_loss_curve(est)
+    # the format its extension names (.svg, .pdf...), else PNG
+    kind = os.path.splitext(path)[1][1:].lower()
+    if kind not in ax.figure.canvas.get_supported_filetypes():
+        kind = "png"
     try:
         _write_output(
             path,
-            lambda f: ax.figure.savefig(f, format="png", dpi=100, bbox_inches="tight"),
+            lambda f: ax.figure.savefig(f, format=kind, dpi=100, bbox_inches="tight"),
         )
     except OSError as exc:
         raise CLIError(f"cannot write plot {path}: {_os_reason(exc)}") from None
@@ -1326,7 +1335,11 @@ def build_parser(with_estimator_flags: bool = False) -> argparse.ArgumentParser:
         help="fraction held out for the report (0 to train on everything)",
     )
     train.add_argument("--out", required=True, help="model file to write (.tfmlp)")
-    train.add_argument("--plot", default=None, help="write the loss curve as PNG")
+    train.add_argument(
+        "--plot",
+        default=None,
+        help="write the loss curve as PNG (or as .svg, .pdf, ... by its extension)",
+    )
     train.add_argument(
         "--no-progress",
         dest="progress",

@@ -372,6 +372,21 @@ def test_keras_regularizers_of_the_stack_join_the_objective(kind, jit):
     assert reg.loss_curve_[0] > plain.loss_curve_[0]  # the penalty is reported
 
 
+def test_a_kernel_regularizer_adds_its_penalty_once():
+    # one batch, a rate too small to move the weights: the first epoch's loss
+    # is the plain network's plus lambda * ||W||^2 (Keras' L2, which keeps
+    # lambda in float32)
+    kw = dict(solver="sgd", momentum=0.0, batch_size=len(X), max_iter=1)
+    kw.update(learning_rate_init=1e-12, random_state=0)
+    plain = _fit(MLPClassifier(hidden_stack=_regularized(None), **kw))
+    reg = _fit(MLPClassifier(hidden_stack=_regularized("kernel"), **kw))
+    np.testing.assert_allclose(reg.coefs_[0], plain.coefs_[0], rtol=1e-9)
+    penalty = float(np.float32(1.0)) * np.sum(reg.coefs_[0] ** 2)
+    np.testing.assert_allclose(
+        reg.loss_curve_[0] - plain.loss_curve_[0], penalty, rtol=1e-6
+    )
+
+
 def nonneg_stack(x):
     return keras.layers.Dense(8, kernel_constraint=keras.constraints.NonNeg())(x)
 

@@ -385,6 +385,15 @@ def test_tflite_write_errors_name_the_destination(tmp_path, monkeypatch):
     assert dest.read_bytes() == b"earlier"
 
 
+def test_tflite_export_to_a_path_with_glob_characters(tmp_path):
+    est = _fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X, X[:, 0])
+    folder = tmp_path / "run[1]"
+    folder.mkdir()
+    tfmlp.export(est, folder / "m[1].tflite", "tflite")
+    assert (folder / "m[1].tflite").stat().st_size > 0
+    assert os.listdir(folder) == ["m[1].tflite"]
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_empty_and_bytes_paths(tmp_path, monkeypatch, fmt):
     if fmt == "onnx" and not HAVE_ONNX:

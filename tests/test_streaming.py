@@ -790,6 +790,14 @@ def test_readers_read_a_named_file_and_keep_reading_it(tmp_path, monkeypatch, ex
     monkeypatch.chdir(tmp_path / "b")
     x, y = (np.concatenate([b[i] for b in ds.as_numpy_iterator()]) for i in (0, 1))
     assert x.ravel().tolist() == [1.0, 2.0, 3.0] and y.tolist() == [0, 1, 0]
+    # a path through a link to another folder, then "..": the folder the
+    # system reaches (the link's parent), not the one the text names
+    top = pd.DataFrame({"x": [4.0, 4.0], "y": [3, 3]})
+    getattr(top, write)(tmp_path / f"data[1].{ext}", index=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a" / "lnk").symlink_to(tmp_path / "b")
+    via = reader(f"a/lnk/../data[1].{ext}", "y", shuffle=False)
+    assert np.concatenate([b[1] for b in via.as_numpy_iterator()]).tolist() == [3, 3]
     # a pattern still matches as one
     monkeypatch.chdir(tmp_path / "a")
     matched = reader(f"data[0-9].{ext}", "y", shuffle=False)
@@ -805,6 +813,10 @@ def test_read_csv_names_a_compressed_file(tmp_path, suffix):
     pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}).to_csv(path, index=False)
     with pytest.raises(ValueError, match="compressed: read_csv reads plain-text"):
         read_csv(str(path), target="y")
+    plain = tmp_path / f"plain_{suffix}.csv"  # a header that starts as bzip2's
+    plain.write_text("BZh_ratio,y\n1.5,0\n2.5,1\n")
+    x = np.concatenate([b[0] for b in read_csv(str(plain), "y", shuffle=False)])
+    assert x.ravel().tolist() == [1.5, 2.5]
 
 
 def test_read_parquet_shuffles_rows_within_its_chunks(tmp_path):

@@ -810,9 +810,6 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         self.__dict__["_net"] = None
         self.__dict__["_keras_weights"] = None
         self.__dict__.pop("_fitted_stack", None)
-        # a new network: no optimizer state of an earlier one (its slots
-        # have that network's shapes; an lbfgs fit makes none)
-        self.__dict__.pop("_optimizer", None)
         if self._uses_keras_stack():
             self.__dict__["_stack_seed"] = int(self._random_state.randint(2**31 - 1))
             net = self._build_custom(dtype)
@@ -828,8 +825,24 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             )
             self._store_weights(coefs + intercepts)
         self._best_params = self._network().full_state()
+        self._forget_other_optimizer()
         if self.solver in STOCHASTIC_SOLVERS:  # started afresh by the fit
             self.__dict__.pop("loss_curve_", None)
+
+    def _forget_other_optimizer(self) -> None:
+        """A new network keeps an earlier fit's optimizer only where its slots
+        fit the new weights: scikit-learn keeps it (through an lbfgs fit too)
+        and a later ``partial_fit`` continues it; slots of other shapes (new
+        layer sizes) are dropped, where scikit-learn's ``partial_fit`` fails.
+        The float16 loss scale always starts afresh with a new network."""
+        opt = self.__dict__.get("_optimizer")
+        if opt is None:
+            return
+        shapes = [tuple(v.shape) for v in self._network().variables]
+        if opt.slot_shapes() != shapes * type(opt).n_slots_per_param:
+            del self.__dict__["_optimizer"]
+        else:
+            opt.reset_loss_scale()
 
     def _start_stochastic_state(self) -> None:
         """Start what the stochastic solvers keep between epochs, where it is

@@ -919,6 +919,8 @@ def _check_writable(
     # a symbolic link is written through: its target's folder must exist
     target = os.path.realpath(path) if os.path.islink(path) else path
     parent = os.path.dirname(os.path.abspath(target))
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise CLIError(f"cannot write {what} {path}: {parent} is a file, not a folder")
     if not os.path.isdir(parent):
         raise CLIError(f"cannot write {what} {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):

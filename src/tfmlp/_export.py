@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import shutil
+import tempfile
 from contextlib import contextmanager, suppress
 
 import numpy as np
@@ -55,7 +56,7 @@ def export(est, path, format, *, dtype=None):
     ----------
     est : tfmlp.MLPClassifier or tfmlp.MLPRegressor
         A fitted estimator.
-    path : str or os.PathLike
+    path : str, bytes or os.PathLike
         Destination: a directory for ``"savedmodel"``, a file otherwise (a
         ``"keras"`` path must end in ``.keras``).
     format : {"savedmodel", "keras", "onnx", "tflite"}
@@ -82,10 +83,11 @@ def export(est, path, format, *, dtype=None):
     Raises
     ------
     TypeError
-        If ``est`` is not a tfmlp estimator.
+        If ``est`` is not a tfmlp estimator, or ``path`` is not a path.
     ValueError
-        For an unknown ``format`` or unsupported ``dtype``, a ``"keras"``
-        path not ending in ``.keras``, a SavedModel directory that exists and
+        For an empty ``path``, an unknown ``format`` or unsupported
+        ``dtype``, a ``"keras"`` path not ending in ``.keras``, a SavedModel
+        directory that exists and
         is not an exported SavedModel (or is the working directory), or a
         network the format cannot hold (e.g. ``"keras"`` with a stack layer
         Keras cannot rebuild).
@@ -95,7 +97,9 @@ def export(est, path, format, *, dtype=None):
         For ``"onnx"`` without the onnx extra installed.
     OSError
         If the file cannot be written (``FileNotFoundError`` when its
-        directory does not exist); the destination then holds what it held.
+        directory does not exist, ``NotADirectoryError`` when that is a
+        file, checked before any work); the destination then holds what it
+        held.
     """
     if format not in FORMATS:
         raise ValueError(
@@ -559,16 +563,18 @@ def _check_keras_file(path: str, model, dtype: str) -> None:
 
 
 def _write_tflite(model, path: str, dtype: str) -> None:
-    """Convert through a SavedModel written next to ``path`` (where the
-    result goes, not the system's temporary folder) and removed after."""
+    """Convert through a SavedModel in the system's temporary folder (its
+    name is TensorFlow's to read: no glob characters, ASCII), removed after."""
     import tensorflow as tf
 
-    tmpdir = _temp_dir(_through_link(path))
-    try:
+    with tempfile.TemporaryDirectory(prefix="tfmlp-") as tmpdir:
         try:
             _export_archive(model, tmpdir, dtype)
-        except _file_errors(tf) as exc:
-            raise OSError(f"Cannot write {path!r}: {exc.message}") from None
+        except _file_errors(tf) as exc:  # a full temporary folder
+            raise OSError(
+                f"Cannot write {path!r}: writing its intermediate SavedModel "
+                f"failed: {exc.message}"
+            ) from None
         try:
             data = tf.lite.TFLiteConverter.from_saved_model(tmpdir).convert()
         except Exception as exc:  # its ConverterError quotes MLIR diagnostics
@@ -576,8 +582,6 @@ def _write_tflite(model, path: str, dtype: str) -> None:
                 f"TFLite cannot convert this network ({_converter_reason(exc)}). "
                 "Export format='savedmodel' or 'onnx'."
             ) from exc
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
     _write_bytes(path, data)
 
 

@@ -63,6 +63,17 @@ class _Optimizer:
             self._loss_scale = None
         return [*self._slot_vars, self._scale_var]
 
+    def slot_shapes(self) -> list[tuple]:
+        """The shapes of the slots (per parameter, per slot kind)."""
+        if self._slot_vars is not None:
+            return [tuple(v.shape) for v in self._slot_vars]
+        return [tuple(np.shape(a)) for a in self._slot_arrays]
+
+    def reset_loss_scale(self) -> None:
+        """Forget the float16 loss scale (a new network starts at 2^15)."""
+        self._loss_scale = None
+        self._scale_var = None
+
     def continue_loss_scale(self, previous: _Optimizer) -> None:
         """Start from ``previous``'s loss scale (a warm start's new optimizer)."""
         state = previous.loss_scale_state()

@@ -144,15 +144,20 @@ def save(est, path) -> None:
     ----------
     est : tfmlp.MLPClassifier or tfmlp.MLPRegressor
         The estimator to save.
-    path : str or os.PathLike
+    path : str, bytes or os.PathLike
         Destination file (``.tfmlp`` is a good suffix; none is required).
 
     Raises
     ------
     TypeError
-        If ``est`` is not a tfmlp estimator.
+        If ``est`` is not a tfmlp estimator, or ``path`` is not a path.
     ValueError
-        If the estimator holds a value the format cannot represent.
+        If the estimator holds a value the format cannot represent, or
+        ``path`` is empty.
+    OSError
+        If the file cannot be written (``FileNotFoundError`` when its
+        directory does not exist, ``NotADirectoryError`` when that is a
+        file); an earlier file at ``path`` is then left as it was.
     """
     name = type(est).__name__
     if type(est) not in (MLPClassifier, MLPRegressor):

@@ -111,9 +111,10 @@ def _files(pattern) -> list[str]:
         # it, not taken as a pattern (that matches ``data1.csv``)
         literal = os.path.isfile(pat) or not glob.has_magic(pat)
         matches = [pat] if literal else sorted(glob.glob(pat))
-        # absolute: the dataset reads the files checked here even after the
-        # working directory has changed
-        found = [os.path.abspath(m) for m in matches if os.path.isfile(m)]
+        # resolved (links followed, as the system does before "..") to
+        # absolute paths: the dataset reads the files checked here even
+        # after the working directory has changed
+        found = [os.path.realpath(m) for m in matches if os.path.isfile(m)]
         if not found:  # each path or pattern of a list must name a file
             where = "" if len(patterns) == 1 else f" (in {pattern!r})"
             what = "is a directory, not a file" if os.path.isdir(pat) else "matches"
@@ -316,11 +317,12 @@ def _csv_head(path: str):
     return header, sample, any("\n" in v or "\r" in v for v in values)
 
 
+# magic numbers (bzip2's "BZh": then a block size and a block's start)
 _COMPRESSED = {
-    b"\x1f\x8b": "gzip",
-    b"BZh": "bzip2",
-    b"\xfd7zXZ": "xz",
-    b"PK\x03\x04": "zip",
+    rb"\x1f\x8b": "gzip",
+    rb"BZh[1-9]1AY&SY": "bzip2",
+    rb"\xfd7zXZ\x00": "xz",
+    rb"PK\x03\x04": "zip",
 }
 
 
@@ -328,12 +330,10 @@ def _refuse_compressed(path: str) -> None:
     """A compressed file is not read as text (a codec error); say what it is."""
     try:
         with open(path, "rb") as f:
-            start = f.read(6)
+            start = f.read(10)
     except OSError:
         return  # reported by the reading itself
-    kind = next(
-        (k for magic, k in _COMPRESSED.items() if start.startswith(magic)), None
-    )
+    kind = next((k for magic, k in _COMPRESSED.items() if re.match(magic, start)), None)
     if kind is not None:
         raise ValueError(
             f"CSV file {path!r} is {kind}-compressed: read_csv reads plain-text "

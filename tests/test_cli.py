@@ -1364,7 +1364,7 @@ def test_predictions_go_in_place_where_the_directory_takes_no_new_file(
 ):
     """A writable file in a directory that refuses the temporary file
     (permissions, an immutable directory): written in place, as before."""
-    import tfmlp._persist as persist
+    import tfmlp._files as files
 
     model, _ = trained
     out = tmp_path / "preds.csv"
@@ -1373,7 +1373,7 @@ def test_predictions_go_in_place_where_the_directory_takes_no_new_file(
     def refused(path, suffix=".tmp"):
         raise PermissionError(1, f"Cannot write {path!r}: Operation not permitted")
 
-    monkeypatch.setattr(persist, "_temp_file", refused)
+    monkeypatch.setattr(files, "temp_file", refused)
     assert (
         main(["predict", str(model), str(data_dir / "data.csv"), "--out", str(out)])
         == 0

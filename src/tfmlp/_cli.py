@@ -967,7 +967,7 @@ def _write_output(path, write) -> None:
     files (the temporary one), is written in place."""
     import stat
 
-    from tfmlp._persist import _atomic_write
+    from tfmlp._files import atomic_write
 
     path = os.fspath(path)
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
@@ -975,7 +975,7 @@ def _write_output(path, write) -> None:
             write(f)
         return
     try:
-        _atomic_write(path, write)
+        atomic_write(path, write)
     except PermissionError:  # the directory refused the temporary file
         if not os.path.isfile(path):
             raise

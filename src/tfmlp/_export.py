@@ -30,15 +30,15 @@ from sklearn.utils.validation import check_is_fitted
 from tfmlp import _mirrored as mirrored
 from tfmlp._compat import keeps_keras_policy
 from tfmlp._estimators import MLPClassifier, MLPRegressor
-from tfmlp._persist import (
-    _fsync_directory,
-    _naming,
-    _publish,
-    _temp_file,
-    _through_link,
+from tfmlp._files import (
     check_parent,
     destination,
+    fsync_directory,
+    naming,
+    publish,
+    temp_file,
     temp_stem,
+    through_link,
 )
 
 __all__ = ["FORMATS", "export"]
@@ -113,7 +113,7 @@ def export(est, path, format, *, dtype=None):
         )
     check_is_fitted(est)
     path = destination(path)
-    check_parent(_through_link(path))  # before any work: a missing folder
+    check_parent(through_link(path))  # before any work: a missing folder
     if format == "keras" and not path.endswith(".keras"):
         raise ValueError(f"A 'keras' export path must end in '.keras', got {path!r}.")
     if format == "onnx":
@@ -387,13 +387,13 @@ def _input_spec(model, dtype: str):
 @contextmanager
 def _replacing(path: str, suffix: str = ".tmp"):
     """A temporary path next to ``path``; renamed onto it if the block succeeds."""
-    fd, tmp = _temp_file(path, suffix)
+    fd, tmp = temp_file(path, suffix)
     os.close(fd)
     try:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        _publish(tmp, path)
+        publish(tmp, path)
     except BaseException:
         with suppress(OSError):
             os.unlink(tmp)
@@ -401,7 +401,7 @@ def _replacing(path: str, suffix: str = ".tmp"):
 
 
 def _write_bytes(path: str, data: bytes) -> None:
-    with _replacing(path) as tmp, _naming(path), open(tmp, "wb") as f:
+    with _replacing(path) as tmp, naming(path), open(tmp, "wb") as f:
         f.write(data)
 
 
@@ -530,13 +530,13 @@ def _publish_directory(tmp: str, path: str) -> None:
             os.rename(old, path)
             raise
         shutil.rmtree(old, ignore_errors=True)
-    _fsync_directory(os.path.dirname(os.path.abspath(path)))
+    fsync_directory(os.path.dirname(os.path.abspath(path)))
 
 
 def _write_keras(model, path: str, dtype: str) -> None:
     _check_lambdas_portable(model)
     with _replacing(path, suffix=".keras") as tmp:
-        with _naming(path):  # (a full disk: named)
+        with naming(path):  # (a full disk: named)
             model.save(tmp, overwrite=True)
         _check_keras_file(tmp, model, dtype)
 

@@ -44,11 +44,8 @@ import json
 import math
 import os
 import re
-import secrets
-import stat
 import warnings
 import zipfile
-from contextlib import contextmanager, suppress
 
 import numpy as np
 import sklearn
@@ -58,6 +55,7 @@ from sklearn.preprocessing import LabelBinarizer
 from tfmlp._compat import keeps_keras_policy
 from tfmlp._estimators import MLPClassifier, MLPRegressor
 from tfmlp._extras import StandardStack
+from tfmlp._files import atomic_write, destination
 from tfmlp._network import KERAS_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from tfmlp._optimizers import SGD, Adam
 
@@ -171,7 +169,7 @@ def save(est, path) -> None:
         raise ValueError(f"Cannot save {name}: {exc}") from None
     path = destination(path)
     payload = _encode_estimator(est, name)
-    _atomic_write(path, lambda f: _write_archive(f, payload))
+    atomic_write(path, lambda f: _write_archive(f, payload))
 
 
 def _encode_estimator(est, name: str) -> list[tuple[str, bytes]]:
@@ -408,137 +406,6 @@ def _write_archive(fileobj, members: list[tuple[str, bytes]]) -> None:
             info.compress_type = zipfile.ZIP_STORED
             info.external_attr = 0o644 << 16
             archive.writestr(info, data)
-
-
-def _atomic_write(path: str, writer) -> None:
-    """Write ``path`` via a temporary file in its directory, fsync and rename.
-
-    On any failure (including KeyboardInterrupt) the temporary file is removed
-    and an existing file at ``path`` is left untouched.
-    """
-    fd, tmp = _temp_file(path)
-    try:
-        with _naming(path), os.fdopen(fd, "wb") as f:  # (a full disk: named)
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        _publish(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def destination(path) -> str:
-    """A path to write, as a non-empty ``str`` (a bytes path decoded as the
-    file system does; a ``TypeError`` for what is not a path)."""
-    try:
-        name = os.fspath(path)
-    except TypeError:
-        raise TypeError(
-            f"The path must be a str or os.PathLike, got {type(path).__name__}."
-        ) from None
-    if isinstance(name, bytes):
-        name = os.fsdecode(name)
-    if not name:
-        raise ValueError("Cannot write to an empty path.")
-    return name
-
-
-def check_parent(path: str) -> str:
-    """``path``'s directory, which must exist (else an error naming both)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise NotADirectoryError(
-            f"Cannot write {path!r}: {directory!r} is a file, not a directory."
-        )
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(
-            f"Cannot write {path!r}: its directory {directory!r} does not exist."
-        )
-    return directory
-
-
-def _temp_file(path: str, suffix: str = ".tmp") -> tuple[int, str]:
-    """Create a new hidden file next to ``path`` (mode 0o666 minus the umask).
-
-    ``path`` must be a file name (not empty, not a directory) whose existing
-    file, if any, is a regular one: a device, pipe or socket would be
-    replaced by the rename. The temporary name keeps at most 100 bytes of
-    ``path``'s (:func:`temp_stem`), so that any name the system accepts can
-    be written.
-    """
-    if not str(path):
-        raise ValueError("Cannot write to an empty path.")
-    directory = check_parent(_through_link(path))
-    if os.path.isdir(path) or str(path).endswith(("/", os.sep)):
-        raise IsADirectoryError(f"Cannot write {path!r}: it names a directory.")
-    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
-        raise ValueError(
-            f"Cannot write {path!r}: it exists and is not a regular file (a "
-            "device, pipe or socket would be replaced)."
-        )
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        name = f".{temp_stem(path)}.{secrets.token_hex(6)}{suffix}"
-        tmp = os.path.join(directory, name)
-        try:
-            with _naming(path):
-                return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"Could not create a temporary file next to {path!r}.")
-
-
-def temp_stem(path: str) -> str:
-    """``path``'s file name cut to at most 100 bytes (whole characters), the
-    start of a temporary name next to it that stays within the system's
-    limit on a name's length (255 bytes)."""
-    name = os.path.basename(os.path.normpath(path))
-    return os.fsencode(name)[:100].decode("utf-8", "ignore") or "tfmlp"
-
-
-def _through_link(path: str) -> str:
-    """The file a symbolic link at ``path`` points to (written in its place,
-    next to it); any other path as it is."""
-    return os.path.realpath(path) if os.path.islink(path) else path
-
-
-@contextmanager
-def _naming(path: str):
-    """OSErrors from the temporary file's handling, reported against
-    ``path`` (the name the caller gave), not the hidden temporary name."""
-    try:
-        yield
-    except FileExistsError:
-        raise
-    except OSError as exc:
-        if exc.errno is None:  # not a system error: as it is
-            raise
-        raise type(exc)(exc.errno, f"Cannot write {path!r}: {exc.strerror}") from None
-
-
-def _publish(tmp: str, path: str) -> None:
-    """Rename the finished ``tmp`` onto ``path`` (keeping ``path``'s mode); a
-    symbolic link at ``path`` is written through (its target is replaced)."""
-    path = _through_link(path)
-    with suppress(OSError):
-        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-    with _naming(path):
-        os.replace(tmp, path)
-    _fsync_directory(os.path.dirname(os.path.abspath(path)))
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename durable (POSIX; a no-op where directories can't be opened)."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    with suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # ====================================================================== load

@@ -90,22 +90,28 @@ def test_checkpoints_of_a_pipeline_step(tmp_path):
     np.testing.assert_array_equal(saved.predict_proba(Xs), est.predict_proba(Xs))
 
 
-def test_a_diverging_fit_keeps_the_last_finite_checkpoint(tmp_path):
+def _diverging(check, max_iter):
+    """Momentum SGD on unscaled data (finite for a few epochs) checkpointed by
+    ``check``, and its data."""
     from sklearn.datasets import make_regression
 
     from tfmlp import MLPRegressor
 
-    path = tmp_path / "ck.tfmlp"
     Xr, yr = make_regression(n_samples=200, n_features=10, random_state=0)
-    Xr = Xr * 1e3  # momentum SGD on unscaled data: finite for a few epochs
     est = MLPRegressor(
         solver="sgd",
         learning_rate_init=1e-4,
         momentum=0.9,
-        max_iter=60,
+        max_iter=max_iter,
         random_state=0,
-        callbacks=[EstimatorCheckpoint(path, every=1)],
+        callbacks=[check],
     )
+    return est, Xr * 1e3, yr
+
+
+def test_a_diverging_fit_keeps_the_last_finite_checkpoint(tmp_path):
+    path = tmp_path / "ck.tfmlp"
+    est, Xr, yr = _diverging(EstimatorCheckpoint(path, every=1), 60)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(ValueError, match="non-finite"):
@@ -119,26 +125,14 @@ def test_a_diverging_fit_keeps_the_last_finite_checkpoint(tmp_path):
 
 
 def test_a_reused_checkpoint_warns_again_and_forgets_its_estimator(tmp_path):
-    from sklearn.datasets import make_regression
-
-    from tfmlp import MLPRegressor
-
     path = tmp_path / "ck.tfmlp"
-    Xr, yr = make_regression(n_samples=200, n_features=10, random_state=0)
     check = EstimatorCheckpoint(path, every=1)
-    est = MLPRegressor(
-        solver="sgd",
-        learning_rate_init=1e-4,
-        momentum=0.9,
-        max_iter=20,
-        random_state=0,
-        callbacks=[check],
-    )
+    est, Xr, yr = _diverging(check, 20)
     for _ in range(2):  # each diverging fit warns once
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with pytest.raises(ValueError, match="non-finite"):
-                est.fit(Xr * 1e3, yr)
+                est.fit(Xr, yr)
         assert sum("keeps the last finite state" in str(w.message) for w in caught) == 1
     # after training the callback holds no estimator: used elsewhere (a
     # plain Keras fit), it does not write the old estimator over the file

@@ -21,7 +21,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -31,12 +31,12 @@ from tfmlp import _mirrored as mirrored
 from tfmlp._compat import keeps_keras_policy
 from tfmlp._estimators import MLPClassifier, MLPRegressor
 from tfmlp._files import (
+    atomic_write,
     check_parent,
     destination,
     fsync_directory,
     naming,
-    publish,
-    temp_file,
+    replacing,
     temp_stem,
     through_link,
 )
@@ -384,25 +384,8 @@ def _input_spec(model, dtype: str):
 
 
 # ----------------------------------------------------------------- writers
-@contextmanager
-def _replacing(path: str, suffix: str = ".tmp"):
-    """A temporary path next to ``path``; renamed onto it if the block succeeds."""
-    fd, tmp = temp_file(path, suffix)
-    os.close(fd)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        publish(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _write_bytes(path: str, data: bytes) -> None:
-    with _replacing(path) as tmp, naming(path), open(tmp, "wb") as f:
-        f.write(data)
+    atomic_write(path, lambda f: f.write(data))
 
 
 def _export_archive(model, path: str, dtype: str) -> None:
@@ -535,7 +518,7 @@ def _publish_directory(tmp: str, path: str) -> None:
 
 def _write_keras(model, path: str, dtype: str) -> None:
     _check_lambdas_portable(model)
-    with _replacing(path, suffix=".keras") as tmp:
+    with replacing(path, suffix=".keras") as tmp:
         with naming(path):  # (a full disk: named)
             model.save(tmp, overwrite=True)
         _check_keras_file(tmp, model, dtype)

@@ -15,16 +15,21 @@ from contextlib import contextmanager, suppress
 
 
 def atomic_write(path: str, writer) -> None:
-    """Write ``path`` via a temporary file in its directory, fsync and rename.
+    """Write ``path`` with ``writer(binary file)`` via :func:`replacing`."""
+    with replacing(path) as tmp, naming(path), open(tmp, "wb") as f:
+        writer(f)  # (a full disk: an OSError naming path)
 
-    On any failure (including KeyboardInterrupt) the temporary file is removed
-    and an existing file at ``path`` is left untouched.
-    """
-    fd, tmp = temp_file(path)
+
+@contextmanager
+def replacing(path: str, suffix: str = ".tmp"):
+    """A new temporary path next to ``path``, flushed to disk and renamed onto
+    ``path`` if the block succeeds; on any failure (KeyboardInterrupt
+    included) it is removed and an existing file at ``path`` is untouched."""
+    fd, tmp = temp_file(path, suffix)
+    os.close(fd)
     try:
-        with naming(path), os.fdopen(fd, "wb") as f:  # (a full disk: named)
-            writer(f)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         publish(tmp, path)
     except BaseException:

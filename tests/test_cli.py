@@ -81,9 +81,37 @@ def test_a_plot_may_go_to_a_pipe_but_a_model_may_not(tmp_path):
 
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    _check_writable(str(fifo), "plot", device_ok=True)
+    _check_writable(str(fifo), "plot", in_place_ok=True)
     with pytest.raises(CLIError, match="not a regular file"):
         _check_writable(str(fifo), "model file")
+
+
+def test_a_file_in_a_folder_taking_no_new_files_is_written_in_place(
+    tmp_path, monkeypatch
+):
+    from tfmlp._cli import CLIError, _check_writable
+
+    existing = tmp_path / "preds.csv"
+    existing.write_text("earlier\n")
+    real = os.access
+    monkeypatch.setattr(  # (tests may run as root, which chmod does not stop)
+        os, "access", lambda p, mode: os.fspath(p) != str(tmp_path) and real(p, mode)
+    )
+    _check_writable(str(existing), "predictions file", in_place_ok=True)
+    for path, kw in [(existing, {}), (tmp_path / "new.csv", {"in_place_ok": True})]:
+        with pytest.raises(CLIError, match="is not writable"):
+            _check_writable(str(path), "file", **kw)
+
+
+def test_empty_output_names_are_errors(trained, data_dir, capsys):
+    model, _ = trained
+    data = str(data_dir / "data.csv")
+    for argv in (
+        ["predict", str(model), data, "--out", ""],
+        ["train", data, "--target", "label", "--out", "m.tfmlp", "--plot", ""],
+    ):
+        assert main(argv) == 1
+        assert "path is empty" in _err(capsys)
 
 
 def test_train_output_and_progress(data_dir, tmp_path, capsys):

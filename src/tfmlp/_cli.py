@@ -756,8 +756,8 @@ def _train_inputs(args: argparse.Namespace):
         )
     _check_writable(args.out, "model file")
     _refuse_overwriting(args.out, "--out", [(args.data, "data")])
-    if args.plot:
-        _check_writable(args.plot, "plot", device_ok=True)
+    if args.plot is not None:  # (an empty name is refused, not ignored)
+        _check_writable(args.plot, "plot", in_place_ok=True)
         others = [(args.out, "--out model"), (args.data, "data")]
         _refuse_overwriting(args.plot, "--plot", others)
         _require_matplotlib()
@@ -888,7 +888,7 @@ def _first_sentence(message: str) -> str:
 
 
 def _check_writable(
-    path: str, what: str, directory_ok: bool = False, device_ok: bool = False
+    path: str, what: str, directory_ok: bool = False, in_place_ok: bool = False
 ) -> None:
     """Fail before the work when ``path`` cannot be written.
 
@@ -900,9 +900,11 @@ def _check_writable(
         What is written, for the message.
     directory_ok : bool, default=False
         Whether ``path`` may be an existing folder (a SavedModel replaces one).
-    device_ok : bool, default=False
-        Whether ``path`` may be a device or pipe (``/dev/stdout``), which
-        ``_write_output`` writes in place; a model file must be a file.
+    in_place_ok : bool, default=False
+        Whether ``path`` may be written in place, as ``_write_output`` does
+        for a device or pipe (``/dev/stdout``) and for a writable file in a
+        folder that takes no new file; a model file is always a new file
+        renamed over the old one.
     """
     import os
     import stat
@@ -913,7 +915,7 @@ def _check_writable(
         raise CLIError(f"{what} {path} is a directory")
     if path.endswith(("/", os.sep)) and not directory_ok:
         raise CLIError(f"{what} {path} names a directory (it ends with a separator)")
-    if os.path.exists(path) and not os.path.isdir(path) and not device_ok:
+    if os.path.exists(path) and not os.path.isdir(path) and not in_place_ok:
         if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/null, a pipe
             raise CLIError(f"{what} {path} exists and is not a regular file")
     # a symbolic link is written through: its target's folder must exist
@@ -923,7 +925,8 @@ def _check_writable(
         raise CLIError(f"cannot write {what} {path}: {parent} is a file, not a folder")
     if not os.path.isdir(parent):
         raise CLIError(f"cannot write {what} {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
+    in_place = in_place_ok and os.path.isfile(target) and os.access(target, os.W_OK)
+    if not os.access(parent, os.W_OK) and not in_place:
         raise CLIError(f"cannot write {what} {path}: folder {parent} is not writable")
 
 
@@ -1001,7 +1004,8 @@ def _predict(args: argparse.Namespace) -> int:
     est = _fitted_model(args.model)
     if args.proba and not hasattr(est, "predict_proba"):
         raise CLIError("--proba needs a classifier model", code=2)
-    if args.out:
+    if args.out is not None:  # (an empty name is refused, not stdout)
+        _check_writable(args.out, "predictions file", in_place_ok=True)
         _refuse_overwriting(
             args.out, "--out", [(args.data, "data"), (args.model, "model")]
         )

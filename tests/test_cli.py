@@ -65,8 +65,13 @@ def test_train_report_progress_plot(trained, capsys):
 
 def test_plot_format_follows_its_extension(data_dir, tmp_path):
     pytest.importorskip("matplotlib")
-    kinds = [("loss.svg", b"<?xml"), ("loss.pdf", b"%PDF"),
-             ("loss.PNG", PNG_SIGNATURE), ("loss.plot", PNG_SIGNATURE)]  # fmt: skip
+    kinds = [
+        ("loss.svg", b"<?xml"),
+        ("loss.pdf", b"%PDF"),
+        ("loss.PNG", PNG_SIGNATURE),
+        ("loss.plot", PNG_SIGNATURE),
+        ("loss.pgf", PNG_SIGNATURE),
+    ]  # fmt: skip (pgf needs LaTeX)
     for name, start in kinds:
         argv = ["train", str(data_dir / "data.csv"), "--target", "label",
                 "--max-iter", "2", "--no-progress", "--out",
@@ -98,6 +103,9 @@ def test_a_file_in_a_folder_taking_no_new_files_is_written_in_place(
         os, "access", lambda p, mode: os.fspath(p) != str(tmp_path) and real(p, mode)
     )
     _check_writable(str(existing), "predictions file", in_place_ok=True)
+    fifo = tmp_path / "pipe"  # a device or pipe too (/dev/null as a user)
+    os.mkfifo(fifo)
+    _check_writable(str(fifo), "predictions file", in_place_ok=True)
     for path, kw in [(existing, {}), (tmp_path / "new.csv", {"in_place_ok": True})]:
         with pytest.raises(CLIError, match="is not writable"):
             _check_writable(str(path), "file", **kw)
@@ -302,6 +310,7 @@ def test_output_folder_is_checked_before_training(data_dir, tmp_path, capsys):
         ("/dev/null", "not a regular file"),
         ("newdir/", "ends with a separator"),
         ("link.tfmlp", "does not exist"),  # a link into a missing folder
+        ("sub/../m.tfmlp", "does not exist"),  # "sub/.." needs sub
     ],
 )
 def test_unwritable_model_paths_are_refused_before_training(

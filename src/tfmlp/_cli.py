@@ -918,14 +918,17 @@ def _check_writable(
     if os.path.exists(path) and not os.path.isdir(path) and not in_place_ok:
         if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/null, a pipe
             raise CLIError(f"{what} {path} exists and is not a regular file")
-    # a symbolic link is written through: its target's folder must exist
+    # a symbolic link is written through: its target's folder must exist (as
+    # the system finds it: "sub/.." needs "sub", which abspath would drop)
     target = os.path.realpath(path) if os.path.islink(path) else path
-    parent = os.path.dirname(os.path.abspath(target))
+    parent = os.path.dirname(target) or os.curdir
     if os.path.exists(parent) and not os.path.isdir(parent):
         raise CLIError(f"cannot write {what} {path}: {parent} is a file, not a folder")
     if not os.path.isdir(parent):
         raise CLIError(f"cannot write {what} {path}: folder {parent} does not exist")
-    in_place = in_place_ok and os.path.isfile(target) and os.access(target, os.W_OK)
+    # written in place: a device (/dev/null), a pipe, or a writable file in
+    # a folder that takes no new file
+    in_place = in_place_ok and os.path.exists(target) and os.access(target, os.W_OK)
     if not os.access(parent, os.W_OK) and not in_place:
         raise CLIError(f"cannot write {what} {path}: folder {parent} is not writable")
 
@@ -946,9 +949,10 @@ def _write_plot(est, path) -> None:
     from tfmlp._plotting import plot_loss_curve
 
     ax = plot_loss_curve(est)
-    # the format its extension names (.svg, .pdf...), else PNG
+    # the format its extension names (.svg, .pdf...), else PNG; not pgf,
+    # which needs a LaTeX installation
     kind = os.path.splitext(path)[1][1:].lower()
-    if kind not in ax.figure.canvas.get_supported_filetypes():
+    if kind == "pgf" or kind not in ax.figure.canvas.get_supported_filetypes():
         kind = "png"
     try:
         _write_output(

@@ -546,8 +546,9 @@ def _check_keras_file(path: str, model, dtype: str) -> None:
 
 
 def _write_tflite(model, path: str, dtype: str) -> None:
-    """Convert through a SavedModel in the system's temporary folder (its
-    name is TensorFlow's to read: no glob characters, ASCII), removed after."""
+    """Convert through a SavedModel in a new folder in the system's temporary
+    folder (TensorFlow reads it back by a glob pattern: not next to the
+    destination, whose name may hold glob characters), removed after."""
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory(prefix="tfmlp-") as tmpdir:

@@ -15,22 +15,40 @@ from contextlib import contextmanager, suppress
 
 
 def atomic_write(path: str, writer) -> None:
-    """Write ``path`` with ``writer(binary file)`` via :func:`replacing`."""
-    with replacing(path) as tmp, naming(path), open(tmp, "wb") as f:
-        writer(f)  # (a full disk: an OSError naming path)
+    """Write ``path`` with ``writer(binary file)``: into a new temporary file
+    next to it (through the descriptor that created it), flushed to disk,
+    then renamed onto ``path``; see :func:`replacing`."""
+    fd, tmp = temp_file(path)
+    with _published(tmp, path):
+        with naming(path), os.fdopen(fd, "wb") as f:  # (a full disk: named)
+            writer(f)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 @contextmanager
 def replacing(path: str, suffix: str = ".tmp"):
-    """A new temporary path next to ``path``, flushed to disk and renamed onto
-    ``path`` if the block succeeds; on any failure (KeyboardInterrupt
-    included) it is removed and an existing file at ``path`` is untouched."""
+    """A new temporary path next to ``path`` for a writer that takes a name
+    (Keras), flushed to disk and renamed onto ``path`` if the block
+    succeeds; on any failure (KeyboardInterrupt included) it is removed and
+    an existing file at ``path`` is untouched."""
     fd, tmp = temp_file(path, suffix)
     os.close(fd)
-    try:
+    with _published(tmp, path):
         yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        with naming(path):
+            fd = os.open(tmp, os.O_RDONLY)  # (read-only: any mode allows it)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+@contextmanager
+def _published(tmp: str, path: str):
+    """Rename ``tmp`` onto ``path`` after the block; remove it if that fails."""
+    try:
+        yield
         publish(tmp, path)
     except BaseException:
         with suppress(OSError):

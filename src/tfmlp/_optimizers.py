@@ -69,6 +69,23 @@ class _Optimizer:
             return [tuple(v.shape) for v in self._slot_vars]
         return [tuple(np.shape(a)) for a in self._slot_arrays]
 
+    def match_dtypes(self, params) -> None:
+        """Hold the slots in the dtypes of ``params`` (the network's
+        variables): moments of a float32 fit continue a float64 network (an
+        lbfgs refit) upcast, as scikit-learn's NumPy arithmetic does."""
+        dtypes = [np.dtype(p.dtype.as_numpy_dtype) for p in params]
+        dtypes = dtypes * self.n_slots_per_param
+        arrays = self._slot_arrays
+        if self._slot_vars is not None:
+            arrays = [mirrored.read(v) for v in self._slot_vars]
+        if [a.dtype for a in arrays] == dtypes:
+            return
+        self._loss_scale = self.loss_scale_state()  # (kept as an array)
+        self._scale_var = None
+        self._slot_vars = None
+        self._strategy = None
+        self._slot_arrays = [np.asarray(a, d) for a, d in zip(arrays, dtypes)]
+
     def reset_loss_scale(self) -> None:
         """Forget the float16 loss scale (a new network starts at 2^15)."""
         self._loss_scale = None

@@ -71,10 +71,13 @@ class StochasticMixin:
         net = self._network(strategy)
         previous = self.__dict__.get("_optimizer")
         if not incremental or previous is None:
+            # a new optimizer (as scikit-learn's) with the loss scale reached
+            # so far (a warm start's; a new network's was reset: 2^15)
             self._optimizer = self._make_optimizer([v.numpy() for v in net.variables])
-            if previous is not None:  # a warm start continues the network:
-                # a new optimizer (as scikit-learn's) with its loss scale
+            if previous is not None:
                 self._optimizer.continue_loss_scale(previous)
+        else:  # an lbfgs fit since may have changed the weights' dtype
+            previous.match_dtypes(net.variables)
         if incremental and self.early_stopping and self._best_params is None:
             # a fit restored its best weights (scikit-learn then trains them
             # on): they are what partial_fit's early stopping goes back to

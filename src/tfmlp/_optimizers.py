@@ -73,13 +73,13 @@ class _Optimizer:
         """Hold the slots in the dtypes of ``params`` (the network's
         variables): moments of a float32 fit continue a float64 network (an
         lbfgs refit) upcast, as scikit-learn's NumPy arithmetic does."""
-        dtypes = [np.dtype(p.dtype.as_numpy_dtype) for p in params]
-        dtypes = dtypes * self.n_slots_per_param
+        dtypes = [_numpy_dtype(p) for p in params] * self.n_slots_per_param
+        held = self._slot_vars if self._slot_vars is not None else self._slot_arrays
+        if [_numpy_dtype(a) for a in held] == dtypes:
+            return  # (the usual case: no variable is read)
         arrays = self._slot_arrays
         if self._slot_vars is not None:
             arrays = [mirrored.read(v) for v in self._slot_vars]
-        if [a.dtype for a in arrays] == dtypes:
-            return
         self._loss_scale = self.loss_scale_state()  # (kept as an array)
         self._scale_var = None
         self._slot_vars = None
@@ -125,6 +125,11 @@ class _Optimizer:
         if verbose:
             print(msg + " Stopping.")
         return True
+
+
+def _numpy_dtype(x) -> np.dtype:
+    """The NumPy dtype of an array or a TensorFlow variable."""
+    return np.dtype(getattr(x.dtype, "as_numpy_dtype", x.dtype))
 
 
 def _variables(arrays, strategy) -> list[tf.Variable]:

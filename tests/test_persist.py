@@ -997,6 +997,8 @@ def test_save_names_a_missing_directory_or_a_directory_path(fitted, tmp_path):
     with pytest.raises(IsADirectoryError, match="it names a directory"):
         tfmlp.save(est, f"{tmp_path}/new/")  # a trailing slash
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        tfmlp.save(est, f"{tmp_path}/sub/../m.tfmlp")  # "sub/.." needs sub
     (tmp_path / "afile").write_text("")
     with pytest.raises(NotADirectoryError, match="is a file, not a directory"):
         tfmlp.save(est, tmp_path / "afile" / "m.tfmlp")

@@ -838,8 +838,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         opt = self.__dict__.get("_optimizer")
         if opt is None:
             return
-        shapes = [tuple(v.shape) for v in self._network().variables]
-        if opt.slot_shapes() != shapes * type(opt).n_slots_per_param:
+        if not opt.fits([v.shape for v in self._network().variables]):
             del self.__dict__["_optimizer"]
         else:
             opt.reset_loss_scale()

@@ -918,10 +918,10 @@ def _check_writable(
     if os.path.exists(path) and not os.path.isdir(path) and not in_place_ok:
         if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/null, a pipe
             raise CLIError(f"{what} {path} exists and is not a regular file")
-    # a symbolic link is written through: its target's folder must exist (as
-    # the system finds it: "sub/.." needs "sub", which abspath would drop)
-    target = os.path.realpath(path) if os.path.islink(path) else path
-    parent = os.path.dirname(target) or os.curdir
+    from tfmlp._files import folder_of, through_link
+
+    target = through_link(path)  # (a symbolic link is written through)
+    parent = folder_of(path)
     if os.path.exists(parent) and not os.path.isdir(parent):
         raise CLIError(f"cannot write {what} {path}: {parent} is a file, not a folder")
     if not os.path.isdir(parent):

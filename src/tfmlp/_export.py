@@ -38,7 +38,6 @@ from tfmlp._files import (
     naming,
     replacing,
     temp_stem,
-    through_link,
 )
 
 __all__ = ["FORMATS", "export"]
@@ -113,7 +112,7 @@ def export(est, path, format, *, dtype=None):
         )
     check_is_fitted(est)
     path = destination(path)
-    check_parent(through_link(path))  # before any work: a missing folder
+    check_parent(path)  # before any work: a missing folder
     if format == "keras" and not path.endswith(".keras"):
         raise ValueError(f"A 'keras' export path must end in '.keras', got {path!r}.")
     if format == "onnx":
@@ -489,14 +488,11 @@ def _temp_dir(path: str) -> str:
         name = f".{temp_stem(path)}.{secrets.token_hex(6)}.tmp"
         tmp = os.path.join(directory, name)
         try:
-            os.mkdir(tmp, 0o777)
+            with naming(path):  # (named by the destination, not the hidden name)
+                os.mkdir(tmp, 0o777)
             return tmp
         except FileExistsError:
             continue
-        except OSError as exc:  # named by the destination, not the hidden name
-            raise type(exc)(
-                exc.errno, f"Cannot write {path!r}: {exc.strerror}"
-            ) from None
     raise FileExistsError(f"Could not create a temporary directory next to {path!r}.")
 
 

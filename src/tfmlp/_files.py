@@ -72,9 +72,19 @@ def destination(path) -> str:
     return name
 
 
+def folder_of(path: str) -> str:
+    """The folder a file written at ``path`` goes in, as the system finds it:
+    a symbolic link's target's, and not normalised ("sub/.." needs "sub",
+    which ``os.path.abspath`` would drop); a trailing separator (a directory
+    named ``path``) does not make ``path`` its own folder."""
+    target = through_link(path)
+    return os.path.dirname(target.rstrip("/" + os.sep) or target) or os.curdir
+
+
 def check_parent(path: str) -> str:
-    """``path``'s directory, which must exist (else an error naming both)."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """The folder ``path`` is written in (:func:`folder_of`, made absolute),
+    which must exist (else an error naming both)."""
+    directory = os.path.join(os.getcwd(), folder_of(path))
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise NotADirectoryError(
             f"Cannot write {path!r}: {directory!r} is a file, not a directory."
@@ -95,9 +105,7 @@ def temp_file(path: str, suffix: str = ".tmp") -> tuple[int, str]:
     ``path``'s (:func:`temp_stem`), so that any name the system accepts can
     be written.
     """
-    if not str(path):
-        raise ValueError("Cannot write to an empty path.")
-    directory = check_parent(through_link(path))
+    directory = check_parent(destination(path))
     if os.path.isdir(path) or str(path).endswith(("/", os.sep)):
         raise IsADirectoryError(f"Cannot write {path!r}: it names a directory.")
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):

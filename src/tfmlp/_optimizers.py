@@ -63,11 +63,11 @@ class _Optimizer:
             self._loss_scale = None
         return [*self._slot_vars, self._scale_var]
 
-    def slot_shapes(self) -> list[tuple]:
-        """The shapes of the slots (per parameter, per slot kind)."""
-        if self._slot_vars is not None:
-            return [tuple(v.shape) for v in self._slot_vars]
-        return [tuple(np.shape(a)) for a in self._slot_arrays]
+    def fits(self, shapes) -> bool:
+        """Whether the slots are those of parameters of these ``shapes``."""
+        held = self._slot_vars if self._slot_vars is not None else self._slot_arrays
+        expected = [tuple(s) for s in shapes] * self.n_slots_per_param
+        return [tuple(a.shape) for a in held] == expected
 
     def match_dtypes(self, params) -> None:
         """Hold the slots in the dtypes of ``params`` (the network's

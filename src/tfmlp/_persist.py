@@ -1001,10 +1001,7 @@ def _check_fitted_state(est) -> None:
             )
     optimizer = d.get("_optimizer")
     if optimizer is not None and not custom:  # (custom: one slot per variable)
-        slots = optimizer._slot_arrays
-        weights = coefs + intercepts
-        expected = [w.shape for w in weights] * type(optimizer).n_slots_per_param
-        if [s.shape for s in slots] != expected:
+        if not optimizer.fits([w.shape for w in coefs + intercepts]):
             raise _FormatError("the optimizer's slots do not match the weights.")
 
 

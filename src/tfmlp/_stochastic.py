@@ -461,9 +461,7 @@ class StochasticMixin:
         # one entry per epoch in every list: NaN where an epoch had no value
         n = max((len(v) for v in history.values()), default=0)
         for key in [*history, *(k for k in logs if k not in history)]:
-            values = history.setdefault(key, [])
-            values.extend([np.nan] * (n - len(values)))
-            values.append(logs.get(key, np.nan))
+            _history_column(history, key, n).append(logs.get(key, np.nan))
 
     def _amend_history(self, added: dict) -> None:
         """Add the numbers callbacks added to the last epoch's logs (e.g.
@@ -471,9 +469,7 @@ class StochasticMixin:
         history = self.__dict__["history_"]
         n = len(history["loss"])
         for key, value in added.items():
-            values = history.setdefault(key, [])
-            values.extend([np.nan] * (n - len(values)))
-            values[-1] = value
+            _history_column(history, key, n)[-1] = value
 
     def _stop_message(self, early: bool) -> str:
         what = "Validation score" if early else "Training loss"
@@ -505,3 +501,10 @@ def _refuse_zero_sum(sw_val, whose: str) -> None:
             f"Weights sum to zero, can't be normalized: {whose} sample weights "
             "sum to 0, so no validation score exists."
         )
+
+
+def _history_column(history: dict, key: str, n: int) -> list:
+    """``history``'s list for ``key``, NaN-padded to ``n`` epochs."""
+    values = history.setdefault(key, [])
+    values.extend([np.nan] * (n - len(values)))
+    return values

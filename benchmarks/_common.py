@@ -497,6 +497,37 @@ def limit_blas_threads(n: int) -> None:
     _BLAS_LIMIT.append(threadpool_limits(limits=n, user_api="blas"))
 
 
+def cpu_description(cpuinfo: str | None = None) -> str:
+    """The processor's name, family/model and widest vector instructions.
+
+    Hosts of the same name differ: the runs of this project have met AMD EPYC
+    processors with and without AVX-512, and scikit-learn's OpenBLAS and
+    TensorFlow's kernels gain differently from it, so ratios are only
+    comparable between runs on the same kind of processor.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return platform.processor() or platform.machine()
+    fields: dict[str, str] = {}
+    for row in cpuinfo.splitlines():
+        key, sep, value = row.partition(":")
+        if not sep:
+            if fields:
+                break  # the first processor's block is enough
+            continue
+        fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    isa = [f for f in ("avx512f", "avx512_bf16", "amx_tile") if f in flags]
+    if not isa:
+        isa = [f for f in ("avx2", "fma") if f in flags] or ["no avx2"]
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    family, model = fields.get("cpu family"), fields.get("model")
+    where = f" family {family} model {model}" if family and model else ""
+    return f"{name}{where}, {'+'.join(isa)}"
+
+
 def environment() -> str:
     """One paragraph on what the numbers depend on."""
     import sklearn
@@ -505,7 +536,7 @@ def environment() -> str:
         f"python {platform.python_version()}",
         f"numpy {np.__version__}",
         f"scikit-learn {sklearn.__version__}",
-        f"{os.cpu_count()} CPUs",
+        f"{os.cpu_count()} CPUs ({cpu_description()})",
     ]
     try:
         from threadpoolctl import threadpool_info

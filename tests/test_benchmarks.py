@@ -80,6 +80,23 @@ def test_mnist_loader_parses_idx_and_reports_missing_files(tmp_path, monkeypatch
     assert y.tolist() == [7, 0, 9] and yt.tolist() == [7, 0]
 
 
+def test_cpu_description_names_the_processor_kind():
+    """Runs on EPYC hosts with and without AVX-512 gave different ratios: the
+    header must tell them apart."""
+    C = _common()
+    block = (
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n"
+        "model\t\t: {model}\nmodel name\t: AMD EPYC\nflags\t\t: fpu {flags}\n\n"
+        "processor\t: 1\ncpu family\t: 99\nflags\t\t: avx512f\n"
+    )
+    zen3 = C.cpu_description(block.format(model=1, flags="fma avx2"))
+    assert zen3 == "AMD EPYC family 25 model 1, avx2+fma"
+    zen4 = C.cpu_description(block.format(model=17, flags="avx2 avx512f avx512_bf16"))
+    assert zen4 == "AMD EPYC family 25 model 17, avx512f+avx512_bf16"
+    assert C.cpu_description("model name\t: Old\nflags\t: sse2\n") == "Old, no avx2"
+    assert C.cpu_description() in C.environment()
+
+
 def test_table_rows_and_targets():
     C = _common()
     fast = C.make_row("a", 2.0, 1.0, 1.5, unit="s/ep")

@@ -680,6 +680,28 @@ def test_info_says_iterations_for_lbfgs(tmp_path, capsys):
     assert f"training: {est.n_iter_} iterations, final loss" in out
 
 
+def test_info_describes_a_model_interrupted_before_its_first_epoch(tmp_path, capsys):
+    """A fit stopped before its first epoch ended is fitted but has no loss_:
+    info describes it (it failed with an AttributeError)."""
+    import keras
+
+    import tfmlp
+
+    class InterruptAtStart(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            raise KeyboardInterrupt
+
+    rng = np.random.RandomState(0)
+    est = tfmlp.MLPClassifier(hidden_layer_sizes=(3,), callbacks=[InterruptAtStart()])
+    with pytest.warns(UserWarning, match="interrupted"):
+        est.fit(rng.randn(20, 2), rng.randn(20) > 0)
+    assert est.n_iter_ == 0 and not hasattr(est, "loss_")
+    tfmlp.save(est.set_params(callbacks=None), tmp_path / "i.tfmlp")
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "i.tfmlp")]) == 0
+    assert "training: 0 epochs, final loss nan" in capsys.readouterr().out
+
+
 def test_export_error_names_the_users_path(trained, tmp_path, capsys):
     dest = tmp_path / "no" / "such" / "m.keras"
     capsys.readouterr()
@@ -1046,6 +1068,45 @@ def test_plot_loss_curve_errors_and_lbfgs_point():
     for not_axes in ("axes", 1, matplotlib.figure.Figure()):
         with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
             plot_loss_curve(est, ax=not_axes)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_plot_draws_validation_scores_at_the_epochs_they_scored():
+    """Scoring can start after the first epoch (a warm start that turns
+    early stopping on, partial_fit given validation data from some call on)
+    or stop before the last: each score is drawn at its own epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    from tfmlp import MLPClassifier
+    from tfmlp._plotting import plot_loss_curve
+
+    X, y = _frame(60)[["x1", "x2"]].values, _frame(60)["label"].values
+
+    def scores_at(est):
+        ax = plot_loss_curve(est)
+        ax2 = next(a for a in ax.figure.axes if a is not ax)
+        x, v = ax2.lines[0].get_xdata(), ax2.lines[0].get_ydata()
+        return [int(e) for e in x], list(v)
+
+    est = MLPClassifier(hidden_layer_sizes=(3,), max_iter=4, random_state=0).fit(X, y)
+    est.set_params(early_stopping=True, warm_start=True, max_iter=3).fit(X, y)
+    x, v = scores_at(est)
+    assert x == [5, 6, 7] and v == list(est.validation_scores_)
+    est.set_params(early_stopping=False, max_iter=2).fit(X, y)
+    assert scores_at(est)[0] == [5, 6, 7]
+    est.set_params(early_stopping=True).fit(X, y)
+    x, v = scores_at(est)
+    assert x == list(range(5, 12)) and np.isnan(v[3:5]).all()
+    pf = MLPClassifier(hidden_layer_sizes=(3,), random_state=0)
+    for i in range(4):
+        pf.partial_fit(X, y, classes=np.unique(y), **(
+            {"validation_data": (X, y)} if i >= 2 else {}))  # fmt: skip
+    assert scores_at(pf)[0] == [3, 4]
+    sk = SkMLP(hidden_layer_sizes=(3,), max_iter=5, early_stopping=True).fit(X, y)
+    assert scores_at(sk)[0] == list(range(1, sk.n_iter_ + 1))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -378,12 +378,16 @@ def test_stack_changed_after_fit_is_the_one_loaded(tmp_path, change):
         hidden_layer_sizes=(6,), batch_normalization=True, max_iter=5, random_state=0
     )
     _quiet(est.fit, X, Y_WORDS)
+    tfmlp.save(est, tmp_path / "fitted")
     est.set_params(**change)
     tfmlp.save(est, tmp_path / "m")
     loaded = tfmlp.load(tmp_path / "m")
     _same(loaded.predict_proba(X), est.predict_proba(X))
     _same(pickle.loads(pickle.dumps(loaded)).predict_proba(X), est.predict_proba(X))
-    for model in (est, loaded):
+    # load(path, **params) is load(path).set_params(**params)
+    given = tfmlp.load(tmp_path / "fitted", **change)
+    _same(given.predict_proba(X), est.predict_proba(X))
+    for model in (est, loaded, given):
         with pytest.raises(ValueError):
             model.partial_fit(X, Y_WORDS)
 
@@ -1125,3 +1129,65 @@ def test_weights_and_optimizer_state_of_other_shapes_are_refused(tmp_path, which
     _write(bad, [(n, _npy(array) if n == name else d) for n, d in members])
     with pytest.raises(ValueError, match=needle):
         tfmlp.load(bad)
+
+
+def test_weights_edited_by_hand_save_as_the_estimator_trains_them(tmp_path):
+    """save never writes a file load refuses: weights replaced as a tuple or
+    pruned by hand (the optimizer's slots no longer fit: left out, as the
+    next training call drops them) load back; weights of mixed dtypes are
+    refused before anything is written."""
+    est = _quiet(MLPClassifier((5,), max_iter=5, random_state=0).fit, X, Y_WORDS)
+    tupled = copy.deepcopy(est)
+    tupled.coefs_ = tuple(tupled.coefs_)
+    tfmlp.save(tupled, tmp_path / "t.tfmlp")
+    _same(tfmlp.load(tmp_path / "t.tfmlp").predict_proba(X), est.predict_proba(X))
+
+    est.coefs_ = [est.coefs_[0][:, :4], est.coefs_[1][:4]]
+    est.intercepts_ = [est.intercepts_[0][:4], est.intercepts_[1]]
+    tfmlp.save(est, tmp_path / "p.tfmlp")
+    loaded = tfmlp.load(tmp_path / "p.tfmlp")
+    assert "_optimizer" not in vars(loaded)
+    _same(loaded.predict_proba(X), est.predict_proba(X))
+    for model in (est, loaded):  # a new optimizer, not a raw shape error
+        _quiet(model.set_params(hidden_layer_sizes=(4,)).partial_fit, X, Y_WORDS)
+        assert model._optimizer.t == 1
+    _same(loaded.coefs_ + loaded.intercepts_, est.coefs_ + est.intercepts_)
+    _same(loaded._optimizer, est._optimizer)
+
+    est.coefs_[0] = est.coefs_[0].astype(np.float32)
+    with pytest.raises(ValueError, match="Cannot save MLPClassifier: .*all float64"):
+        tfmlp.save(est, tmp_path / "m.tfmlp")
+    assert not (tmp_path / "m.tfmlp").exists()
+
+
+def test_load_refuses_state_training_cannot_reach(tmp_path):
+    """Files with a valid checksum (anyone can recompute it) whose fitted
+    state is inconsistent are refused at load, not left to fail (or to
+    predict labels outside classes_) later."""
+    est = _quiet(MLPClassifier((5,), max_iter=5, random_state=0).fit, X, Y_WORDS)
+    tfmlp.save(est, tmp_path / "good.tfmlp")
+    stacked = _quiet(
+        MLPClassifier((5,), dropout=0.2, max_iter=3, random_state=0).fit, X, Y_WORDS
+    )
+    tfmlp.save(stacked, tmp_path / "stack.tfmlp")
+
+    def n_layers(meta, arrays):
+        meta["attributes"]["n_layers_"] = 7
+
+    def binarizer_classes(meta, arrays):
+        lb = meta["attributes"]["_label_binarizer"]["$label_binarizer"]
+        lb["classes_"] = {"$strarray": [3, [3], ["cat", "dog", "yak"]]}
+
+    def stack_seed(meta, arrays):
+        meta["attributes"]["_stack_seed"] = 2**70
+
+    for good, edit, match in (
+        ("good", n_layers, "n_layers_ \\(7\\) does not match the 2"),
+        ("good", binarizer_classes, "binarizer's classes differ"),
+        ("stack", stack_seed, "'_stack_seed' is out of range"),
+    ):
+        path = tmp_path / f"{good}.tfmlp"
+        bad = _resigned(path, tmp_path / f"{edit.__name__}.tfmlp", edit)
+        with pytest.raises(ValueError, match=f"{edit.__name__}.tfmlp.*{match}"):
+            tfmlp.load(bad)
+

@@ -1270,7 +1270,9 @@ def _info(args: argparse.Namespace) -> int:
     if hasattr(est, "n_iter_"):
         curve = getattr(est, "loss_curve_", None)
         unit = "iterations" if est.solver == "lbfgs" else "epochs"
-        line = f"training: {est.n_iter_} {unit}, final loss {est.loss_:.6f}"
+        # no loss_ where a fit was interrupted before its first epoch ended
+        loss = getattr(est, "loss_", float("nan"))
+        line = f"training: {est.n_iter_} {unit}, final loss {loss:.6f}"
         if curve:
             line += f", first loss {curve[0]:.6f}, best loss {min(curve):.6f}"
         print(line)

@@ -168,14 +168,23 @@ def save(est, path) -> None:
     except ValueError as exc:
         raise ValueError(f"Cannot save {name}: {exc}") from None
     path = destination(path)
-    payload = _encode_estimator(est, name)
-    atomic_write(path, lambda f: _write_archive(f, payload))
+    archive = io.BytesIO()
+    _write_archive(archive, _encode_estimator(est, name))
+    try:  # a file load would refuse is not written
+        _decode_file(archive.getvalue())
+    except Exception as exc:
+        detail = str(exc) if isinstance(exc, _FormatError) else f"{exc!r}"
+        raise ValueError(
+            f"Cannot save {name}: tfmlp.load would refuse the file: {detail}"
+        ) from None
+    atomic_write(path, lambda f: f.write(archive.getbuffer()))
 
 
 def _encode_estimator(est, name: str) -> list[tuple[str, bytes]]:
     state = dict(est.__getstate__())  # synced weights; no TensorFlow objects
     for key in _NOT_STORED:
         state.pop(key, None)
+    _normalise_edited_weights(state)
     if type(state.get("_fitted_stack")) is not StandardStack:
         # a user's stack is code (``load`` takes hidden_stack from its caller);
         # the dropout / batch-normalisation stack is data, kept when set_params
@@ -230,6 +239,28 @@ def _encode_estimator(est, name: str) -> list[tuple[str, bytes]]:
         members.append((member, buffer.getvalue()))
     members.append((CHECKSUM, _checksum(members).encode("ascii")))
     return members
+
+
+def _normalise_edited_weights(state: dict) -> None:
+    """Store weights a user replaced as the estimator itself would train on.
+
+    ``coefs_`` / ``intercepts_`` given as tuples are stored as lists; an
+    optimizer whose slots no longer fit them (hidden units pruned by hand)
+    is left out, as the next training call would drop it.
+    """
+    for key in ("_coefs", "_intercepts"):
+        if isinstance(state.get(key), tuple):
+            state[key] = list(state[key])
+    optimizer, weights = state.get("_optimizer"), state.get("_coefs")
+    if (
+        optimizer is not None
+        and state.get("_keras_weights") is None
+        and isinstance(weights, list)
+        and isinstance(state.get("_intercepts"), list)
+    ):
+        shapes = [np.shape(w) for w in weights + state["_intercepts"]]
+        if not optimizer.fits(shapes):
+            del state["_optimizer"]
 
 
 def _check_storable(cls, key: str) -> None:
@@ -450,15 +481,18 @@ def load(path, **params):
             f"Cannot load tfmlp model from {path!r}: invalid or damaged file "
             f"({type(exc).__name__}: {exc})"
         ) from None
-    if params:
-        est.set_params(**params)
+    if "hidden_stack" in params:  # the code the file could not hold
+        est.set_params(hidden_stack=params["hidden_stack"])
     if (
         est.__dict__.get("_keras_weights") is not None
         and "_fitted_stack" not in est.__dict__
         and callable(est._stack_builder())
     ):  # as unpickling does: the stack the file was fitted with stays the one
-        # predict and training use, whatever set_params changes later
+        # predict and training use, whatever set_params changes later (the
+        # other parameters given here included, as load(path).set_params)
         est.__dict__["_fitted_stack"] = est._stack_builder()
+    if params:
+        est.set_params(**params)
     missing = {k: v for k, v in unsaved.items() if k not in params}
     if "hidden_stack" in missing and est.__dict__.get("_keras_weights") is not None:
         warnings.warn(
@@ -982,6 +1016,13 @@ def _check_fitted_state(est) -> None:
         raise _FormatError("the Keras weights are malformed.")
     if d.get("out_activation_") not in OUTPUT_ACTIVATIONS:
         raise _FormatError(f"unknown output activation {d.get('out_activation_')!r}.")
+    if not custom and d.get("n_layers_", len(coefs) + 1) != len(coefs) + 1:
+        raise _FormatError(
+            f"n_layers_ ({d['n_layers_']}) does not match the {len(coefs)} "
+            "weight matrices."
+        )
+    if d.get("_stack_seed", 0) >= 2**31:  # fit draws it below 2**31 - 1
+        raise _FormatError("'_stack_seed' is out of range.")
     if d.get("n_outputs_") != coefs[-1].shape[1] or (
         not custom and d.get("n_features_in_") != coefs[0].shape[0]
     ):
@@ -999,6 +1040,8 @@ def _check_fitted_state(est) -> None:
                 f"{n_classes} classes_ do not match the network's "
                 f"{d['n_outputs_']} output(s)."
             )
+        if lb.classes_ is not d["classes_"]:  # linked where equal
+            raise _FormatError("the label binarizer's classes differ from classes_.")
     optimizer = d.get("_optimizer")
     if optimizer is not None and not custom:  # (custom: one slot per variable)
         if not optimizer.fits([w.shape for w in coefs + intercepts]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["plot_loss_curve"]
 
 
@@ -76,10 +78,29 @@ def plot_loss_curve(est, ax=None):
     scores = getattr(est, "validation_scores_", None)
     if scores is not None and len(scores):
         ax2 = ax.twinx()
-        vlines = ax2.plot(list(range(1, len(scores) + 1)), scores, color="tab:orange")
+        vlines = ax2.plot(*_score_points(est, scores, epochs), color="tab:orange")
         vlines[0].set_label("validation score")
         ax2.set_ylabel("validation score")
         handles += vlines
     ax.legend(handles=handles, loc="best")
     ax.grid(True, alpha=0.3)
     return ax
+
+
+def _score_points(est, scores, epochs: list) -> tuple[list, list]:
+    """The epochs ``validation_scores_`` were recorded at, and the scores.
+
+    Scoring may start after the first epoch (a ``warm_start`` fit that turns
+    ``early_stopping`` on, ``partial_fit`` given ``validation_data`` from
+    some call on) or stop before the last: ``history_``, one entry per epoch
+    with NaN where an epoch was not scored, says which (NaN draws a gap).
+    Without it (scikit-learn's estimators) the scores are the last epochs'.
+    """
+    column = (getattr(est, "history_", None) or {}).get("val_score")
+    if column is not None and len(column) == len(epochs):
+        scored = [v for v in column if not np.isnan(v)]
+        if scored and scored == [v for v in scores if not np.isnan(v)]:
+            at = [i for i, v in enumerate(column) if not np.isnan(v)]
+            keep = slice(at[0], at[-1] + 1)  # gaps inside stay NaN
+            return epochs[keep], list(column[keep])
+    return epochs[max(len(epochs) - len(scores), 0) :], list(scores)

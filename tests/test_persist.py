@@ -1190,4 +1190,3 @@ def test_load_refuses_state_training_cannot_reach(tmp_path):
         bad = _resigned(path, tmp_path / f"{edit.__name__}.tfmlp", edit)
         with pytest.raises(ValueError, match=f"{edit.__name__}.tfmlp.*{match}"):
             tfmlp.load(bad)
-

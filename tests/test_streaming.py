@@ -1325,3 +1325,75 @@ def test_class_weight_with_a_dataset_is_refused():
         MLPClassifier(class_weight={0: 2.0}, max_iter=1).fit(
             _ds(X, Y), classes=[0, 1, 2]
         )
+
+
+def test_csv_numbers_tensorflow_cannot_parse_are_not_features(tmp_path):
+    """Python's float() takes '1_000' and non-ASCII digits, TensorFlow's CSV
+    decoding does not: such columns are refused when the file is opened
+    (fit failed later, naming neither file nor column)."""
+    for value in ("1_000", "\u0661\u0662", "\uff11\uff12"):
+        path = tmp_path / "u.csv"
+        path.write_text("a,b,y\n" + "".join(f"{value},{i},{i % 2}\n" for i in range(6)))
+        with pytest.raises(ValueError, match="'a' of .*u.csv.* not numeric"):
+            read_csv(str(path), target="y")
+
+
+def test_the_compiled_stream_epoch_is_not_shared_across_label_ranks():
+    """A stream of (n, 1) labels and one of (n,) labels train in one process
+    as each does alone (the shared compiled epoch kept the first one's
+    label encoding)."""
+    col = tf.data.Dataset.from_tensor_slices((X, Y[:, None])).batch(16)
+    flat = tf.data.Dataset.from_tensor_slices((X, Y)).batch(16)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    a = _quiet(MLPClassifier(**kw).fit, col, classes=[0, 1, 2])
+    b = _quiet(MLPClassifier(**kw).fit, flat, classes=[0, 1, 2])
+    for u, v in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(u, v)
+    two = tf.data.Dataset.from_generator(  # labels of unknown width: 2
+        lambda: ((X[i : i + 16], np.c_[Y, Y][i : i + 16]) for i in range(0, 150, 16)),
+        output_signature=(
+            tf.TensorSpec([None, 4], tf.float64),
+            tf.TensorSpec([None, None], tf.int64),
+        ),
+    )
+    with pytest.raises(ValueError, match="several columns.*shape \\(None, None\\)"):
+        _quiet(MLPClassifier(**kw).fit, two, classes=[0, 1, 2])
+
+
+def test_prediction_reads_only_x_of_any_labelled_stream():
+    """Keras-style (X, {"label": y}) or (X, SparseTensor) datasets predict
+    from X (an AttributeError before); what needs their labels (score,
+    validation_data) refuses them clearly, before training."""
+    est = _quiet(
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit, X, Y
+    )
+    keyed = tf.data.Dataset.from_tensor_slices((X, {"label": Y})).batch(32)
+    sparse = tf.data.Dataset.from_tensor_slices((X, Y)).batch(32)
+    sparse = sparse.map(lambda x, y: (x, tf.sparse.from_dense(y[:, None])))
+    for ds in (keyed, sparse):
+        np.testing.assert_array_equal(est.predict(ds), est.predict(X))
+        np.testing.assert_allclose(est.predict_proba(ds), est.predict_proba(X), 1e-12)
+        with pytest.raises(ValueError, match="dataset's y must be a 1-D or 2-D tensor"):
+            est.score(ds)
+        before = [c.copy() for c in est.coefs_]
+        with pytest.raises(
+            ValueError, match="validation_data's y must be a 1-D or 2-D"
+        ):
+            est.partial_fit(X, Y, validation_data=ds)
+        for u, v in zip(before, est.coefs_):
+            np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("dtype", [tf.bfloat16, tf.float16])
+def test_prediction_refuses_nan_in_half_precision_streams(dtype):
+    est = _quiet(
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit, X, Y
+    )
+    Xn = X.copy()
+    Xn[5, 1] = np.nan
+    ds = tf.data.Dataset.from_tensor_slices(tf.cast(Xn, dtype)).batch(32)
+    for method in (est.predict, est.predict_proba):
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            method(ds)
+    finite = tf.data.Dataset.from_tensor_slices(tf.cast(X, dtype)).batch(32)
+    assert est.predict(finite).shape == Y.shape

@@ -607,7 +607,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         encode = label_encoder(
             None if multilabel else self.classes_, y_spec, multilabel, n_outputs
         )
-        key = ("clf", y_spec.dtype.name, multilabel, tuple(map(str, self.classes_)))
+        # everything ``encode`` depends on: the compiled epoch is shared
+        key = (
+            "clf",
+            y_spec.dtype.name,
+            y_spec.shape.rank,  # a (n, 1) column's width is checked
+            multilabel,
+            tuple(map(str, self.classes_)),
+        )
         return n_outputs, StreamTargets(encode, key)
 
     def _check_same_target_kind(self, multilabel: bool, y_spec) -> None:

@@ -36,6 +36,7 @@ from tfmlp._streaming import (
     DatasetRunner,
     check_dataset_feature_names,
     check_finite,
+    check_label_specs,
     feature_count,
     is_dataset,
 )
@@ -382,6 +383,7 @@ class StochasticMixin:
                 "A validation dataset must yield (X, y) or (X, y, sample_weight) "
                 f"batches. Its element_spec is {spec!r}."
             )
+        check_label_specs(spec, "validation_data")
         n_features = feature_count(spec[0])
         if n_features != self.n_features_in_:
             raise ValueError(

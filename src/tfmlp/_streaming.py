@@ -192,9 +192,17 @@ def training_spec(ds) -> tuple[int, tf.TensorSpec, bool]:
             f"(X, y, sample_weight) batches. Its element_spec is {spec!r}."
         )
     n_features = feature_count(spec[0])
+    check_label_specs(spec)
+    return n_features, spec[1], len(spec) == 3
+
+
+def check_label_specs(spec, what: str = "The dataset") -> None:
+    """The y (and sample-weight) parts of an ``(X, y[, sample_weight])``
+    element_spec can be read as arrays: one tensor of labels, one number a
+    row (``what`` names the dataset in the message)."""
     y_spec = spec[1]
     if not isinstance(y_spec, tf.TensorSpec) or y_spec.shape.rank not in (1, 2):
-        _fail(f"The dataset's y must be a 1-D or 2-D tensor batch; got {y_spec!r}.")
+        _fail(f"{what}'s y must be a 1-D or 2-D tensor batch; got {y_spec!r}.")
     if len(spec) == 3:
         sw_spec = spec[2]
         one_per_row = isinstance(sw_spec, tf.TensorSpec) and (
@@ -203,10 +211,9 @@ def training_spec(ds) -> tuple[int, tf.TensorSpec, bool]:
         )
         if not one_per_row or not _is_numeric(sw_spec.dtype):
             _fail(
-                "The dataset's sample weights must be one number per row, a 1-D "
+                f"{what}'s sample weights must be one number per row, a 1-D "
                 f"numeric tensor batch; got {sw_spec!r}."
             )
-    return n_features, y_spec, len(spec) == 3
 
 
 def feature_count(x_spec) -> int:
@@ -478,9 +485,12 @@ class DatasetRunner:
         return total.numpy()
 
 
-def predict_batches(ds, n_features: int, forward_batch, what: str = "The dataset"):
+def predict_batches(
+    ds, n_features: int, forward_batch, what: str = "The dataset", labels: bool = False
+):
     """Apply ``forward_batch`` to every X batch of ``ds`` (named ``what`` in
-    errors).
+    errors); with ``labels``, collect its y and sample weights too (else they
+    are not read: prediction takes any ``(X, ...)`` elements).
 
     Parameters
     ----------
@@ -503,6 +513,9 @@ def predict_batches(ds, n_features: int, forward_batch, what: str = "The dataset
     check_finite(ds)
     spec = ds.element_spec
     x_spec = spec[0] if isinstance(spec, tuple) else spec
+    labels = labels and isinstance(spec, tuple) and len(spec) > 1
+    if labels:
+        check_label_specs(spec, what)
     if feature_count(x_spec) != n_features:
         _fail(
             f"The dataset's X has {x_spec.shape[1]} features, but the estimator "
@@ -511,7 +524,7 @@ def predict_batches(ds, n_features: int, forward_batch, what: str = "The dataset
     parts: tuple[list, list, list] = ([], [], [])
     try:
         for batch in ds:
-            _collect_batch(batch, forward_batch, parts)
+            _collect_batch(batch, forward_batch, parts, labels)
     except DATA_ERRORS as exc:
         raise dataset_error(exc, f"Reading {what[:1].lower()}{what[1:]}") from None
     outputs, targets, weights = parts
@@ -521,16 +534,20 @@ def predict_batches(ds, n_features: int, forward_batch, what: str = "The dataset
     return np.concatenate(outputs, axis=0), y, sw
 
 
-def _collect_batch(batch, forward_batch, parts) -> None:
-    """Append one batch's outputs, labels and sample weights to ``parts``."""
+def _collect_batch(batch, forward_batch, parts, labels: bool) -> None:
+    """Append one batch's outputs (and, with ``labels``, its labels and sample
+    weights) to ``parts``."""
     outputs, targets, weights = parts
     if not isinstance(batch, tuple):
         batch = (batch,)
-    x = batch[0].numpy()
-    if x.dtype.kind in "fc" and not np.isfinite(x).all():
-        kind = "NaN" if np.isnan(x).any() else "infinity"
+    x = batch[0]
+    if x.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(x))):
+        # (in TensorFlow: NumPy does not know bfloat16 as a float kind)
+        kind = "NaN" if bool(tf.reduce_any(tf.math.is_nan(x))) else "infinity"
         _fail(f"Input X contains {kind} (a batch of the dataset).")
-    outputs.append(forward_batch(x))
+    outputs.append(forward_batch(x.numpy()))
+    if not labels:
+        return
     if len(batch) > 1:
         targets.append(batch[1].numpy())
     if len(batch) > 2:
@@ -585,13 +602,14 @@ class DatasetMixin:
     def _forward_dataset(self, ds):
         """(outputs, y or None) for every batch of a dataset."""
         check_dataset_feature_names(self, ds)
-        return self._dataset_outputs(ds)[:2]
+        return self._dataset_outputs(ds, labels=False)[:2]
 
-    def _dataset_outputs(self, ds, what: str = "The dataset"):
-        """(outputs, y or None, sample weights or None) over a dataset."""
+    def _dataset_outputs(self, ds, what: str = "The dataset", labels: bool = True):
+        """(outputs, y or None, sample weights or None) over a dataset (y and
+        the weights None without ``labels``)."""
         net = self._network()
         fn = self._batch_forward(net)
-        return predict_batches(ds, self.n_features_in_, fn, what)
+        return predict_batches(ds, self.n_features_in_, fn, what, labels)
 
     def _score_dataset(self, ds, sample_weight=None) -> float:
         """``score`` on a dataset of ``(X, y)`` or ``(X, y, sample_weight)``.

@@ -361,6 +361,10 @@ def _csv_values(header, sample, column: str) -> list[str]:
 
 
 def _is_number(text: str) -> bool:
+    """Whether TensorFlow's CSV decoding reads ``text`` as a number (Python's
+    ``float`` also takes '1_000' and non-ASCII digits; TensorFlow does not)."""
+    if not text.isascii() or "_" in text:
+        return False
     try:
         float(text)
     except ValueError:

@@ -214,6 +214,25 @@ def test_from_sklearn_leaves_out_an_optimizer_of_another_network(tmp_path):
     np.testing.assert_array_equal(loaded.coefs_[0], est.coefs_[0])
 
 
+def test_to_sklearn_leaves_out_an_optimizer_of_other_weights():
+    """Hidden units pruned by hand: tfmlp's next training call starts a new
+    optimizer, and so does the converted scikit-learn model (it failed
+    broadcasting the old moments)."""
+    y = TARGETS["multiclass"]
+    est = MLPClassifier((5,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    est.coefs_ = [est.coefs_[0][:, :4], est.coefs_[1][:4]]
+    est.intercepts_ = [est.intercepts_[0][:4], est.intercepts_[1]]
+    sk = to_sklearn(est)
+    assert not hasattr(sk, "_optimizer")
+    sk.set_params(hidden_layer_sizes=(4,)).partial_fit(X, y)
+    est.set_params(hidden_layer_sizes=(4,)).partial_fit(X, y)
+    for a, b in zip(sk.coefs_, est.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
 def test_from_sklearn_after_partial_fit_only_and_adaptive_rate():
     y = TARGETS["multiclass"]
     sk = sk_nn.MLPClassifier(hidden_layer_sizes=(5,), random_state=0)

@@ -703,3 +703,67 @@ def test_copies_taken_while_training_and_after_a_failed_fit(tmp_path):
     for twin in (pickle.loads(pickle.dumps(clf)), clone(clf), copy.deepcopy(clf)):
         assert twin.callbacks[0].writer is None
     assert (tmp_path / "log.csv").read_text().startswith("epoch,")
+
+
+def test_weights_a_stack_cannot_hold_are_refused_and_the_fit_kept():
+    """coefs_/intercepts_ of another number or shape of layers (or a bias for
+    a Dense without one) raise a ValueError where they are used; the fitted
+    network is kept (it was rebuilt from its initial weights, or failed in
+    Keras), so setting the arrays back predicts as before."""
+    est = _fit(
+        MLPClassifier(hidden_layer_sizes=(8,), batch_normalization=True, max_iter=3)
+    )
+    before = est.predict_proba(X)
+    coefs, intercepts = list(est.coefs_), list(est.intercepts_)
+    for bad_coefs, bad_intercepts in (
+        (coefs[:1], intercepts[:1]),  # another number of layers
+        ([coefs[0][:, :4], coefs[1][:4]], [intercepts[0][:4], intercepts[1]]),
+    ):
+        est.coefs_, est.intercepts_ = bad_coefs, bad_intercepts
+        assert est.coefs_ is bad_coefs  # reading them does not raise
+        with pytest.raises(ValueError, match="other shapes .* Keras hidden stack"):
+            est.predict(X)
+        with pytest.raises(ValueError, match="other shapes .* Keras hidden stack"):
+            est.partial_fit(X, Y)
+        est.coefs_, est.intercepts_ = coefs, intercepts
+        np.testing.assert_array_equal(est.predict_proba(X), before)
+
+    def no_bias(x):
+        return keras.layers.Dense(6, activation="relu", use_bias=False)(x)
+
+    est = _fit(MLPClassifier(hidden_stack=no_bias, max_iter=3))
+    before = est.predict_proba(X)
+    assert not est.intercepts_[0].any()
+    est.intercepts_[0][:] = 5.0
+    with pytest.raises(ValueError, match=r"intercepts_\[0\] must stay zero.*use_bias"):
+        est.predict(X)
+    est.intercepts_[0][:] = 0.0
+    np.testing.assert_array_equal(est.predict_proba(X), before)
+
+
+def test_freezing_a_layer_of_model_does_not_change_a_later_trace():
+    """layer.trainable = False on model_ leaves the estimator's training as
+    it was, also where its training function is traced after the change (a
+    copy's, a loaded model's): BatchNormalization kept training on batch
+    statistics (its call reads the flag while tracing)."""
+    est = _fit(
+        MLPClassifier(
+            hidden_layer_sizes=(8,),
+            batch_normalization=True,
+            max_iter=3,
+            random_state=0,
+        )
+    )
+    frozen, plain = copy.deepcopy(est), copy.deepcopy(est)
+    for layer in frozen.model_.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    frozen.partial_fit(X, Y)
+    plain.partial_fit(X, Y)
+    for a, b in zip(frozen.model_.get_weights(), plain.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not any(  # the user's flag stays set for Keras' own fit
+        ly.trainable
+        for ly in frozen.model_.layers
+        if isinstance(ly, keras.layers.BatchNormalization)
+    )

@@ -236,3 +236,42 @@ def test_model_follows_activations_changed_by_set_params():
         est.set_params(warm_start=True).fit(X, y)  # trains the model now exposed
     got = est.model_(X).numpy()
     np.testing.assert_allclose(got, est.predict_proba(X), rtol=1e-6, atol=1e-9)
+
+
+def test_model_read_while_another_thread_trains_leaves_its_variables():
+    """model_ read from another thread during a fit (tfmlp.export does so)
+    is a model over a copy of the weights: building the shared one swaps in
+    new variables, and the training went on with corrupted state."""
+    import threading
+
+    from tfmlp._base import _weights_lock
+
+    X, y = load_digits(return_X_y=True)
+    est = MLPClassifier((8,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X / 16, y)
+    net = est._network()
+    variables = list(net.variables)
+    held, release = threading.Event(), threading.Event()
+
+    def train_elsewhere():  # holds the weights as a fit in progress does
+        with _weights_lock(est):
+            held.set()
+            release.wait(30)
+
+    worker = threading.Thread(target=train_elsewhere)
+    worker.start()
+    try:
+        assert held.wait(30)
+        model = est.model_
+        assert all(a is b for a, b in zip(net.variables, variables))
+        kernels = [w for w in model.get_weights() if w.ndim == 2]
+        for k, c in zip(kernels, est.coefs_):
+            np.testing.assert_array_equal(k, c)
+        assert not any(v is w for v in variables for w in model.weights)
+    finally:
+        release.set()
+        worker.join()
+    shared = est.model_  # the estimator's own variables once it is free
+    assert {id(v.value) for v in shared.weights} == {id(v) for v in net.variables}

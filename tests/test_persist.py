@@ -1181,12 +1181,34 @@ def test_load_refuses_state_training_cannot_reach(tmp_path):
     def stack_seed(meta, arrays):
         meta["attributes"]["_stack_seed"] = 2**70
 
+    def binarizer_kind(meta, arrays):
+        lb = meta["attributes"]["_label_binarizer"]["$label_binarizer"]
+        lb["y_type_"] = "binary"  # three classes
+
+    def feature_names(meta, arrays):
+        meta["attributes"]["feature_names_in_"] = {"$strarray": [1, [2], ["a", "b"]]}
+
     for good, edit, match in (
-        ("good", n_layers, "n_layers_ \\(7\\) does not match the 2"),
+        ("good", n_layers, "n_layers_ is 7, but the 2 weight matrices make 3"),
         ("good", binarizer_classes, "binarizer's classes differ"),
+        ("good", binarizer_kind, "y_type_ 'binary' does not match 3 classes_"),
+        ("good", feature_names, "names 2 features, but n_features_in_ is 4"),
         ("stack", stack_seed, "'_stack_seed' is out of range"),
     ):
         path = tmp_path / f"{good}.tfmlp"
         bad = _resigned(path, tmp_path / f"{edit.__name__}.tfmlp", edit)
         with pytest.raises(ValueError, match=f"{edit.__name__}.tfmlp.*{match}"):
             tfmlp.load(bad)
+
+
+def test_multilabel_classes_of_another_dtype_save_and_load(tmp_path):
+    """partial_fit's classes= for indicator targets may be floats or int32
+    while the binarizer's are int64: equal labels, so the file loads (the
+    new binarizer check compared the arrays' identity)."""
+    for classes in ([0.0, 1.0, 2.0], np.arange(3, dtype=np.int32)):
+        est = MLPClassifier((4,), random_state=0)
+        _quiet(est.partial_fit, X, Y_MULTILABEL, classes=classes)
+        tfmlp.save(est, tmp_path / "m.tfmlp")
+        loaded = tfmlp.load(tmp_path / "m.tfmlp")
+        _same(loaded.predict_proba(X), est.predict_proba(X))
+        _same(loaded.classes_, est.classes_)

@@ -49,6 +49,7 @@ from tfmlp._params import (
     BASE_CONSTRAINTS,
     STOCHASTIC_SOLVERS,
     NetSpec,
+    WeightsMismatch,
     WeightsSumToZero,
     hidden_sizes,
 )
@@ -72,7 +73,10 @@ def _weights_property(name: str, doc: str):
             raise AttributeError(
                 f"{type(self).__name__!r} object has no attribute {name[1:] + '_'!r}"
             )
-        self._sync_weights()
+        try:
+            self._sync_weights()
+        except WeightsMismatch:  # the arrays as set; predict and fit say why
+            pass
         return self.__dict__[name]
 
     def set_(self, value):
@@ -219,6 +223,14 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         if len(arrays) != len(snap) or any(
             np.shape(a) != s.shape for a, s in zip(arrays, snap)
         ):
+            if net.custom:  # the stack's layers fix the shapes: keep it
+                raise WeightsMismatch(
+                    "coefs_/intercepts_ were set to arrays of other shapes "
+                    f"({[np.shape(a) for a in arrays]}) than the Dense layers of "
+                    f"the fitted Keras hidden stack ({[s.shape for s in snap]}): "
+                    "set arrays of those shapes (the fitted network is kept), "
+                    "or change the parameters and fit again."
+                )
             if self.__dict__.get("_fitting"):  # (set by a callback)
                 raise ValueError(
                     "coefs_/intercepts_ were set to arrays of other shapes "
@@ -229,6 +241,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             self.__dict__["_net"] = None  # replaced by hand: rebuild on demand
             return
         if not all(_same_values(a, s) for a, s in zip(arrays, snap)):
+            if net.custom:
+                net.check_biases(self.__dict__["_intercepts"])
             net.assign(arrays)
             return
         if not (net.exposed or self.__dict__.get("_fitting") == "training"):
@@ -437,12 +451,24 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         (``model_.fit``, ``layer.set_weights``) are seen by the estimator, and
         later ``partial_fit`` and ``fit(warm_start=True)`` calls train this
         same model; a fit that starts over (``warm_start=False``) builds a new
-        network, so read ``model_`` again after it.
+        network, so read ``model_`` again after it. Read while another
+        thread trains the estimator, it is a model over a copy of the
+        weights as they are then (the training keeps its own variables).
         """
         check_is_fitted(self)
-        model = self._network().keras_model(
-            self.activation, self.out_activation_, self.n_features_in_
-        )
+        with _weights_if_free(self) as free:
+            net = self._network()
+            if (
+                not free
+                and not net.custom
+                and not net.has_keras_model(self.activation, self.out_activation_)
+            ):  # building it would swap the variables the other thread trains
+                arrays = net.read()
+                n = len(arrays) // 2
+                net = Network(arrays[:n], arrays[n:])
+            model = net.keras_model(
+                self.activation, self.out_activation_, self.n_features_in_
+            )
         if self._binary_proba():  # the network's one column is P(class 1)
             return with_both_classes(model)
         return model

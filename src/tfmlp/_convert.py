@@ -309,7 +309,11 @@ def to_sklearn(est):
         new._best_coefs = best[: len(coefs)]
         new._best_intercepts = best[len(coefs) :]
     optimizer = est.__dict__.get("_optimizer")
-    if optimizer is not None:
+    # (slots of other shapes: weights set by hand since; tfmlp's next training
+    # call would start a new optimizer, scikit-learn's fails on them)
+    if optimizer is not None and optimizer.fits(
+        [np.shape(a) for a in coefs + intercepts]
+    ):
         new._optimizer = _optimizer_to_sklearn(optimizer, coefs + intercepts)
     return new
 

@@ -19,7 +19,7 @@ import tensorflow as tf
 from tfmlp._compat import keeps_keras_policy
 from tfmlp._extras import UNSEEDED_DENSE
 from tfmlp._network import KERAS_ACTIVATIONS, OUTPUT_ACTIVATIONS
-from tfmlp._params import NetSpec
+from tfmlp._params import NetSpec, WeightsMismatch
 
 
 class CustomNetwork:
@@ -64,6 +64,15 @@ class CustomNetwork:
         self.n_features = int(n_features)
         self.cache: dict = {}
         self._snapshot = self.read()
+        # each layer's ``trainable`` as built: the estimator's training reads
+        # these whatever is set on ``model_`` later (BatchNormalization uses
+        # its batch's statistics only while trainable), so a trace made after
+        # that (a copy's, a loaded model's) trains as one made before it
+        self._built_trainable = [
+            (ly, ly._trainable)
+            for ly in _all_layers(self.model)
+            if isinstance(getattr(ly, "_trainable", None), bool)
+        ]
 
     # -- the forward-model protocol used by the compiled functions ------------
     def _dense_input(self, x):
@@ -75,7 +84,17 @@ class CustomNetwork:
         return tf.ensure_shape(x, [None, self.n_features])
 
     def __call__(self, params, x, training: bool = True):
-        z = self.logits(self._dense_input(x), training=training)
+        if not training:
+            z = self.logits(self._dense_input(x), training=False)
+            return z, OUTPUT_ACTIVATIONS[self.spec.out_activation](z)
+        now = [(ly, ly._trainable) for ly, _ in self._built_trainable]
+        try:
+            for ly, flag in self._built_trainable:
+                ly._trainable = flag  # (not the setter: variables keep theirs)
+            z = self.logits(self._dense_input(x), training=True)
+        finally:
+            for ly, flag in now:
+                ly._trainable = flag
         return z, OUTPUT_ACTIVATIONS[self.spec.out_activation](z)
 
     def coefs(self, params):
@@ -127,6 +146,16 @@ class CustomNetwork:
             for ly, k in zip(self.dense, kernels)
         ]
         return kernels + biases
+
+    def check_biases(self, intercepts: list[np.ndarray]) -> None:
+        """Refuse a nonzero intercept for a Dense layer without a bias (the
+        user's ``intercepts_``; ``assign`` ignores it)."""
+        for i, (ly, bias) in enumerate(zip(self.dense, intercepts)):
+            if ly.bias is None and np.any(np.asarray(bias) != 0):
+                raise WeightsMismatch(
+                    f"intercepts_[{i}] must stay zero: the hidden stack's Dense "
+                    f"layer {ly.name!r} has no bias (use_bias=False)."
+                )
 
     def assign(self, arrays: list[np.ndarray]) -> None:
         n = len(self.dense)

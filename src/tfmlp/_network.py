@@ -327,9 +327,17 @@ class Network:
         self._snapshot = self.read()
         return self._snapshot
 
+    def has_keras_model(self, activation: str, out_activation: str) -> bool:
+        """Whether ``keras_model`` returns a model built before (it builds
+        one, taking new variables, on first use or for other activations)."""
+        return self._keras is not None and self._keras_for == (
+            activation,
+            out_activation,
+        )
+
     def keras_model(self, activation: str, out_activation: str, n_features: int):
         """A functional ``keras.Model`` (Dense layers only) over these weights."""
-        if self._keras is not None and self._keras_for == (activation, out_activation):
+        if self.has_keras_model(activation, out_activation):
             return self._keras
         # first use, or activations changed by set_params since (prediction
         # follows them, as scikit-learn's does): a model over the same values

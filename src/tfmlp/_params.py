@@ -89,6 +89,12 @@ class WeightsSumToZero(ZeroDivisionError, ValueError):
     """
 
 
+class WeightsMismatch(ValueError):
+    """``coefs_`` / ``intercepts_`` set to arrays a Keras hidden stack cannot
+    hold (its layers fix the shapes). Reading them does not raise it;
+    predicting and training do, and the fitted network is kept."""
+
+
 def signed_weights(sample_weight) -> np.ndarray | None:
     """``sample_weight`` if some batch of it could sum to zero (a weight is
     zero or negative), else None: nothing to check per epoch."""

@@ -168,19 +168,20 @@ def save(est, path) -> None:
     except ValueError as exc:
         raise ValueError(f"Cannot save {name}: {exc}") from None
     path = destination(path)
-    archive = io.BytesIO()
-    _write_archive(archive, _encode_estimator(est, name))
-    try:  # a file load would refuse is not written
-        _decode_file(archive.getvalue())
+    members, arrays = _encode_estimator(est, name)
+    try:  # a file load would refuse is not written (the arrays are not copied)
+        _build(type(est), _parse_metadata(members[0][1]), arrays)
     except Exception as exc:
         detail = str(exc) if isinstance(exc, _FormatError) else f"{exc!r}"
         raise ValueError(
             f"Cannot save {name}: tfmlp.load would refuse the file: {detail}"
         ) from None
-    atomic_write(path, lambda f: f.write(archive.getbuffer()))
+    del arrays
+    atomic_write(path, lambda f: _write_archive(f, members))
 
 
-def _encode_estimator(est, name: str) -> list[tuple[str, bytes]]:
+def _encode_estimator(est, name: str) -> tuple[list[tuple[str, bytes]], list]:
+    """The archive's members (metadata first) and the arrays they hold."""
     state = dict(est.__getstate__())  # synced weights; no TensorFlow objects
     for key in _NOT_STORED:
         state.pop(key, None)
@@ -238,7 +239,7 @@ def _encode_estimator(est, name: str) -> list[tuple[str, bytes]]:
         np.save(buffer, array, allow_pickle=False)
         members.append((member, buffer.getvalue()))
     members.append((CHECKSUM, _checksum(members).encode("ascii")))
-    return members
+    return members, enc.arrays
 
 
 def _normalise_edited_weights(state: dict) -> None:
@@ -508,11 +509,7 @@ def load(path, **params):
 def _decode_file(blob: bytes):
     members = _read_members(blob)
     try:
-        metadata = json.loads(
-            members[METADATA].decode("utf-8"),
-            parse_constant=_reject_constant,
-            object_pairs_hook=_no_duplicate_keys,
-        )
+        metadata = _parse_metadata(members[METADATA])
     except Exception as exc:
         _verify_checksum(members)  # a damaged file says so first
         raise _FormatError(f"the metadata is not valid JSON ({exc}).") from None
@@ -555,6 +552,14 @@ def _decode_file(blob: bytes):
         )
     arrays = [_read_npy(members[name], name) for name in names]
     return _build(_ESTIMATORS[cls_name], metadata, arrays)
+
+
+def _parse_metadata(text: bytes):
+    return json.loads(
+        text.decode("utf-8"),
+        parse_constant=_reject_constant,
+        object_pairs_hook=_no_duplicate_keys,
+    )
 
 
 def _is_newer(version) -> bool:
@@ -1018,8 +1023,14 @@ def _check_fitted_state(est) -> None:
         raise _FormatError(f"unknown output activation {d.get('out_activation_')!r}.")
     if not custom and d.get("n_layers_", len(coefs) + 1) != len(coefs) + 1:
         raise _FormatError(
-            f"n_layers_ ({d['n_layers_']}) does not match the {len(coefs)} "
-            "weight matrices."
+            f"n_layers_ is {d['n_layers_']}, but the {len(coefs)} weight matrices "
+            f"make {len(coefs) + 1} layers."
+        )
+    names = d.get("feature_names_in_")
+    if names is not None and len(names) != d.get("n_features_in_"):
+        raise _FormatError(
+            f"feature_names_in_ names {len(names)} features, but n_features_in_ "
+            f"is {d.get('n_features_in_')}."
         )
     if d.get("_stack_seed", 0) >= 2**31:  # fit draws it below 2**31 - 1
         raise _FormatError("'_stack_seed' is out of range.")
@@ -1040,8 +1051,14 @@ def _check_fitted_state(est) -> None:
                 f"{n_classes} classes_ do not match the network's "
                 f"{d['n_outputs_']} output(s)."
             )
-        if lb.classes_ is not d["classes_"]:  # linked where equal
+        if not np.array_equal(lb.classes_, d["classes_"]):  # (dtypes may differ)
             raise _FormatError("the label binarizer's classes differ from classes_.")
+        kind = "binary" if n_classes <= 2 else "multiclass"
+        if lb.y_type_ != ("multilabel-indicator" if multilabel else kind):
+            raise _FormatError(
+                f"the label binarizer's y_type_ {lb.y_type_!r} does not match "
+                f"{n_classes} classes_."
+            )
     optimizer = d.get("_optimizer")
     if optimizer is not None and not custom:  # (custom: one slot per variable)
         if not optimizer.fits([w.shape for w in coefs + intercepts]):

@@ -583,3 +583,25 @@ def test_a_classifier_reports_log_loss_whatever_out_activation_is_set(act):
     np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-8)
     for a, b in zip(ours.coefs_, theirs.coefs_):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
+
+
+def test_a_fit_that_starts_over_replaces_weights_of_other_shapes():
+    """coefs_ set to other shapes (fewer layers), then a fit with
+    warm_start=False: it starts over, as scikit-learn's does (its backup
+    of the state took them for weights set while training)."""
+    import warnings
+
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+
+    from tfmlp import MLPClassifier
+
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier((5,), max_iter=3, random_state=0).fit(X, y)
+        est.coefs_, est.intercepts_ = est.coefs_[:1], est.intercepts_[:1]
+        est.set_params(hidden_layer_sizes=(4,)).fit(X, y)
+        ref = MLPClassifier((4,), max_iter=3, random_state=0).fit(X, y)
+    for a, b in zip(est.coefs_ + est.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_array_equal(a, b)

@@ -725,8 +725,13 @@ def test_weights_a_stack_cannot_hold_are_refused_and_the_fit_kept():
             est.predict(X)
         with pytest.raises(ValueError, match="other shapes .* Keras hidden stack"):
             est.partial_fit(X, Y)
+        with pytest.raises(ValueError, match="Cannot copy, pickle or save"):
+            pickle.dumps(est)
         est.coefs_, est.intercepts_ = coefs, intercepts
         np.testing.assert_array_equal(est.predict_proba(X), before)
+    est.coefs_ = coefs[:1]  # a fit that starts over replaces them
+    _fit(est.set_params(hidden_layer_sizes=(5,)))
+    assert est.coefs_[0].shape == (64, 5)
 
     def no_bias(x):
         return keras.layers.Dense(6, activation="relu", use_bias=False)(x)

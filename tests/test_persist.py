@@ -1203,9 +1203,10 @@ def test_load_refuses_state_training_cannot_reach(tmp_path):
 
 def test_multilabel_classes_of_another_dtype_save_and_load(tmp_path):
     """partial_fit's classes= for indicator targets may be floats or int32
-    while the binarizer's are int64: equal labels, so the file loads (the
-    new binarizer check compared the arrays' identity)."""
-    for classes in ([0.0, 1.0, 2.0], np.arange(3, dtype=np.int32)):
+    while the binarizer's are int64 (equal labels: the new binarizer check
+    compared the arrays' identity), or name more labels than the columns
+    (scikit-learn accepts that; save refused it): the file loads."""
+    for classes in ([0.0, 1.0, 2.0], np.arange(3, dtype=np.int32), [0, 1, 2, 3]):
         est = MLPClassifier((4,), random_state=0)
         _quiet(est.partial_fit, X, Y_MULTILABEL, classes=classes)
         tfmlp.save(est, tmp_path / "m.tfmlp")

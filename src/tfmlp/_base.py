@@ -231,7 +231,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                     "set arrays of those shapes (the fitted network is kept), "
                     "or change the parameters and fit again."
                 )
-            if self.__dict__.get("_fitting"):  # (set by a callback)
+            if self.__dict__.get("_fitting") == "training":  # (by a callback)
                 raise ValueError(
                     "coefs_/intercepts_ were set to arrays of other shapes "
                     f"({[np.shape(a) for a in arrays]}) while the network "
@@ -405,7 +405,12 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         self._store_weights(net.mark_synced())
 
     def __getstate__(self):
-        self._sync_weights()
+        try:
+            self._sync_weights()
+        except WeightsMismatch as exc:
+            raise WeightsMismatch(
+                f"Cannot copy, pickle or save this {type(self).__name__}: {exc}"
+            ) from None
         # a copy: for non-sklearn modules BaseEstimator returns __dict__ itself
         state = dict(super().__getstate__())
         state.pop("_fitting", None)  # a copy taken during fit is not training
@@ -675,7 +680,10 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         slower than the last); the standard network's state is the copy of
         its synchronised weight arrays (no second read of the variables).
         """
-        self._sync_weights()
+        try:
+            self._sync_weights()
+        except WeightsMismatch:  # kept as set: a fit that starts over may
+            pass  # replace them, a continued one reports them
         params = self.get_params(deep=False)
         # kept as they are: the network (its state is saved below), the
         # generator, and the user's stack builder (compared by identity)

@@ -21,6 +21,9 @@ from tfmlp._extras import UNSEEDED_DENSE
 from tfmlp._network import KERAS_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from tfmlp._params import NetSpec, WeightsMismatch
 
+# held while a training trace calls the stack with the layers' flags as built
+_TRAINABLE_LOCK = threading.RLock()
+
 
 class CustomNetwork:
     """A functional Keras model around a user-built hidden stack."""
@@ -87,14 +90,15 @@ class CustomNetwork:
         if not training:
             z = self.logits(self._dense_input(x), training=False)
             return z, OUTPUT_ACTIVATIONS[self.spec.out_activation](z)
-        now = [(ly, ly._trainable) for ly, _ in self._built_trainable]
-        try:
-            for ly, flag in self._built_trainable:
-                ly._trainable = flag  # (not the setter: variables keep theirs)
-            z = self.logits(self._dense_input(x), training=True)
-        finally:
-            for ly, flag in now:
-                ly._trainable = flag
+        with _TRAINABLE_LOCK:  # layers may be shared by estimators' traces
+            now = [(ly, ly._trainable) for ly, _ in self._built_trainable]
+            try:
+                for ly, flag in self._built_trainable:
+                    ly._trainable = flag  # (not the setter: variables keep theirs)
+                z = self.logits(self._dense_input(x), training=True)
+            finally:
+                for ly, flag in now:
+                    ly._trainable = flag
         return z, OUTPUT_ACTIVATIONS[self.spec.out_activation](z)
 
     def coefs(self, params):

@@ -1046,12 +1046,20 @@ def _check_fitted_state(est) -> None:
             raise _FormatError("a fitted classifier needs classes_ and its binarizer.")
         n_classes = len(d["classes_"])
         multilabel = str(lb.y_type_).startswith("multilabel")
-        if d["n_outputs_"] != (n_classes if multilabel or n_classes > 2 else 1):
+        if multilabel:  # one output per column the binarizer was fitted on
+            # (partial_fit's classes= may name more labels, as scikit-learn's)
+            n_labels = len(getattr(lb, "classes_", ()))
+            if d["n_outputs_"] != n_labels:
+                raise _FormatError(
+                    f"the label binarizer's {n_labels} labels do not match the "
+                    f"network's {d['n_outputs_']} output(s)."
+                )
+        elif d["n_outputs_"] != (n_classes if n_classes > 2 else 1):
             raise _FormatError(
                 f"{n_classes} classes_ do not match the network's "
                 f"{d['n_outputs_']} output(s)."
             )
-        if not np.array_equal(lb.classes_, d["classes_"]):  # (dtypes may differ)
+        elif not np.array_equal(lb.classes_, d["classes_"]):  # (dtypes may differ)
             raise _FormatError("the label binarizer's classes differ from classes_.")
         kind = "binary" if n_classes <= 2 else "multiclass"
         if lb.y_type_ != ("multilabel-indicator" if multilabel else kind):

@@ -751,14 +751,8 @@ def test_freezing_a_layer_of_model_does_not_change_a_later_trace():
     it was, also where its training function is traced after the change (a
     copy's, a loaded model's): BatchNormalization kept training on batch
     statistics (its call reads the flag while tracing)."""
-    est = _fit(
-        MLPClassifier(
-            hidden_layer_sizes=(8,),
-            batch_normalization=True,
-            max_iter=3,
-            random_state=0,
-        )
-    )
+    kw = dict(batch_normalization=True, max_iter=3, random_state=0)
+    est = _fit(MLPClassifier((8,), **kw))
     frozen, plain = copy.deepcopy(est), copy.deepcopy(est)
     for layer in frozen.model_.layers:
         if isinstance(layer, keras.layers.BatchNormalization):

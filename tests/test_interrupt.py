@@ -127,32 +127,3 @@ def test_a_failed_call_leaves_a_random_state_generator_as_it_was():
     with pytest.raises(ValueError):
         reg.partial_fit(X * 1e150, Y * 1e150)  # diverges
     np.testing.assert_array_equal(rng.get_state()[1], state)
-
-
-def test_an_application_sigint_handler_gets_one_epoch_per_call(monkeypatch):
-    """With the application's own SIGINT handler (which may raise right after
-    a compiled call returns, before its epochs are recorded), a fit that
-    would fuse epochs trains one epoch per call, so at most one epoch can go
-    unrecorded."""
-    epochs_per_call = []
-    original = _loop.EpochRunner.run_epochs
-
-    def counted(self, random_state, k):
-        epochs_per_call.append(k)
-        return original(self, random_state, k)
-
-    monkeypatch.setattr(_loop.EpochRunner, "run_epochs", counted)
-
-    def own_handler(signum, frame):  # pragma: no cover - never signalled
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, own_handler)
-    try:
-        _quiet_fit(MLPClassifier(max_iter=12, **KW), X, Y)
-        assert epochs_per_call == [1] * 12
-        assert signal.getsignal(signal.SIGINT) is own_handler
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    epochs_per_call.clear()
-    _quiet_fit(MLPClassifier(max_iter=12, **KW), X, Y)  # Python's handler
-    assert sum(epochs_per_call) == 12 and max(epochs_per_call) > 1

@@ -80,7 +80,8 @@ def _weights_property(name: str, doc: str):
         return self.__dict__[name]
 
     def set_(self, value):
-        self.__dict__[name] = value
+        # a tuple is kept as a list, as training and saving use them
+        self.__dict__[name] = list(value) if isinstance(value, tuple) else value
 
     return property(get, set_, doc=doc)
 
@@ -217,6 +218,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
     def _sync_weights_locked(self) -> None:
         net = self.__dict__.get("_net")
         if net is None:
+            self._forget_optimizer_of_other_weights()
             return
         arrays = list(self.__dict__["_coefs"]) + list(self.__dict__["_intercepts"])
         snap = net.snapshot()
@@ -239,6 +241,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                     "same shapes, or change hidden_layer_sizes and fit again."
                 )
             self.__dict__["_net"] = None  # replaced by hand: rebuild on demand
+            self._forget_optimizer_of_other_weights()
             return
         if not all(_same_values(a, s) for a, s in zip(arrays, snap)):
             if net.custom:
@@ -869,13 +872,27 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         and a later ``partial_fit`` continues it; slots of other shapes (new
         layer sizes) are dropped, where scikit-learn's ``partial_fit`` fails.
         The float16 loss scale always starts afresh with a new network."""
+        if self._keep_optimizer_if_fits([v.shape for v in self._network().variables]):
+            self._optimizer.reset_loss_scale()
+
+    def _forget_optimizer_of_other_weights(self) -> None:
+        """Weights of other shapes set by hand (``coefs_``) are a new
+        network's: an optimizer whose slots no longer fit them is dropped,
+        so training, ``save`` and ``to_sklearn`` start a new one (a Keras
+        stack's optimizer has a slot per Keras variable: kept)."""
+        d = self.__dict__
+        if "_optimizer" in d and "_coefs" in d and d.get("_keras_weights") is None:
+            arrays = [*d["_coefs"], *d["_intercepts"]]
+            self._keep_optimizer_if_fits([np.shape(a) for a in arrays])
+
+    def _keep_optimizer_if_fits(self, shapes) -> bool:
+        """Drop the optimizer unless its slots are those of parameters of
+        these ``shapes``; whether one is kept."""
         opt = self.__dict__.get("_optimizer")
-        if opt is None:
-            return
-        if not opt.fits([v.shape for v in self._network().variables]):
+        if opt is not None and not opt.fits(shapes):
             del self.__dict__["_optimizer"]
-        else:
-            opt.reset_loss_scale()
+            return False
+        return opt is not None
 
     def _start_stochastic_state(self) -> None:
         """Start what the stochastic solvers keep between epochs, where it is

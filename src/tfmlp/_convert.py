@@ -309,11 +309,7 @@ def to_sklearn(est):
         new._best_coefs = best[: len(coefs)]
         new._best_intercepts = best[len(coefs) :]
     optimizer = est.__dict__.get("_optimizer")
-    # (slots of other shapes: weights set by hand since; tfmlp's next training
-    # call would start a new optimizer, scikit-learn's fails on them)
-    if optimizer is not None and optimizer.fits(
-        [np.shape(a) for a in coefs + intercepts]
-    ):
+    if optimizer is not None:
         new._optimizer = _optimizer_to_sklearn(optimizer, coefs + intercepts)
     return new
 

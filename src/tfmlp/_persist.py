@@ -185,7 +185,6 @@ def _encode_estimator(est, name: str) -> tuple[list[tuple[str, bytes]], list]:
     state = dict(est.__getstate__())  # synced weights; no TensorFlow objects
     for key in _NOT_STORED:
         state.pop(key, None)
-    _normalise_edited_weights(state)
     if type(state.get("_fitted_stack")) is not StandardStack:
         # a user's stack is code (``load`` takes hidden_stack from its caller);
         # the dropout / batch-normalisation stack is data, kept when set_params
@@ -240,28 +239,6 @@ def _encode_estimator(est, name: str) -> tuple[list[tuple[str, bytes]], list]:
         members.append((member, buffer.getvalue()))
     members.append((CHECKSUM, _checksum(members).encode("ascii")))
     return members, enc.arrays
-
-
-def _normalise_edited_weights(state: dict) -> None:
-    """Store weights a user replaced as the estimator itself would train on.
-
-    ``coefs_`` / ``intercepts_`` given as tuples are stored as lists; an
-    optimizer whose slots no longer fit them (hidden units pruned by hand)
-    is left out, as the next training call would drop it.
-    """
-    for key in ("_coefs", "_intercepts"):
-        if isinstance(state.get(key), tuple):
-            state[key] = list(state[key])
-    optimizer, weights = state.get("_optimizer"), state.get("_coefs")
-    if (
-        optimizer is not None
-        and state.get("_keras_weights") is None
-        and isinstance(weights, list)
-        and isinstance(state.get("_intercepts"), list)
-    ):
-        shapes = [np.shape(w) for w in weights + state["_intercepts"]]
-        if not optimizer.fits(shapes):
-            del state["_optimizer"]
 
 
 def _check_storable(cls, key: str) -> None:

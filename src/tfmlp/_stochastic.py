@@ -71,12 +71,6 @@ class StochasticMixin:
         strategy = resolve_strategy(self.distribute)
         net = self._network(strategy)
         previous = self.__dict__.get("_optimizer")
-        if (
-            previous is not None
-            and not net.custom
-            and not previous.fits([v.shape for v in net.variables])
-        ):  # weights of other shapes set by hand: a new network's optimizer
-            previous = None
         if not incremental or previous is None:
             # a new optimizer (as scikit-learn's) with the loss scale reached
             # so far (a warm start's; a new network's was reset: 2^15)

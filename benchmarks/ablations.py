@@ -338,7 +338,7 @@ def host_forward(X, y, repeats: int) -> str:
 def lbfgs_objective(X, y, repeats: int) -> str:
     import tensorflow as tf
 
-    from tfmlp._lbfgs import csr_handle, dense_tensor
+    from tfmlp._lbfgs import pass_rows
     from tfmlp._network import StandardForward, init_params
     from tfmlp._params import NetSpec
     from tfmlp._training import loss_grad_function
@@ -348,6 +348,7 @@ def lbfgs_objective(X, y, repeats: int) -> str:
     rng = np.random.RandomState(0)
     coefs, intercepts = init_params(rng, [X.shape[1], 100, 10], "relu", np.float64)
     params = [tf.constant(a) for a in coefs + intercepts]
+    rows = pass_rows(X, model, [p.shape for p in params]) or 1024
     Y = tf.constant(np.eye(10)[np.asarray(y) % 10])
     sw, alpha = tf.constant(np.ones(len(X))), tf.constant(1e-4, tf.float64)
     lines = []
@@ -357,20 +358,36 @@ def lbfgs_objective(X, y, repeats: int) -> str:
         Xr[rng.rand(*X.shape) >= density] = 0.0
         datasets[f"{density:.0%} nonzeros (random)"] = Xr
     for label, data in datasets.items():
-        inputs = {
-            "csr": csr_handle(data, np.float64),
-            "dense": dense_tensor(data, np.float64),
-        }
+        inputs = {}
+        for kind in ("csr", "dense"):
+            for r in (0, rows):  # one pass over all rows, slices of ``rows``
+                name = f"{kind} {'sliced' if r else 'one pass'}"
+                inputs[name] = (kind, r, _objective_input(data, model, r, kind))
         times: dict[str, list[float]] = {name: [] for name in inputs}
         for _ in range(repeats + 2):
-            for kind, x in inputs.items():
-                fn = loss_grad_function(model, kind)
+            for name, (kind, r, x) in inputs.items():
+                fn = loss_grad_function(model, kind, r)
                 fn(params, x, Y, sw, alpha)[0].numpy()  # warm
                 start = time.perf_counter()
                 fn(params, x, Y, sw, alpha)[0].numpy()
-                times[kind].append(time.perf_counter() - start)
-        lines.append(_line(f"lbfgs objective, {label}, s: ", times))
+                times[name].append(time.perf_counter() - start)
+        title = f"lbfgs objective ({rows:,}-row slices), {label}, s: "
+        lines.append(_line(title, times))
     return "\n".join(lines)
+
+
+def _objective_input(X, model, rows: int, kind: str):
+    """X for ``loss_grad_function(model, kind, rows)``, whatever its density."""
+    from tfmlp import _lbfgs
+
+    if kind == "dense":
+        return _lbfgs.dense_tensor(X, np.float64)
+    saved = _lbfgs.CSR_MAX_DENSITY, _lbfgs.CSR_MIN_SIZE
+    _lbfgs.CSR_MAX_DENSITY, _lbfgs.CSR_MIN_SIZE = 1.0, 0
+    try:
+        return _lbfgs.objective_input(X, model, np.float64, rows)[0]
+    finally:
+        _lbfgs.CSR_MAX_DENSITY, _lbfgs.CSR_MIN_SIZE = saved
 
 
 def _line(title: str, times: dict, scale: float = 1.0) -> str:

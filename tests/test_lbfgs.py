@@ -118,7 +118,9 @@ def test_csr_path_forced_on_digits_fits_like_sklearn(monkeypatch, activation):
     monkeypatch.setattr(
         lbfgs,
         "objective_input",
-        lambda X, m, d: seen.append(real(X, m, d)[1]) or real(X, m, d),
+        lambda X, m, d, rows=0: (
+            seen.append(real(X, m, d, rows)[1]) or real(X, m, d, rows)
+        ),
     )
     params = dict(
         solver="lbfgs",
@@ -181,3 +183,113 @@ def test_float32_classifier_objective_value_is_float64_as_sklearn(n_classes):
             ours = MLPClassifier(**params).fit(X, y, sample_weight=weights)
             assert np.float32(ours.loss_) != ours.loss_  # not float32-rounded
             assert ours.loss_ == pytest.approx(sk.loss_, rel=1e-6)
+
+
+# ------------------------------------------- the objective over slices of rows
+def _objective_case(activation, out, n=57, dtype=np.float64, seed=1):
+    rng = np.random.RandomState(seed)
+    units = [30, 8, 6, 4]
+    X = _mostly_zeros(n, units[0], 0.2, seed=2)
+    X[3:12] = 0.0  # empty rows: a whole slice of them below
+    coefs, intercepts = init_params(rng, units, activation, dtype)
+    params = [tf.constant(a) for a in coefs + intercepts]
+    if out == "softmax":
+        y = np.eye(units[-1])[rng.randint(0, units[-1], n)]
+    else:
+        y = (rng.rand(n, units[-1]) < 0.5).astype(float)
+    y = tf.constant(y.astype(dtype))
+    sw = tf.constant((rng.rand(n) + 0.5).astype(dtype))
+    return X.astype(dtype), params, y, sw, tf.constant(0.2, tf.float64), units
+
+
+def _objective(model, X, params, y, sw, alpha, kind, rows):
+    dtype = y.dtype.as_numpy_dtype
+    if kind == "dense":
+        x = lbfgs.dense_tensor(X, dtype)
+    else:  # forced: these sizes are below the CSR thresholds
+        x = lbfgs.objective_input(X, model, dtype, rows)[0] if rows else None
+        x = lbfgs.csr_handle(X, dtype) if x is None else x
+    loss, grads = loss_grad_function(model, kind, rows)(params, x, y, sw, alpha)
+    return [loss.numpy()] + [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize(
+    "activation, out, loss",
+    [
+        ("relu", "softmax", "log_loss"),
+        ("tanh", "logistic", "binary_log_loss"),
+        ("logistic", "identity", "squared_error"),
+        ("identity", "exp", "poisson"),
+    ],
+)
+def test_objective_over_slices_of_rows_equals_one_pass(
+    monkeypatch, kind, activation, out, loss
+):
+    monkeypatch.setattr(lbfgs, "CSR_MIN_SIZE", 0)
+    X, params, y, sw, alpha, units = _objective_case(activation, out)
+    model = StandardForward(NetSpec.create(len(units), activation, out, loss=loss))
+    whole = _objective(model, X, params, y, sw, alpha, kind, 0)
+    for rows in (1, 9, 20, 56, 57, 100):  # a last slice of 1, 9, 17 ... rows
+        sliced = _objective(model, X, params, y, sw, alpha, kind, rows)
+        for a, b in zip(sliced, whole):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_float32_objective_over_slices_reports_the_float64_log_loss(monkeypatch):
+    # the float32 evaluation's log-loss is summed in float64 with the weights'
+    # float64 sum over all rows (not each slice's); float32 products of other
+    # row counts may round differently
+    monkeypatch.setattr(lbfgs, "CSR_MIN_SIZE", 0)
+    X, params, y, sw, alpha, units = _objective_case("relu", "softmax", n=90)
+    X, y, sw = X.astype(np.float32), tf.cast(y, tf.float32), tf.cast(sw, tf.float32)
+    params = [tf.cast(p, tf.float32) for p in params]
+    model = StandardForward(NetSpec.create(len(units), "relu", "softmax"))
+    for kind in ("dense", "csr"):
+        whole = _objective(model, X, params, y, sw, alpha, kind, 0)
+        sliced = _objective(model, X, params, y, sw, alpha, kind, 13)
+        assert whole[0].dtype == sliced[0].dtype == np.float64
+        assert sliced[0] == pytest.approx(whole[0], rel=1e-6)
+        for a, b in zip(sliced[1:], whole[1:]):
+            assert a.dtype == np.float32
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_pass_rows_follow_the_widest_layer_the_model_and_the_device(monkeypatch):
+    shapes = [(784, 100), (100, 10), (100,), (10,)]
+    X = np.zeros((60_000, 784))
+    rows = lbfgs.pass_rows(X, _model(), shapes)
+    assert rows == lbfgs.PASS_VALUES // 100
+    wide = [(784, 3000), (3000, 10), (3000,), (10,)]
+    assert lbfgs.pass_rows(X, _model(), wide) == lbfgs.PASS_MIN_ROWS
+    assert lbfgs.pass_rows(X[: 2 * rows - 1], _model(), shapes) == 0  # one pass
+    assert lbfgs.pass_rows(X[: 2 * rows], _model(), shapes) == rows
+    assert lbfgs.pass_rows(X, _model("gelu"), shapes) == 0  # a GradientTape
+    monkeypatch.setattr(lbfgs, "cpu_only", lambda: False)  # as with a GPU
+    assert lbfgs.pass_rows(X, _model(), shapes) == 0
+
+
+@pytest.mark.parametrize("form", ["dense", "csr", "sparse csr"])
+def test_fit_over_slices_of_rows_fits_like_sklearn(monkeypatch, form):
+    monkeypatch.setattr(lbfgs, "PASS_VALUES", 1)
+    monkeypatch.setattr(lbfgs, "PASS_MIN_ROWS", 170)  # 600 rows: 4 slices
+    if form != "dense":
+        monkeypatch.setattr(lbfgs, "CSR_MIN_SIZE", 0)
+        monkeypatch.setattr(lbfgs, "CSR_MAX_DENSITY", 1.0)
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600] / 16.0, y[:600]
+    X = sp.csr_matrix(X) if form == "sparse csr" else X
+    sample_weight = np.random.RandomState(0).rand(600) + 0.5
+    seen = []
+    real = lbfgs.loss_grad_function
+    monkeypatch.setattr(
+        lbfgs,
+        "loss_grad_function",
+        lambda m, kind, rows=0: seen.append((kind, rows)) or real(m, kind, rows),
+    )
+    params = dict(
+        solver="lbfgs", hidden_layer_sizes=(9, 6), max_iter=12, random_state=2
+    )
+    sk, tf_est = fit_both("MLPClassifier", params, X, y, sample_weight=sample_weight)
+    assert seen == [("dense" if form == "dense" else "csr", 170)]
+    assert_same_fit(sk, tf_est, X)

@@ -122,7 +122,7 @@ class CsrMatrix:
     faster than ``tf.sparse.sparse_dense_matmul`` over a ``tf.SparseTensor`` of
     the same rows and, for float64 data that is mostly zeros, faster than the
     dense product (``benchmarks/ablations.py``). The full-batch lbfgs
-    objective builds the handle once per fit (:func:`csr_handle`); sparse
+    objective builds its handles once per fit (:func:`csr_handle`); sparse
     training builds one per batch inside the graph (:func:`csr_batch`).
     """
 

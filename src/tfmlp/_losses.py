@@ -24,12 +24,14 @@ def _weighted_average(values, sw, sw_sum):
     return tf.reduce_sum(values * sw[:, None], axis=0) / sw_sum
 
 
-def data_loss(name: str, y, p, sw, sw_sum, dtype=None):
+def data_loss(name: str, y, p, sw, sw_sum, dtype=None, dtype_sw_sum=None):
     """The data term of the objective for one batch (no penalty).
 
     ``dtype``: the log-losses' value is computed in it from the probabilities
     clipped in their own dtype, as scikit-learn computes its float32 log-loss
-    in float64 (SciPy's ``xlogy`` of its boolean targets).
+    in float64 (SciPy's ``xlogy`` of its boolean targets); ``sw`` is then
+    summed in ``dtype`` unless ``dtype_sw_sum`` gives that sum (a slice of
+    the rows: the whole batch's sum).
     """
     if name == "squared_error":
         return 0.5 * tf.reduce_mean(_weighted_average(tf.square(y - p), sw, sw_sum))
@@ -40,7 +42,8 @@ def data_loss(name: str, y, p, sw, sw_sum, dtype=None):
     p = tf.clip_by_value(p, eps, 1 - eps)
     if dtype is not None and dtype != p.dtype:
         p, y, sw = (tf.cast(t, dtype) for t in (p, y, sw))
-        sw_sum = tf.reduce_sum(sw)  # np.average's sum of the weights
+        # np.average's sum of the weights
+        sw_sum = tf.reduce_sum(sw) if dtype_sw_sum is None else dtype_sw_sum
     if name == "log_loss":
         terms = tf.math.xlogy(y, p)
     else:
@@ -143,16 +146,31 @@ def connected(grads, params) -> list:
 
 def _manual_grads(params, x, y, sw, sw_sum, model, alpha, scale=None, norms=None):
     """``(p, grads, penalty)`` by the model's hand-written backward pass."""
+    p, grads = manual_data_grads(params, x, y, sw, sw_sum, model, scale)
+    grads, penalty = add_penalty(grads, model.coefs(params), alpha, sw_sum, norms)
+    return p, grads, penalty
+
+
+def manual_data_grads(params, x, y, sw, sw_sum, model, scale=None):
+    """``(p, grads)``: the output activation and the data term's gradients
+    (no penalty) by the model's hand-written backward pass. ``sw_sum``
+    normalises them: the whole batch's, also for a slice of its rows."""
     activations = model.forward_all(params, x)
     p = OUTPUT_ACTIVATIONS[model.spec.out_activation](activations[-1])
     delta = (p - y) * sw[:, None] / sw_sum  # gradient_surrogate's, w.r.t. z
     grads = unscaled(model.backward(params, activations, scaled(delta, scale)), scale)
-    coefs = model.coefs(params)
+    return p, grads
+
+
+def add_penalty(grads, coefs, alpha, sw_sum, norms=None):
+    """``(grads, penalty)``: the L2 penalty's gradient added to the first
+    ``len(coefs)`` gradients, and the penalty."""
     # d/dW of (alpha / 2) ||W||^2 / sw_sum, the scalar factor first: with a
     # division per weight XLA wrote this term out as a matrix for the two
     # Adam moments to read: 4.5-5.0 ms of a ~0.2 s MNIST epoch in XLA's
     # per-operation profile (as ``benchmarks/profile_epoch.py`` prints it)
     factor = alpha / sw_sum
+    grads = list(grads)
     for i, w in enumerate(coefs):
         grads[i] = grads[i] + w * factor
-    return p, grads, l2_penalty(coefs, alpha, sw_sum, norms)
+    return grads, l2_penalty(coefs, alpha, sw_sum, norms)

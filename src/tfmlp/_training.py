@@ -31,7 +31,14 @@ from tfmlp._data import (
     gathered_rows,
     sparse_rows,
 )
-from tfmlp._losses import LOG_LOSSES, loss_and_grads, squared_norms
+from tfmlp._losses import (
+    LOG_LOSSES,
+    add_penalty,
+    data_loss,
+    loss_and_grads,
+    manual_data_grads,
+    squared_norms,
+)
 from tfmlp._network import is_standard
 from tfmlp._optimizers import adam_rate, apply_adam_at_rate, apply_sgd
 from tfmlp._precision import current_scale, guarded_step
@@ -526,16 +533,22 @@ def _make_chunk(model, solver, nesterov, batch, xla):
     return chunk
 
 
-def loss_grad_function(model, kind: str):
+def loss_grad_function(model, kind: str, rows: int = 0):
     """Compiled full-batch ``fn(params, x, y, sw, alpha) -> (loss, grads)``.
 
     ``kind`` says what ``x`` is: ``"dense"`` (a tensor), ``"sparse"`` (the
     tensors of ``csr_tensors``) or ``"csr"`` (a ``csr_handle``). A
     classifier's loss comes in float64 whatever the evaluation's dtype: SciPy's
     line search reads scikit-learn's float32 log-loss in float64
-    (``data_loss``).
+    (``data_loss``). ``rows`` (a model with a hand-written backward pass,
+    ``"dense"`` or ``"csr"``): the rows are taken ``rows`` at a time, the
+    gradients and the loss summed over the slices (see ``_lbfgs.pass_rows``);
+    ``x`` is then, for ``"csr"``, a vector of CSR handles, one per slice.
     """
     report = None if model.spec.loss not in LOG_LOSSES else tf.float64
+    if rows:
+        build = lambda: _sliced_loss_grad(model, kind, rows, report)  # noqa: E731
+        return _cached(model, ("loss_grad", kind, rows), build, autograph=False)
 
     def loss_grad(params, x, y, sw, alpha):
         if kind == "sparse":
@@ -546,6 +559,43 @@ def loss_grad_function(model, kind: str):
         return loss_and_grads(params, x, y, sw, model, alpha, loss_dtype=report)
 
     return _cached(model, ("loss_grad", kind), lambda: loss_grad, autograph=False)
+
+
+def _sliced_loss_grad(model, kind: str, rows: int, report):
+    """``loss_grad_function``'s objective over slices of ``rows`` rows.
+
+    The same sums as one pass over all rows, in another order: each slice's
+    gradients are normalised by the whole batch's weight sum and added up,
+    then the penalty. Each layer's activations then stay small (and in the
+    cache) instead of taking fresh memory from the system at every
+    evaluation.
+    """
+
+    def loss_grad(params, x, y, sw, alpha):
+        sw_sum = tf.reduce_sum(sw)
+        report_sum = None if report is None else tf.reduce_sum(tf.cast(sw, report))
+        n = tf.shape(y)[0]
+
+        def body(i, loss, grads):
+            a = i * rows
+            b = tf.minimum(a + rows, n)
+            xs = CsrMatrix(x[i], y.dtype) if kind == "csr" else x[a:b]
+            ys, sws = y[a:b], sw[a:b]
+            p, part = manual_data_grads(params, xs, ys, sws, sw_sum, model)
+            term = data_loss(model.spec.loss, ys, p, sws, sw_sum, report, report_sum)
+            return i + 1, loss + term, [g + h for g, h in zip(grads, part)]
+
+        start = (
+            tf.constant(0),
+            tf.zeros([], report or y.dtype),
+            [tf.zeros_like(p) for p in params],
+        )
+        _, loss, grads = tf.while_loop(lambda i, *_: i * rows < n, body, start)
+        alpha = tf.cast(alpha, y.dtype)
+        grads, penalty = add_penalty(grads, model.coefs(params), alpha, sw_sum)
+        return loss + tf.cast(penalty, loss.dtype), grads
+
+    return loss_grad
 
 
 def predict_function(model, sparse):

@@ -135,6 +135,25 @@ def test_partial_fit_errors_keep_model():
     np.testing.assert_array_equal(before, clf.predict_proba(X))
 
 
+def test_a_refused_first_partial_fit_leaves_the_estimator_unfitted():
+    # classes= that do not cover the labels: the corrected call must not be
+    # refused as naming other classes than the failed one
+    import tensorflow as tf
+
+    text = np.array(["a", "b", "c"])[Y]
+    ds = tf.data.Dataset.from_tensor_slices((X, text)).batch(32)
+    for data, target in ((X, text), (ds, None)):
+        clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+        with pytest.raises(ValueError):
+            clf.partial_fit(data, target, classes=[0, 1, 2])
+        assert not hasattr(clf, "classes_")
+        assert "_label_binarizer" not in clf.__dict__
+        with pytest.raises(NotFittedError):
+            clf.predict(X)
+        clf.partial_fit(data, target, classes=["a", "b", "c"])
+        assert list(clf.classes_) == ["a", "b", "c"]
+
+
 def test_regressor_targets():
     reg = _fitted(MLPRegressor)
     before = reg.predict(X)

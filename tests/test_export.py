@@ -658,3 +658,91 @@ def test_lambda_stacks_export_what_the_estimator_predicts(tmp_path):
     np.testing.assert_allclose(
         np.asarray(loaded(X)).ravel(), est.predict(X), rtol=1e-10
     )
+
+
+def _layer_named(name):
+    def stack(x):
+        import keras
+
+        return keras.layers.Dense(4, activation="tanh", name=name)(x)
+
+    return stack
+
+
+def _artifact_outputs(path, fmt, rows):
+    """``(output name or None, outputs)`` of an exported file for ``rows``."""
+    import keras
+
+    if fmt == "savedmodel":
+        import tensorflow as tf
+
+        out = tf.saved_model.load(str(path)).signatures["serving_default"](
+            features=tf.constant(rows)
+        )
+        (name,) = out
+        return name, out[name].numpy()
+    if fmt == "keras":
+        loaded = keras.saving.load_model(path, compile=False, safe_mode=False)
+        return loaded.layers[-1].name, np.asarray(loaded(rows))
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path))
+        name = session.get_outputs()[0].name
+        return name, session.run(None, {"features": rows})[0]
+    return None, _tflite_predict(path, rows)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    "kind, layer",
+    [
+        ("regressor", "predictions"),
+        ("classifier", "probabilities"),
+        ("classifier", "both_classes"),
+        ("classifier", "negative_class"),
+    ],
+)
+def test_stack_layers_named_like_the_exports_own_layers_export(
+    tmp_path, fmt, kind, layer
+):
+    # a binary classifier's model_ adds 'negative_class' and 'both_classes'
+    # layers, the export an output layer named after what it returns
+    cls, y = (
+        (MLPRegressor, X[:, 0]) if kind == "regressor" else (MLPClassifier, X[:, 0] > 0)
+    )
+    est = _fit(cls(hidden_stack=_layer_named(layer), max_iter=3, random_state=0), X, y)
+    expected = _expected(est, X)
+    assert est.model_.layers[-2].name != layer or kind == "regressor"
+    path = tmp_path / f"m{SUFFIX[fmt]}"
+    tfmlp.export(est, path, format=fmt)
+    name, got = _artifact_outputs(path, fmt, X)
+    if name is not None:
+        assert name == ("predictions" if kind == "regressor" else "probabilities")
+    np.testing.assert_allclose(
+        got.reshape(expected.shape), expected, rtol=TOL[fmt], atol=TOL[fmt]
+    )
+
+
+@pytest.mark.skipif(not HAVE_ONNX, reason="needs the onnx extra")
+def test_onnx_export_of_a_network_defined_on_positive_inputs_only(tmp_path):
+    # a log of the features: NaN on the negative rows the export is checked
+    # with, as in the ONNX file (the check refused it)
+    import keras
+    import onnxruntime
+
+    def log_stack(x):
+        x = keras.layers.Lambda(keras.ops.log)(x)
+        return keras.layers.Dense(5, activation="tanh")(x)
+
+    positive = np.abs(X) + 0.1
+    est = _fit(
+        MLPClassifier(hidden_stack=log_stack, max_iter=5, random_state=0),
+        positive,
+        X[:, 0] > 0,
+    )
+    tfmlp.export(est, tmp_path / "m.onnx", format="onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    got = session.run(None, {"features": positive})[0]
+    # (tf2onnx computes the log in float32: export's own float64 tolerance)
+    np.testing.assert_allclose(got, est.predict_proba(positive), rtol=1e-6, atol=1e-6)

@@ -1130,6 +1130,21 @@ def test_read_parquet_leaves_out_a_stored_pandas_index(tmp_path):
     np.testing.assert_array_equal(x, want[["a", "b"]].to_numpy(np.float32))
 
 
+def test_read_parquet_with_only_a_stored_index_beside_the_target_says_so(tmp_path):
+    # the index is not a feature, so there is none: the index was used before
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    frame = pd.DataFrame({"t": [0, 1, 0, 1]}, index=pd.Index([7, 8, 9, 5], name="id"))
+    frame.to_parquet(tmp_path / "a.parquet")
+    with pytest.raises(ValueError, match=r"no feature column.*pandas index \['id'\]"):
+        read_parquet(str(tmp_path / "a.parquet"), target="t")
+    ds = read_parquet(str(tmp_path / "a.parquet"), "t", features=["id"], shuffle=False)
+    assert np.concatenate([b[0].numpy() for b in ds]).ravel().tolist() == [7, 8, 9, 5]
+    frame.to_parquet(tmp_path / "b.parquet", index=False)  # the target alone
+    with pytest.raises(ValueError, match="its only column is the target"):
+        read_parquet(str(tmp_path / "b.parquet"), target="t")
+
+
 def test_read_csv_refuses_missing_value_markers_in_a_numeric_target(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,y\n" + "".join(f"{i},{i % 3}\n" for i in range(20)) + "5,NA\n")

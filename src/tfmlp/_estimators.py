@@ -487,17 +487,24 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     classes = np.arange(n_labels)
                 elif is_dataset(X):  # (arrays: as scikit-learn checks them)
                     _check_multilabel_classes(classes, n_labels)
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if multilabel and is_dataset(X):
-                self._label_binarizer.fit(np.eye(len(classes), dtype=int))
-            elif multilabel:  # scikit-learn fits it on y (sparse y: sparse output)
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-        return self._fit(
-            X, y, sample_weight, incremental=True, validation_data=validation_data
-        )
+        first = _check_partial_fit_first_call(self, classes)
+        try:
+            if first:
+                self._label_binarizer = LabelBinarizer()
+                if multilabel and is_dataset(X):
+                    self._label_binarizer.fit(np.eye(len(classes), dtype=int))
+                elif multilabel:  # scikit-learn fits it on y (sparse y: sparse
+                    self._label_binarizer.fit(y)  # output)
+                else:
+                    self._label_binarizer.fit(classes)
+            return self._fit(
+                X, y, sample_weight, incremental=True, validation_data=validation_data
+            )
+        except BaseException:
+            if first:  # left unfitted: a corrected first call may name others
+                self.__dict__.pop("classes_", None)
+                self.__dict__.pop("_label_binarizer", None)
+            raise
 
     @staticmethod
     def _multilabel_target(X, y) -> bool:

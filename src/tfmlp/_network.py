@@ -233,15 +233,29 @@ def with_both_classes(model):
 
         out = model.outputs[0]
         dtype = str(model.inputs[0].dtype)
+        taken = {layer.name for layer in model.layers}
         negative = keras.layers.Rescaling(
-            scale=-1.0, offset=1.0, dtype=dtype, name="negative_class"
+            scale=-1.0,
+            offset=1.0,
+            dtype=dtype,
+            name=unused_name("negative_class", taken),
         )(out)
-        both = keras.layers.Concatenate(axis=-1, dtype=dtype, name="both_classes")(
-            [negative, out]
-        )
+        both = keras.layers.Concatenate(
+            axis=-1, dtype=dtype, name=unused_name("both_classes", taken)
+        )([negative, out])
         view = keras.Model(model.inputs[0], both, name=model.name)
         _BOTH_CLASSES[model] = view
     return view
+
+
+def unused_name(name: str, taken: set) -> str:
+    """``name``, or ``name_1``, ``name_2``, ... : the first not in ``taken``
+    (a layer name a user's hidden stack may already hold)."""
+    candidate, i = name, 0
+    while candidate in taken:
+        i += 1
+        candidate = f"{name}_{i}"
+    return candidate
 
 
 def is_standard(model) -> bool:

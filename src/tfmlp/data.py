@@ -607,7 +607,15 @@ def read_parquet(
     names = heads[0][0].names
     if features is None:  # not pandas' stored index, as pandas reads it
         index = _pandas_index(heads[0][0])
-        features = [c for c in names if c != target and c not in index] or None
+        features = [c for c in names if c != target and c not in index]
+        if not features and target in names and len(names) > 1:
+            raise ValueError(
+                f"{files[0]!r} has no feature column: apart from the target "
+                f"{target!r} it holds only the pandas index {sorted(index)} "
+                "(stored by DataFrame.to_parquet); to train on the index, name "
+                "it in features=[...]."
+            )
+        features = features or None  # the target alone: _columns says so
     cols = _columns(files[0], names, target, features)
     kinds = []
     for path, (schema, meta) in zip(files, heads):

@@ -469,6 +469,18 @@ def test_a_shuffle_buffer_larger_than_the_file_shuffles_as_one_that_fits(tmp_pat
         np.testing.assert_array_equal(orders[0], orders[1])
 
 
+def test_a_late_malformed_csv_row_says_how_tensorflow_numbers_it(tmp_path):
+    # past the rows read_csv checks when opening the file, TensorFlow's
+    # record number counts from the start of the block it decodes
+    path = tmp_path / "late.csv"
+    good = "".join(f"{i % 7},{i % 2}\n" for i in range(1500))
+    path.write_text("x,y\n" + good + "1,2,3\n")
+    ds = read_csv(str(path), target="y", batch_size=100, shuffle=False)
+    clf = MLPClassifier(hidden_layer_sizes=(3,), max_iter=1)
+    with pytest.raises(ValueError, match=r"in record \d+ \(TensorFlow counts records"):
+        _quiet(clf.fit, ds, classes=[0, 1])
+
+
 def test_read_csv_skips_blank_lines_and_a_byte_order_mark(tmp_path):
     # pandas reads these files; so must read_csv (an empty last line used to
     # stop training with "Field 0 is required but missing in record")

@@ -128,7 +128,13 @@ def tf_error_text(exc) -> str:
     text = text.replace("\\'", "'")  # quotes escaped in printed string tensors
     text = " ".join(text.split())
     single = re.fullmatch(r"\[([^\[\]]*)\]", text)  # one assertion message
-    return (single.group(1) if single else text) or str(exc)
+    text = (single.group(1) if single else text) or str(exc)
+    if re.search(r"\bin record \d+", text):  # TensorFlow's CSV decoding
+        text += (
+            " (TensorFlow counts records within the block of lines it was "
+            "decoding, not from the start of the file)"
+        )
+    return text
 
 
 def _python_exception(text: str) -> str | None:

@@ -156,3 +156,27 @@ def test_lbfgs_in_another_dtype_predicts_without_changing_the_estimator(
     est = cls(solver="lbfgs", max_iter=20, compute_dtype=compute_dtype)
     with ignore_warnings(category=(ConvergenceWarning, UserWarning)):
         check_dict_unchanged(cls.__name__, est)
+
+
+@pytest.mark.skipif(SELFTEST, reason="tfmlp's poisson refusal only")
+def test_poisson_regressor_declares_positive_targets():
+    # it refuses negative targets: scikit-learn's checks must then give it
+    # positive ones (its tag), as for scikit-learn's own Poisson regressors
+    from sklearn.utils.estimator_checks import (
+        check_n_features_in,
+        check_n_features_in_after_fitting,
+        check_regressor_data_not_an_array,
+        check_regressors_no_decision_function,
+    )
+
+    assert not MLPRegressor().__sklearn_tags__().target_tags.positive_only
+    est = MLPRegressor(loss="poisson", max_iter=5)
+    assert est.__sklearn_tags__().target_tags.positive_only
+    for check in (
+        check_n_features_in,
+        check_n_features_in_after_fitting,
+        check_regressor_data_not_an_array,
+        check_regressors_no_decision_function,
+    ):
+        with ignore_warnings(category=(ConvergenceWarning, UserWarning)):
+            check("MLPRegressor", clone(est))

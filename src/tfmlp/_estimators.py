@@ -1098,6 +1098,13 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     _score_function = staticmethod(r2_score)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # loss="poisson" refuses negative targets (a Poisson deviance needs
+        # y >= 0), as scikit-learn's Poisson regressors declare
+        tags.target_tags.positive_only = self.loss == "poisson"
+        return tags
+
     def _decode(self, raw):
         return raw.ravel() if raw.shape[1] == 1 else raw
 

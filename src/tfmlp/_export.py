@@ -822,7 +822,7 @@ def _largest_difference(got, expected) -> str:
     apart = np.isnan(got) != np.isnan(expected)
     if apart.any():
         return f"NaN in {int(apart.sum())} output(s) where the other has none"
-    return f"{np.nanmax(diff):.3g}" if np.isfinite(diff).any() else "nan"
+    return f"{np.nanmax(diff):.3g}" if (~np.isnan(diff)).any() else "nan"
 
 
 def _first_line(exc) -> str:

@@ -608,7 +608,7 @@ def read_parquet(
     if features is None:  # not pandas' stored index, as pandas reads it
         index = _pandas_index(heads[0][0])
         features = [c for c in names if c != target and c not in index]
-        if not features and target in names and len(names) > 1:
+        if not features and target in names and index & set(names):
             raise ValueError(
                 f"{files[0]!r} has no feature column: apart from the target "
                 f"{target!r} it holds only the pandas index {sorted(index)} "

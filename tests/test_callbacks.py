@@ -781,3 +781,78 @@ def test_progbar_logger_counts_a_stream_of_unknown_length(capsys):
         clf.fit(ds, classes=[0, 1, 2])
     out = capsys.readouterr().out
     assert len([line for line in out.splitlines() if line.startswith("3/3 ")]) == 2
+
+
+@pytest.mark.parametrize("raise_error", [False, True])
+def test_terminate_on_nan_stops_a_diverging_fit_at_its_epoch(raise_error):
+    # its one hook is per batch: tfmlp runs it on each epoch's loss (with
+    # early stopping a diverging fit goes on, as scikit-learn's)
+    from sklearn.datasets import load_diabetes
+
+    Xd, yd = load_diabetes(return_X_y=True)
+    params = dict(solver="sgd", learning_rate_init=1e4, momentum=0.99)
+    params.update(max_iter=40, n_iter_no_change=1000, early_stopping=True)
+    free = _quiet_fit(MLPRegressor(**params, random_state=0), Xd, yd * 100)
+    first_bad = int(np.flatnonzero(~np.isfinite(free.loss_curve_))[0])
+    assert free.n_iter_ == 40 and first_bad < 30
+    stop = keras.callbacks.TerminateOnNaN(raise_error=raise_error)
+    est = MLPRegressor(**params, random_state=0, callbacks=[stop])
+    if raise_error:
+        with pytest.raises(RuntimeError, match="NaN or Inf loss"):
+            _quiet_fit(est, Xd, yd * 100)
+        assert not hasattr(est, "coefs_")  # the fit failed: left unfitted
+    else:
+        _quiet_fit(est, Xd, yd * 100)
+        assert est.n_iter_ == first_bad + 1
+
+
+_TRAINING: dict = {}  # the estimator _CopyAtEpoch1 copies (not its attribute)
+
+
+class _CopyAtEpoch1(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        import pickle
+
+        from sklearn.base import clone
+
+        if epoch == 1:
+            est = _TRAINING["est"]
+            _TRAINING.update(pickle=pickle.loads(pickle.dumps(est)), clone=clone(est))
+            _TRAINING["deepcopy"] = copy.deepcopy(est)
+
+
+@pytest.mark.parametrize("kind", ["csv", "tensorboard"])
+def test_a_callback_may_copy_the_estimator_while_a_logger_writes(tmp_path, kind):
+    if kind == "tensorboard":
+        pytest.importorskip("tensorboard")
+        logger = keras.callbacks.TensorBoard(log_dir=str(tmp_path / "tb"))
+    else:
+        logger = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
+    est = MLPClassifier(
+        (5,), max_iter=3, random_state=0, callbacks=[logger, _CopyAtEpoch1()]
+    )
+    _TRAINING.clear()
+    _TRAINING["est"] = est
+    _quiet_fit(est, X, Y)
+    assert {"pickle", "clone", "deepcopy"} <= set(_TRAINING)
+    assert est.n_iter_ == 3
+    if kind == "csv":  # the original kept writing
+        assert len((tmp_path / "log.csv").read_text().splitlines()) == 4
+    # a copy trains and logs on its own
+    twin = _TRAINING["deepcopy"]
+    assert twin.callbacks[0] is not logger
+    _quiet_fit(twin.set_params(callbacks=twin.callbacks[:1]), X, Y)
+    assert twin.n_iter_ == 3
+    _TRAINING.clear()
+
+
+def test_an_interrupt_in_train_begin_trains_no_epoch_and_counts_none():
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            raise KeyboardInterrupt
+
+    est = _quiet_fit(MLPClassifier((5,), max_iter=5, random_state=0), X, Y)
+    est.set_params(warm_start=True, callbacks=[Interrupt()])
+    with pytest.warns(UserWarning, match="interrupted"):
+        _quiet_fit(est, X, Y)
+    assert est.n_iter_ == 0  # as for Ctrl-C there (scikit-learn resets it)

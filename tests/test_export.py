@@ -747,3 +747,22 @@ def test_onnx_export_of_a_network_defined_on_positive_inputs_only(tmp_path):
     got = session.run(None, {"features": positive})[0]
     # (tf2onnx computes the log in float32: export's own float64 tolerance)
     np.testing.assert_allclose(got, est.predict_proba(positive), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.skipif(not HAVE_ONNX, reason="needs the onnx extra")
+def test_an_export_that_cannot_be_checked_says_so(tmp_path):
+    # a network defined only far from the random check rows: nothing to
+    # compare, so the file is written with a warning (not silently)
+    import keras
+
+    def stack(x):
+        x = keras.layers.Lambda(lambda t: keras.ops.log(t - 100.0))(x)
+        return keras.layers.Dense(3, activation="tanh")(x)
+
+    far = X + 200.0
+    est = _fit(
+        MLPClassifier(hidden_stack=stack, max_iter=2, random_state=0), far, X[:, 0] > 0
+    )
+    with pytest.warns(UserWarning, match="written without a check"):
+        tfmlp.export(est, tmp_path / "m.onnx", format="onnx")
+    assert (tmp_path / "m.onnx").exists()

@@ -636,11 +636,14 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         incremental=False,
         validation_data=None,
         classes=None,
+        setup=None,
     ):
         """Train; on any error the estimator is left exactly as it was.
 
         While training runs, ``_fitting`` tells ``_sync_weights`` that the
         variables change (for callbacks and validation that read the weights).
+        ``setup()`` runs first, under the same lock and error guard (a
+        classifier's first ``partial_fit`` call setting its classes).
         """
         if self.__dict__.get("_fitting"):
             raise RuntimeError(
@@ -655,17 +658,21 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             self.__dict__["_fitting"] = True
             try:
                 return self._fit_guarded(
-                    X, y, sample_weight, incremental, validation_data, classes
+                    X, y, sample_weight, incremental, validation_data, classes, setup
                 )
             finally:
                 self.__dict__.pop("_fitting", None)
 
-    def _fit_guarded(self, X, y, sample_weight, incremental, validation_data, classes):
+    def _fit_guarded(
+        self, X, y, sample_weight, incremental, validation_data, classes, setup=None
+    ):
         backup = self._backup_state()
         # a RandomState given as random_state is drawn from in place
         rng = self.random_state
         rng_state = rng.get_state() if isinstance(rng, np.random.RandomState) else None
         try:
+            if setup is not None:
+                setup()
             return self._fit_unguarded(
                 X, y, sample_weight, incremental, validation_data, classes
             )

@@ -186,6 +186,10 @@ class CallbackRunner:
                 if isinstance(cb, keras.callbacks.ProgbarLogger):
                     cb.target, cb.seen = None, int(n_batches)  # its line's count
         seen = _float64_logs(logs)
+        for cb in self._list.callbacks:
+            # its one hook is per batch: it checks the epoch's loss instead
+            if isinstance(cb, keras.callbacks.TerminateOnNaN):
+                cb.on_batch_end(max(int(n_batches or self._steps or 1) - 1, 0), seen)
         self._call("on_epoch_end", epoch, seen)
         logs.update(_added_numbers(seen, logs))
         return bool(getattr(self.model, "stop_training", False))
@@ -385,16 +389,37 @@ _COPY_HOOKS = ("__deepcopy__", "__reduce_ex__")
 
 @contextlib.contextmanager
 def _model_set_aside(callback):
-    """The callback without its model and copy hooks, put back after."""
+    """The callback without its model, copy hooks and open resources
+    (``_open_resources``), put back after."""
     attributes = vars(callback)
     hooks = {k: attributes.pop(k) for k in _COPY_HOOKS if k in attributes}
-    had_model = "_model" in attributes
-    model = attributes.get("_model")
-    if had_model:
-        attributes["_model"] = None
+    aside = {k: attributes[k] for k in ("_model",) if k in attributes}
+    aside.update(_open_resources(callback))
+    for name, value in aside.items():
+        attributes[name] = {} if isinstance(value, dict) else None
     try:
         yield
     finally:
-        if had_model:
-            attributes["_model"] = model
+        attributes.update(aside)
         attributes.update(hooks)
+
+
+def _open_resources(callback) -> dict:
+    """What a callback holds while it trains that neither pickles nor
+    deep-copies: files and CSV writers (``CSVLogger``), modules and
+    TensorBoard's summary writers. A copy made during a fit gets none (Keras
+    opens them again at its next ``on_train_begin``)."""
+    import io
+    import types
+
+    import keras
+
+    found = {}
+    for name, value in vars(callback).items():
+        if isinstance(value, (io.IOBase, types.ModuleType)):
+            found[name] = value
+        elif type(value).__module__ in ("csv", "_csv"):  # csv writers
+            found[name] = value
+    if isinstance(callback, keras.callbacks.TensorBoard):
+        found["_writers"] = vars(callback).get("_writers", {})
+    return found

@@ -468,6 +468,20 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 f"This {type(self).__name__} estimator requires y to be passed, "
                 "but the target y is None."
             )
+        return self._fit(
+            X,
+            y,
+            sample_weight,
+            incremental=True,
+            validation_data=validation_data,
+            # under the training lock and guard: a refused first call leaves
+            # the estimator without classes, as before it
+            setup=lambda: self._first_call_classes(X, y, classes),
+        )
+
+    def _first_call_classes(self, X, y, classes) -> None:
+        """``partial_fit``'s classes: set on the first call (with the label
+        binarizer), checked against ``classes_`` on later calls."""
         multilabel = False
         if getattr(self, "classes_", None) is None:  # the first call
             # as scikit-learn, the target's type is only read on the first call
@@ -487,24 +501,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     classes = np.arange(n_labels)
                 elif is_dataset(X):  # (arrays: as scikit-learn checks them)
                     _check_multilabel_classes(classes, n_labels)
-        first = _check_partial_fit_first_call(self, classes)
-        try:
-            if first:
-                self._label_binarizer = LabelBinarizer()
-                if multilabel and is_dataset(X):
-                    self._label_binarizer.fit(np.eye(len(classes), dtype=int))
-                elif multilabel:  # scikit-learn fits it on y (sparse y: sparse
-                    self._label_binarizer.fit(y)  # output)
-                else:
-                    self._label_binarizer.fit(classes)
-            return self._fit(
-                X, y, sample_weight, incremental=True, validation_data=validation_data
-            )
-        except BaseException:
-            if first:  # left unfitted: a corrected first call may name others
-                self.__dict__.pop("classes_", None)
-                self.__dict__.pop("_label_binarizer", None)
-            raise
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if multilabel and is_dataset(X):
+                self._label_binarizer.fit(np.eye(len(classes), dtype=int))
+            elif multilabel:  # scikit-learn fits it on y (sparse y: sparse output)
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
 
     @staticmethod
     def _multilabel_target(X, y) -> bool:

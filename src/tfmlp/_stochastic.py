@@ -152,8 +152,8 @@ class StochasticMixin:
         validation, incremental = plan.validation, plan.incremental
         logs: dict = {}
         try:
+            self.n_iter_ = 0  # (also when a callback's train_begin interrupts)
             callbacks.train_begin()
-            self.n_iter_ = 0
             pending: list = []  # losses of epochs trained, not yet recorded
             for epoch in range(self.max_iter):
                 if not pending:

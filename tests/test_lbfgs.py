@@ -106,22 +106,32 @@ def test_mostly_zero_data_fits_like_sklearn():
     assert_same_fit(sk, tf_est, X)
 
 
+def _digits_600():
+    """600 digits rows scaled to [0, 1], their labels and sample weights."""
+    X, y = load_digits(return_X_y=True)
+    return X[:600] / 16.0, y[:600], np.random.RandomState(0).rand(600) + 0.5
+
+
+def _spy(monkeypatch, name: str, pick) -> list:
+    """Calls of ``lbfgs.<name>`` from now on, each recorded as
+    ``pick(args, result)``."""
+    real, seen = getattr(lbfgs, name), []
+
+    def spy(*args):
+        out = real(*args)
+        seen.append(pick(args, out))
+        return out
+
+    monkeypatch.setattr(lbfgs, name, spy)
+    return seen
+
+
 @pytest.mark.parametrize("activation", ["logistic", "tanh", "identity"])
 def test_csr_path_forced_on_digits_fits_like_sklearn(monkeypatch, activation):
     monkeypatch.setattr(lbfgs, "CSR_MIN_SIZE", 0)
     monkeypatch.setattr(lbfgs, "CSR_MAX_DENSITY", 1.0)
-    X, y = load_digits(return_X_y=True)
-    X, y = X[:600] / 16.0, y[:600]
-    sample_weight = np.random.RandomState(0).rand(600) + 0.5
-    seen = []
-    real = lbfgs.objective_input
-    monkeypatch.setattr(
-        lbfgs,
-        "objective_input",
-        lambda X, m, d, rows=0: (
-            seen.append(real(X, m, d, rows)[1]) or real(X, m, d, rows)
-        ),
-    )
+    X, y, sample_weight = _digits_600()
+    seen = _spy(monkeypatch, "objective_input", lambda args, out: out[1])
     params = dict(
         solver="lbfgs",
         activation=activation,
@@ -276,20 +286,12 @@ def test_fit_over_slices_of_rows_fits_like_sklearn(monkeypatch, form):
     if form != "dense":
         monkeypatch.setattr(lbfgs, "CSR_MIN_SIZE", 0)
         monkeypatch.setattr(lbfgs, "CSR_MAX_DENSITY", 1.0)
-    X, y = load_digits(return_X_y=True)
-    X, y = X[:600] / 16.0, y[:600]
+    X, y, sample_weight = _digits_600()
     X = sp.csr_matrix(X) if form == "sparse csr" else X
-    sample_weight = np.random.RandomState(0).rand(600) + 0.5
-    seen = []
-    real = lbfgs.loss_grad_function
-    monkeypatch.setattr(
-        lbfgs,
-        "loss_grad_function",
-        lambda m, kind, rows=0: seen.append((kind, rows)) or real(m, kind, rows),
-    )
+    seen = _spy(monkeypatch, "loss_grad_function", lambda args, out: args[1:])
     params = dict(
         solver="lbfgs", hidden_layer_sizes=(9, 6), max_iter=12, random_state=2
     )
     sk, tf_est = fit_both("MLPClassifier", params, X, y, sample_weight=sample_weight)
-    assert seen == [("dense" if form == "dense" else "csr", 170)]
+    assert seen == [("dense" if form == "dense" else "csr", 170)]  # (kind, rows)
     assert_same_fit(sk, tf_est, X)

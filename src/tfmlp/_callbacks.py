@@ -405,21 +405,18 @@ def _model_set_aside(callback):
 
 
 def _open_resources(callback) -> dict:
-    """What a callback holds while it trains that neither pickles nor
-    deep-copies: files and CSV writers (``CSVLogger``), modules and
-    TensorBoard's summary writers. A copy made during a fit gets none (Keras
-    opens them again at its next ``on_train_begin``)."""
-    import io
-    import types
-
+    """What Keras' ``CSVLogger`` and ``TensorBoard`` hold while they train
+    that neither pickles nor deep-copies: the open file and its CSV writer,
+    the summary writers and module. A copy made during a fit gets none
+    (Keras opens them again at its next ``on_train_begin``); other
+    callbacks' attributes are copied as they are."""
     import keras
 
-    found = {}
-    for name, value in vars(callback).items():
-        if isinstance(value, (io.IOBase, types.ModuleType)):
-            found[name] = value
-        elif type(value).__module__ in ("csv", "_csv"):  # csv writers
-            found[name] = value
-    if isinstance(callback, keras.callbacks.TensorBoard):
-        found["_writers"] = vars(callback).get("_writers", {})
-    return found
+    attributes = vars(callback)
+    if isinstance(callback, keras.callbacks.CSVLogger):
+        names = ("csv_file", "writer")
+    elif isinstance(callback, keras.callbacks.TensorBoard):
+        names = ("_writers", "_summary_module")
+    else:
+        return {}
+    return {name: attributes[name] for name in names if name in attributes}

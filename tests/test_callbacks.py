@@ -821,11 +821,15 @@ class _CopyAtEpoch1(keras.callbacks.Callback):
             _TRAINING["deepcopy"] = copy.deepcopy(est)
 
 
-@pytest.mark.parametrize("kind", ["csv", "tensorboard"])
+@pytest.mark.parametrize("kind", ["csv", "tensorboard", "tensorboard per batch"])
 def test_a_callback_may_copy_the_estimator_while_a_logger_writes(tmp_path, kind):
-    if kind == "tensorboard":
+    if kind.startswith("tensorboard"):
         pytest.importorskip("tensorboard")
-        logger = keras.callbacks.TensorBoard(log_dir=str(tmp_path / "tb"))
+        # per batch: it enters its writer's context at on_train_begin
+        freq = 1 if kind.endswith("batch") else "epoch"
+        logger = keras.callbacks.TensorBoard(
+            log_dir=str(tmp_path / "tb"), update_freq=freq
+        )
     else:
         logger = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
     est = MLPClassifier(
@@ -833,7 +837,9 @@ def test_a_callback_may_copy_the_estimator_while_a_logger_writes(tmp_path, kind)
     )
     _TRAINING.clear()
     _TRAINING["est"] = est
-    _quiet_fit(est, X, Y)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "TensorBoard: tfmlp calls callbacks")
+        _quiet_fit(est, X, Y)
     assert {"pickle", "clone", "deepcopy"} <= set(_TRAINING)
     assert est.n_iter_ == 3
     if kind == "csv":  # the original kept writing
@@ -844,6 +850,26 @@ def test_a_callback_may_copy_the_estimator_while_a_logger_writes(tmp_path, kind)
     _quiet_fit(twin.set_params(callbacks=twin.callbacks[:1]), X, Y)
     assert twin.n_iter_ == 3
     _TRAINING.clear()
+
+
+class _Fail(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise ValueError("stop here")
+
+
+def test_a_tensorboard_logging_per_batch_leaves_a_failed_fit_copyable(tmp_path):
+    import pickle
+
+    pytest.importorskip("tensorboard")
+
+    board = keras.callbacks.TensorBoard(log_dir=str(tmp_path / "tb"), update_freq=1)
+    est = MLPClassifier((5,), max_iter=3, random_state=0, callbacks=[board, _Fail()])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "TensorBoard: tfmlp calls callbacks")
+        with pytest.raises(ValueError, match="stop here"):
+            est.fit(X, Y)
+    assert not board._prev_summary_state  # its writer context was left
+    pickle.loads(pickle.dumps(est))
 
 
 def test_an_interrupt_in_train_begin_trains_no_epoch_and_counts_none():

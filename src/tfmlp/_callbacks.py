@@ -353,6 +353,11 @@ def _close_after_failure(callback) -> None:
             callback.csv_file.close()
         callback.writer = None
     elif isinstance(callback, keras.callbacks.TensorBoard):
+        # the writer contexts its on_train_begin entered (a per-batch
+        # update_freq), left as its on_train_end leaves them
+        contexts = getattr(callback, "_prev_summary_state", None)
+        while contexts and hasattr(callback, "_pop_writer"):
+            callback._pop_writer()
         close = getattr(callback, "_close_writers", None)
         if close is not None:
             close()
@@ -396,7 +401,7 @@ def _model_set_aside(callback):
     aside = {k: attributes[k] for k in ("_model",) if k in attributes}
     aside.update(_open_resources(callback))
     for name, value in aside.items():
-        attributes[name] = {} if isinstance(value, dict) else None
+        attributes[name] = type(value)() if isinstance(value, (dict, list)) else None
     try:
         yield
     finally:
@@ -416,7 +421,8 @@ def _open_resources(callback) -> dict:
     if isinstance(callback, keras.callbacks.CSVLogger):
         names = ("csv_file", "writer")
     elif isinstance(callback, keras.callbacks.TensorBoard):
-        names = ("_writers", "_summary_module")
+        # (with a per-batch update_freq, the writer contexts it entered)
+        names = ("_writers", "_summary_module", "_prev_summary_state")
     else:
         return {}
     return {name: attributes[name] for name in names if name in attributes}

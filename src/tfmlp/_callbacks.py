@@ -189,7 +189,7 @@ class CallbackRunner:
         for cb in self._list.callbacks:
             # its one hook is per batch: it checks the epoch's loss instead
             if isinstance(cb, keras.callbacks.TerminateOnNaN):
-                cb.on_batch_end(max(int(n_batches or self._steps or 1) - 1, 0), seen)
+                cb.on_batch_end(int(n_batches or self._steps or 1) - 1, seen)
         self._call("on_epoch_end", epoch, seen)
         logs.update(_added_numbers(seen, logs))
         return bool(getattr(self.model, "stop_training", False))

@@ -182,20 +182,10 @@ def _serving_model(est, dtype: str, format: str):
             ) from exc
         return _traced_model(est, model, dtype)
     name = _output_name(est)
-    if name in {layer.name for layer in base.layers}:  # a hidden stack's layer
-        return _nested_model(base, name, dtype)  # keeps the public output name
+    if name in {layer.name for layer in base.layers}:  # a hidden stack's layer:
+        return _traced_model(est, base, dtype)  # nested, the output keeps its name
     out = keras.layers.Identity(dtype=dtype, name=name)(base.outputs[0])
     return keras.Model(base.inputs[0], out, name="tfmlp_serving")
-
-
-def _nested_model(base, name: str, dtype: str):
-    """``base`` called as one layer between a new ``features`` input and an
-    ``Identity`` output named ``name``."""
-    import keras
-
-    features = keras.Input(shape=base.inputs[0].shape[1:], dtype=dtype, name="features")
-    out = keras.layers.Identity(dtype=dtype, name=name)(base(features))
-    return keras.Model(features, out, name="tfmlp_serving")
 
 
 def _traced_model(est, model, dtype: str):

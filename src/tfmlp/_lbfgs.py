@@ -22,7 +22,6 @@ from tfmlp._data import (
     CSR_AVAILABLE,
     cpu_only,
     csr_handle,
-    csr_rows,
     csr_tensors,
     dense_tensor,
     is_sparse,
@@ -79,11 +78,11 @@ def objective_input(X, model, dtype=np.float64, rows: int = 0) -> tuple[object, 
     if _csr_faster(X, model):
         if not rows:
             return csr_handle(X, dtype), "csr"
-        n = X.shape[0]
-        rows_of = csr_rows if is_sparse(X) else lambda X, a, b: X[a:b]
-        X = sp.csr_matrix(X) if is_sparse(X) else X
-        slices = [rows_of(X, a, min(a + rows, n)) for a in range(0, n, rows)]
-        return tf.stack([csr_handle(part, dtype) for part in slices]), "csr"
+        X = sp.csr_matrix(X) if is_sparse(X) else X  # (rows sliceable)
+        handles = [
+            csr_handle(X[a : a + rows], dtype) for a in range(0, X.shape[0], rows)
+        ]
+        return tf.stack(handles), "csr"
     if is_sparse(X):
         return csr_tensors(X, dtype), "sparse"
     return dense_tensor(X, dtype), "dense"

@@ -41,7 +41,9 @@ README's "Performance" section quotes these figures):
 - ``lbfgs objective``: one float64 loss-and-gradient evaluation (784-100-10)
   with X as a CSR matrix and as a dense tensor, on MNIST (19% nonzeros) and
   on random data of its shape with 10%, 25% and 40% nonzeros (where the
-  dense product wins: ``_lbfgs.CSR_MAX_DENSITY`` sits between).
+  dense product wins: ``_lbfgs.CSR_MAX_DENSITY`` sits between); then one
+  float32 evaluation on MNIST and random data with 5%, 10% and 19% nonzeros
+  (``_lbfgs.CSR_MAX_DENSITY_FLOAT32``).
 
 ``--quick`` runs one repeat on 5,000 random rows of MNIST's width (no data
 files needed). Each variant is measured with fits interleaved, median of the repeats
@@ -335,7 +337,7 @@ def host_forward(X, y, repeats: int) -> str:
     return "\n".join(lines)
 
 
-def lbfgs_objective(X, y, repeats: int) -> str:
+def lbfgs_objective(X, y, repeats: int, dtype=np.float64, densities=()) -> str:
     import tensorflow as tf
 
     from tfmlp._lbfgs import pass_rows
@@ -343,18 +345,18 @@ def lbfgs_objective(X, y, repeats: int) -> str:
     from tfmlp._params import NetSpec
     from tfmlp._training import loss_grad_function
 
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X, dtype=dtype)
     model = StandardForward(NetSpec.create(3, "relu", "softmax"))
     rng = np.random.RandomState(0)
-    coefs, intercepts = init_params(rng, [X.shape[1], 100, 10], "relu", np.float64)
+    coefs, intercepts = init_params(rng, [X.shape[1], 100, 10], "relu", dtype)
     params = [tf.constant(a) for a in coefs + intercepts]
     rows = pass_rows(X, model, [p.shape for p in params]) or 1024
-    Y = tf.constant(np.eye(10)[np.asarray(y) % 10])
-    sw, alpha = tf.constant(np.ones(len(X))), tf.constant(1e-4, tf.float64)
+    Y = tf.constant(np.eye(10, dtype=dtype)[np.asarray(y) % 10])
+    sw, alpha = tf.constant(np.ones(len(X), dtype)), tf.constant(1e-4, tf.float64)
     lines = []
     datasets = {f"{np.mean(X != 0):.0%} nonzeros (data)": X}
-    for density in (0.10, 0.25, 0.40):
-        Xr = rng.rand(*X.shape)
+    for density in densities:
+        Xr = rng.rand(*X.shape).astype(dtype)
         Xr[rng.rand(*X.shape) >= density] = 0.0
         datasets[f"{density:.0%} nonzeros (random)"] = Xr
     for label, data in datasets.items():
@@ -371,7 +373,8 @@ def lbfgs_objective(X, y, repeats: int) -> str:
                 start = time.perf_counter()
                 fn(params, x, Y, sw, alpha)[0].numpy()
                 times[name].append(time.perf_counter() - start)
-        title = f"lbfgs objective ({rows:,}-row slices), {label}, s: "
+        title = f"lbfgs objective, {np.dtype(dtype).name} ({rows:,}-row slices), "
+        title += f"{label}, s: "
         lines.append(_line(title, times))
     return "\n".join(lines)
 
@@ -381,13 +384,16 @@ def _objective_input(X, model, rows: int, kind: str):
     from tfmlp import _lbfgs
 
     if kind == "dense":
-        return _lbfgs.dense_tensor(X, np.float64)
-    saved = _lbfgs.CSR_MAX_DENSITY, _lbfgs.CSR_MIN_SIZE
-    _lbfgs.CSR_MAX_DENSITY, _lbfgs.CSR_MIN_SIZE = 1.0, 0
+        return _lbfgs.dense_tensor(X, X.dtype)
+    names = ("CSR_MAX_DENSITY", "CSR_MAX_DENSITY_FLOAT32", "CSR_MIN_SIZE")
+    saved = [getattr(_lbfgs, name) for name in names]
+    for name, value in zip(names, (1.0, 1.0, 0)):
+        setattr(_lbfgs, name, value)
     try:
-        return _lbfgs.objective_input(X, model, np.float64, rows)[0]
+        return _lbfgs.objective_input(X, model, X.dtype, rows)[0]
     finally:
-        _lbfgs.CSR_MAX_DENSITY, _lbfgs.CSR_MIN_SIZE = saved
+        for name, value in zip(names, saved):
+            setattr(_lbfgs, name, value)
 
 
 def _line(title: str, times: dict, scale: float = 1.0) -> str:
@@ -422,7 +428,8 @@ def main(argv: list[str] | None = None) -> None:
     X64, y64 = (
         (X[:2_000], y[:2_000]) if args.quick else C.load_mnist(np.float64, n_test=0)[:2]
     )
-    print(lbfgs_objective(X64, y64, repeats))
+    print(lbfgs_objective(X64, y64, repeats, np.float64, (0.10, 0.25, 0.40)))
+    print(lbfgs_objective(X64, y64, repeats, np.float32, (0.05, 0.10, 0.19)))
 
 
 if __name__ == "__main__":

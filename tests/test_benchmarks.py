@@ -140,10 +140,11 @@ def test_ablations_quick_prints_each_pair(tmp_path):
         r"tensorflow CSR [\d.]+",
         r"predict_proba of 1 row .*numpy [\d.]+, graph [\d.]+",
         r"predict_proba of 10,000 rows .*numpy [\d.]+, graph [\d.]+",
-        r"lbfgs objective \([\d,]+-row slices\), \d+% nonzeros \(data\), s: "
-        r"csr one pass [\d.]+, csr sliced [\d.]+, dense one pass [\d.]+, "
+        r"lbfgs objective, float64 \([\d,]+-row slices\), \d+% nonzeros \(data\), "
+        r"s: csr one pass [\d.]+, csr sliced [\d.]+, dense one pass [\d.]+, "
         r"dense sliced [\d.]+",
-        r"lbfgs objective .*, 40% nonzeros \(random\), s: csr one pass [\d.]+",
+        r"lbfgs objective, float64 .*, 40% nonzeros \(random\), s: csr one pass",
+        r"lbfgs objective, float32 .*, 19% nonzeros \(random\), s: csr one pass",
     ):
         assert re.search(pair, out), (pair, out)
 

@@ -44,6 +44,15 @@ def test_kind_follows_density_size_and_format():
     assert objective_input(sp.csr_matrix(low), _model("gelu"))[1] == "sparse"
 
 
+def test_float32_multiplies_as_csr_only_below_its_own_density():
+    # float32's dense product is faster (oneDNN): CSR pays off at fewer nonzeros
+    mid, low = _mostly_zeros(2000, 600, 0.19), _mostly_zeros(2000, 600, 0.05)
+    assert objective_input(mid, _model(), np.float64)[1] == "csr"
+    assert objective_input(mid, _model(), np.float32)[1] == "dense"
+    assert objective_input(low, _model(), np.float32)[1] == "csr"
+    assert objective_input(sp.csr_matrix(mid), _model(), np.float32)[1] == "csr"
+
+
 def test_kind_on_a_gpu_keeps_the_tensor_paths(monkeypatch):
     monkeypatch.setattr(lbfgs, "cpu_only", lambda: False)  # as with a GPU
     low = _mostly_zeros(2000, 600, 0.1)
@@ -251,6 +260,7 @@ def test_float32_objective_over_slices_reports_the_float64_log_loss(monkeypatch)
     # float64 sum over all rows (not each slice's); float32 products of other
     # row counts may round differently
     monkeypatch.setattr(lbfgs, "CSR_MIN_SIZE", 0)
+    monkeypatch.setattr(lbfgs, "CSR_MAX_DENSITY_FLOAT32", 1.0)
     X, params, y, sw, alpha, units = _objective_case("relu", "softmax", n=90)
     X, y, sw = X.astype(np.float32), tf.cast(y, tf.float32), tf.cast(sw, tf.float32)
     params = [tf.cast(p, tf.float32) for p in params]

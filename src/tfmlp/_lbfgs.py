@@ -40,8 +40,12 @@ ITERATION_HOOK: contextvars.ContextVar = contextvars.ContextVar(
 # Dense input this large with at most this share of nonzeros is multiplied as
 # a CSR matrix: for MNIST in float64 (19% nonzeros) one evaluation takes
 # ~0.19 s instead of ~0.28 s dense; the sparse cost grows with the nonzeros
-# and meets the dense one near 30% (``benchmarks/ablations.py``).
+# and meets the dense one near 30% (``benchmarks/ablations.py``). In float32
+# the dense product is faster (oneDNN) and the two meet near 13%: MNIST
+# evaluates in ~0.24 s dense and ~0.27 s as CSR, random data at 10%
+# nonzeros in ~0.21 s dense and ~0.17 s as CSR (ad hoc, AVX2 host).
 CSR_MAX_DENSITY = 0.25
+CSR_MAX_DENSITY_FLOAT32 = 0.10
 CSR_MIN_SIZE = 1_000_000
 _INT32_MAX = 2**31 - 1
 
@@ -75,7 +79,7 @@ def objective_input(X, model, dtype=np.float64, rows: int = 0) -> tuple[object, 
     ``rows`` (from ``pass_rows``): a CSR ``x`` is a vector of handles, one
     per slice of ``rows`` rows; sparse-row tensors are not sliced.
     """
-    if _csr_faster(X, model):
+    if _csr_faster(X, model, dtype):
         if not rows:
             return csr_handle(X, dtype), "csr"
         X = sp.csr_matrix(X) if is_sparse(X) else X  # (rows sliceable)
@@ -88,7 +92,7 @@ def objective_input(X, model, dtype=np.float64, rows: int = 0) -> tuple[object, 
     return dense_tensor(X, dtype), "dense"
 
 
-def _csr_faster(X, model) -> bool:
+def _csr_faster(X, model, dtype) -> bool:
     # the CSR product runs on the CPU (the GPU keeps the tested tensor paths)
     # and only the hand-written backward pass multiplies by it
     if not (CSR_AVAILABLE and getattr(model, "manual_backward", False)):
@@ -98,7 +102,8 @@ def _csr_faster(X, model) -> bool:
     if is_sparse(X):
         return X.nnz <= _INT32_MAX
     nnz = np.count_nonzero(X)
-    return X.size >= CSR_MIN_SIZE and nnz <= min(CSR_MAX_DENSITY * X.size, _INT32_MAX)
+    density = CSR_MAX_DENSITY if dtype == np.float64 else CSR_MAX_DENSITY_FLOAT32
+    return X.size >= CSR_MIN_SIZE and nnz <= min(density * X.size, _INT32_MAX)
 
 
 def pack(arrays: list[np.ndarray]) -> np.ndarray:

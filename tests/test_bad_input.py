@@ -286,12 +286,14 @@ def test_weights_summing_to_zero_are_sklearns_error(cls, solver, sw, kw):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
-@pytest.mark.parametrize("new", [(7, 3), (), (7,)])
-def test_continuing_with_other_hidden_layer_sizes_is_refused(solver, new):
-    # warm_start / partial_fit continue the fitted network: a changed
-    # hidden_layer_sizes used to be ignored silently (or raise an unrelated
-    # error in scikit-learn)
+@pytest.mark.parametrize(
+    "solver, new",
+    [(s, n) for s in ("adam", "sgd", "lbfgs") for n in [(7, 3), ()]]
+    + [("lbfgs", (7,))],
+)
+def test_continuing_with_another_number_of_hidden_layers_is_refused(solver, new):
+    # warm_start / partial_fit continue the fitted network: scikit-learn
+    # raises an unrelated error or trains a mispacked network here
     est = _fitted(MLPClassifier, solver=solver, warm_start=True)
     before = [c.copy() for c in est.coefs_]
     est.set_params(hidden_layer_sizes=new)
@@ -401,3 +403,29 @@ def test_attributes_a_user_attached_are_left_alone(method):
     with pytest.raises(ValueError):
         getattr(est, method)(_nan(X), Y)
     assert est.lock is lock and est.log is log
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_other_sizes_of_the_same_hidden_layers_are_ignored_as_sklearn(solver, how):
+    # scikit-learn's adam and sgd keep training the fitted layers; tfmlp too,
+    # and says so
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    fitted = []
+    for cls in (SkMLPClassifier, MLPClassifier):
+        est = cls(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+        est.set_params(solver=solver, warm_start=how == "warm_start")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, Y).set_params(hidden_layer_sizes=(3,))
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            est.fit(X, Y) if how == "warm_start" else est.partial_fit(X, Y)
+        fitted.append((est, [str(w.message) for w in seen]))
+    (sk, _), (est, messages) = fitted
+    assert [c.shape for c in est.coefs_] == [(4, 5), (5, 3)]
+    assert any("ignore the change" in m for m in messages)
+    for a, b in zip(sk.coefs_ + sk.intercepts_, est.coefs_ + est.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(sk.loss_curve_, est.loss_curve_, rtol=0, atol=1e-8)

@@ -807,8 +807,12 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         """Refuse to continue a network whose hidden layers differ from what
         the parameters describe (``hidden_layer_sizes``, or ``hidden_stack`` /
         ``dropout`` / ``batch_normalization`` / ``activation`` for a Keras
-        stack, changed by ``set_params`` since the fit; scikit-learn fails
-        with an unrelated error or ignores a changed ``hidden_layer_sizes``)."""
+        stack, changed by ``set_params`` since the fit), where scikit-learn
+        fails with an unrelated error or trains a mispacked network.
+
+        As scikit-learn, adam and sgd keep training the fitted standard
+        network when only the sizes of its hidden layers changed (with a
+        warning here)."""
         if self.__dict__.get("_keras_weights") is not None:
             self._check_same_stack()
             return
@@ -821,14 +825,26 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                 "a new network, or set those parameters back."
             )
         fitted = [c.shape[1] for c in self.__dict__["_coefs"][:-1]]
-        if fitted != list(hidden):
-            raise ValueError(
-                f"hidden_layer_sizes={self.hidden_layer_sizes!r} does not match "
-                f"the fitted network's hidden layers {tuple(fitted)}: "
-                "warm_start=True and partial_fit continue training the fitted "
-                "network. Set warm_start=False and call fit to train a new "
-                "network, or set hidden_layer_sizes back."
+        if fitted == list(hidden):
+            return
+        if self.solver in STOCHASTIC_SOLVERS and len(fitted) == len(hidden):
+            # scikit-learn keeps training the fitted layers here (no error):
+            # the same, said aloud
+            warn(
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the "
+                f"fitted network's hidden layers {tuple(fitted)}: warm_start=True "
+                "and partial_fit continue training the fitted network, as "
+                "scikit-learn does, and ignore the change. Set warm_start=False "
+                "and call fit to train a new network."
             )
+            return
+        raise ValueError(
+            f"hidden_layer_sizes={self.hidden_layer_sizes!r} does not match "
+            f"the fitted network's hidden layers {tuple(fitted)}: "
+            "warm_start=True and partial_fit continue training the fitted "
+            "network. Set warm_start=False and call fit to train a new "
+            "network, or set hidden_layer_sizes back."
+        )
 
     def _check_same_stack(self) -> None:
         """The Keras hidden stack the parameters describe is the fitted one

@@ -403,6 +403,23 @@ def test_read_csv_target_type(tmp_path, monkeypatch):
         read_csv(str(tmp_path / "h.csv"), target="t")
 
 
+def test_read_csv_whole_numbers_beyond_int64(tmp_path, monkeypatch):
+    big, top = "12345678901234567890", str(2**63 - 1)
+    rows = [f"{k},{k % 2}" for k in range(20)] + [f"20,{top}", f"21,-{top}"]
+    (tmp_path / "t.csv").write_text("x,t\n" + "\n".join(rows + [f"22,{big}"]))
+    path = str(tmp_path / "t.csv")
+    with pytest.raises(ValueError, match=f"holds whole numbers beyond int64 .{big}"):
+        read_csv(path, target="t")
+    labels = read_csv(path, target="t", target_dtype="string", shuffle=False)
+    assert np.concatenate([b[1].numpy() for b in labels])[-1] == big.encode()
+    # past the sampled rows: the reader's own error, naming the column
+    monkeypatch.setattr(tfmlp_data, "CSV_SAMPLE_ROWS", 10)
+    ds = read_csv(path, target="t", shuffle=False)
+    with pytest.raises(ValueError, match=f"'t' was read as int64.*{big}") as info:
+        MLPClassifier(max_iter=1).fit(ds, classes=[0, 1, 2**63 - 1, -(2**63 - 1)])
+    assert top not in str(info.value)  # int64's extremes are read
+
+
 BAD_READER_PARAMETERS = [
     (dict(batch_size=0), ValueError, "batch_size"),
     (dict(batch_size=-1), ValueError, "batch_size"),

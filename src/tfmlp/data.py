@@ -272,6 +272,9 @@ def read_csv(
         kinds.extend(_csv_target_kinds(path, header, sample, target))
     if y_dtype is None:
         y_dtype = _merge_kinds(kinds, target, files)
+        for path, (header, sample, _) in zip(files, heads):
+            if y_dtype == tf.int64:
+                _check_int64_labels(path, _csv_values(header, sample, target), target)
     widths = [len(header) for header, _, _ in heads]
     layouts = [
         (_csv_layout(header, cols, target), multiline, width)
@@ -406,6 +409,17 @@ def _csv_target_kinds(path: str, header, sample, target: str) -> list[str]:
     return ["float32" if all(map(_is_number, values)) else "string"]
 
 
+def _check_int64_labels(path: str, values: list[str], target: str) -> None:
+    """Whole numbers that int64 cannot hold are refused (not read as labels)."""
+    big = [v.strip() for v in values if not -(2**63) <= int(v) < 2**63]
+    if big:
+        raise ValueError(
+            f"CSV file {path!r}: the target column {target!r} holds whole numbers "
+            f"beyond int64 ({big[0]}); pass target_dtype='string' (labels) or "
+            "'float32' (numbers)."
+        )
+
+
 def _csv_layout(header, cols, target) -> tuple[int, ...]:
     """Where the feature columns and then the target sit in a file's header."""
     return tuple(header.index(c) for c in [*cols, target])
@@ -536,6 +550,7 @@ def _target_parser(y_dtype, target: str):
     def parse_int(y):
         y = tf.strings.strip(y)
         ok = tf.strings.regex_full_match(y, _INTEGER.pattern)
+        ok = ok & _fits_int64(y, ok)
         check = tf.debugging.Assert(
             tf.reduce_all(ok), [message, tf.boolean_mask(y, ~ok)], summarize=5
         )
@@ -543,6 +558,21 @@ def _target_parser(y_dtype, target: str):
             return tf.strings.to_number(y, tf.int64)
 
     return parse_int
+
+
+def _fits_int64(y, whole):
+    """Graph function: which of the stripped strings ``y`` (``whole``: those
+    that are whole numbers) int64 holds; 19 digits are compared in halves."""
+    digits = tf.strings.regex_replace(y, r"^[+-]?0*", "")
+    n = tf.strings.length(digits)
+    long = whole & tf.equal(n, 19)
+    padded = tf.where(long, digits, "0" * 19)
+    head = tf.strings.to_number(tf.strings.substr(padded, 0, 10), tf.int64)
+    tail = tf.strings.to_number(tf.strings.substr(padded, 10, 9), tf.int64)
+    negative = tf.strings.regex_full_match(y, "-.*")
+    limit = 854_775_807 + tf.cast(negative, tf.int64)  # 2**63 - 1, -2**63
+    top = (head < 9_223_372_036) | ((head == 9_223_372_036) & (tail <= limit))
+    return (n < 19) | (long & top)
 
 
 # -------------------------------------------------------------------- Parquet

@@ -214,6 +214,21 @@ def test_dropout_changes_training_not_prediction():
     assert drop.score(X, Y) > 0.9
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("hidden", [(20,), ()])
+def test_dropout_starts_from_the_standard_networks_weights(solver, hidden):
+    # the stack's seed leaves random_state alone: the same initial weights and
+    # batch order, so a vanishing dropout trains as scikit-learn
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    kw = dict(hidden_layer_sizes=hidden, max_iter=4, random_state=0, solver=solver)
+    sk = _fit(SkMLPClassifier(**kw), X, Y)
+    drop = _fit(MLPClassifier(dropout=1e-12, **kw), X, Y)
+    for u, v in zip(sk.coefs_ + sk.intercepts_, _weights(drop)):
+        np.testing.assert_allclose(u, v, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(sk.loss_curve_, drop.loss_curve_, rtol=0, atol=1e-8)
+
+
 def test_batch_normalization_and_alpha():
     kw = dict(hidden_layer_sizes=(30,), max_iter=20, random_state=0)
     bn = _fit(

@@ -871,7 +871,10 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         self.__dict__["_keras_weights"] = None
         self.__dict__.pop("_fitted_stack", None)
         if self._uses_keras_stack():
-            self.__dict__["_stack_seed"] = int(self._random_state.randint(2**31 - 1))
+            # drawn from a copy: the initial weights and the batch order are
+            # the standard network's for the same random_state
+            draw = copy.deepcopy(self._random_state).randint(2**31 - 1)
+            self.__dict__["_stack_seed"] = int(draw)
             net = self._build_custom(dtype)
             self.__dict__["_fitted_stack"] = self._stack_builder()
             net.init_dense(self._random_state, self.activation)

@@ -247,10 +247,11 @@ def read_csv(
     target_dtype : {"int64", "float32", "string"}, default=None
         Type of ``y``. By default it is inferred from the first
         ``CSV_SAMPLE_ROWS`` rows of every file: int64 when they all hold
-        integers (class labels), float32 for other numbers, else string.
-        A later value that does not fit the inferred type raises a clear
-        error while training; pass ``"float32"`` for a numeric target whose
-        first rows happen to be whole numbers.
+        integers (class labels), float32 for other numbers, else string;
+        whole numbers beyond int64 there are refused (pass a type). A later
+        value that does not fit the type raises a clear error while
+        training; pass ``"float32"`` for a numeric target whose first rows
+        happen to be whole numbers.
 
     Returns
     -------
@@ -411,13 +412,21 @@ def _csv_target_kinds(path: str, header, sample, target: str) -> list[str]:
 
 def _check_int64_labels(path: str, values: list[str], target: str) -> None:
     """Whole numbers that int64 cannot hold are refused (not read as labels)."""
-    big = [v.strip() for v in values if not -(2**63) <= int(v) < 2**63]
+    big = [v.strip() for v in values if not _fits_int64_text(v)]
     if big:
+        shown = big[0] if len(big[0]) <= 40 else big[0][:20] + "..." + big[0][-10:]
         raise ValueError(
             f"CSV file {path!r}: the target column {target!r} holds whole numbers "
-            f"beyond int64 ({big[0]}); pass target_dtype='string' (labels) or "
+            f"beyond int64 ({shown}); pass target_dtype='string' (labels) or "
             "'float32' (numbers)."
         )
+
+
+def _fits_int64_text(text: str) -> bool:
+    """Whether int64 holds a whole number written out (by its digits first:
+    Python refuses ``int()`` of thousands of digits)."""
+    digits = text.strip().lstrip("+-").lstrip("0")
+    return len(digits) < 19 or (len(digits) == 19 and -(2**63) <= int(text) < 2**63)
 
 
 def _csv_layout(header, cols, target) -> tuple[int, ...]:
@@ -543,8 +552,9 @@ def _target_parser(y_dtype, target: str):
         return parse_float
     message = (
         f"read_csv: the target column {target!r} was read as int64 (class "
-        "labels: its first rows hold whole numbers) but also holds these "
-        "values; pass target_dtype='float32' (numbers) or 'string' (labels):"
+        "labels: target_dtype='int64', or its first rows hold whole numbers) "
+        "but also holds these values, which int64 cannot hold; pass "
+        "target_dtype='float32' (numbers) or 'string' (labels):"
     )
 
     def parse_int(y):

@@ -418,6 +418,9 @@ def test_read_csv_whole_numbers_beyond_int64(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=f"'t' was read as int64.*{big}") as info:
         MLPClassifier(max_iter=1).fit(ds, classes=[0, 1, 2**63 - 1, -(2**63 - 1)])
     assert top not in str(info.value)  # int64's extremes are read
+    (tmp_path / "long.csv").write_text("x,t\n1,0\n2," + "9" * 5000 + "\n")
+    with pytest.raises(ValueError, match="'t' holds whole numbers beyond int64"):
+        read_csv(str(tmp_path / "long.csv"), target="t")  # not int()'s limit
 
 
 BAD_READER_PARAMETERS = [

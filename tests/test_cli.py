@@ -198,10 +198,15 @@ def _write(path, frame):
          "lacks column(s) the model was trained on: 'x2'"),
         (["evaluate", "{model}", "{data}/data.csv", "--target", "nope"],
          "target column 'nope' not found"),
+        (["train", "{tmp}/data.json", "--target", "y", "--out", "{tmp}/m"],
+         ".json files are not read; the command line reads CSV / TSV"),
+        (["predict", "{model}", "{tmp}/data.xlsx.gz"], ".xlsx files are not read"),
     ],
 )  # fmt: skip
 def test_errors(argv, message, trained, data_dir, tmp_path, capsys):
     (tmp_path / "bad.parquet").write_bytes(b"not a parquet file")
+    _frame().to_json(tmp_path / "data.json")
+    (tmp_path / "data.xlsx.gz").write_bytes(b"x")
     rng = np.random.RandomState(0)
     _write(tmp_path / "ids.csv", pd.DataFrame({
         "id": [f"id{i}" for i in range(150)], "x": rng.randn(150),

@@ -400,7 +400,23 @@ def _separator(path: str):
         return "\t"
     if name.endswith((".csv", ".txt")):
         return ","
-    return None if _parquet_magic(path) else ","  # the file is read once here
+    if _parquet_magic(path):
+        return None
+    other = name.rsplit(".", 1)[-1] if "." in name.rsplit("/", 1)[-1] else ""
+    if other in _OTHER_FORMATS:  # else read as CSV, whatever its name
+        raise CLIError(
+            f"data file {path}: .{other} files are not read; the command line "
+            "reads CSV / TSV (.csv, .tsv, .txt, also compressed) and Parquet"
+        )
+    return ","  # the file is read once here
+
+
+# table formats pandas reads by other functions: refused by name (read as CSV
+# they would give a confusing error or a table of nonsense)
+_OTHER_FORMATS = frozenset(
+    "json jsonl ndjson xlsx xls xlsm ods feather arrow ipc orc avro h5 hdf hdf5 "
+    "npy npz pkl pickle sav dta sas7bdat xml html".split()
+)
 
 
 def _parquet_magic(path: str) -> bool:

@@ -390,6 +390,37 @@ def test_class_weight_partial_fit_on_a_batch_without_a_weighted_class():
         np.testing.assert_array_equal(wa, wb)
 
 
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_balanced_counts_classes_by_their_sample_weights(multilabel):
+    # scikit-learn's 'balanced' with sample weights: a row of weight k is k
+    # rows (check_sample_weight_equivalence); a class of weight 0 weighs 0
+    from sklearn.utils.class_weight import compute_class_weight
+
+    rng = np.random.RandomState(0)
+    y = np.where(Y < 7, 0, Y)
+    if multilabel:
+        y = np.column_stack([Y < 3, Y % 2 == 0, Y > 8]).astype(int)
+    sw = rng.randint(0, 4, len(Y)).astype(float)
+    kw = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=30, random_state=0)
+    weighted = _fit(MLPClassifier(class_weight="balanced", **kw), X, y, sw)
+    rows = np.repeat(np.arange(len(Y)), sw.astype(int))
+    repeated = _fit(MLPClassifier(class_weight="balanced", **kw), X[rows], y[rows])
+    np.testing.assert_allclose(
+        weighted.predict_proba(X), repeated.predict_proba(X), rtol=0, atol=1e-6
+    )
+    if not multilabel:
+        sw[y == 9] = 0.0  # class 9 weighs nothing
+        seen = weighted._class_weights(y, sw, incremental=False)
+        assert np.all(seen[y == 9] == 0) and np.all(np.isfinite(seen))
+        kept, classes = y != 9, np.unique(y)  # counted as scikit-learn counts
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_class = compute_class_weight(
+                "balanced", classes=classes, y=y, sample_weight=sw
+            )
+            expected = sw * per_class[np.searchsorted(classes, y)]
+        np.testing.assert_allclose(seen[kept], expected[kept], rtol=1e-12)
+
+
 @pytest.mark.parametrize("class_weight", ["balanced", {1: 2.0}])
 def test_class_weight_keeps_sklearns_sample_weight_checks(class_weight):
     clf = MLPClassifier(hidden_layer_sizes=(5,), class_weight=class_weight)

@@ -212,8 +212,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     class_weight : dict, 'balanced' or None, default=None
         Weights per class, multiplied into ``sample_weight`` (not a
         scikit-learn parameter). 'balanced' uses
-        ``n_samples / (n_classes * np.bincount(y))`` as in scikit-learn;
-        ``partial_fit`` accepts only a dict.
+        ``n_samples / (n_classes * np.bincount(y))`` as in scikit-learn,
+        with the classes counted by their ``sample_weight`` (a row of
+        weight 2 counts twice); ``partial_fit`` accepts only a dict.
 
     Attributes
     ----------

@@ -56,11 +56,31 @@ def class_sample_weight(
     if incremental and classes is not None and y.ndim == 1:
         per_class = compute_class_weight(class_weight, classes=classes, y=y)
         weights = per_class[np.searchsorted(classes, y)]
+    elif isinstance(class_weight, str) and sample_weight is not None:
+        return _balanced_with_weights(y, np.asarray(sample_weight, dtype=np.float64))
     else:
         weights = compute_sample_weight(class_weight, y)
     if sample_weight is None:
         return weights
     return np.asarray(sample_weight, dtype=np.float64) * weights
+
+
+def _balanced_with_weights(y, sample_weight):
+    """``sample_weight`` times 'balanced' class weights whose class counts
+    are weighted by it (scikit-learn's ``compute_class_weight(...,
+    sample_weight=)``: a row of weight k counts as k rows); a multilabel
+    ``y``: the product over its columns, as ``compute_sample_weight``."""
+    weights = sample_weight.copy()
+    for column in y.T if y.ndim == 2 else [y]:
+        classes, index = np.unique(column, return_inverse=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # a class of weight 0 is weighed inf: its rows get 0 below
+            per_class = compute_class_weight(
+                "balanced", classes=classes, y=column, sample_weight=sample_weight
+            )
+            weights *= per_class[index.ravel()]
+    weights[sample_weight == 0] = 0.0
+    return weights
 
 
 def _check_class_weights(class_weight: dict) -> None:

@@ -421,6 +421,22 @@ def test_balanced_counts_classes_by_their_sample_weights(multilabel):
         np.testing.assert_allclose(seen[kept], expected[kept], rtol=1e-12)
 
 
+def test_balanced_refuses_a_class_whose_weights_sum_to_zero_or_less():
+    # its class weight would be infinite or negative: refused by name, the
+    # fitted model kept
+    clf = _fit(MLPClassifier(hidden_layer_sizes=(5,), max_iter=3), X, Y)
+    before = _weights(clf)
+    sw = np.ones(len(Y))
+    first, second = np.flatnonzero(Y == 2)[:2]
+    sw[Y == 2] = 0.0
+    sw[first], sw[second] = 1.0, -1.0
+    clf.set_params(class_weight="balanced")
+    with pytest.raises(ValueError, match="class 2 sum to 0: a class's weights"):
+        clf.fit(X, Y, sample_weight=sw)
+    for a, b in zip(before, _weights(clf)):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("class_weight", ["balanced", {1: 2.0}])
 def test_class_weight_keeps_sklearns_sample_weight_checks(class_weight):
     clf = MLPClassifier(hidden_layer_sizes=(5,), class_weight=class_weight)

@@ -421,6 +421,14 @@ def test_read_csv_whole_numbers_beyond_int64(tmp_path, monkeypatch):
     (tmp_path / "long.csv").write_text("x,t\n1,0\n2," + "9" * 5000 + "\n")
     with pytest.raises(ValueError, match="'t' holds whole numbers beyond int64"):
         read_csv(str(tmp_path / "long.csv"), target="t")  # not int()'s limit
+    padded = "0" * 4400  # leading zeros do not count
+    (tmp_path / "pad.csv").write_text(f"x,t\n1,-{padded}{top}\n2,{padded}{top}\n")
+    assert read_csv(str(tmp_path / "pad.csv"), target="t").element_spec[1].dtype == (
+        tf.int64
+    )
+    (tmp_path / "pad.csv").write_text(f"x,t\n1,0\n2,{padded}{2**63}\n")
+    with pytest.raises(ValueError, match="'t' holds whole numbers beyond int64"):
+        read_csv(str(tmp_path / "pad.csv"), target="t")
 
 
 BAD_READER_PARAMETERS = [

@@ -214,7 +214,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         scikit-learn parameter). 'balanced' uses
         ``n_samples / (n_classes * np.bincount(y))`` as in scikit-learn,
         with the classes counted by their ``sample_weight`` (a row of
-        weight 2 counts twice); ``partial_fit`` accepts only a dict.
+        weight 2 counts twice; a class whose weights sum to 0 or less is
+        refused unless they are all 0); ``partial_fit`` accepts only a dict.
 
     Attributes
     ----------

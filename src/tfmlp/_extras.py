@@ -73,12 +73,25 @@ def _balanced_with_weights(y, sample_weight):
     weights = sample_weight.copy()
     for column in y.T if y.ndim == 2 else [y]:
         classes, index = np.unique(column, return_inverse=True)
+        index = index.ravel()
+        totals = np.bincount(index, weights=sample_weight, minlength=len(classes))
+        weighed = np.bincount(index, weights=sample_weight != 0, minlength=len(classes))
+        bad = (totals <= 0) & (weighed > 0)
+        if bad.any():
+            label = classes[bad][0]
+            label = label.item() if isinstance(label, np.generic) else label
+            raise ValueError(
+                "class_weight='balanced' counts each class by its sample weights, "
+                f"and those of class {label!r} sum to "
+                f"{totals[bad][0]:g}: a class's weights must sum to more than 0 "
+                "(or all be 0). Pass class_weight as a dict instead."
+            )
         with np.errstate(divide="ignore", invalid="ignore"):
             # a class of weight 0 is weighed inf: its rows get 0 below
             per_class = compute_class_weight(
                 "balanced", classes=classes, y=column, sample_weight=sample_weight
             )
-            weights *= per_class[index.ravel()]
+            weights *= per_class[index]
     weights[sample_weight == 0] = 0.0
     return weights
 

@@ -425,8 +425,11 @@ def _check_int64_labels(path: str, values: list[str], target: str) -> None:
 def _fits_int64_text(text: str) -> bool:
     """Whether int64 holds a whole number written out (by its digits first:
     Python refuses ``int()`` of thousands of digits)."""
+    sign = "-" if text.strip().startswith("-") else ""
     digits = text.strip().lstrip("+-").lstrip("0")
-    return len(digits) < 19 or (len(digits) == 19 and -(2**63) <= int(text) < 2**63)
+    if len(digits) != 19:
+        return len(digits) < 19
+    return -(2**63) <= int(sign + digits) < 2**63
 
 
 def _csv_layout(header, cols, target) -> tuple[int, ...]:

@@ -389,6 +389,8 @@ def _separator(path: str):
     """The field separator of a text table by its extension (tab for .tsv /
     .tab, else a comma), or None for a Parquet file (by its extension or,
     named otherwise, ``df.parquet.gzip`` say, by its first bytes)."""
+    import os
+
     name = path.lower()
     for compressed in (".gz", ".bz2", ".xz", ".zip", ".zst"):  # pandas decompresses
         if name.endswith(compressed):
@@ -402,7 +404,7 @@ def _separator(path: str):
         return ","
     if _parquet_magic(path):
         return None
-    other = name.rsplit(".", 1)[-1] if "." in name.rsplit("/", 1)[-1] else ""
+    other = os.path.splitext(name)[1].lstrip(".")
     if other in _OTHER_FORMATS:  # else read as CSV, whatever its name
         raise CLIError(
             f"data file {path}: .{other} files are not read; the command line "

@@ -68,7 +68,8 @@ def class_sample_weight(
 def _balanced_with_weights(y, sample_weight):
     """``sample_weight`` times 'balanced' class weights whose class counts
     are weighted by it (scikit-learn's ``compute_class_weight(...,
-    sample_weight=)``: a row of weight k counts as k rows); a multilabel
+    sample_weight=)``: ``total / (n_classes * class total)``, so a row of
+    weight k counts as k rows; a class of weight 0 weighs 0); a multilabel
     ``y``: the product over its columns, as ``compute_sample_weight``."""
     weights = sample_weight.copy()
     for column in y.T if y.ndim == 2 else [y]:
@@ -82,17 +83,13 @@ def _balanced_with_weights(y, sample_weight):
             label = label.item() if isinstance(label, np.generic) else label
             raise ValueError(
                 "class_weight='balanced' counts each class by its sample weights, "
-                f"and those of class {label!r} sum to "
-                f"{totals[bad][0]:g}: a class's weights must sum to more than 0 "
-                "(or all be 0). Pass class_weight as a dict instead."
+                f"and those of class {label!r} sum to {totals[bad][0]:g}: a "
+                "class's weights must sum to more than 0 (or all be 0). Pass "
+                "class_weight as a dict instead."
             )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # a class of weight 0 is weighed inf: its rows get 0 below
-            per_class = compute_class_weight(
-                "balanced", classes=classes, y=column, sample_weight=sample_weight
-            )
-            weights *= per_class[index]
-    weights[sample_weight == 0] = 0.0
+        per_class = np.zeros(len(classes))
+        np.divide(totals.sum(), len(classes) * totals, out=per_class, where=totals > 0)
+        weights *= per_class[index]
     return weights
 
 

@@ -411,8 +411,11 @@ def _csv_target_kinds(path: str, header, sample, target: str) -> list[str]:
 
 
 def _check_int64_labels(path: str, values: list[str], target: str) -> None:
-    """Whole numbers that int64 cannot hold are refused (not read as labels)."""
-    big = [v.strip() for v in values if not _fits_int64_text(v)]
+    """Whole numbers that int64 cannot hold are refused (not read as labels),
+    by the same test as the reader's (``_fits_int64``)."""
+    text = tf.strings.strip(tf.constant(values))
+    fits = _fits_int64(text, tf.ones_like(text, dtype=tf.bool)).numpy()
+    big = [v.strip() for v, ok in zip(values, fits) if not ok]
     if big:
         shown = big[0] if len(big[0]) <= 40 else big[0][:20] + "..." + big[0][-10:]
         raise ValueError(
@@ -420,16 +423,6 @@ def _check_int64_labels(path: str, values: list[str], target: str) -> None:
             f"beyond int64 ({shown}); pass target_dtype='string' (labels) or "
             "'float32' (numbers)."
         )
-
-
-def _fits_int64_text(text: str) -> bool:
-    """Whether int64 holds a whole number written out (by its digits first:
-    Python refuses ``int()`` of thousands of digits)."""
-    sign = "-" if text.strip().startswith("-") else ""
-    digits = text.strip().lstrip("+-").lstrip("0")
-    if len(digits) != 19:
-        return len(digits) < 19
-    return -(2**63) <= int(sign + digits) < 2**63
 
 
 def _csv_layout(header, cols, target) -> tuple[int, ...]:

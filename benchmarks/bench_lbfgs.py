@@ -11,7 +11,8 @@ L-BFGS-B sees it). The first evaluation of each fit is left out (tfmlp traces
 there; the notes show it), the median of the rest is that fit's figure, and
 the reported value is the median over interleaved repeats. The notes also give
 whole-fit seconds per evaluation and the test accuracy after ``max_iter``
-iterations. ``--quick`` uses 5,000 training rows and 3 iterations.
+iterations. ``--quick`` uses 5,000 training rows and 3 iterations;
+``--float32`` loads MNIST in float32 (both libraries then evaluate in float32).
 """
 
 from __future__ import annotations
@@ -77,10 +78,10 @@ def one_fit(lib: str, X, y, Xt, yt, max_iter: int) -> dict:
     }
 
 
-def run(quick: bool = False) -> list[dict]:
+def run(quick: bool = False, dtype=np.float64) -> list[dict]:
     device_warning = C.cpu_only()
     n_train, max_iter, repeats = (5_000, 3, 1) if quick else (None, 15, 3)
-    X, y, Xt, yt = C.load_mnist(np.float64, n_train=n_train)
+    X, y, Xt, yt = C.load_mnist(dtype, n_train=n_train)
     res = {"sklearn": [], "tfmlp": []}
     for _ in range(repeats):
         for lib in ("sklearn", "tfmlp"):
@@ -90,7 +91,8 @@ def run(quick: bool = False) -> list[dict]:
         return C.median(r[key] for r in res[lib])
 
     notes = (
-        f"{X.shape[0]:,} rows float64, max_iter={max_iter} (evaluations per fit: "
+        f"{X.shape[0]:,} rows {np.dtype(dtype).name}, max_iter={max_iter} "
+        "(evaluations per fit: "
         f"sklearn {sorted({r['nfev'] for r in res['sklearn']})}, tfmlp "
         f"{sorted({r['nfev'] for r in res['tfmlp']})}), median over evaluations "
         f"2.., median of {repeats} fits (sklearn "
@@ -106,7 +108,7 @@ def run(quick: bool = False) -> list[dict]:
         notes += f"; {device_warning}"
     return [
         C.make_row(
-            "mnist lbfgs eval",
+            "mnist lbfgs eval" + ("" if dtype == np.float64 else " (float32)"),
             med("sklearn", "eval"),
             med("tfmlp", "eval"),
             1.5,
@@ -119,4 +121,8 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    C.standalone_main(run)
+    # --float32: MNIST in float32 (evaluated in float32 by both libraries)
+    float32 = "--float32" in sys.argv
+    if float32:
+        sys.argv.remove("--float32")
+    C.standalone_main(lambda quick: run(quick, np.float32 if float32 else np.float64))

@@ -42,8 +42,9 @@ ITERATION_HOOK: contextvars.ContextVar = contextvars.ContextVar(
 # ~0.19 s instead of ~0.28 s dense; the sparse cost grows with the nonzeros
 # and meets the dense one near 30% (``benchmarks/ablations.py``). In float32
 # the dense product is faster (oneDNN) and the two meet near 13%: MNIST
-# evaluates in ~0.24 s dense and ~0.27 s as CSR, random data at 10%
-# nonzeros in ~0.21 s dense and ~0.17 s as CSR (ad hoc, AVX2 host).
+# evaluates in ~0.20 s dense and ~0.23 s as CSR, random data at 10%
+# nonzeros in ~0.22 s dense and ~0.18 s as CSR (``ablations.py``'s float32
+# lines, AVX2 host).
 CSR_MAX_DENSITY = 0.25
 CSR_MAX_DENSITY_FLOAT32 = 0.10
 CSR_MIN_SIZE = 1_000_000

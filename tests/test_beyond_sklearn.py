@@ -355,6 +355,31 @@ def test_lbfgs_warns_that_it_ignores_validation_data():
             clf.fit(X_TR, Y_TR, validation_data=(X_VA, Y_VA))
     assert any(w.filename == __file__ for w in rec)
     assert not hasattr(clf, "validation_loss_curve_")
+    assert not hasattr(clf, "validation_scores_")  # as scikit-learn's lbfgs
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (lambda: (X_VA[:, :3], Y_VA), "features"),
+        (lambda: (X_VA, Y_VA[:-5]), "samples"),
+        (lambda: (X_VA, np.full(len(X_VA), 99)), "not in classes_"),
+        (lambda: (X_VA,), "tuple"),
+    ],
+)
+def test_lbfgs_refuses_bad_validation_data(bad, match):
+    # ignored for training, but checked as adam and sgd check it: a typo in
+    # validation_data is an error whatever the solver, and a fitted model
+    # stays as it was
+    clf = MLPClassifier(solver="lbfgs", hidden_layer_sizes=(5,), max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_TR, Y_TR)
+        before = [c.copy() for c in clf.coefs_]
+        with pytest.raises(ValueError, match=match):
+            clf.fit(X_TR, Y_TR, validation_data=bad())
+    for b, c in zip(before, clf.coefs_):
+        np.testing.assert_array_equal(b, c)
 
 
 def test_history_lists_stay_aligned_after_from_sklearn():

@@ -516,3 +516,12 @@ def test_to_sklearn_refuses_an_invalid_activation_set_after_the_fit():
     est.set_params(activation="Relu")
     with pytest.raises(ValueError, match="'activation' parameter must be"):
         to_sklearn(est)
+
+
+@pytest.mark.parametrize("convert", [from_sklearn, to_sklearn])
+def test_a_class_instead_of_an_instance_is_named_as_such(convert):
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    cls = SkMLP if convert is from_sklearn else tfmlp.MLPClassifier
+    with pytest.raises(TypeError, match="class .*MLPClassifier itself, not a fitted"):
+        convert(cls)

@@ -781,6 +781,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             self._fit_stochastic(X, y, sample_weight, incremental, validation_data)
         else:
             if validation_data is not None:  # as early_stopping, which it serves
+                self._check_validation(validation_data)  # bad data still refused
                 warn(
                     "validation_data is scored after the epochs of solver='adam' "
                     "and 'sgd'; solver='lbfgs' has no epochs and ignores it."

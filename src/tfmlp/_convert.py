@@ -58,8 +58,14 @@ _NOT_FITTED = (
 
 
 def _type_name(obj) -> str:
-    """``sklearn.linear_model.LogisticRegression`` rather than its private path."""
-    cls = type(obj)
+    """``sklearn.linear_model.LogisticRegression`` rather than its private
+    path; for a class passed instead of an instance, says so."""
+    if isinstance(obj, type):
+        return f"the class {_class_name(obj)} itself, not a fitted instance of it"
+    return _class_name(type(obj))
+
+
+def _class_name(cls: type) -> str:
     public = []
     for part in cls.__module__.split("."):
         if part.startswith("_"):

@@ -91,6 +91,8 @@ class StochasticMixin:
             )
         if validation_data is not None:
             validation = self._check_validation(validation_data)
+            if self.validation_scores_ is None:
+                self.validation_scores_ = []
         elif is_dataset(X) and self.early_stopping:
             raise ValueError(
                 "early_stopping=True with a tf.data.Dataset needs "
@@ -343,8 +345,6 @@ class StochasticMixin:
 
     def _check_validation(self, validation_data) -> tuple:
         """Validate user-supplied ``validation_data`` like training data."""
-        if self.validation_scores_ is None:
-            self.validation_scores_ = []
         if is_dataset(validation_data):
             return self._check_validation_dataset(validation_data), None, None
         X_val, y_val, sw_val = check_validation_data(validation_data)

@@ -378,3 +378,26 @@ def test_compute_dtype_on_memory_mapped_input_reports_the_loss_as_in_memory(tmp_
         assert type(est.loss_) is type(est.best_loss_) is np.float32
         assert {type(v) for v in est.loss_curve_} == {np.float32}
     assert got.loss_curve_ == ref.loss_curve_
+
+
+@pytest.mark.parametrize(
+    "first, then, dtype",
+    [
+        (None, "float32", np.float64),
+        (None, "mixed_float16", np.float64),
+        ("float32", None, np.float32),
+        ("mixed_bfloat16", None, np.float32),
+    ],
+)
+def test_switching_compute_dtype_under_warm_start_keeps_the_weights_dtype(
+    first, then, dtype
+):
+    # as the README says: a warm start continues the weights it has, in
+    # their dtype (scikit-learn keeps float32 weights for float64 data too)
+    est = _fit(_clf(max_iter=10, warm_start=True, compute_dtype=first), XA, YA)
+    assert est.coefs_[0].dtype == dtype
+    before = est.coefs_[0].copy()
+    _fit(est.set_params(compute_dtype=then), XA, YA)
+    assert all(c.dtype == dtype for c in est.coefs_ + est.intercepts_)
+    assert not np.array_equal(before, est.coefs_[0])  # it trained on
+    assert est.score(XB, YB) > 0.8

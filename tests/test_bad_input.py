@@ -429,3 +429,56 @@ def test_other_sizes_of_the_same_hidden_layers_are_ignored_as_sklearn(solver, ho
     for a, b in zip(sk.coefs_ + sk.intercepts_, est.coefs_ + est.intercepts_):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-8)
     np.testing.assert_allclose(sk.loss_curve_, est.loss_curve_, rtol=0, atol=1e-8)
+
+
+def _set_coef0(est, value):
+    est.coefs_[0] = value
+
+
+WEIGHT_EDITS = {
+    "too few rows": (lambda e: _set_coef0(e, np.ones((2, 5))), "fitted on 4 features"),
+    "transposed": (lambda e: _set_coef0(e, np.ones((5, 4))), r"intercepts_\[0\]"),
+    "1-D": (lambda e: _set_coef0(e, np.ones(20)), "not \\(inputs, units\\)"),
+    "bias length": (
+        lambda e: e.intercepts_.__setitem__(0, np.ones(6)),
+        r"intercepts_\[0\] has shape \(6,\)",
+    ),
+    "outputs": (
+        lambda e: (
+            e.coefs_.__setitem__(1, np.ones((5, 2))),
+            e.intercepts_.__setitem__(1, np.ones(2)),
+        ),
+        "has 2 columns but the estimator has 3 outputs",
+    ),
+    "layer dropped": (lambda e: setattr(e, "coefs_", e.coefs_[:1]), "holds 1 arrays"),
+    "None": (lambda e: setattr(e, "coefs_", None), "not NoneType"),
+}
+WEIGHT_CALLS = {
+    "predict": lambda e: e.predict(X),
+    "predict_proba": lambda e: e.predict_proba(X),
+    "partial_fit": lambda e: e.partial_fit(X, Y),
+    "warm fit": lambda e: e.set_params(warm_start=True).fit(X, Y),
+    "warm lbfgs fit": lambda e: e.set_params(warm_start=True, solver="lbfgs").fit(X, Y),
+    "to_sklearn": lambda e: __import__("tfmlp").to_sklearn(e),
+}
+
+
+@pytest.mark.parametrize("call", list(WEIGHT_CALLS))
+@pytest.mark.parametrize("edit", list(WEIGHT_EDITS))
+def test_weights_set_by_hand_that_do_not_form_the_network_are_named(edit, call):
+    # scikit-learn fails in NumPy somewhere; TensorFlow raised its own graph
+    # errors (InvalidArgumentError is not a ValueError) or IndexError
+    est = _fitted(MLPClassifier)
+    change, match = WEIGHT_EDITS[edit]
+    change(est)
+    with pytest.raises(ValueError, match="do not form a network: .*" + match):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            WEIGHT_CALLS[call](est)
+    est.coefs_  # reading them stays possible  # noqa: B018
+    # a fit that starts over replaces them
+    est.set_params(warm_start=False, solver="adam", max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, Y)
+    assert est.score(X, Y) > 0.3

@@ -51,6 +51,7 @@ from tfmlp._params import (
     NetSpec,
     WeightsMismatch,
     WeightsSumToZero,
+    check_weight_shapes,
     hidden_sizes,
 )
 from tfmlp._precision import matmul_dtype
@@ -220,7 +221,13 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         if net is None:
             self._forget_optimizer_of_other_weights()
             return
-        arrays = list(self.__dict__["_coefs"]) + list(self.__dict__["_intercepts"])
+        coefs, intercepts = self.__dict__["_coefs"], self.__dict__["_intercepts"]
+        if not (isinstance(coefs, list) and isinstance(intercepts, list)):
+            if net.custom:  # its Keras weights are kept
+                check_weight_shapes(coefs, intercepts)
+            self.__dict__["_net"] = None  # (set to None by hand, say): the
+            return  # network is built from them, and checked, on demand
+        arrays = coefs + intercepts
         snap = net.snapshot()
         if len(arrays) != len(snap) or any(
             np.shape(a) != s.shape for a, s in zip(arrays, snap)
@@ -296,8 +303,17 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
                     "network only, not hidden_stack / dropout / batch_normalization."
                 )
 
+    def _check_weight_shapes(self) -> None:
+        """``check_weight_shapes`` of the estimator's arrays, for its fitted
+        inputs and outputs."""
+        d = self.__dict__
+        check_weight_shapes(
+            d["_coefs"], d["_intercepts"], d.get("n_features_in_"), d.get("n_outputs_")
+        )
+
     def _build_network(self, strategy) -> Network:
         """Variables holding the weight arrays (not stored on the estimator)."""
+        self._check_weight_shapes()
         coefs = [np.asarray(c) for c in self.__dict__["_coefs"]]
         intercepts = [np.asarray(b) for b in self.__dict__["_intercepts"]]
         dtype = coefs[0].dtype
@@ -817,6 +833,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         if self.__dict__.get("_keras_weights") is not None:
             self._check_same_stack()
             return
+        self._check_weight_shapes()  # (set by hand since, perhaps)
         if self._uses_keras_stack():
             raise ValueError(
                 "This estimator was fitted with the standard network, and "
@@ -909,7 +926,10 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         stack's optimizer has a slot per Keras variable: kept)."""
         d = self.__dict__
         if "_optimizer" in d and "_coefs" in d and d.get("_keras_weights") is None:
-            arrays = [*d["_coefs"], *d["_intercepts"]]
+            coefs, intercepts = d["_coefs"], d["_intercepts"]
+            if not (isinstance(coefs, list) and isinstance(intercepts, list)):
+                return  # (None, say): checked before any use
+            arrays = [*coefs, *intercepts]
             self._keep_optimizer_if_fits([np.shape(a) for a in arrays])
 
     def _keep_optimizer_if_fits(self, shapes) -> bool:

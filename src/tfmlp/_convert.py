@@ -299,6 +299,7 @@ def to_sklearn(est):
         )
     check_is_fitted(est, msg=_NOT_FITTED.format(fn="to_sklearn"))
     _check_representable(est)
+    est._check_weight_shapes()  # (set by hand, perhaps)
 
     new = target_cls(**_params_for(target_cls, est.get_params(deep=False)))
     coefs = _copy_arrays(est.coefs_)  # the public property syncs model_ edits

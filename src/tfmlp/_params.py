@@ -90,9 +90,63 @@ class WeightsSumToZero(ZeroDivisionError, ValueError):
 
 
 class WeightsMismatch(ValueError):
-    """``coefs_`` / ``intercepts_`` set to arrays a Keras hidden stack cannot
-    hold (its layers fix the shapes). Reading them does not raise it;
+    """``coefs_`` / ``intercepts_`` set to arrays that do not form the
+    network: a Keras hidden stack cannot hold them (its layers fix the
+    shapes), or they do not chain into a network for the fitted inputs and
+    outputs (``check_weight_shapes``). Reading them does not raise it;
     predicting and training do, and the fitted network is kept."""
+
+
+def check_weight_shapes(coefs, intercepts, n_features=None, n_outputs=None) -> None:
+    """Raise ``WeightsMismatch`` unless ``coefs``/``intercepts`` (as set on an
+    estimator, perhaps by hand) form a network from ``n_features`` inputs to
+    ``n_outputs`` outputs (either None: not checked)."""
+    problem = _weight_shapes_problem(coefs, intercepts, n_features, n_outputs)
+    if problem:
+        raise WeightsMismatch(
+            f"coefs_/intercepts_ do not form a network: {problem}. Set arrays "
+            "of matching shapes, or fit again without warm_start."
+        )
+
+
+def _weight_shapes_problem(coefs, intercepts, n_features, n_outputs) -> str:
+    for name, value in (("coefs_", coefs), ("intercepts_", intercepts)):
+        if not isinstance(value, (list, tuple)) or not value:
+            return (
+                f"{name} must be a non-empty list of arrays, one per layer, "
+                f"not {type(value).__name__}"
+                + (" (empty)" if isinstance(value, (list, tuple)) else "")
+            )
+    if len(coefs) != len(intercepts):
+        return (
+            f"coefs_ holds {len(coefs)} arrays and intercepts_ {len(intercepts)}; "
+            "each layer has one of each"
+        )
+    shapes = [np.shape(c) for c in coefs]
+    for i, (shape, bias) in enumerate(zip(shapes, intercepts)):
+        if len(shape) != 2:
+            return f"coefs_[{i}] has shape {shape}, not (inputs, units)"
+        if np.shape(bias) != (shape[1],):
+            return (
+                f"intercepts_[{i}] has shape {np.shape(bias)} where coefs_[{i}] "
+                f"{shape} needs ({shape[1]},)"
+            )
+        if i and shapes[i - 1][1] != shape[0]:
+            return (
+                f"coefs_[{i}] has {shape[0]} rows but coefs_[{i - 1}] "
+                f"{shapes[i - 1]} has {shapes[i - 1][1]} columns"
+            )
+    if n_features is not None and shapes[0][0] != n_features:
+        return (
+            f"coefs_[0] has {shapes[0][0]} rows but the estimator was fitted on "
+            f"{n_features} features (n_features_in_)"
+        )
+    if n_outputs is not None and shapes[-1][1] != n_outputs:
+        return (
+            f"coefs_[-1] has {shapes[-1][1]} columns but the estimator has "
+            f"{n_outputs} outputs"
+        )
+    return ""
 
 
 def signed_weights(sample_weight) -> np.ndarray | None:

@@ -766,3 +766,30 @@ def test_freezing_a_layer_of_model_does_not_change_a_later_trace():
         for ly in frozen.model_.layers
         if isinstance(ly, keras.layers.BatchNormalization)
     )
+
+
+def _skip_connection(x):
+    h = keras.layers.Dense(16, activation="relu")(x)
+    return keras.layers.Concatenate()([h, x])  # the output layer sees both
+
+
+def test_a_stack_whose_dense_layers_do_not_chain_predicts_copies_and_continues(
+    tmp_path,
+):
+    # the shape check of weights set by hand is the standard network's: a
+    # stack's Dense kernels (here (64, 16) and (80, 10)) need not chain
+    import tfmlp
+
+    est = _fit(MLPClassifier(hidden_stack=_skip_connection, max_iter=5, random_state=0))
+    assert [c.shape for c in est.coefs_] == [(64, 16), (80, 10)]
+    expected = est.predict_proba(X)
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(est)).predict_proba(X), expected
+    )
+    tfmlp.save(est, tmp_path / "m.tfmlp")
+    loaded = tfmlp.load(tmp_path / "m.tfmlp", hidden_stack=_skip_connection)
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    est.set_params(warm_start=True)
+    _fit(est)
+    est.partial_fit(X, Y)
+    assert not np.array_equal(est.predict_proba(X), expected)

@@ -313,7 +313,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
 
     def _build_network(self, strategy) -> Network:
         """Variables holding the weight arrays (not stored on the estimator)."""
-        self._check_weight_shapes()
+        if self.__dict__.get("_keras_weights") is None:  # (a stack's Dense
+            self._check_weight_shapes()  # layers need not chain)
         coefs = [np.asarray(c) for c in self.__dict__["_coefs"]]
         intercepts = [np.asarray(b) for b in self.__dict__["_intercepts"]]
         dtype = coefs[0].dtype

@@ -482,3 +482,24 @@ def test_weights_set_by_hand_that_do_not_form_the_network_are_named(edit, call):
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, Y)
     assert est.score(X, Y) > 0.3
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("method", ["fit", "partial_fit", "score"])
+def test_targets_left_out_for_arrays_are_named(cls, method):
+    # scikit-learn raises TypeError for the missing argument and ValueError
+    # for y=None; tfmlp's y is optional (a dataset carries its own), and its
+    # error is both, naming y (score used to fail inside accuracy_score)
+    est = _fitted(cls)
+    before = [c.copy() for c in est.coefs_]
+    for call in (
+        lambda: getattr(est, method)(X),
+        lambda: getattr(est, method)(X, None),
+    ):
+        with pytest.raises(TypeError, match="requires y to be passed"):
+            call()
+        with pytest.raises(ValueError, match="the target y is None") as info:
+            call()
+        assert ("score(X, y) compares" in str(info.value)) == (method == "score")
+    for b, c in zip(before, est.coefs_):
+        np.testing.assert_array_equal(b, c)

@@ -349,8 +349,10 @@ def test_backup_and_restore_resuming_says_how_tfmlp_counts(tmp_path):
     with pytest.raises(RuntimeError, match="crash"):
         est.fit(X, Y)
     est.set_params(callbacks=[backup])
-    with pytest.warns(UserWarning, match="BackupAndRestore"):
-        _quiet_fit(est, X, Y)
+    with pytest.warns(UserWarning, match="BackupAndRestore") as rec:
+        est.fit(X, Y)
+    said = [w for w in rec if "BackupAndRestore" in str(w.message)]
+    assert said[0].filename == __file__  # the line that called fit
 
 
 def test_callbacks_see_the_batch_count_of_a_dataset_that_knows_it():

@@ -119,6 +119,7 @@ def test_a_diverging_fit_keeps_the_last_finite_checkpoint(tmp_path):
     # once per fit, though every later epoch of the run is non-finite too
     diverged = [w for w in caught if "keeps the last finite state" in str(w.message)]
     assert len(diverged) == 1
+    assert diverged[0].filename == __file__  # the line that called fit
     saved = tfmlp.load(path)
     assert np.isfinite(saved.loss_)
     assert all(np.isfinite(w).all() for w in saved.coefs_ + saved.intercepts_)

@@ -53,6 +53,7 @@ from tfmlp._params import (
     WeightsSumToZero,
     check_weight_shapes,
     hidden_sizes,
+    require_targets,
 )
 from tfmlp._precision import matmul_dtype
 from tfmlp._stochastic import StochasticMixin
@@ -662,6 +663,8 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         ``setup()`` runs first, under the same lock and error guard (a
         classifier's first ``partial_fit`` call setting its classes).
         """
+        if not is_dataset(X):
+            require_targets(self, y, "partial_fit" if incremental else "fit")
         if self.__dict__.get("_fitting"):
             raise RuntimeError(
                 f"This {type(self).__name__} is being trained: fit/partial_fit "

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import warnings
 
 import numpy as np
 
@@ -157,15 +156,13 @@ class CallbackRunner:
             self._call("on_train_begin", {})
             resumed = getattr(self.model, "_initial_epoch", None)
             if resumed:  # Keras' BackupAndRestore found a backup
-                warnings.warn(
+                warn(
                     f"A callback restored the weights of epoch {resumed} (Keras' "
                     "BackupAndRestore); tfmlp trains its epochs from there but "
                     "counts them from 0 (n_iter_, max_iter) and does not restore "
                     "the shuffling: to resume a fit where it stopped, use "
                     "tfmlp.callbacks.EstimatorCheckpoint and fit with "
-                    "warm_start=True.",
-                    UserWarning,
-                    stacklevel=2,
+                    "warm_start=True."
                 )
 
     def epoch_begin(self, epoch: int) -> None:

@@ -101,7 +101,9 @@ def _copy_fitted(source, target) -> None:
 
 
 # ---------------------------------------------------------------- from_sklearn
-def from_sklearn(est):
+def from_sklearn(
+    est: SkMLPClassifier | SkMLPRegressor,
+) -> MLPClassifier | MLPRegressor:
     """A fitted tfmlp estimator equivalent to a fitted scikit-learn MLP.
 
     Parameters
@@ -251,7 +253,9 @@ def _optimizer_from_sklearn(opt, params):
 
 
 # ------------------------------------------------------------------ to_sklearn
-def to_sklearn(est):
+def to_sklearn(
+    est: MLPClassifier | MLPRegressor,
+) -> SkMLPClassifier | SkMLPRegressor:
     """A genuine fitted scikit-learn MLP equivalent to a fitted tfmlp estimator.
 
     The result holds only NumPy arrays and scikit-learn objects: it pickles

@@ -16,7 +16,11 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from tfmlp._base import BaseMLP
 from tfmlp._compat import _fit_context, validate_data
 from tfmlp._extras import class_sample_weight
-from tfmlp._params import CLASSIFIER_CONSTRAINTS, REGRESSOR_CONSTRAINTS
+from tfmlp._params import (
+    CLASSIFIER_CONSTRAINTS,
+    REGRESSOR_CONSTRAINTS,
+    require_targets,
+)
 from tfmlp._streaming import StreamTargets, is_dataset, label_encoder, training_spec
 from tfmlp._warn import warn
 
@@ -424,6 +428,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             The fitted estimator.
         """
         if classes is not None and not is_dataset(X):
+            require_targets(self, y, "fit")
             _check_classes_of_y(y, classes)
         return self._fit(
             X,
@@ -465,11 +470,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self : MLPClassifier
             The trained estimator.
         """
-        if y is None and not is_dataset(X):  # (validation's message)
-            raise ValueError(
-                f"This {type(self).__name__} estimator requires y to be passed, "
-                "but the target y is None."
-            )
         return self._fit(
             X,
             y,
@@ -672,6 +672,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             check_is_fitted(self)
             _no_y_with_a_dataset(y)
             return self._score_dataset(X, sample_weight)
+        require_targets(self, y, "score")
         return super().score(X, y, sample_weight=sample_weight)
 
     def _class_weights(self, y, sample_weight, incremental: bool):
@@ -1188,6 +1189,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             check_is_fitted(self)
             _no_y_with_a_dataset(y)
             return self._score_dataset(X, sample_weight)
+        require_targets(self, y, "score")
         return super().score(X, y, sample_weight=sample_weight)
 
 

@@ -48,7 +48,13 @@ _ONNX_HINT = 'ONNX export needs the onnx extra: pip install "tfmlp[onnx]"'
 
 
 @keeps_keras_policy
-def export(est, path, format, *, dtype=None):
+def export(
+    est: MLPClassifier | MLPRegressor,
+    path: str | bytes | os.PathLike,
+    format: str,
+    *,
+    dtype: str | type | np.dtype | None = None,
+) -> str:
     """Write a fitted estimator as a serving artifact that runs without tfmlp.
 
     Parameters

@@ -9,12 +9,11 @@ the reported loss is the mean (scikit-learn issue #8349).
 
 from __future__ import annotations
 
-import warnings
-
 import tensorflow as tf
 
 from tfmlp._network import OUTPUT_ACTIVATIONS
 from tfmlp._precision import scaled, unscaled
+from tfmlp._warn import warn
 
 LOG_LOSSES = ("log_loss", "binary_log_loss")
 
@@ -134,12 +133,10 @@ def connected(grads, params) -> list:
     if not missing:
         return list(grads)
     names = ", ".join(str(getattr(p, "path", None) or p.name) for p in missing)
-    warnings.warn(
+    warn(
         f"Gradients do not exist for {names}: the loss does not depend on "
         "them (a stop_gradient or a non-differentiable operation in the "
-        "hidden_stack?), so they are not trained.",
-        UserWarning,
-        stacklevel=2,
+        "hidden_stack?), so they are not trained."
     )
     return [tf.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
 

@@ -89,6 +89,30 @@ class WeightsSumToZero(ZeroDivisionError, ValueError):
     """
 
 
+class MissingTargets(TypeError, ValueError):
+    """``y`` left out (or None) where ``X`` is not a ``tf.data.Dataset``: a
+    ``ValueError`` as scikit-learn's validation of ``y=None`` raises, and a
+    ``TypeError`` as its methods raise for the missing argument."""
+
+
+def require_targets(est, y, method: str) -> None:
+    """Raise ``MissingTargets`` when ``y`` is None (for array-like ``X``):
+    scikit-learn's message for ``fit``/``partial_fit``, with what ``score``
+    needs added for it."""
+    if y is None:
+        message = (
+            f"This {type(est).__name__} estimator requires y to be passed, but "
+            "the target y is None."
+        )
+        if method == "score":
+            message += (
+                " score(X, y) compares predictions with the true targets of "
+                "array-like X (only a tf.data.Dataset of (X, y) batches "
+                "carries its own)."
+            )
+        raise MissingTargets(message)
+
+
 class WeightsMismatch(ValueError):
     """``coefs_`` / ``intercepts_`` set to arrays that do not form the
     network: a Keras hidden stack cannot hold them (its layers fix the

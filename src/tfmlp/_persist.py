@@ -46,6 +46,7 @@ import os
 import re
 import warnings
 import zipfile
+from typing import Any
 
 import numpy as np
 import sklearn
@@ -116,7 +117,7 @@ class _FormatError(Exception):
 
 
 # ====================================================================== save
-def save(est, path) -> None:
+def save(est: MLPClassifier | MLPRegressor, path: str | os.PathLike) -> None:
     """Save a tfmlp estimator (fitted or not) to one file.
 
     The file holds the parameters, every fitted attribute and the training
@@ -419,7 +420,7 @@ def _write_archive(fileobj, members: list[tuple[str, bytes]]) -> None:
 
 # ====================================================================== load
 @keeps_keras_policy
-def load(path, **params):
+def load(path: str | os.PathLike, **params: Any) -> MLPClassifier | MLPRegressor:
     """Load an estimator written by :func:`save`.
 
     Parameters

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # (matplotlib is optional)
+    from matplotlib.axes import Axes
+    from sklearn.base import BaseEstimator
 
 __all__ = ["plot_loss_curve"]
 
@@ -17,7 +23,7 @@ def _pyplot():
     return plt
 
 
-def plot_loss_curve(est, ax=None):
+def plot_loss_curve(est: BaseEstimator, ax: Axes | None = None) -> Axes:
     """Draw ``est.loss_curve_`` and, when present, ``est.validation_scores_``.
 
     Parameters

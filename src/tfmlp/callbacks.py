@@ -33,7 +33,7 @@ class EstimatorCheckpoint(keras.callbacks.Callback):
         (and always at the end of training).
     """
 
-    def __init__(self, path, every: int = 1):
+    def __init__(self, path: str | os.PathLike, every: int = 1) -> None:
         super().__init__()
         if isinstance(every, bool) or not isinstance(every, numbers.Integral):
             raise TypeError(f"'every' must be an int >= 1. Got {every!r} instead.")
@@ -61,6 +61,7 @@ class EstimatorCheckpoint(keras.callbacks.Callback):
         import warnings
 
         from tfmlp._persist import save
+        from tfmlp._warn import warn
 
         if self._estimator is None:
             return
@@ -73,11 +74,9 @@ class EstimatorCheckpoint(keras.callbacks.Callback):
         if not (loss_ok and all(np.isfinite(w).all() for w in weights)):
             # a diverged run: the last finite checkpoint stays
             if not self._skipped:
-                warnings.warn(
+                warn(
                     f"EstimatorCheckpoint: training diverged (non-finite loss or "
-                    f"weights); {self.path!r} keeps the last finite state.",
-                    UserWarning,
-                    stacklevel=2,
+                    f"weights); {self.path!r} keeps the last finite state."
                 )
             self._skipped = True
             return

@@ -14,6 +14,7 @@ import itertools
 import numbers
 import os
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -202,15 +203,15 @@ def _finish(ds, batch_size, shuffle, buffer, seed):
 
 # ------------------------------------------------------------------------ CSV
 def read_csv(
-    pattern,
+    pattern: str | os.PathLike | Sequence[str | os.PathLike],
     target: str,
     *,
     batch_size: int = 256,
-    features=None,
+    features: Sequence[str] | None = None,
     shuffle: bool = True,
     shuffle_buffer: int = 10_000,
-    seed=None,
-    target_dtype=None,
+    seed: int | None = None,
+    target_dtype: str | None = None,
 ) -> tf.data.Dataset:
     """Stream CSV file(s) with a header row as shuffled ``(X, y)`` batches.
 
@@ -583,14 +584,14 @@ def _fits_int64(y, whole):
 
 # -------------------------------------------------------------------- Parquet
 def read_parquet(
-    pattern,
+    pattern: str | os.PathLike | Sequence[str | os.PathLike],
     target: str,
     *,
     batch_size: int = 256,
-    features=None,
+    features: Sequence[str] | None = None,
     shuffle: bool = True,
     shuffle_buffer: int = 10_000,
-    seed=None,
+    seed: int | None = None,
     read_rows: int = 65_536,
 ) -> tf.data.Dataset:
     """Stream Parquet file(s) as shuffled ``(X, y)`` batches (needs pyarrow).

@@ -452,6 +452,14 @@ WEIGHT_EDITS = {
     ),
     "layer dropped": (lambda e: setattr(e, "coefs_", e.coefs_[:1]), "holds 1 arrays"),
     "None": (lambda e: setattr(e, "coefs_", None), "not NoneType"),
+    "ragged": (
+        lambda e: e.coefs_.__setitem__(1, [[1.0, 2.0], [3.0]]),
+        r"coefs_\[1\] is not an array of numbers",
+    ),
+    "text": (
+        lambda e: _set_coef0(e, np.full((4, 5), "a")),
+        r"coefs_\[0\] is not an array of numbers",
+    ),
 }
 WEIGHT_CALLS = {
     "predict": lambda e: e.predict(X),

@@ -437,8 +437,24 @@ def test_to_sklearn_refuses_what_sklearn_cannot_represent():
 
 def test_to_sklearn_warns_about_class_weight():
     est = _fit_tfmlp("binary", "adam", class_weight={0: 2.0})
-    with pytest.warns(UserWarning, match="class_weight"):
+    with pytest.warns(UserWarning, match="class_weight") as record:
         sk = to_sklearn(est)
+    assert record[0].filename == __file__  # the line that called to_sklearn
+    assert_same_outputs(sk, est)
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel"])
+def test_to_sklearn_of_weights_of_other_sizes_set_by_hand(kind):
+    # a valid network of other hidden sizes (tfmlp predicts with it): the
+    # scikit-learn model gets its layer count and predicts the same
+    est = _fit_tfmlp(kind, "adam")
+    rng = np.random.RandomState(0)
+    n_in, n_out = est.coefs_[0].shape[0], est.coefs_[-1].shape[1]
+    shapes = [(n_in, 7), (7, 2), (2, n_out)]
+    est.coefs_ = [rng.normal(size=s) for s in shapes]
+    est.intercepts_ = [rng.normal(size=s[1]) for s in shapes]
+    sk = to_sklearn(est)
+    assert sk.n_layers_ == 4
     assert_same_outputs(sk, est)
 
 

@@ -794,3 +794,19 @@ def test_a_stack_whose_dense_layers_do_not_chain_predicts_copies_and_continues(
     _fit(est)
     est.partial_fit(X, Y)
     assert not np.array_equal(est.predict_proba(X), expected)
+
+
+@pytest.mark.parametrize("edit", ["none", "shape"])
+def test_bad_weights_set_on_an_unpickled_stack_are_refused_by_name(edit):
+    # the network of an unpickled (or loaded) stack is built on demand, from
+    # the arrays as set: they are checked there as on a live network
+    est = _fit(MLPClassifier(dropout=0.2, hidden_layer_sizes=(8,), max_iter=2))
+    copy_ = pickle.loads(pickle.dumps(est))
+    if edit == "none":
+        copy_.coefs_ = None
+        match = "not NoneType"
+    else:
+        copy_.coefs_[0] = np.ones((3, 8))
+        match = "other shapes"
+    with pytest.raises(ValueError, match=match):
+        copy_.predict(X)

@@ -443,8 +443,9 @@ def test_code_parameters_are_not_stored(tmp_path):
     messages = " ".join(str(w.message) for w in record)
     assert "hidden_stack=" in messages and "test_persist.stack" in messages
     assert "callbacks=[History]" in messages
-    with pytest.warns(UserWarning, match="pass it to tfmlp.load"):
+    with pytest.warns(UserWarning, match="pass it to tfmlp.load") as record:
         bare = tfmlp.load(tmp_path / "m")
+    assert record[0].filename == __file__  # the line that called load
     assert bare.hidden_stack is None and bare.callbacks is None
     loaded = tfmlp.load(tmp_path / "m", hidden_stack=stack)
     _same(loaded.predict_proba(X), est.predict_proba(X))

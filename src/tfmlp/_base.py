@@ -51,6 +51,7 @@ from tfmlp._params import (
     NetSpec,
     WeightsMismatch,
     WeightsSumToZero,
+    array_shape,
     check_weight_shapes,
     hidden_sizes,
     require_targets,
@@ -86,6 +87,24 @@ def _weights_property(name: str, doc: str):
         self.__dict__[name] = list(value) if isinstance(value, tuple) else value
 
     return property(get, set_, doc=doc)
+
+
+def _fits_variable(array, snap) -> bool:
+    """Whether a weight array set on the estimator can be assigned to the
+    variable whose values are ``snap``: numbers of its shape."""
+    if array_shape(array) != snap.shape:  # (None for a ragged list)
+        return False
+    return np.asarray(array).dtype.kind in "biuf"
+
+
+def _stack_mismatch(arrays, snap) -> WeightsMismatch:
+    return WeightsMismatch(
+        "coefs_/intercepts_ were set to arrays of other shapes "
+        f"({[array_shape(a) for a in arrays]}) than the Dense layers of "
+        f"the fitted Keras hidden stack ({[s.shape for s in snap]}): "
+        "set arrays of those shapes (the fitted network is kept), "
+        "or change the parameters and fit again."
+    )
 
 
 def _first_product_outside(X, model, sparse) -> bool:
@@ -225,26 +244,18 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         coefs, intercepts = self.__dict__["_coefs"], self.__dict__["_intercepts"]
         if not (isinstance(coefs, list) and isinstance(intercepts, list)):
             if net.custom:  # its Keras weights are kept
-                check_weight_shapes(coefs, intercepts)
+                check_weight_shapes(coefs, intercepts, chain=False)
             self.__dict__["_net"] = None  # (set to None by hand, say): the
             return  # network is built from them, and checked, on demand
         arrays = coefs + intercepts
         snap = net.snapshot()
-        if len(arrays) != len(snap) or any(
-            np.shape(a) != s.shape for a, s in zip(arrays, snap)
-        ):
+        if len(arrays) != len(snap) or not all(map(_fits_variable, arrays, snap)):
             if net.custom:  # the stack's layers fix the shapes: keep it
-                raise WeightsMismatch(
-                    "coefs_/intercepts_ were set to arrays of other shapes "
-                    f"({[np.shape(a) for a in arrays]}) than the Dense layers of "
-                    f"the fitted Keras hidden stack ({[s.shape for s in snap]}): "
-                    "set arrays of those shapes (the fitted network is kept), "
-                    "or change the parameters and fit again."
-                )
+                raise _stack_mismatch(arrays, snap)
             if self.__dict__.get("_fitting") == "training":  # (by a callback)
                 raise ValueError(
                     "coefs_/intercepts_ were set to arrays of other shapes "
-                    f"({[np.shape(a) for a in arrays]}) while the network "
+                    f"({[array_shape(a) for a in arrays]}) while the network "
                     f"({[s.shape for s in snap]}) trains: set weights of the "
                     "same shapes, or change hidden_layer_sizes and fit again."
                 )
@@ -314,17 +325,23 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
 
     def _build_network(self, strategy) -> Network:
         """Variables holding the weight arrays (not stored on the estimator)."""
-        if self.__dict__.get("_keras_weights") is None:  # (a stack's Dense
-            self._check_weight_shapes()  # layers need not chain)
+        stack = self.__dict__.get("_keras_weights") is not None
+        if stack:  # (a stack's Dense layers need not chain)
+            check_weight_shapes(self._coefs, self._intercepts, chain=False)
+        else:
+            self._check_weight_shapes()
         coefs = [np.asarray(c) for c in self.__dict__["_coefs"]]
         intercepts = [np.asarray(b) for b in self.__dict__["_intercepts"]]
         dtype = coefs[0].dtype
         if dtype not in (np.float32, np.float64):
             dtype = np.float64
-        if self.__dict__.get("_keras_weights") is not None:
+        if stack:
             net = self._build_custom(dtype)
             net.load_full_state(self.__dict__["_keras_weights"])
             if len(coefs) == net.n_weights:
+                snap = net.snapshot()
+                if [a.shape for a in coefs + intercepts] != [s.shape for s in snap]:
+                    raise _stack_mismatch(coefs + intercepts, snap)
                 net.assign(coefs + intercepts)
             else:  # saved by a version that found fewer Dense layers:
                 # the Keras weights hold them all
@@ -934,7 +951,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             if not (isinstance(coefs, list) and isinstance(intercepts, list)):
                 return  # (None, say): checked before any use
             arrays = [*coefs, *intercepts]
-            self._keep_optimizer_if_fits([np.shape(a) for a in arrays])
+            self._keep_optimizer_if_fits([array_shape(a) for a in arrays])
 
     def _keep_optimizer_if_fits(self, shapes) -> bool:
         """Drop the optimizer unless its slots are those of parameters of

@@ -12,7 +12,6 @@ continues exactly as it would have on the original side.
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
@@ -27,6 +26,7 @@ from tfmlp._estimators import MLPClassifier, MLPRegressor
 from tfmlp._network import EXTRA_ACTIVATIONS
 from tfmlp._optimizers import SGD, Adam
 from tfmlp._params import check_activation
+from tfmlp._warn import warn
 
 __all__ = ["from_sklearn", "to_sklearn"]
 
@@ -311,11 +311,15 @@ def to_sklearn(
     new.coefs_ = coefs
     new.intercepts_ = intercepts
     _copy_fitted(est, new)
+    new.n_layers_ = len(coefs) + 1  # (weights of other sizes set by hand)
     best = est.__dict__.get("_best_params", ())
+    shapes = [a.shape for a in coefs + intercepts]
     if best is None:  # tfmlp's "the best weights are the current ones"
         new._best_coefs = new.coefs_
         new._best_intercepts = new.intercepts_
     else:
+        if best and [np.shape(a) for a in best] != shapes:  # of replaced weights
+            best = ()
         best = _copy_arrays(best) if best else _copy_arrays(coefs + intercepts)
         new._best_coefs = best[: len(coefs)]
         new._best_intercepts = best[len(coefs) :]
@@ -350,12 +354,10 @@ def _check_representable(est) -> None:
             "'logistic', 'tanh', 'relu') can be converted."
         )
     if getattr(est, "class_weight", None) is not None:
-        warnings.warn(
+        warn(
             "to_sklearn drops class_weight: scikit-learn's MLPClassifier has no "
             "such parameter. The fitted weights are kept; further training in "
-            "scikit-learn will not weight the classes.",
-            UserWarning,
-            stacklevel=2,
+            "scikit-learn will not weight the classes."
         )
 
 

@@ -66,6 +66,8 @@ class _Optimizer:
     def fits(self, shapes) -> bool:
         """Whether the slots are those of parameters of these ``shapes``."""
         held = self._slot_vars if self._slot_vars is not None else self._slot_arrays
+        if any(s is None for s in shapes):  # (no arrays: a ragged list)
+            return False
         expected = [tuple(s) for s in shapes] * self.n_slots_per_param
         return [tuple(a.shape) for a in held] == expected
 

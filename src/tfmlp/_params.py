@@ -121,11 +121,26 @@ class WeightsMismatch(ValueError):
     predicting and training do, and the fitted network is kept."""
 
 
-def check_weight_shapes(coefs, intercepts, n_features=None, n_outputs=None) -> None:
+def array_shape(value) -> tuple | None:
+    """``np.shape(value)``, or None for what is no array (a ragged list)."""
+    try:
+        return np.shape(value)
+    except ValueError:
+        return None
+
+
+def check_weight_shapes(
+    coefs, intercepts, n_features=None, n_outputs=None, chain: bool = True
+) -> None:
     """Raise ``WeightsMismatch`` unless ``coefs``/``intercepts`` (as set on an
-    estimator, perhaps by hand) form a network from ``n_features`` inputs to
-    ``n_outputs`` outputs (either None: not checked)."""
-    problem = _weight_shapes_problem(coefs, intercepts, n_features, n_outputs)
+    estimator, perhaps by hand) are lists of numeric matrices and vectors
+    that, with ``chain``, form a network from ``n_features`` inputs to
+    ``n_outputs`` outputs (either None: not checked). Without ``chain`` (a
+    Keras stack's Dense layers, which need not chain) only the lists and
+    their arrays are checked."""
+    problem = _weight_lists_problem(coefs, intercepts)
+    if not problem and chain:
+        problem = _weight_shapes_problem(coefs, intercepts, n_features, n_outputs)
     if problem:
         raise WeightsMismatch(
             f"coefs_/intercepts_ do not form a network: {problem}. Set arrays "
@@ -133,14 +148,26 @@ def check_weight_shapes(coefs, intercepts, n_features=None, n_outputs=None) -> N
         )
 
 
-def _weight_shapes_problem(coefs, intercepts, n_features, n_outputs) -> str:
-    for name, value in (("coefs_", coefs), ("intercepts_", intercepts)):
+def _weight_lists_problem(coefs, intercepts) -> str:
+    for name, value, ndim in (("coefs_", coefs, 2), ("intercepts_", intercepts, 1)):
         if not isinstance(value, (list, tuple)) or not value:
             return (
                 f"{name} must be a non-empty list of arrays, one per layer, "
                 f"not {type(value).__name__}"
                 + (" (empty)" if isinstance(value, (list, tuple)) else "")
             )
+        for i, array in enumerate(value):
+            shape = array_shape(array)
+            if shape is None or np.asarray(array).dtype.kind not in "biuf":
+                return f"{name}[{i}] is not an array of numbers"
+            if len(shape) != ndim:
+                return f"{name}[{i}] has shape {shape}, not " + (
+                    "(inputs, units)" if ndim == 2 else "(units,)"
+                )
+    return ""
+
+
+def _weight_shapes_problem(coefs, intercepts, n_features, n_outputs) -> str:
     if len(coefs) != len(intercepts):
         return (
             f"coefs_ holds {len(coefs)} arrays and intercepts_ {len(intercepts)}; "
@@ -148,8 +175,6 @@ def _weight_shapes_problem(coefs, intercepts, n_features, n_outputs) -> str:
         )
     shapes = [np.shape(c) for c in coefs]
     for i, (shape, bias) in enumerate(zip(shapes, intercepts)):
-        if len(shape) != 2:
-            return f"coefs_[{i}] has shape {shape}, not (inputs, units)"
         if np.shape(bias) != (shape[1],):
             return (
                 f"intercepts_[{i}] has shape {np.shape(bias)} where coefs_[{i}] "

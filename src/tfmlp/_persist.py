@@ -59,6 +59,7 @@ from tfmlp._extras import StandardStack
 from tfmlp._files import atomic_write, destination
 from tfmlp._network import KERAS_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from tfmlp._optimizers import SGD, Adam
+from tfmlp._warn import warn
 
 __all__ = ["load", "save"]
 
@@ -474,12 +475,10 @@ def load(path: str | os.PathLike, **params: Any) -> MLPClassifier | MLPRegressor
         est.set_params(**params)
     missing = {k: v for k, v in unsaved.items() if k not in params}
     if "hidden_stack" in missing and est.__dict__.get("_keras_weights") is not None:
-        warnings.warn(
+        warn(
             f"{path!r} was fitted with hidden_stack={missing['hidden_stack']}, "
             "which the file does not hold: pass it to tfmlp.load(path, "
-            "hidden_stack=...) (or set_params) before predicting or training.",
-            UserWarning,
-            stacklevel=2,
+            "hidden_stack=...) (or set_params) before predicting or training."
         )
     return est
 

@@ -89,6 +89,15 @@ def _weights_property(name: str, doc: str):
     return property(get, set_, doc=doc)
 
 
+def _weight_arrays(d: dict) -> list | None:
+    """``coefs + intercepts`` as set on the estimator (its ``__dict__``), or
+    None where either is no list (set to None by hand, say)."""
+    coefs, intercepts = d["_coefs"], d["_intercepts"]
+    if isinstance(coefs, list) and isinstance(intercepts, list):
+        return coefs + intercepts
+    return None
+
+
 def _fits_variable(array, snap) -> bool:
     """Whether a weight array set on the estimator can be assigned to the
     variable whose values are ``snap``: numbers of its shape."""
@@ -241,13 +250,12 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         if net is None:
             self._forget_optimizer_of_other_weights()
             return
-        coefs, intercepts = self.__dict__["_coefs"], self.__dict__["_intercepts"]
-        if not (isinstance(coefs, list) and isinstance(intercepts, list)):
+        arrays = _weight_arrays(self.__dict__)
+        if arrays is None:
             if net.custom:  # its Keras weights are kept
-                check_weight_shapes(coefs, intercepts, chain=False)
-            self.__dict__["_net"] = None  # (set to None by hand, say): the
-            return  # network is built from them, and checked, on demand
-        arrays = coefs + intercepts
+                check_weight_shapes(self._coefs, self._intercepts, chain=False)
+            self.__dict__["_net"] = None  # the network is built from them,
+            return  # and checked, on demand
         snap = net.snapshot()
         if len(arrays) != len(snap) or not all(map(_fits_variable, arrays, snap)):
             if net.custom:  # the stack's layers fix the shapes: keep it
@@ -340,7 +348,7 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
             net.load_full_state(self.__dict__["_keras_weights"])
             if len(coefs) == net.n_weights:
                 snap = net.snapshot()
-                if [a.shape for a in coefs + intercepts] != [s.shape for s in snap]:
+                if not all(map(_fits_variable, coefs + intercepts, snap)):
                     raise _stack_mismatch(coefs + intercepts, snap)
                 net.assign(coefs + intercepts)
             else:  # saved by a version that found fewer Dense layers:
@@ -947,11 +955,9 @@ class BaseMLP(StochasticMixin, DatasetMixin, _SetOutputMixin, BaseEstimator, ABC
         stack's optimizer has a slot per Keras variable: kept)."""
         d = self.__dict__
         if "_optimizer" in d and "_coefs" in d and d.get("_keras_weights") is None:
-            coefs, intercepts = d["_coefs"], d["_intercepts"]
-            if not (isinstance(coefs, list) and isinstance(intercepts, list)):
-                return  # (None, say): checked before any use
-            arrays = [*coefs, *intercepts]
-            self._keep_optimizer_if_fits([array_shape(a) for a in arrays])
+            arrays = _weight_arrays(d)
+            if arrays is not None:  # (else checked before any use)
+                self._keep_optimizer_if_fits([array_shape(a) for a in arrays])
 
     def _keep_optimizer_if_fits(self, shapes) -> bool:
         """Drop the optimizer unless its slots are those of parameters of

@@ -389,8 +389,6 @@ def _separator(path: str):
     """The field separator of a text table by its extension (tab for .tsv /
     .tab, else a comma), or None for a Parquet file (by its extension or,
     named otherwise, ``df.parquet.gzip`` say, by its first bytes)."""
-    import os
-
     name = path.lower()
     for compressed in (".gz", ".bz2", ".xz", ".zip", ".zst"):  # pandas decompresses
         if name.endswith(compressed):

@@ -313,14 +313,14 @@ def to_sklearn(
     _copy_fitted(est, new)
     new.n_layers_ = len(coefs) + 1  # (weights of other sizes set by hand)
     best = est.__dict__.get("_best_params", ())
-    shapes = [a.shape for a in coefs + intercepts]
     if best is None:  # tfmlp's "the best weights are the current ones"
         new._best_coefs = new.coefs_
         new._best_intercepts = new.intercepts_
     else:
-        if best and [np.shape(a) for a in best] != shapes:  # of replaced weights
-            best = ()
-        best = _copy_arrays(best) if best else _copy_arrays(coefs + intercepts)
+        current = coefs + intercepts
+        if [np.shape(a) for a in best] != [a.shape for a in current]:
+            best = current  # none kept, or those of weights replaced by hand
+        best = _copy_arrays(best)
         new._best_coefs = best[: len(coefs)]
         new._best_intercepts = best[len(coefs) :]
     optimizer = est.__dict__.get("_optimizer")

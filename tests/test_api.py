@@ -282,6 +282,7 @@ def test_startup_objects_are_frozen_once_unless_disabled(setting, frozen, monkey
     assert calls == ([1] if frozen else [])
 
 
+@pytest.mark.slow
 def test_importing_the_estimators_freezes_startup_objects():
     code = (
         "import gc; n = gc.get_freeze_count(); from tfmlp import MLPClassifier; "

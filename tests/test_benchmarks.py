@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # whole benchmark scripts: excluded by -m 'not slow'
+pytestmark = pytest.mark.slow  # whole benchmark scripts: run with -m slow
 
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 

@@ -263,6 +263,7 @@ def test_transform_as_pipeline_step():
         assert pipe.fit(X_TR, Y_TR).score(X_VA, Y_VA) > 0.85
 
 
+@pytest.mark.slow
 def test_reproducible_and_no_global_side_effects(tmp_path):
     """A Keras model trained after a tfmlp fit behaves as if tfmlp never ran."""
     script = textwrap.dedent(

@@ -445,6 +445,7 @@ def test_weights_a_callback_sets_through_coefs_are_trained_from():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_predicting_in_another_thread_leaves_a_fit_unchanged():
     """A predict in another thread wrote its (stale) weight arrays into the
     variables a fit was training, now and then (a few in 20 attempts)."""

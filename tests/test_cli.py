@@ -393,6 +393,7 @@ def _run(*args):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_subprocess_predict_and_error(trained, data_dir):
     proc = _run("predict", str(trained[0]), str(data_dir / "data.csv"), "--proba")
     assert proc.returncode == 0, proc.stderr
@@ -1308,6 +1309,7 @@ def test_a_csv_whose_header_starts_with_par1_is_a_csv(tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "m.tfmlp")]) == 0
 
 
+@pytest.mark.slow
 def test_predict_reads_a_pipe(tmp_path, trained):
     # the Parquet check must not consume a pipe's data
     model, _ = trained

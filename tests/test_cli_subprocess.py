@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 pd = pytest.importorskip("pandas")
-pytestmark = pytest.mark.slow  # every CLI run is a new process: -m 'not slow' skips
+pytestmark = pytest.mark.slow  # every CLI run is a new process: run with -m slow
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SCRIPT = Path(sys.executable).parent / ("tfmlp.exe" if os.name == "nt" else "tfmlp")

@@ -179,6 +179,7 @@ sys.exit(0 if grown < 1.5 * want else 1)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["readonly", "convert"])
 def test_dense_tensor_holds_one_copy_at_most(kind):
     """A read-only, Fortran-order or converted array becomes a tensor with

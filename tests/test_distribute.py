@@ -286,6 +286,7 @@ def test_an_unseeded_reader_is_refused_on_several_workers(tmp_path):
     check_shardable(one, read_csv(str(path), target="y"))
 
 
+@pytest.mark.slow
 def test_a_bad_batch_on_two_replicas_raises_every_time():
     """A NaN batch under a two-replica MirroredStrategy raised, or, now and
     then, left one replica waiting for the other for ever (the failed batch
@@ -384,6 +385,7 @@ def test_distribute_inside_another_strategys_scope_and_export_there(tmp_path):
     np.testing.assert_allclose(np.asarray(loaded(X)), before, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_multi_worker_parameter_reads_tf_config(tmp_path):
     worker = textwrap.dedent(
         """

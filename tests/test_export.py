@@ -519,6 +519,7 @@ def test_stack_layer_without_config_exports_where_it_can(tmp_path, factor):
     assert not (tmp_path / "m.keras").exists()
 
 
+@pytest.mark.slow
 def test_savedmodel_export_leaves_the_root_logger_alone(tmp_path):
     """In a process whose root logger has no handler (pytest's has one), a
     SavedModel / TFLite export adds none: TensorFlow's absl logging would

@@ -180,6 +180,7 @@ def _state(est):
     return [w.copy() for w in est.model_.get_weights()]
 
 
+@pytest.mark.slow
 def test_a_stack_with_unseeded_random_layers_is_reproducible():
     import random
     import subprocess

@@ -468,6 +468,7 @@ def test_file_is_deterministic(fitted, tmp_path):
     assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
 
 
+@pytest.mark.slow
 def test_new_process(fitted, good_file, tmp_path):
     """Load in a fresh interpreter: same predictions, same continued training;
     and the hostile files are refused there too, without running anything."""
@@ -879,6 +880,7 @@ def test_clone_of_fitted_is_unfitted(fitted):
     assert not hasattr(other, "coefs_")
 
 
+@pytest.mark.slow
 def test_grid_search_two_jobs():
     search = GridSearchCV(
         MLPClassifier((4,), max_iter=15, random_state=0),

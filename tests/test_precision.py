@@ -331,6 +331,7 @@ def test_mixed_float16_on_the_chunked_path(monkeypatch, jit):
     )
 
 
+@pytest.mark.slow
 def test_float16_training_with_one_inter_op_thread_finishes():
     # the skip-step conditional waited forever for a second inter-op thread
     script = textwrap.dedent(

@@ -385,6 +385,7 @@ def test_run_functions_eagerly_runs_training_eagerly():
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_run_functions_eagerly_keeps_xla_epochs_compiled():
     """XLA epochs read views of the user's arrays that only XLA's code may
     read: under run_functions_eagerly(True) they stay compiled (running them

@@ -316,6 +316,32 @@ def test_savedmodel_write_errors_name_the_destination(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
+def test_write_errors_leave_out_tensorflows_graph_node_text(tmp_path, monkeypatch):
+    """A real full disk failed inside the SaveV2 op: its message began with
+    ``{{function_node __wrapped__SaveV2...}}`` and ended in ``[Op:SaveV2]``."""
+    import tensorflow as tf
+
+    import tfmlp._export as ex
+
+    est = _fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X, X[:, 0])
+    node = (
+        "{{function_node __wrapped__SaveV2_dtypes_4_device_/job:localhost/replica:0}}"
+    )
+
+    def disk_full(model, path, dtype):
+        raise tf.errors.ResourceExhaustedError(
+            None, None, f"{node} {path}/v.data; File too large [Op:SaveV2] name: "
+        )
+
+    monkeypatch.setattr(ex, "_export_archive", disk_full)
+    for fmt, name in [("savedmodel", "sm"), ("tflite", "m.tflite")]:
+        with pytest.raises(OSError, match="File too large") as info:
+            tfmlp.export(est, tmp_path / name, fmt)
+        text = str(info.value)
+        assert "function_node" not in text and "[Op:" not in text, text
+        assert text.endswith("; File too large"), text
+
+
 def test_savedmodel_into_a_directory_taking_no_files_names_the_destination(
     tmp_path, monkeypatch
 ):

@@ -118,6 +118,11 @@ def test_validation_data_errors():
         clf.fit(X, Y, validation_data=(X_VA[:, :5], Y_VA))
     with pytest.raises(ValueError, match="not in classes_"):
         clf.fit(X_TR, np.where(Y_TR == 9, 8, Y_TR), validation_data=(X_VA, Y_VA))
+    # its sample weights' errors say they are validation_data's, not fit's
+    with pytest.raises(ValueError, match="^validation_data's sample_weight: .*3"):
+        clf.fit(X, Y, validation_data=(X_VA, Y_VA, np.ones(3)))
+    with pytest.raises(ValueError, match="^validation_data's sample_weight: "):
+        clf.fit(X, Y, validation_data=(X_VA, Y_VA, np.ones((len(X_VA), 2))))
 
 
 def test_a_regressors_validation_targets_are_numeric_like_y():

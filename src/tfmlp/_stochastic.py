@@ -361,7 +361,12 @@ class StochasticMixin:
                 f"{len(y_val)} in y_val."
             )
         if sw_val is not None:
-            sw_val = _check_sample_weight(sw_val, X_val)
+            try:
+                sw_val = _check_sample_weight(sw_val, X_val)
+            except TypeError as exc:
+                raise TypeError(f"validation_data's sample_weight: {exc}") from None
+            except ValueError as exc:  # its message reads as the training one's
+                raise ValueError(f"validation_data's sample_weight: {exc}") from None
             _refuse_zero_sum(sw_val, "validation_data's")  # before training
         return X_val, y_val, sw_val
 

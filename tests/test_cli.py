@@ -554,6 +554,29 @@ def test_interrupt_debug_and_exit_semantics(monkeypatch, capsys):
     assert exit_info.value.code == 2
 
 
+def test_ctrl_c_during_train_still_writes_the_model(
+    monkeypatch, capsys, data_dir, tmp_path
+):
+    """As the README says: training ends at that epoch, --out is written, exit 0."""
+    import keras
+
+    import tfmlp
+    import tfmlp._cli as cli
+
+    class CtrlC(keras.callbacks.Callback):  # stands in for the progress bar
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_progress_callback", lambda *a, **k: CtrlC())
+    out = tmp_path / "m.tfmlp"
+    argv = ["train", str(data_dir / "data.csv"), "--target", "label",
+            "--hidden", "3", "--max-iter", "10", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert "Training interrupted by user." in _err(capsys)
+    assert tfmlp.load(out).n_iter_ == 2
+
+
 def test_huge_network_is_a_one_line_memory_error(data_dir, tmp_path, capsys):
     argv = ["train", str(data_dir / "data.csv"), "--target", "label",
             "--hidden", "100000000000", "--no-progress",

@@ -18,7 +18,6 @@ import inspect
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import tempfile
@@ -40,6 +39,7 @@ from tfmlp._files import (
     replacing,
     temp_stem,
 )
+from tfmlp._streaming import tf_error_text
 
 __all__ = ["FORMATS", "export"]
 
@@ -458,7 +458,7 @@ def _write_savedmodel(model, path: str, dtype: str) -> None:
         except _file_errors(tf) as exc:  # a full disk, a quota: TensorFlow's
             # file errors name the hidden directory; report them against path
             raise OSError(
-                f"Cannot write the SavedModel {path!r}: {_file_error_text(exc)}"
+                f"Cannot write the SavedModel {path!r}: {tf_error_text(exc)}"
             ) from None
         _publish_directory(tmp, path)
     except BaseException:
@@ -495,14 +495,6 @@ def _check_replaceable(path: str) -> None:
             f"is not an exported SavedModel (it holds {sorted(entries)[:5]}), "
             "and exporting would replace it. Export to a new or empty directory."
         )
-
-
-def _file_error_text(exc) -> str:
-    """A TensorFlow file error's own words, without the graph-node prefix
-    (``{{function_node __wrapped__SaveV2...}}``) and the ``[Op:SaveV2]`` tail."""
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", exc.message)
-    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text, flags=re.DOTALL)
-    return text.strip() or type(exc).__name__
 
 
 def _file_errors(tf) -> tuple:
@@ -591,7 +583,7 @@ def _write_tflite(model, path: str, dtype: str) -> None:
         except _file_errors(tf) as exc:  # a full temporary folder
             raise OSError(
                 f"Cannot write {path!r}: writing its intermediate SavedModel "
-                f"failed: {_file_error_text(exc)}"
+                f"failed: {tf_error_text(exc)}"
             ) from None
         try:
             data = tf.lite.TFLiteConverter.from_saved_model(tmpdir).convert()

@@ -1512,3 +1512,27 @@ def test_predictions_go_in_place_where_the_directory_takes_no_new_file(
         main(["predict", str(model), str(data_dir / "data.csv"), "--out", str(new)])
         == 1
     )
+
+
+def test_evaluate_refuses_an_input_feature_as_the_target(trained, data_dir, capsys):
+    model, _ = trained
+    data = str(data_dir / "data.csv")
+    for column in ("x1", "color", "value"):
+        assert main(["evaluate", str(model), data, "--target", column]) == 1
+        err = _err(capsys)
+        assert f"target column {column!r} is one of the model's input" in err
+        assert "lacks column" not in err
+
+
+def test_evaluate_refuses_a_plain_model_feature_as_the_target(tmp_path, capsys):
+    from tfmlp import MLPRegressor
+
+    frame = _frame()
+    est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    with pytest.warns(Warning):
+        model = _saved(tmp_path, est, frame[["x1", "x2"]], frame["value"])
+    data = tmp_path / "x.csv"
+    frame[["x1", "x2", "value"]].to_csv(data, index=False)
+    assert main(["evaluate", str(model), str(data), "--target", "x2"]) == 1
+    assert "target column 'x2' is one of the model's input features" in _err(capsys)
+    assert main(["evaluate", str(model), str(data), "--target", "value"]) == 0

@@ -221,6 +221,40 @@ def test_model_read_between_distributed_fits_on_two_replicas():
     assert float(out.stdout.split()[-1]) < 1e-10
 
 
+def test_two_replicas_equal_one_device_in_float64_and_round_alike_in_float32():
+    # README: to 1e-10 with float64 data; in float32 the replicas' partial
+    # sums round differently (weights agree to float32 rounding)
+    code = textwrap.dedent(
+        """
+        import warnings; warnings.simplefilter("ignore")
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import numpy as np
+        from sklearn.datasets import load_wine
+        from tfmlp import MLPClassifier
+        X, y = load_wine(return_X_y=True); X = (X - X.mean(0)) / X.std(0)
+        for dtype, extra in [(np.float64, {}), (np.float32, {}),
+                             (np.float64, {"compute_dtype": "float32"})]:
+            kw = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0,
+                      batch_size=32, **extra)
+            a = MLPClassifier(**kw).fit(X.astype(dtype), y)
+            b = MLPClassifier(distribute="mirrored", **kw).fit(X.astype(dtype), y)
+            diff = max(np.abs(u - v).max() for u, v in zip(
+                a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_))
+            print(diff)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    f64, f32, compute32 = map(float, out.stdout.split()[-3:])
+    assert f64 < 1e-10
+    assert f32 < 1e-5 and compute32 < 1e-5
+
+
 def test_lbfgs_and_zero_weight_batches_under_a_strategy():
     from tfmlp._params import WeightsSumToZero
 

@@ -1019,6 +1019,11 @@ def _model_columns(est, pre) -> set:
     return {str(n) for n in getattr(est, "feature_names_in_", [])}
 
 
+def _target_names(pre) -> set:
+    """The training target's name, for a model with stored preprocessing."""
+    return set() if pre is None else {pre.target}
+
+
 # ================================================================== predict
 def _predict(args: argparse.Namespace) -> int:
     est = _fitted_model(args.model)
@@ -1091,6 +1096,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise CLIError("--target is required for this model")
     if target not in frame.columns:
         raise CLIError(f"target column {target!r} not found in {args.data}")
+    if target in _model_columns(est, pre) - _target_names(pre):
+        raise CLIError(
+            f"target column {target!r} is one of the model's input features; "
+            "--target names the label column (default: the training target)"
+        )
     frame = frame[frame[target].notna()]
     if len(frame) == 0:
         raise CLIError(f"target column {target!r} has no values")

@@ -157,8 +157,9 @@ def make_epoch(strategy, model, solver, nesterov, params, slots):
 class DistributedRunner:
     """The ``EpochRunner`` interface under a ``tf.distribute`` strategy."""
 
-    def __init__(self, est, net, strategy, batches):
+    def __init__(self, est, net, strategy, batches, source=None):
         self.strategy = strategy
+        self.source = source  # the dataset fit was given, named in errors
         self.optimizer = est._optimizer
         self.batches = batches  # callable: random_state -> tf.data.Dataset
         self.n_samples = 0
@@ -205,7 +206,7 @@ class DistributedRunner:
                     tf.constant(float(opt.t) if is_adam else 0.0, tf.float64),
                 )
         except DATA_ERRORS as exc:
-            raise dataset_error(exc, "Training on the dataset") from None
+            raise dataset_error(exc, "Training on the dataset", self.source) from None
         self.n_samples = int(rows.numpy())
         self.n_batches = int(steps.numpy())
         require_samples(self.n_samples)

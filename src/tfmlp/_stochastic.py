@@ -104,7 +104,7 @@ class StochasticMixin:
         if strategy is not None:
             check_shardable(strategy, X)
             batches = global_batches(self, net, X, y, sw)
-            runner = DistributedRunner(self, net, strategy, batches)
+            runner = DistributedRunner(self, net, strategy, batches, source=X)
         elif is_dataset(X):
             runner = DatasetRunner(self, net, X, y.encode, y.key)
         else:

@@ -156,7 +156,7 @@ def _python_exception(text: str) -> str | None:
     return None
 
 
-def dataset_error(exc, doing: str) -> ValueError:
+def dataset_error(exc, doing: str, ds=None) -> ValueError:
     """The ValueError to raise for a TensorFlow error while reading a dataset.
 
     Parameters
@@ -165,6 +165,9 @@ def dataset_error(exc, doing: str) -> ValueError:
         The error TensorFlow raised.
     doing : str
         What failed, e.g. ``"Training on the dataset"``.
+    ds : tf.data.Dataset, optional
+        The dataset read; one made by ``tfmlp.data.read_csv`` names the file,
+        line and column of a value it could not read as a number.
 
     Returns
     -------
@@ -185,7 +188,29 @@ def dataset_error(exc, doing: str) -> ValueError:
     for marker, message in _BATCH_CHECKS.items():
         if marker in text:
             return ValueError(f"{message} (a batch of the dataset).")
+    explain = _explainer(ds)
+    explained = explain(text) if explain is not None else None
+    if explained:
+        return ValueError(explained)
     return ValueError(f"{doing} failed: {tf_error_text(exc)}")
+
+
+def _explainer(ds, depth: int = 50):
+    """The error-explaining hook of ``ds`` or of the dataset it was made from
+    (``read_csv(...).take(n)``, ``.map(f)``, ...), if it has one."""
+    seen = 0
+    todo = [ds] if ds is not None else []
+    while todo and seen < depth:
+        node = todo.pop()
+        seen += 1
+        hook = getattr(node, "_tfmlp_explain_error", None)
+        if hook is not None:
+            return hook
+        try:
+            todo.extend(node._inputs())
+        except Exception:  # not a tf.data dataset, or no inputs to walk
+            continue
+    return None
 
 
 def training_spec(ds) -> tuple[int, tf.TensorSpec, bool]:
@@ -481,7 +506,7 @@ class DatasetRunner:
                 tf.constant(step0, tf.float64),
             )
         except DATA_ERRORS as exc:
-            raise dataset_error(exc, "Training on the dataset") from None
+            raise dataset_error(exc, "Training on the dataset", self.ds) from None
         self.n_samples = int(rows.numpy())
         self.n_batches = int(steps.numpy())
         require_samples(self.n_samples)
@@ -532,7 +557,7 @@ def predict_batches(
         for batch in ds:
             _collect_batch(batch, forward_batch, parts, labels)
     except DATA_ERRORS as exc:
-        raise dataset_error(exc, f"Reading {what[:1].lower()}{what[1:]}") from None
+        raise dataset_error(exc, f"Reading {what[:1].lower()}{what[1:]}", ds) from None
     outputs, targets, weights = parts
     require_samples(sum(len(out) for out in outputs), what)
     y = decode_labels(np.concatenate(targets)) if targets else None

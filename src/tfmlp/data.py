@@ -9,6 +9,7 @@ strings; give a classifier its label set with ``fit(ds, classes=[...])``.
 from __future__ import annotations
 
 import csv
+import functools
 import glob
 import itertools
 import numbers
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
+
+from tfmlp._csv_errors import explain_csv_error
 
 __all__ = ["read_csv", "read_parquet"]
 
@@ -219,7 +222,9 @@ def read_csv(
     ``CSV_SAMPLE_ROWS`` rows hold a quoted value with a line break is read
     record by record, where blank lines are an error). An empty or NaN value
     in a feature or the target column stops the pass (training) with an
-    error naming the column (and, but for a NaN target, the file).
+    error naming the column (and, but for a NaN target, the file); so does a
+    text value in a feature (or float32 target) column past the rows sampled
+    when the file is opened, naming the file, line, column and value.
 
     Parameters
     ----------
@@ -287,7 +292,9 @@ def read_csv(
     ds = _finish(ds, batch_size, shuffle, buffer, seed)
     parse = _target_parser(y_dtype, target)
     ds = ds.map(lambda x, y: (x, parse(y)), num_parallel_calls=tf.data.AUTOTUNE)
-    return _tagged(ds.prefetch(tf.data.AUTOTUNE), shuffle, seed, cols)
+    ds = _tagged(ds.prefetch(tf.data.AUTOTUNE), shuffle, seed, cols)
+    ds._tfmlp_explain_error = functools.partial(explain_csv_error, files, target)
+    return ds
 
 
 def _csv_head(path: str):

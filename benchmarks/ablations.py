@@ -1,4 +1,4 @@
-"""What eleven of tfmlp's loop choices buy, each switched off in turn.
+"""What twelve of tfmlp's loop choices buy, each switched off in turn.
 
     python benchmarks/ablations.py [--quick]
 
@@ -29,6 +29,10 @@ README's "Performance" section quotes these figures):
   CSR batches gathered in the graph (wide or empty rows), and as
   ``tf.SparseTensor`` row ranges of a matrix reordered every epoch (the GPU
   path);
+- ``CSR batch X.T @ delta``: sparse training's backward product over
+  200-row CSR batches, by TensorFlow's transposed CSR product and with the
+  batch transposed first (what tfmlp does: bit-reproducible), on MNIST's rows
+  and on a wide random matrix;
 - ``predict_proba``: on the MNIST float32 rows as a dense array with the
   first layer's product by NumPy (what tfmlp does on the CPU) and in the
   graph (the path before; still the GPU's); as a SciPy CSR matrix with that
@@ -260,6 +264,69 @@ def sparse_paths(X, y, repeats: int) -> str:
     )
 
 
+def csr_transposed_product(X, repeats: int) -> str:
+    """``X_batch.T @ delta`` of 200-row CSR batches (sparse training's
+    backward product), by the kernel's transposed product and by transposing
+    the batch first (``_data.CsrMatrix.transpose_first``, what tfmlp does
+    for batches: reproducible), on the MNIST rows and on a 10,000 x 50,000
+    random matrix with 0.2% nonzeros; says whether each repeats bit for bit
+    and equals SciPy's product."""
+    import scipy.sparse as sp
+    import tensorflow as tf
+
+    from tfmlp._data import csr_tensors
+
+    rng = np.random.RandomState(0)
+    wide = sp.random(10_000, 50_000, density=0.002, format="csr", random_state=rng)
+    lines = []
+    for title, S in [("MNIST rows", sp.csr_matrix(X)), ("10000 x 50000", wide)]:
+        S = S.astype(np.float64)
+        data = csr_tensors(S, np.float64)
+        delta = rng.randn(200, 100)
+        want = S[:200].T @ delta
+        times: dict[str, list[float]] = {
+            "kernel's transpose": [],
+            "transposed first": [],
+        }
+        notes = []
+        for name in times:
+            product = _batch_product(data, delta, name == "transposed first")
+            runs = [product(tf.constant(0)).numpy() for _ in range(10)]
+            same = all(np.array_equal(runs[0], r) for r in runs)
+            notes.append(
+                f"{name}: {'repeats' if same else 'varies'}, "
+                f"{'equals' if np.array_equal(runs[0], want) else 'differs from'} "
+                "SciPy"
+            )
+            starts = [tf.constant(a) for a in range(0, S.shape[0] - 199, 200)]
+            for _ in range(repeats):
+                t = time.perf_counter()
+                for start in starts:
+                    product(start)
+                times[name].append((time.perf_counter() - t) / len(starts))
+        lines.append(
+            _line(f"CSR batch X.T @ delta ({title}), ms: ", times, 1e3)
+            + " ("
+            + "; ".join(notes)
+            + ")"
+        )
+    return "\n".join(lines)
+
+
+def _batch_product(data, delta, first: bool):
+    """Compiled ``start -> rows [start, start + 200).T @ delta`` of CSR data."""
+    import tensorflow as tf
+
+    from tfmlp._data import CsrMatrix, _csr_variant, sparse_rows
+
+    def product(start):
+        rows = _csr_variant(sparse_rows(data, start, 200))
+        batch = CsrMatrix(rows, tf.float64, transpose_first=first)
+        return batch.matmul(tf.constant(delta), transpose=True)
+
+    return tf.function(product)
+
+
 def first_product(X, y, repeats: int) -> str:
     """predict_proba of dense and CSR rows, the first layer's product taken
     outside the graph or in it (``_base._first_product_outside``)."""
@@ -423,6 +490,7 @@ def main(argv: list[str] | None = None) -> None:
     print(fused_epochs(repeats))
     print(gc_pause(repeats))
     print(sparse_paths(X, y, repeats))
+    print(csr_transposed_product(X, repeats))
     print(first_product(X, y, repeats))
     print(host_forward(X, y, repeats))
     X64, y64 = (

@@ -135,6 +135,8 @@ def test_ablations_quick_prints_each_pair(tmp_path):
         r"garbage collection \(gc.collect\), ms: frozen [\d.]+, scanned [\d.]+",
         r"CSR input epoch .*dense chunks [\d.]+, csr gather [\d.]+, "
         r"SparseTensor rows [\d.]+",
+        r"CSR batch X.T @ delta \(10000 x 50000\), ms: kernel's transpose [\d.]+, "
+        r"transposed first [\d.]+ \(.*transposed first: repeats, equals SciPy\)",
         r"dense predict_proba .*numpy [\d.]+, in graph [\d.]+",
         r"CSR predict_proba .*scipy all cores [\d.]+, scipy one thread [\d.]+, "
         r"tensorflow CSR [\d.]+",

@@ -252,6 +252,18 @@ def test_bad_flag_values_exit_2(data_dir, tmp_path, capsys):
     assert "expected 'adam' or 'lbfgs' or 'sgd', got 'nope'" in _err(capsys)
 
 
+def test_hidden_sizes_take_a_trailing_comma_but_no_empty_item():
+    import argparse
+
+    from tfmlp._cli import _hidden_sizes
+
+    assert _hidden_sizes("100,") == (100,)
+    assert _hidden_sizes(" 32, 16 ") == (32, 16)
+    for text in ("3,,4", ",4", ",", "", "8,,"):
+        with pytest.raises(argparse.ArgumentTypeError, match="comma-separated"):
+            _hidden_sizes(text)
+
+
 def test_data_errors_come_before_flag_errors(capsys):
     """The table and paths are checked before TensorFlow is even imported."""
     code = main(["train", "x.csv", "--target", "y", "--out", "m", "--hidden", "a"])
@@ -504,7 +516,7 @@ def test_flag_value_taken_for_data_is_detected():
 def test_unexpected_errors_are_one_line(exc, message, monkeypatch, capsys):
     import tfmlp._cli as cli
 
-    def fail(path):
+    def fail(path, notes=None):
         raise exc
 
     monkeypatch.delenv("TFMLP_DEBUG", raising=False)
@@ -521,7 +533,7 @@ def test_tensorflow_error_is_one_line(monkeypatch, capsys):
 
     import tfmlp._cli as cli
 
-    def fail(path):
+    def fail(path, notes=None):
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when\nallocating")
 
     monkeypatch.delenv("TFMLP_DEBUG", raising=False)
@@ -535,14 +547,14 @@ def test_tensorflow_error_is_one_line(monkeypatch, capsys):
 def test_interrupt_debug_and_exit_semantics(monkeypatch, capsys):
     import tfmlp._cli as cli
 
-    def interrupt(path):
+    def interrupt(path, notes=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "_load_model", interrupt)
     assert main(["info", "m.tfmlp"]) == 130
     assert _err(capsys) == "tfmlp info: interrupted\n"
 
-    def fail(path):
+    def fail(path, notes=None):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(cli, "_load_model", fail)
@@ -1536,3 +1548,33 @@ def test_evaluate_refuses_a_plain_model_feature_as_the_target(tmp_path, capsys):
     assert main(["evaluate", str(model), str(data), "--target", "x2"]) == 1
     assert "target column 'x2' is one of the model's input features" in _err(capsys)
     assert main(["evaluate", str(model), str(data), "--target", "value"]) == 0
+
+
+def _two_layer_stack(x):
+    import keras
+
+    x = keras.layers.Dense(6, activation="relu")(x)
+    return keras.layers.Dropout(0.1)(keras.layers.Dense(4, activation="tanh")(x))
+
+
+def test_info_describes_a_hidden_stack_network(tmp_path, capsys, monkeypatch):
+    import tfmlp
+    import tfmlp._cli as cli
+    from tfmlp import MLPClassifier
+
+    frame = _frame()
+    est = MLPClassifier(hidden_stack=_two_layer_stack, max_iter=3, random_state=0)
+    with pytest.warns(Warning):
+        model = _saved(tmp_path, est, frame[["x1", "x2"]], frame["label"])
+    capsys.readouterr()
+    assert main(["info", str(model)]) == 0  # the file cannot hold the code
+    out = capsys.readouterr().out
+    assert "network: fitted with hidden_stack=" in out
+    assert "_two_layer_stack, code the file does not hold" in out
+    # the stack at hand (as in Python): the fitted layers too
+    loaded = tfmlp.load(model, hidden_stack=_two_layer_stack)
+    monkeypatch.setattr(cli, "_load_model", lambda path, notes=None: loaded)
+    assert main(["info", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "network: hidden_stack=_two_layer_stack (hidden_layer_sizes" in out
+    assert "layers: Dense(6) -> Dense(4) -> Dropout -> Dense(1)" in out

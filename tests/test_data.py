@@ -194,3 +194,41 @@ def test_dense_tensor_holds_one_copy_at_most(kind):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+
+
+def test_csr_batch_transposed_products_repeat_and_equal_scipy():
+    # TensorFlow's transposed CSR product sums per-thread parts in no fixed
+    # order; a batch is transposed first, so X.T @ delta repeats bit for bit
+    import tensorflow as tf
+
+    rng = np.random.RandomState(0)
+    X = sp.random(400, 20_000, density=0.005, format="csr", random_state=rng)
+    delta = tf.constant(rng.randn(400, 30))
+    data = _data.csr_tensors(X, np.float64)
+
+    @tf.function
+    def product():
+        batch = _data.csr_batch(_data.sparse_rows(data, 0, 400))
+        return batch.matmul(delta, transpose=True)
+
+    runs = [product().numpy() for _ in range(8)]
+    for run in runs:
+        np.testing.assert_array_equal(run, X.T @ delta.numpy())
+
+
+def test_sparse_minibatch_training_repeats_bit_for_bit():
+    # rows this wide train as CSR batches gathered in the graph (a dense
+    # batch would take more than _loop.DENSE_BATCH_MAX_BYTES)
+    rng = np.random.RandomState(0)
+    X = sp.random(3000, 3000, density=0.01, format="csr", random_state=rng)
+    y = rng.randint(0, 3, 3000)
+    fits = [
+        _fit(MLPClassifier(hidden_layer_sizes=(30,), max_iter=3, random_state=0), X, y)
+        for _ in range(3)
+    ]
+    for other in fits[1:]:
+        for a, b in zip(
+            fits[0].coefs_ + fits[0].intercepts_, other.coefs_ + other.intercepts_
+        ):
+            np.testing.assert_array_equal(a, b)
+        assert other.loss_curve_ == fits[0].loss_curve_

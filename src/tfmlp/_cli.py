@@ -164,9 +164,14 @@ def _estimator_params():
 
 
 def _hidden_sizes(text: str) -> tuple:
-    """``--hidden 100,50``: comma-separated positive integers."""
+    """``--hidden 100,50``: comma-separated positive integers (a trailing
+    comma allowed, as in Python's ``(100,)``; an empty item between two is a
+    typo, refused)."""
+    parts = text.replace(" ", "").split(",")
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()
     try:
-        sizes = tuple(int(s) for s in text.replace(" ", "").split(",") if s)
+        sizes = tuple(int(s) for s in parts)
     except ValueError:
         sizes = None
     if not sizes:
@@ -480,7 +485,9 @@ def _without_saved_index(frame, keep=()):
     return frame.drop(columns=[first])
 
 
-def _load_model(path: str):
+def _load_model(path: str, notes: list | None = None):
+    """The model in ``path``; ``notes`` (if given) gets the messages of the
+    warnings loading gave (e.g. a ``hidden_stack`` the file cannot hold)."""
     import os
     import warnings
 
@@ -490,11 +497,13 @@ def _load_model(path: str):
     import tfmlp
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             est = tfmlp.load(path)
     except (ValueError, OSError, TypeError) as exc:
         raise CLIError(f"cannot read model file {path}: {exc}") from None
+    if notes is not None:
+        notes.extend(str(w.message) for w in caught)
     return est
 
 
@@ -1263,7 +1272,8 @@ def _export(args: argparse.Namespace) -> int:
 
 # ===================================================================== info
 def _info(args: argparse.Namespace) -> int:
-    est = _load_model(args.model)
+    notes: list[str] = []
+    est = _load_model(args.model, notes)
     pre = _preprocessing_of(est)
     print(f"{type(est).__name__} ({args.model})")
     defaults = type(est)().get_params()
@@ -1276,6 +1286,7 @@ def _info(args: argparse.Namespace) -> int:
         "parameters (non-default): "
         + (", ".join(f"{k}={v!r}" for k, v in changed.items()) or "none")
     )
+    _print_custom_network(est, notes)
     if hasattr(est, "classes_"):
         print(f"classes: {', '.join(str(c) for c in est.classes_)}")
     if pre is not None:
@@ -1308,6 +1319,40 @@ def _info(args: argparse.Namespace) -> int:
     else:
         print("training: not fitted")
     return 0
+
+
+def _print_custom_network(est, notes: list[str]) -> None:
+    """A model fitted with a ``hidden_stack`` (its ``hidden_layer_sizes`` and
+    ``activation`` did not shape the network): the stack the file names
+    (``notes``: loading's warnings; the file cannot hold the code) and,
+    where the stack is at hand, the fitted layers."""
+    import re
+
+    said = [m for n in notes if (m := re.search(r"hidden_stack=(.*?), which", n))]
+    stack = getattr(est, "hidden_stack", None)
+    if said:
+        print(
+            f"network: fitted with hidden_stack={said[0].group(1)}, code the file "
+            "does not hold: tfmlp predict/evaluate/export cannot rebuild it; "
+            "in Python, tfmlp.load(path, hidden_stack=...)"
+        )
+    if stack is None:
+        return
+    name = getattr(stack, "__qualname__", None) or type(stack).__name__
+    print(
+        f"network: hidden_stack={name} (hidden_layer_sizes and activation are not used)"
+    )
+    model = getattr(est, "model_", None) if hasattr(est, "n_iter_") else None
+    if model is None:
+        return
+    layers = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        units = getattr(layer, "units", None)
+        layers.append(f"{kind}({units})" if units is not None else kind)
+    print(f"  layers: {' -> '.join(layers)}")
 
 
 # ==================================================================== parser

@@ -238,7 +238,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Loss on the validation set (early stopping's split or
         ``validation_data``) per epoch: the data term of ``loss_curve_``'s
         objective (no L2 penalty); only set when a validation set was used,
-        started again by every fit that initialises the network.
+        started again by every fit that initialises the network. One value
+        per epoch scored, so it lines up with ``validation_scores_`` (epochs
+        trained without a validation set, e.g. ``partial_fit`` without
+        ``validation_data``, add to neither).
     best_validation_score_ : float or None
         Best validation score with early stopping, else None.
     t_ : int
@@ -876,7 +879,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Loss on the validation set (early stopping's split or
         ``validation_data``) per epoch: the data term of ``loss_curve_``'s
         objective (no L2 penalty); only set when a validation set was used,
-        started again by every fit that initialises the network.
+        started again by every fit that initialises the network. One value
+        per epoch scored, so it lines up with ``validation_scores_`` (epochs
+        trained without a validation set, e.g. ``partial_fit`` without
+        ``validation_data``, add to neither).
     best_validation_score_ : float or None
         Best validation score with early stopping, else None.
     t_ : int

@@ -579,6 +579,44 @@ def test_a_late_text_value_with_a_quoted_line_break_names_the_column(tmp_path):
     assert "which is not a number" in text and "[Op:" not in text
 
 
+def test_late_text_in_files_of_other_layouts_names_the_right_file(tmp_path):
+    # the field index TensorFlow reports is a position in the failing file:
+    # in another file that position may hold the target (whose labels are
+    # text) or an unread column
+    labels = "\n".join(f"{'cat' if i % 2 else 'dog'},1,2,3,note" for i in range(1500))
+    first = tmp_path / "part1.csv"
+    first.write_text("y,a,b,c,memo\n" + labels + "\n")
+    rows = [f"{i % 5},1,2,{'cat' if i % 2 else 'dog'}" for i in range(1500)]
+    rows[1200] = "cat,1,2,dog"
+    second = tmp_path / "part2.csv"
+    second.write_text("a,b,c,y\n" + "\n".join(rows) + "\n")
+    ds = read_csv([str(first), str(second)], "y", features=["a", "b", "c"], seed=0)
+    message = f"CSV file '{second}', line 1202: the feature column 'a' holds 'cat'"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _quiet(MLPClassifier(max_iter=1).fit, ds, classes=["cat", "dog"])
+
+
+def test_late_text_in_one_of_two_concatenated_readers_names_its_file(tmp_path):
+    bad = _late_text_csv(tmp_path / "bad.csv", "a,b,y", 1300, '1,"5"" x 7""",0')
+    good = _late_text_csv(tmp_path / "good.csv", "a,b,y", 0, "1,2,0")
+    ds = read_csv(bad, "y", seed=0).concatenate(read_csv(good, "y", seed=0))
+    # a quoted value with a doubled quote: found as the file writes it
+    message = f"CSV file '{bad}', line 1302: the feature column 'b' holds '5\" x 7\"'"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _quiet(MLPClassifier(max_iter=1).fit, ds, classes=[0, 1])
+
+
+def test_a_late_quoted_line_break_names_file_and_line(tmp_path):
+    rows = [f"{i % 7},{i % 3},{i % 2}" for i in range(1500)]
+    rows[1400] = '1,"bad\nvalue",0'
+    path = tmp_path / "late_break.csv"
+    path.write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    ds = read_csv(str(path), "y", seed=0)
+    message = f"CSV file '{path}', line 1402: a quoted value holds a line break"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _quiet(MLPClassifier(max_iter=1).fit, ds, classes=[0, 1])
+
+
 def test_read_csv_skips_blank_lines_and_a_byte_order_mark(tmp_path):
     # pandas reads these files; so must read_csv (an empty last line used to
     # stop training with "Field 0 is required but missing in record")

@@ -1,11 +1,15 @@
 """Name the file, line and column of a value TensorFlow's CSV decoding refused.
 
 ``read_csv`` samples each file's first rows to check that the feature
-columns hold numbers and to infer the target's type; a later value that is
-not a number fails inside TensorFlow (``DecodeCSV`` for a feature,
-``StringToNumber`` for a float target), whose message gives at most a field
-index and the value. ``explain_csv_error`` turns that into a message naming
-the file, the line and the column, by searching the files for the value.
+columns hold numbers, to infer the target's type and to see whether quoted
+values hold line breaks; a later value that breaks those fails inside
+TensorFlow (``DecodeCSV`` for a feature, ``StringToNumber`` for a float
+target), whose message gives at most a field index and the value.
+``explain_csv_error`` turns that into a message naming the file, the line
+and the column, by searching the files for the value.
+
+A *source* is what one ``read_csv`` call read: ``(files, target,
+features)``; a dataset may combine several (``concatenate``, ``zip``).
 """
 
 from __future__ import annotations
@@ -24,46 +28,100 @@ _BAD_FEATURE = re.compile(
 _BAD_TARGET = re.compile(
     r"StringToNumberOp could not correctly convert string: " + _END, re.S
 )
+_OPEN_QUOTE = "Quoted field has to end with quote followed by delim or end"
 
 
-def explain_csv_error(files: list[str], target: str, text: str) -> str | None:
-    """The message for TensorFlow's error ``text`` while reading ``files``
-    (target column ``target``); None when it is not a refused value."""
+def explain_csv_error(sources, text: str) -> str | None:
+    """The message for TensorFlow's error ``text`` while reading ``sources``
+    (``(files, target, features)`` each); None when it is not one of the
+    errors this module explains."""
+    if _OPEN_QUOTE in text:
+        return _explain_line_break(sources)
     feature = _BAD_FEATURE.search(text)
     if feature is not None:
         field = int(feature.group(1))
-        value = feature.group(2).strip()
-        column = lambda header: field if len(header) > field else None  # noqa: E731
-        what, advice = "feature", "(feature columns are read as numbers)"
+        value, what = feature.group(2).strip(), "feature"
+        advice = "(feature columns are read as numbers)"
+
+        def column(header, target, features):
+            ok = len(header) > field and header[field] in features
+            return field if ok else None
     else:
         bad_target = _BAD_TARGET.search(text)
         if bad_target is None:
             return None
-        value = bad_target.group(1).strip()
-        column = lambda header: header.index(target) if target in header else None  # noqa: E731
-        what = "target"
+        value, what = bad_target.group(1).strip(), "target"
         advice = (
             "(its first rows hold numbers, so it is read as float32), or pass "
             "target_dtype='string' if it holds labels"
         )
+
+        def column(header, target, features):
+            return header.index(target) if target in header else None
+
+    files = [
+        (path, target, features)
+        for paths, target, features in sources
+        for path in paths
+    ]
     found = _locate(files, column, value)
     if found is not None:
         path, line, name = found
         where = f"CSV file {path!r}, line {line}: the {what} column {name!r}"
     else:
         names = sorted(
-            {h[k] for h in map(_header, files) if (k := column(h)) is not None}
+            {
+                h[k]
+                for p, t, f in files
+                if (k := column(h := _header(p), t, f)) is not None
+            }
         )
-        where = f"read_csv: a row of {_name(files)}: the {what} column " + (
-            ", ".join(map(repr, names)) or ""
+        where = (
+            f"read_csv: a row of {_name([p for p, _, _ in files])}: the {what} column"
         )
+        where += " " + " or ".join(map(repr, names)) if names else ""
     return (
         f"{where} holds {value!r}, which is not a number; fix or drop that "
         f"row {advice}."
     )
 
 
+def _explain_line_break(sources) -> str:
+    """A quoted value with a line break (or a quote left open) past the rows
+    sampled in a file read line by line."""
+    files = [path for paths, _, _ in sources for path in paths]
+    for path in files:
+        line = _first_multiline_record(path)
+        if line is not None:
+            where = f"CSV file {path!r}, line {line}"
+            break
+    else:
+        where = f"read_csv: {_name(files)}"
+    return (
+        f"{where}: a quoted value holds a line break (or a quote is not "
+        "closed); read_csv reads such files record by record only when their "
+        "first rows hold one, else one record per line: remove the line "
+        "break, or close the quote."
+    )
+
+
+def _first_multiline_record(path: str) -> int | None:
+    """The first line of the first record of ``path`` that spans lines."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+            reader = csv.reader(f)
+            last = 0
+            for _ in reader:
+                if reader.line_num > last + 1:
+                    return last + 1
+                last = reader.line_num
+    except (OSError, csv.Error):
+        return None
+    return None
+
+
 def _name(files: list[str]) -> str:
+    files = list(dict.fromkeys(files))
     if len(files) == 1:
         return f"CSV file {files[0]!r}"
     return f"the CSV files {files[0]!r}, ... ({len(files)} files)"
@@ -77,23 +135,34 @@ def _header(path: str) -> list[str]:
         return []
 
 
-def _locate(files: list[str], column, value: str):
+def _needles(value: str) -> list[bytes]:
+    """The bytes ``value`` may appear as in a file: as is, and (a value with
+    a quote) with its quotes doubled, as a quoted CSV value writes them."""
+    raw = value.encode("utf-8")
+    if b'"' in raw:
+        return [raw, raw.replace(b'"', b'""')]
+    return [raw]
+
+
+def _locate(files, column, value: str):
     """``(path, line number, column name)`` of the first row whose field
-    ``column(header)`` reads ``value`` (the files are searched for the value's
-    bytes and only the lines holding them are parsed); None if none does (or
-    the value spans lines: a quoted line break)."""
-    needle = value.encode("utf-8")
-    if not needle or b"\n" in needle or b"\r" in needle:
+    ``column(header, target, features)`` reads ``value`` (the files are
+    searched for the value's bytes and only the lines holding them are
+    parsed); None if none does (or the value spans lines)."""
+    if not value or "\n" in value or "\r" in value:
         return None
-    for path in files:
+    for path, target, features in files:
         try:
             header = _header(path)
-            field = column(header)
-            found = None if field is None else _locate_in(path, field, value, needle)
+            field = column(header, target, features)
+            if field is None:
+                continue
+            for needle in _needles(value):
+                line = _locate_in(path, field, value, needle)
+                if line is not None:
+                    return path, line, header[field]
         except (OSError, ValueError, csv.Error):
             continue
-        if found is not None:
-            return path, found, header[field]
     return None
 
 

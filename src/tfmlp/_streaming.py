@@ -15,6 +15,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from tfmlp._csv_errors import explain_csv_error
 from tfmlp._losses import loss_and_grads
 from tfmlp._optimizers import Adam, update_rule
 from tfmlp._params import WeightsSumToZero
@@ -166,8 +167,8 @@ def dataset_error(exc, doing: str, ds=None) -> ValueError:
     doing : str
         What failed, e.g. ``"Training on the dataset"``.
     ds : tf.data.Dataset, optional
-        The dataset read; one made by ``tfmlp.data.read_csv`` names the file,
-        line and column of a value it could not read as a number.
+        The dataset read; one made by (or from) ``tfmlp.data.read_csv`` names
+        the file, line and column of a value it could not read as a number.
 
     Returns
     -------
@@ -188,29 +189,31 @@ def dataset_error(exc, doing: str, ds=None) -> ValueError:
     for marker, message in _BATCH_CHECKS.items():
         if marker in text:
             return ValueError(f"{message} (a batch of the dataset).")
-    explain = _explainer(ds)
-    explained = explain(text) if explain is not None else None
+    sources = _csv_sources(ds)
+    explained = explain_csv_error(sources, text) if sources else None
     if explained:
         return ValueError(explained)
     return ValueError(f"{doing} failed: {tf_error_text(exc)}")
 
 
-def _explainer(ds, depth: int = 50):
-    """The error-explaining hook of ``ds`` or of the dataset it was made from
-    (``read_csv(...).take(n)``, ``.map(f)``, ...), if it has one."""
-    seen = 0
+def _csv_sources(ds, limit: int = 200) -> list:
+    """What the ``read_csv`` calls that ``ds`` was made from read (``ds``
+    itself, or through ``.map``, ``.take``, ``concatenate``, ``zip``, ...)."""
+    sources, seen = [], 0
     todo = [ds] if ds is not None else []
-    while todo and seen < depth:
+    while todo and seen < limit:
         node = todo.pop()
         seen += 1
-        hook = getattr(node, "_tfmlp_explain_error", None)
-        if hook is not None:
-            return hook
+        source = getattr(node, "_tfmlp_csv_source", None)
+        if source is not None:
+            if source not in sources:
+                sources.append(source)
+            continue
         try:
-            todo.extend(node._inputs())
+            todo.extend(reversed(node._inputs()))
         except Exception:  # not a tf.data dataset, or no inputs to walk
             continue
-    return None
+    return sources
 
 
 def training_spec(ds) -> tuple[int, tf.TensorSpec, bool]:

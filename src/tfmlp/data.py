@@ -9,7 +9,6 @@ strings; give a classifier its label set with ``fit(ds, classes=[...])``.
 from __future__ import annotations
 
 import csv
-import functools
 import glob
 import itertools
 import numbers
@@ -19,8 +18,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
-
-from tfmlp._csv_errors import explain_csv_error
 
 __all__ = ["read_csv", "read_parquet"]
 
@@ -293,7 +290,9 @@ def read_csv(
     parse = _target_parser(y_dtype, target)
     ds = ds.map(lambda x, y: (x, parse(y)), num_parallel_calls=tf.data.AUTOTUNE)
     ds = _tagged(ds.prefetch(tf.data.AUTOTUNE), shuffle, seed, cols)
-    ds._tfmlp_explain_error = functools.partial(explain_csv_error, files, target)
+    # what the errors TensorFlow raises while reading are explained against
+    # (``_csv_errors``): a later value the opening checks did not see
+    ds._tfmlp_csv_source = (tuple(files), target, frozenset(cols))
     return ds
 
 

@@ -259,7 +259,7 @@ def test_hidden_sizes_take_a_trailing_comma_but_no_empty_item():
 
     assert _hidden_sizes("100,") == (100,)
     assert _hidden_sizes(" 32, 16 ") == (32, 16)
-    for text in ("3,,4", ",4", ",", "", "8,,"):
+    for text in ("3,,4", ",4", ",", "", "8,,", "1_0", "\u0661\u0660", "4.0"):
         with pytest.raises(argparse.ArgumentTypeError, match="comma-separated"):
             _hidden_sizes(text)
 
@@ -1578,3 +1578,56 @@ def test_info_describes_a_hidden_stack_network(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "network: hidden_stack=_two_layer_stack (hidden_layer_sizes" in out
     assert "layers: Dense(6) -> Dense(4) -> Dropout -> Dense(1)" in out
+
+
+def test_info_names_a_custom_stack_set_back_to_none_before_saving(tmp_path, capsys):
+    import tfmlp
+    from tfmlp import MLPClassifier
+
+    frame = _frame()
+    est = MLPClassifier(hidden_stack=_two_layer_stack, max_iter=3, random_state=0)
+    with pytest.warns(Warning):
+        est.fit(frame[["x1", "x2"]], frame["label"])
+    est.set_params(hidden_stack=None)  # the fitted network is unchanged
+    model = tmp_path / "reset.tfmlp"
+    tfmlp.save(est, model)
+    capsys.readouterr()
+    assert main(["info", str(model)]) == 0
+    assert "network: fitted with a custom hidden_stack" in capsys.readouterr().out
+
+
+def test_evaluate_refuses_an_empty_target_name(trained, data_dir, capsys):
+    model, _ = trained
+    assert main(["evaluate", str(model), str(data_dir / "data.csv"), "--target", ""])
+    assert "target column '' not found" in _err(capsys)
+
+
+def test_predict_proba_of_a_one_class_model_is_one(tmp_path, capsys):
+    frame = _frame().assign(label="yes")
+    path = tmp_path / "one.csv"
+    frame.to_csv(path, index=False)
+    model = tmp_path / "one.tfmlp"
+    argv = ["train", str(path), "--target", "label", "--max-iter", "3"]
+    assert main([*argv, "--no-progress", "--out", str(model)]) == 0
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), str(path), "--proba", "--out", str(out)]) == 0
+    got = pd.read_csv(out)
+    assert list(got.columns) == ["proba_yes", "prediction"]
+    assert (got["proba_yes"] == 1.0).all() and (got["prediction"] == "yes").all()
+
+
+def test_evaluate_refuses_labels_that_share_nothing_with_the_classes(
+    trained, data_dir, tmp_path, capsys
+):
+    model, _ = trained
+    frame = _frame().assign(
+        code=lambda f: (f["x1"] > 0).astype(int), answer=lambda f: f["color"]
+    )
+    path = tmp_path / "codes.csv"
+    frame.to_csv(path, index=False)
+    for column in ("code", "answer"):  # numbers against 'no'/'yes'; other text
+        assert main(["evaluate", str(model), str(path), "--target", column]) == 1
+        assert f"target column {column!r} holds none of the model's classes" in (
+            _err(capsys)
+        )
+    assert main(["evaluate", str(model), str(path), "--target", "label"]) == 0

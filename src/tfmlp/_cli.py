@@ -170,10 +170,10 @@ def _hidden_sizes(text: str) -> tuple:
     parts = text.replace(" ", "").split(",")
     if len(parts) > 1 and parts[-1] == "":
         parts.pop()
-    try:
-        sizes = tuple(int(s) for s in parts)
-    except ValueError:
-        sizes = None
+    import re
+
+    ok = all(re.fullmatch(r"[+-]?[0-9]+", s) for s in parts)  # (not 1_0, ١٠)
+    sizes = tuple(int(s) for s in parts) if ok else None
     if not sizes:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers such as 100,50, got {text!r}"
@@ -1035,6 +1035,8 @@ def _target_names(pre) -> set:
 
 # ================================================================== predict
 def _predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
     est = _fitted_model(args.model)
     if args.proba and not hasattr(est, "predict_proba"):
         raise CLIError("--proba needs a classifier model", code=2)
@@ -1053,6 +1055,8 @@ def _predict(args: argparse.Namespace) -> int:
     out = pd.DataFrame(index=range(len(frame)))
     if args.proba:
         proba = est.predict_proba(X)
+        if len(est.classes_) == 1:  # (scikit-learn's two columns: not labelled)
+            proba = np.ones((len(frame), 1))
         for i, cls in enumerate(est.classes_):
             out[f"proba_{cls}"] = proba[:, i]
     prediction = est.predict(X)
@@ -1100,7 +1104,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             "outputs (multilabel or multi-output): score it in Python "
             "(est.score(X, Y))"
         )
-    target = args.target or (pre.target if pre is not None else None)
+    target = args.target
+    if target is None:
+        target = pre.target if pre is not None else None
     if target is None:
         raise CLIError("--target is required for this model")
     if target not in frame.columns:
@@ -1122,11 +1128,28 @@ def _evaluate(args: argparse.Namespace) -> int:
     y_true = frame[target].infer_objects()
     if task == "classify":
         y_true = _labels_like(est.classes_, args.data, y_true)
+        _check_known_labels(est.classes_, np.asarray(y_true), target)
     _print_report(
         f"Report on {args.data} ({len(frame)} rows):",
         _report(task, np.asarray(y_true), est.predict(X)),
     )
     return 0
+
+
+def _check_known_labels(classes, y_true, target: str) -> None:
+    """Refuse a label column with none of the model's classes (scoring it
+    would report accuracy 0, or fail on mixed label types)."""
+    import numpy as np
+
+    known = {c.item() if isinstance(c, np.generic) else c for c in classes}
+    values = y_true.tolist()
+    if not any(v in known for v in values):
+        shown = ", ".join(repr(c) for c in list(known)[:10])
+        raise CLIError(
+            f"target column {target!r} holds none of the model's classes "
+            f"({shown}{', ...' if len(known) > 10 else ''}, e.g. not "
+            f"{values[0]!r}): is it the label column the model was trained on?"
+        )
 
 
 def _target_columns(est) -> int:
@@ -1330,11 +1353,15 @@ def _print_custom_network(est, notes: list[str]) -> None:
 
     said = [m for n in notes if (m := re.search(r"hidden_stack=(.*?), which", n))]
     stack = getattr(est, "hidden_stack", None)
-    if said:
+    keras_fitted = est.__dict__.get("_keras_weights") is not None
+    builder = est.__dict__.get("_fitted_stack") or est._stack_builder()
+    if said or (keras_fitted and not callable(builder)):
+        # (unnamed: hidden_stack was set back to None before saving)
+        name = f"hidden_stack={said[0].group(1)}" if said else "a custom hidden_stack"
         print(
-            f"network: fitted with hidden_stack={said[0].group(1)}, code the file "
-            "does not hold: tfmlp predict/evaluate/export cannot rebuild it; "
-            "in Python, tfmlp.load(path, hidden_stack=...)"
+            f"network: fitted with {name}, code the file does not hold: tfmlp "
+            "predict/evaluate/export cannot rebuild it; in Python, "
+            "tfmlp.load(path, hidden_stack=...)"
         )
     if stack is None:
         return
